@@ -1,0 +1,3 @@
+module github.com/vellumlog/vellum
+
+go 1.26.0

@@ -1,0 +1,296 @@
+package vellum
+
+import (
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Outcome statuses. The set is closed: Validate rejects any other value.
+const (
+	StatusSuccess  = "success"
+	StatusFailure  = "failure"
+	StatusDenied   = "denied"
+	StatusApproved = "approved"
+	StatusPending  = "pending"
+	StatusBlocked  = "blocked"
+)
+
+// Statuses lists every valid outcome status in a stable order; its index is
+// the status's bit in per-block summaries.
+var Statuses = []string{StatusSuccess, StatusFailure, StatusDenied, StatusApproved, StatusPending, StatusBlocked}
+
+// MACSize is the size in bytes of a chain MAC (HMAC-SHA256).
+const MACSize = 32
+
+// MAC is an HMAC-SHA256 value of the record chain. Its JSON and text form is
+// lower-case hex.
+type MAC [MACSize]byte
+
+// IsZero reports whether m is all zero bytes (no MAC assigned).
+func (m MAC) IsZero() bool { return m == MAC{} }
+
+// String returns m in lower-case hex.
+func (m MAC) String() string { return hex.EncodeToString(m[:]) }
+
+// MarshalText encodes m as lower-case hex.
+func (m MAC) MarshalText() ([]byte, error) {
+	b := make([]byte, hex.EncodedLen(MACSize))
+	hex.Encode(b, m[:])
+	return b, nil
+}
+
+// UnmarshalText decodes a 64-character hex string into m.
+func (m *MAC) UnmarshalText(b []byte) error {
+	if len(b) != hex.EncodedLen(MACSize) {
+		return fmt.Errorf("%w: mac must be %d hex characters, got %d", ErrInvalid, hex.EncodedLen(MACSize), len(b))
+	}
+	if _, err := hex.Decode(m[:], b); err != nil {
+		return fmt.Errorf("%w: mac: %v", ErrInvalid, err)
+	}
+	return nil
+}
+
+// Record is one audit event. Fields a producer sets describe the event; the
+// store assigns Seq, Time, KeyID, PrevMAC and MAC, and the redactor records
+// which rules fired in Redactions. Zero-valued optional fields are omitted
+// from the JSON form.
+type Record struct {
+	// Seq is the record's position in the log, starting at 1, assigned by
+	// the store and strictly increasing.
+	Seq uint64 `json:"seq"`
+	// Time is the store's receipt time in UTC with nanoseconds. It never
+	// decreases with Seq and is what time-range queries use.
+	Time time.Time `json:"time"`
+	// EventID is the producer's idempotency key, unique per tenant.
+	EventID string `json:"event_id,omitempty"`
+	// EventTime is the producer's own time for the event, kept as sent.
+	EventTime time.Time `json:"event_time,omitzero"`
+
+	// Who.
+	TenantID string `json:"tenant_id,omitempty"`
+	UserID   string `json:"user_id,omitempty"`
+	Service  string `json:"service,omitempty"`   // a non-human caller
+	AuthMode string `json:"auth_mode,omitempty"` // how the caller authenticated, e.g. "gateway", "bearer", "mtls"
+
+	// What.
+	Action string `json:"action"` // dotted taxonomy, e.g. "tool.call"
+	Tool   Tool   `json:"tool,omitzero"`
+	Model  Model  `json:"model,omitzero"`
+
+	// Where.
+	Agent     string `json:"agent,omitempty"`
+	SessionID string `json:"session_id,omitempty"`
+	TraceID   string `json:"trace_id,omitempty"`
+	RequestID string `json:"request_id,omitempty"`
+
+	// Outcome.
+	Outcome Outcome `json:"outcome"`
+
+	// Attributes holds further string facts about the event. Keys are
+	// sorted in the binary encoding.
+	Attributes map[string]string `json:"attributes,omitempty"`
+
+	// Redactions says which redaction rules fired, where and how often;
+	// never the redacted value.
+	Redactions []Redaction `json:"redactions,omitempty"`
+
+	// KeyID names the HMAC key that chains this record (hex); set on read.
+	KeyID string `json:"key_id,omitempty"`
+	// PrevMAC is the chain value before this record; set on read.
+	PrevMAC MAC `json:"prev_mac,omitzero"`
+	// MAC is HMAC-SHA256(key, PrevMAC || canonical encoding); set on read.
+	MAC MAC `json:"mac,omitzero"`
+}
+
+// Tool describes a tool call or its result.
+type Tool struct {
+	Name   string `json:"name,omitempty"`
+	CallID string `json:"call_id,omitempty"`
+	// Arguments is the tool's argument object as JSON, accumulated from
+	// streamed deltas. Stored byte for byte after redaction.
+	Arguments json.RawMessage `json:"arguments,omitempty"`
+	// IsError reports that a tool result was an error.
+	IsError bool `json:"is_error,omitempty"`
+	// DurationNS is how long the tool ran, for results.
+	DurationNS int64 `json:"duration_ns,omitempty"`
+}
+
+// IsZero reports whether t carries nothing.
+func (t Tool) IsZero() bool {
+	return t.Name == "" && t.CallID == "" && len(t.Arguments) == 0 && !t.IsError && t.DurationNS == 0
+}
+
+// Model describes the model behind a decision and what it used.
+type Model struct {
+	Name         string `json:"name,omitempty"`
+	Provider     string `json:"provider,omitempty"`
+	FinishReason string `json:"finish_reason,omitempty"`
+	InputTokens  uint64 `json:"input_tokens,omitempty"`
+	OutputTokens uint64 `json:"output_tokens,omitempty"`
+}
+
+// IsZero reports whether m carries nothing.
+func (m Model) IsZero() bool { return m == Model{} }
+
+// Outcome says how the action ended and, for decisions, why and by whom.
+type Outcome struct {
+	Status   string `json:"status"`             // one of Statuses
+	Reason   string `json:"reason,omitempty"`   // error message or decision reason
+	RuleID   string `json:"rule_id,omitempty"`  // the permission or guardrail rule that decided
+	Approver string `json:"approver,omitempty"` // who approved or denied
+	Mode     string `json:"mode,omitempty"`     // "enforce" or "observe" for permission decisions
+}
+
+// Redaction records that a rule fired Count times in Field (a dotted path
+// such as "tool.arguments.query").
+type Redaction struct {
+	Rule  string `json:"rule"`
+	Field string `json:"field"`
+	Count uint32 `json:"count"`
+}
+
+// Limits on producer-supplied fields, checked by Validate.
+const (
+	MaxActionLen = 128
+	MaxIDLen     = 512
+)
+
+// ValidStatus reports whether s is one of Statuses.
+func ValidStatus(s string) bool {
+	for _, v := range Statuses {
+		if s == v {
+			return true
+		}
+	}
+	return false
+}
+
+// StatusBit returns the bit of status s in a summary mask, or 0 for an
+// unknown status.
+func StatusBit(s string) uint8 {
+	for i, v := range Statuses {
+		if s == v {
+			return 1 << i
+		}
+	}
+	return 0
+}
+
+// Validate checks the producer-supplied part of r: an action in the dotted
+// taxonomy form, a known outcome status, valid UTF-8 everywhere, well-formed
+// JSON arguments and bounded identifiers. Errors wrap ErrInvalid and name the
+// field.
+func (r *Record) Validate() error {
+	if err := validAction(r.Action); err != nil {
+		return err
+	}
+	if !ValidStatus(r.Outcome.Status) {
+		if r.Outcome.Status == "" {
+			return fmt.Errorf("%w: outcome.status is required (one of %s)", ErrInvalid, strings.Join(Statuses, ", "))
+		}
+		return fmt.Errorf("%w: outcome.status %q is not one of %s", ErrInvalid, r.Outcome.Status, strings.Join(Statuses, ", "))
+	}
+	if r.Outcome.Mode != "" && r.Outcome.Mode != "enforce" && r.Outcome.Mode != "observe" {
+		return fmt.Errorf("%w: outcome.mode %q is not enforce or observe", ErrInvalid, r.Outcome.Mode)
+	}
+	if r.Tool.DurationNS < 0 {
+		return fmt.Errorf("%w: tool.duration_ns is negative", ErrInvalid)
+	}
+	if !r.EventTime.IsZero() && !time.Unix(0, r.EventTime.UnixNano()).Equal(r.EventTime) {
+		return fmt.Errorf("%w: event_time %s is outside the years 1678 to 2262", ErrInvalid, r.EventTime.Format(time.RFC3339))
+	}
+	if len(r.Tool.Arguments) > 0 && !json.Valid(r.Tool.Arguments) {
+		return fmt.Errorf("%w: tool.arguments is not valid JSON", ErrInvalid)
+	}
+	var bad string
+	r.eachString(func(name, v string) {
+		if bad != "" {
+			return
+		}
+		if !utf8.ValidString(v) {
+			bad = name + " is not valid UTF-8"
+		} else if len(v) > MaxIDLen && isIDField(name) {
+			bad = fmt.Sprintf("%s is longer than %d bytes", name, MaxIDLen)
+		}
+	})
+	if bad != "" {
+		return fmt.Errorf("%w: %s", ErrInvalid, bad)
+	}
+	for k := range r.Attributes {
+		if k == "" {
+			return fmt.Errorf("%w: attributes has an empty key", ErrInvalid)
+		}
+	}
+	return nil
+}
+
+func isIDField(name string) bool {
+	switch name {
+	case "event_id", "tenant_id", "user_id", "service", "auth_mode", "agent", "session_id", "trace_id", "request_id",
+		"tool.name", "tool.call_id", "model.name", "model.provider", "outcome.rule_id", "outcome.approver":
+		return true
+	}
+	return false
+}
+
+func validAction(a string) error {
+	if a == "" {
+		return fmt.Errorf("%w: action is required", ErrInvalid)
+	}
+	if len(a) > MaxActionLen {
+		return fmt.Errorf("%w: action is longer than %d bytes", ErrInvalid, MaxActionLen)
+	}
+	prevDot := true
+	for i := 0; i < len(a); i++ {
+		c := a[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '_', c == '-':
+			prevDot = false
+		case c == '.':
+			if prevDot {
+				return fmt.Errorf("%w: action %q has an empty segment (want dotted lower-case words like tool.call)", ErrInvalid, a)
+			}
+			prevDot = true
+		default:
+			return fmt.Errorf("%w: action %q has character %q (want dotted lower-case words like tool.call)", ErrInvalid, a, c)
+		}
+	}
+	if prevDot {
+		return fmt.Errorf("%w: action %q ends with a dot", ErrInvalid, a)
+	}
+	return nil
+}
+
+// eachString calls fn with the dotted field name and value of every string
+// field of r that a producer supplies, except tool arguments (JSON) and
+// attributes (called as "attributes.<key>").
+func (r *Record) eachString(fn func(name, v string)) {
+	fn("event_id", r.EventID)
+	fn("tenant_id", r.TenantID)
+	fn("user_id", r.UserID)
+	fn("service", r.Service)
+	fn("auth_mode", r.AuthMode)
+	fn("action", r.Action)
+	fn("agent", r.Agent)
+	fn("session_id", r.SessionID)
+	fn("trace_id", r.TraceID)
+	fn("request_id", r.RequestID)
+	fn("tool.name", r.Tool.Name)
+	fn("tool.call_id", r.Tool.CallID)
+	fn("model.name", r.Model.Name)
+	fn("model.provider", r.Model.Provider)
+	fn("model.finish_reason", r.Model.FinishReason)
+	fn("outcome.status", r.Outcome.Status)
+	fn("outcome.reason", r.Outcome.Reason)
+	fn("outcome.rule_id", r.Outcome.RuleID)
+	fn("outcome.approver", r.Outcome.Approver)
+	fn("outcome.mode", r.Outcome.Mode)
+	for k, v := range r.Attributes {
+		fn("attributes."+k, k)
+		fn("attributes."+k, v)
+	}
+}
