@@ -1,0 +1,19 @@
+// Package segment reads and writes Vellum segment files: the append-only,
+// block-compressed, CRC-framed files that hold the audit log's records and
+// their chain MACs. It knows framing, compression and recovery of a torn
+// tail; it does not compute MACs (package chain) or decide when to rotate
+// (package engine).
+//
+//	w, err := segment.Create(fs, path, segment.Header{Number: 1, ...}, nil)
+//	w.Add(seq, unixNano, encoded, mac) // buffer one record
+//	err = w.Commit()                    // write the batch + commit frame, fdatasync
+//	footer, err := w.Seal(root)         // footer + trailer, fdatasync, chmod 0444
+//
+//	r, err := segment.Open(fs, path, nil)
+//	for rec, err := range r.Records(0) { ... }
+//
+// A Writer is not safe for concurrent use (the engine's single writer
+// goroutine owns it). A Reader is safe for concurrent use; it reads with
+// ReadAt and keeps no cursor. The format is specified in FORMAT.md in this
+// directory.
+package segment

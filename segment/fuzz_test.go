@@ -1,0 +1,88 @@
+package segment
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/vellumlog/vellum/vfs"
+)
+
+// seedSegment returns the bytes of a small sealed segment and of the same
+// segment before sealing.
+func seedSegment(f *testing.F) (sealed, active []byte) {
+	dir := f.TempDir()
+	path := filepath.Join(dir, "s")
+	g := newGen(f)
+	w, err := Create(vfs.Default, path, g.header(1), &Options{BlockSize: 512})
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, n := range []int{1, 3, 2} {
+		for i := 0; i < n; i++ {
+			e := g.next(20)
+			w.Add(e.Seq, e.Time, e.Record, e.MAC)
+		}
+		w.Commit()
+	}
+	active, _ = os.ReadFile(path)
+	if _, err := w.Seal(nil); err != nil {
+		f.Fatal(err)
+	}
+	sealed, _ = os.ReadFile(path)
+	return sealed, active
+}
+
+// FuzzScanBytes feeds arbitrary files to the sequential reader: it must never
+// panic, never allocate a block beyond the configured maximum (the options
+// here cap records at 4 KiB), and whatever it reports as committed must be
+// a prefix of the file.
+func FuzzScanBytes(f *testing.F) {
+	sealed, active := seedSegment(f)
+	f.Add(sealed)
+	f.Add(active)
+	f.Add(active[:len(active)-7])
+	opts := &Options{MaxRecordSize: 4096, BlockSize: 512}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		sr, err := ScanBytes("fuzz", b, opts, func(e Entry) error {
+			if len(e.Record) > 4096 {
+				t.Fatalf("record of %d bytes passed the 4096-byte limit", len(e.Record))
+			}
+			return nil
+		})
+		if err != nil {
+			return
+		}
+		if sr.State.Size > int64(len(b)) || sr.State.Size < HeaderSize {
+			t.Fatalf("committed size %d outside the %d-byte file", sr.State.Size, len(b))
+		}
+	})
+}
+
+// FuzzOpen feeds arbitrary files to the random-access reader (header,
+// trailer, footer) and reads every span the footer names.
+func FuzzOpen(f *testing.F) {
+	sealed, active := seedSegment(f)
+	f.Add(sealed)
+	f.Add(active)
+	opts := &Options{MaxRecordSize: 4096, BlockSize: 512, MaxFooterSize: 1 << 20}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		fs := vfs.NewMem()
+		w, err := fs.Create("s")
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Write(b)
+		w.Close()
+		r, err := Open(fs, "s", opts)
+		if err != nil {
+			return
+		}
+		defer r.Close()
+		if ft := r.Footer(); ft != nil {
+			for _, s := range ft.Spans {
+				r.ReadSpan(s)
+			}
+		}
+	})
+}

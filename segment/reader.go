@@ -1,0 +1,262 @@
+package segment
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/vellumlog/vellum"
+	"github.com/vellumlog/vellum/vfs"
+)
+
+// Entry is one record as stored: its seq and receipt time, its canonical
+// encoding, its chain MAC and the MAC before it.
+type Entry struct {
+	Seq     uint64
+	Time    int64
+	Record  []byte // canonical encoding; aliases the reader's block buffer
+	MAC     vellum.MAC
+	PrevMAC vellum.MAC
+	Offset  int64 // file offset of the block frame that holds it
+}
+
+// Reader reads a segment file: its header, its footer when sealed, spans at
+// random, or everything in order. Safe for concurrent use.
+type Reader struct {
+	f      vfs.File
+	path   string
+	hdr    Header
+	footer *Footer
+	size   int64
+	opts   Options
+}
+
+// Open opens a segment for reading. For a sealed segment it loads and checks
+// the footer (without reading the records); for an active one Footer
+// returns nil and the caller supplies spans or scans.
+func Open(fs vfs.FS, path string, opts *Options) (*Reader, error) {
+	o := opts.withDefaults()
+	f, err := fs.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("segment: open %s: %w", path, err)
+	}
+	r := &Reader{f: f, path: path, opts: o}
+	if err := r.load(); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return r, nil
+}
+
+func (r *Reader) load() error {
+	size, err := r.f.Size()
+	if err != nil {
+		return fmt.Errorf("segment: stat %s: %w", r.path, err)
+	}
+	r.size = size
+	hb := make([]byte, HeaderSize)
+	if err := r.readAt(hb, 0); err != nil {
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			return corrupt(r.path, 0, 0, "file is %d bytes, shorter than the header", size)
+		}
+		return err
+	}
+	if r.hdr, err = parseHeader(r.path, hb); err != nil {
+		return err
+	}
+	if size < HeaderSize+footerPrefix+TrailerSize {
+		return nil
+	}
+	tb := make([]byte, TrailerSize)
+	if err := r.readAt(tb, size-TrailerSize); err != nil {
+		return err
+	}
+	off, ok := parseTrailer(tb)
+	if !ok {
+		return nil // not sealed
+	}
+	if off < HeaderSize || off > size-TrailerSize-footerPrefix {
+		return corrupt(r.path, size-TrailerSize, 0, "trailer names footer offset %d outside the file", off)
+	}
+	if size-off > int64(r.opts.MaxFooterSize) {
+		return corrupt(r.path, off, 0, "footer of %d bytes exceeds the %d-byte limit", size-off, r.opts.MaxFooterSize)
+	}
+	fb := make([]byte, size-off)
+	if err := r.readAt(fb, off); err != nil {
+		return err
+	}
+	ft, err := parseFooter(r.path, off, fb)
+	if err != nil {
+		return err
+	}
+	if ft.Count > 0 && ft.FirstSeq != r.hdr.FirstSeq {
+		return corrupt(r.path, off, 0, "footer first seq %d, header says %d", ft.FirstSeq, r.hdr.FirstSeq)
+	}
+	if ft.Count == 0 && ft.LastMAC != r.hdr.PrevMAC {
+		return corrupt(r.path, off, 0, "empty segment's last MAC differs from its header's prev MAC")
+	}
+	r.footer = ft
+	return nil
+}
+
+func (r *Reader) readAt(b []byte, off int64) error {
+	n, err := r.f.ReadAt(b, off)
+	if n == len(b) {
+		return nil
+	}
+	if err == nil || errors.Is(err, io.EOF) {
+		err = io.ErrUnexpectedEOF
+	}
+	return fmt.Errorf("segment: read %s at offset %d: %w", r.path, off, err)
+}
+
+// Path returns the file name.
+func (r *Reader) Path() string { return r.path }
+
+// Header returns the segment header.
+func (r *Reader) Header() Header { return r.hdr }
+
+// Footer returns the footer of a sealed segment, or nil.
+func (r *Reader) Footer() *Footer { return r.footer }
+
+// Size returns the file size when opened.
+func (r *Reader) Size() int64 { return r.size }
+
+// Close closes the file.
+func (r *Reader) Close() error { return r.f.Close() }
+
+// ReadSpan reads and decodes every record of span s, checking block CRCs,
+// record framing and the MAC links between the span's blocks. The entries'
+// Record slices share one buffer owned by the caller.
+func (r *Reader) ReadSpan(s Span) ([]Entry, error) {
+	if s.Offset < HeaderSize || s.Length <= 0 || s.Offset+s.Length > r.size {
+		return nil, corrupt(r.path, s.Offset, s.FirstSeq, "span of %d bytes lies outside the %d-byte file", s.Length, r.size)
+	}
+	if s.Length > int64(r.opts.MaxFooterSize) {
+		return nil, corrupt(r.path, s.Offset, s.FirstSeq, "span of %d bytes exceeds the read limit", s.Length)
+	}
+	b := make([]byte, s.Length)
+	if err := r.readAt(b, s.Offset); err != nil {
+		return nil, err
+	}
+	out := make([]Entry, 0, s.Count)
+	next := s.FirstSeq
+	for p := 0; p < len(b); {
+		switch b[p] {
+		case frameCommit:
+			p += CommitSize
+			continue
+		case frameBlock:
+		default:
+			return nil, corrupt(r.path, s.Offset+int64(p), next, "frame type %#x inside a span", b[p])
+		}
+		h, payload, n, err := decodeBlock(r.path, b[p:], s.Offset+int64(p), &r.opts, nil)
+		if err != nil {
+			return nil, err
+		}
+		if h.firstSeq != next {
+			return nil, corrupt(r.path, s.Offset+int64(p), next, "block starts at seq %d, seq %d expected", h.firstSeq, next)
+		}
+		if len(out) > 0 && out[len(out)-1].MAC != h.prevMAC {
+			return nil, corrupt(r.path, s.Offset+int64(p), next, "block's prev MAC does not match the previous record's MAC")
+		}
+		if out, err = parseEntries(r.path, s.Offset+int64(p), &h, payload, &r.opts, out); err != nil {
+			return nil, err
+		}
+		next += uint64(h.count)
+		p += n
+	}
+	if uint32(len(out)) != s.Count {
+		return nil, corrupt(r.path, s.Offset, s.FirstSeq, "span holds %d records, index says %d", len(out), s.Count)
+	}
+	return out, nil
+}
+
+// decodeBlock parses and checks the block frame at the start of b (file
+// offset off) and returns its header, decompressed payload and frame length.
+func decodeBlock(path string, b []byte, off int64, o *Options, buf []byte) (blockHeader, []byte, int, error) {
+	var h blockHeader
+	if len(b) < BlockHeaderSize {
+		return h, nil, 0, corrupt(path, off, 0, "truncated block header (%d bytes)", len(b))
+	}
+	if b[0] != frameBlock {
+		return h, nil, 0, corrupt(path, off, 0, "frame type %#x, want block", b[0])
+	}
+	h.parse(b)
+	if b[2] != 0 || b[3] != 0 {
+		return h, nil, 0, corrupt(path, off, h.firstSeq, "reserved block header bytes are not zero")
+	}
+	if int64(h.storedLen) > int64(len(b)-BlockHeaderSize) {
+		return h, nil, 0, corrupt(path, off, h.firstSeq, "block payload of %d bytes runs past the end of the data", h.storedLen)
+	}
+	n := BlockHeaderSize + int(h.storedLen)
+	if got := crcUpdate(crc(b[:72]), b[BlockHeaderSize:n]); got != h.crc {
+		return h, nil, 0, corrupt(path, off, h.firstSeq, "block CRC %08x, computed %08x", h.crc, got)
+	}
+	if h.count == 0 {
+		return h, nil, 0, corrupt(path, off, h.firstSeq, "block holds no records")
+	}
+	if int(h.rawLen) > o.maxRaw() {
+		return h, nil, 0, corrupt(path, off, h.firstSeq, "block raw length %d exceeds the %d-byte limit", h.rawLen, o.maxRaw())
+	}
+	if uint64(h.count) > uint64(h.rawLen)/(MinEncodedRecord+vellum.MACSize+1) {
+		return h, nil, 0, corrupt(path, off, h.firstSeq, "block claims %d records in %d raw bytes", h.count, h.rawLen)
+	}
+	payload, err := decompress(h.codec, buf, b[BlockHeaderSize:n], int(h.rawLen))
+	if err != nil {
+		return h, nil, 0, corrupt(path, off, h.firstSeq, "block payload: %v", err)
+	}
+	return h, payload, n, nil
+}
+
+// MinEncodedRecord is the size of the smallest canonical record encoding.
+const MinEncodedRecord = 26 + 12 + 1 + 8 + 3 + 2
+
+// parseEntries splits a block payload into entries, checking the framing
+// against the block header, and appends them to out.
+func parseEntries(path string, off int64, h *blockHeader, p []byte, o *Options, out []Entry) ([]Entry, error) {
+	prev := h.prevMAC
+	seq := h.firstSeq
+	t := h.firstTime
+	for i := uint32(0); i < h.count; i++ {
+		n, k := binary.Uvarint(p)
+		if k <= 0 {
+			return out, corrupt(path, off, seq, "bad record length varint in block")
+		}
+		if n == 0 || n > uint64(o.MaxRecordSize) {
+			return out, corrupt(path, off, seq, "record length %d outside 1..%d", n, o.MaxRecordSize)
+		}
+		if uint64(len(p)-k) < n+vellum.MACSize {
+			return out, corrupt(path, off, seq, "record of %d bytes runs past the block payload", n)
+		}
+		rec := p[k : k+int(n) : k+int(n)]
+		var mac vellum.MAC
+		copy(mac[:], p[k+int(n):])
+		p = p[k+int(n)+vellum.MACSize:]
+		rs, rt, err := vellum.DecodeSeqTime(rec)
+		if err != nil {
+			return out, corrupt(path, off, seq, "record: %v", err)
+		}
+		if rs != seq {
+			return out, corrupt(path, off, seq, "record carries seq %d, seq %d expected", rs, seq)
+		}
+		if rt < t {
+			return out, corrupt(path, off, seq, "record time goes backwards")
+		}
+		if i == 0 && rt != h.firstTime {
+			return out, corrupt(path, off, seq, "record time differs from the block's first time")
+		}
+		t = rt
+		out = append(out, Entry{Seq: seq, Time: rt, Record: rec, MAC: mac, PrevMAC: prev, Offset: off})
+		prev = mac
+		seq++
+	}
+	if len(p) != 0 {
+		return out, corrupt(path, off, seq, "%d bytes after the block's last record", len(p))
+	}
+	if t != h.lastTime {
+		return out, corrupt(path, off, seq-1, "last record time differs from the block's last time")
+	}
+	return out, nil
+}

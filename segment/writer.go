@@ -1,0 +1,442 @@
+package segment
+
+import (
+	"encoding/binary"
+	"fmt"
+	"time"
+
+	"github.com/vellumlog/vellum"
+	"github.com/vellumlog/vellum/vfs"
+)
+
+// Defaults for Options.
+const (
+	DefaultBlockSize     = 64 << 10
+	DefaultMaxRecordSize = 1 << 20
+	// MaxRecordSizeLimit bounds Options.MaxRecordSize so that a block's raw
+	// length always fits the format's u32 fields with room to spare.
+	MaxRecordSizeLimit = 64 << 20
+	// DefaultMaxFooterSize bounds how much a reader allocates for a footer.
+	DefaultMaxFooterSize = 256 << 20
+)
+
+// Options tune writers and readers. The zero value (or nil) means defaults.
+type Options struct {
+	// BlockSize is the target raw size of a block and of a span, in bytes.
+	BlockSize int
+	// MaxRecordSize is the largest encoded record accepted or read.
+	MaxRecordSize int
+	// Codec compresses new blocks; CodecS2 when zero-valued Options are
+	// used. Set NoCompression to write uncompressed blocks.
+	Codec Codec
+	// NoCompression forces CodecNone.
+	NoCompression bool
+	// MaxFooterSize bounds a footer a reader will load.
+	MaxFooterSize int
+}
+
+func (o *Options) withDefaults() Options {
+	var r Options
+	if o != nil {
+		r = *o
+	}
+	if r.BlockSize <= 0 {
+		r.BlockSize = DefaultBlockSize
+	}
+	if r.MaxRecordSize <= 0 {
+		r.MaxRecordSize = DefaultMaxRecordSize
+	}
+	if r.MaxRecordSize > MaxRecordSizeLimit {
+		r.MaxRecordSize = MaxRecordSizeLimit
+	}
+	if r.Codec == CodecNone {
+		r.Codec = CodecS2
+	}
+	if r.NoCompression {
+		r.Codec = CodecNone
+	}
+	if r.MaxFooterSize <= 0 {
+		r.MaxFooterSize = DefaultMaxFooterSize
+	}
+	return r
+}
+
+// maxRaw is the largest raw block length a reader accepts.
+func (o *Options) maxRaw() int {
+	m := o.MaxRecordSize + 64<<10
+	if o.BlockSize*2 > m {
+		m = o.BlockSize * 2
+	}
+	return m
+}
+
+// State is where a segment's committed data ends: what a Writer has made
+// durable, or what a scan found.
+type State struct {
+	Size      int64 // bytes up to the end of the last commit frame
+	Count     uint64
+	FirstSeq  uint64 // 0 when empty
+	LastSeq   uint64 // FirstSeq-1 of the header when empty
+	FirstTime int64
+	LastTime  int64
+	LastMAC   vellum.MAC
+}
+
+// Writer appends batches of records to one segment file and seals it. Not
+// safe for concurrent use.
+type Writer struct {
+	fs   vfs.FS
+	f    vfs.File
+	path string
+	hdr  Header
+	opts Options
+
+	st     State
+	spans  spanBuilder
+	failed error
+	sealed bool
+
+	// The batch being built: frames not yet written, the raw payload of
+	// the block being filled, and the blocks finished in this batch.
+	out      []byte
+	raw      []byte
+	cur      blockHeader
+	curStart int // offset in out of the current block's header
+	batch    []pendingBlock
+	nextSeq  uint64
+	nextPrev vellum.MAC
+	lastTime int64
+}
+
+type pendingBlock struct {
+	off int // offset in out
+	h   blockHeader
+}
+
+// Create makes a new segment file at path, writes and syncs its header and
+// syncs the directory, so the file exists durably before any record goes
+// into it. Header.Codec is taken from opts.
+func Create(fs vfs.FS, path string, h Header, opts *Options) (*Writer, error) {
+	o := opts.withDefaults()
+	h.Codec = o.Codec
+	if h.Created.IsZero() {
+		h.Created = time.Now()
+	}
+	f, err := fs.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("segment: create %s: %w", path, err)
+	}
+	if _, err := f.Write(h.marshal()); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("segment: write header of %s: %w", path, err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("segment: sync header of %s: %w", path, err)
+	}
+	if err := fs.SyncDir(dirOf(path)); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("segment: sync directory of %s: %w", path, err)
+	}
+	st := State{Size: HeaderSize, LastSeq: h.FirstSeq - 1, LastMAC: h.PrevMAC}
+	return newWriter(fs, f, path, h, o, st, spanBuilder{target: o.BlockSize}), nil
+}
+
+// OpenAppend continues writing an unsealed segment whose committed content
+// a Scan described (after any torn tail was cut). The file must be exactly
+// sc.State.Size bytes long.
+func OpenAppend(fs vfs.FS, path string, sc *ScanResult, opts *Options) (*Writer, error) {
+	o := opts.withDefaults()
+	f, err := fs.OpenWrite(path)
+	if err != nil {
+		return nil, fmt.Errorf("segment: open %s for append: %w", path, err)
+	}
+	if n, err := f.Size(); err != nil || n != sc.State.Size {
+		f.Close()
+		if err == nil {
+			err = fmt.Errorf("file is %d bytes, committed data ends at %d", n, sc.State.Size)
+		}
+		return nil, fmt.Errorf("segment: open %s for append: %w", path, err)
+	}
+	sb := sc.spans
+	sb.target = o.BlockSize
+	return newWriter(fs, f, path, sc.Header, o, sc.State, sb), nil
+}
+
+func newWriter(fs vfs.FS, f vfs.File, path string, h Header, o Options, st State, sb spanBuilder) *Writer {
+	// Blocks keep the codec the header promised, whatever the options now
+	// say, so one segment never mixes codecs.
+	o.Codec = h.Codec
+	return &Writer{
+		fs: fs, f: f, path: path, hdr: h, opts: o, st: st, spans: sb,
+		nextSeq: st.LastSeq + 1, nextPrev: st.LastMAC, lastTime: st.LastTime,
+	}
+}
+
+// Path returns the segment's file name.
+func (w *Writer) Path() string { return w.path }
+
+// Header returns the segment's header.
+func (w *Writer) Header() Header { return w.hdr }
+
+// State returns what is durable: it changes only when Commit succeeds.
+func (w *Writer) State() State { return w.st }
+
+// Spans returns the spans of durable records, the last of which may still
+// grow. The slice must not be modified.
+func (w *Writer) Spans() []Span { return w.spans.view() }
+
+// Pending reports how many records are buffered and not yet committed.
+func (w *Writer) Pending() int { return int(w.nextSeq - w.st.LastSeq - 1) }
+
+// Err returns the error that failed the writer, or nil.
+func (w *Writer) Err() error { return w.failed }
+
+// Add buffers one record: its seq (which must follow the previous one), its
+// receipt time, its canonical encoding and its chain MAC. Nothing reaches
+// the file until Commit. A record over the maximum size is refused with
+// ErrTooLarge before anything is buffered.
+func (w *Writer) Add(seq uint64, t int64, encoded []byte, mac vellum.MAC) error {
+	if w.failed != nil {
+		return w.failed
+	}
+	if w.sealed {
+		return fmt.Errorf("%w: %s", ErrSealed, w.path)
+	}
+	if len(encoded) > w.opts.MaxRecordSize {
+		return fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(encoded), w.opts.MaxRecordSize)
+	}
+	if len(encoded) == 0 {
+		return fmt.Errorf("segment: empty record at seq %d", seq)
+	}
+	if seq != w.nextSeq {
+		return fmt.Errorf("segment: seq %d added, %d expected", seq, w.nextSeq)
+	}
+	if t < w.lastTime {
+		return fmt.Errorf("segment: time of seq %d goes backwards", seq)
+	}
+	if w.cur.count > 0 && len(w.raw)+len(encoded) > w.opts.BlockSize {
+		w.finishBlock()
+	}
+	if w.cur.count == 0 {
+		w.cur = blockHeader{codec: w.hdr.Codec, firstSeq: seq, firstTime: t, prevMAC: w.nextPrev}
+	}
+	w.raw = binary.AppendUvarint(w.raw, uint64(len(encoded)))
+	w.raw = append(w.raw, encoded...)
+	w.raw = append(w.raw, mac[:]...)
+	w.cur.count++
+	w.cur.lastTime = t
+	w.nextSeq++
+	w.nextPrev = mac
+	w.lastTime = t
+	return nil
+}
+
+// finishBlock compresses the raw payload into a block frame in out.
+func (w *Writer) finishBlock() {
+	start := len(w.out)
+	w.out = grow(w.out, BlockHeaderSize)
+	w.out = compress(w.hdr.Codec, w.out, w.raw)
+	h := w.cur
+	h.rawLen = uint32(len(w.raw))
+	h.storedLen = uint32(len(w.out) - start - BlockHeaderSize)
+	frame := w.out[start:]
+	h.put(frame)
+	h.crc = crcUpdate(crc(frame[:72]), frame[BlockHeaderSize:])
+	h.put(frame)
+	w.batch = append(w.batch, pendingBlock{off: start, h: h})
+	w.raw = w.raw[:0]
+	w.cur = blockHeader{}
+}
+
+// Commit writes the buffered records as block frames and a commit frame in
+// one write, then fdatasyncs. Only when it returns nil are the records
+// durable. After a failed write or sync the writer is failed: the error is
+// returned again by every later call, and nothing more is acknowledged. A
+// sync is never retried, because after a failed fsync the kernel may have
+// dropped the dirty pages and a second fsync can succeed without them.
+func (w *Writer) Commit() error {
+	if w.failed != nil {
+		return w.failed
+	}
+	if w.cur.count > 0 {
+		w.finishBlock()
+	}
+	if len(w.batch) == 0 {
+		return nil
+	}
+	covered := len(w.out)
+	c := crc(w.out)
+	w.out = grow(w.out, CommitSize)
+	putCommit(w.out[covered:], uint32(covered), w.nextSeq-1, c)
+	if _, err := w.f.Write(w.out); err != nil {
+		return w.fail(fmt.Errorf("segment: write batch to %s at offset %d: %w", w.path, w.st.Size, err))
+	}
+	if err := w.f.Sync(); err != nil {
+		return w.fail(fmt.Errorf("segment: fdatasync %s: %w", w.path, err))
+	}
+	base := w.st.Size
+	for _, b := range w.batch {
+		w.spans.block(base+int64(b.off), &b.h)
+		if w.st.Count == 0 {
+			w.st.FirstSeq = b.h.firstSeq
+			w.st.FirstTime = b.h.firstTime
+		}
+		w.st.Count += uint64(b.h.count)
+	}
+	w.st.Size += int64(len(w.out))
+	w.spans.commit(w.st.Size)
+	w.st.LastSeq = w.nextSeq - 1
+	w.st.LastMAC = w.nextPrev
+	w.st.LastTime = w.lastTime
+	w.out = w.out[:0]
+	w.batch = w.batch[:0]
+	return nil
+}
+
+// Discard drops buffered records that were not committed, so the writer
+// continues from its durable state.
+func (w *Writer) Discard() {
+	w.out = w.out[:0]
+	w.raw = w.raw[:0]
+	w.batch = w.batch[:0]
+	w.cur = blockHeader{}
+	w.nextSeq = w.st.LastSeq + 1
+	w.nextPrev = w.st.LastMAC
+	w.lastTime = w.st.LastTime
+}
+
+func (w *Writer) fail(err error) error {
+	w.failed = fmt.Errorf("%w: %w", ErrFailed, err)
+	return w.failed
+}
+
+// SealOptions carries what the sealer adds to the footer.
+type SealOptions struct {
+	// MerkleRoot, when non-nil, is stored in the trailer.
+	MerkleRoot *[32]byte
+	// Sections are extra footer sections by type (not SectionSpans).
+	Sections map[uint16][]byte
+}
+
+// Seal writes the footer and trailer, fdatasyncs, closes the file and makes
+// it read-only. Buffered records that were not committed are an error.
+func (w *Writer) Seal(so *SealOptions) (*Footer, error) {
+	if w.failed != nil {
+		return nil, w.failed
+	}
+	if w.Pending() > 0 {
+		return nil, fmt.Errorf("segment: seal %s with %d uncommitted records", w.path, w.Pending())
+	}
+	if so == nil {
+		so = &SealOptions{}
+	}
+	ft := &Footer{
+		Offset:    w.st.Size,
+		Count:     w.st.Count,
+		FirstSeq:  w.st.FirstSeq,
+		LastSeq:   w.st.LastSeq,
+		FirstTime: w.st.FirstTime,
+		LastTime:  w.st.LastTime,
+		LastMAC:   w.st.LastMAC,
+		Spans:     w.spans.finish(),
+		Sections:  so.Sections,
+	}
+	if w.st.Count == 0 {
+		ft.LastSeq = 0
+	}
+	if so.MerkleRoot != nil {
+		ft.MerkleRoot, ft.HasRoot = *so.MerkleRoot, true
+	}
+	if _, ok := ft.Sections[SectionSpans]; ok {
+		return nil, fmt.Errorf("segment: seal %s: section %d is reserved", w.path, SectionSpans)
+	}
+	if _, err := w.f.Write(ft.marshal()); err != nil {
+		return nil, w.fail(fmt.Errorf("segment: write footer of %s: %w", w.path, err))
+	}
+	if err := w.f.Sync(); err != nil {
+		return nil, w.fail(fmt.Errorf("segment: fdatasync footer of %s: %w", w.path, err))
+	}
+	w.sealed = true
+	if err := w.f.Close(); err != nil {
+		return nil, w.fail(fmt.Errorf("segment: close %s: %w", w.path, err))
+	}
+	if err := w.fs.Chmod(w.path, 0o444); err != nil {
+		return nil, fmt.Errorf("segment: make %s read-only: %w", w.path, err)
+	}
+	return ft, nil
+}
+
+// Close closes the file without sealing; the segment stays active and a
+// later OpenAppend continues it. Uncommitted records are dropped.
+func (w *Writer) Close() error {
+	if w.sealed || w.f == nil {
+		return nil
+	}
+	err := w.f.Close()
+	w.f = nil
+	w.sealed = true // no further writes through this Writer
+	return err
+}
+
+func dirOf(path string) string {
+	for i := len(path) - 1; i >= 0; i-- {
+		if path[i] == '/' {
+			if i == 0 {
+				return "/"
+			}
+			return path[:i]
+		}
+	}
+	return "."
+}
+
+// spanBuilder groups committed block frames into spans of at least target
+// raw bytes. Writer and Scan feed it the same way, so a scan rebuilds the
+// spans a writer would have produced.
+type spanBuilder struct {
+	target  int
+	done    []Span
+	open    Span
+	openRaw int
+	have    bool
+}
+
+func (sb *spanBuilder) block(off int64, h *blockHeader) {
+	if sb.have && sb.openRaw >= sb.target {
+		sb.open.Length = off - sb.open.Offset
+		sb.done = append(sb.done, sb.open)
+		sb.have = false
+	}
+	if !sb.have {
+		sb.open = Span{Offset: off, FirstSeq: h.firstSeq, FirstTime: h.firstTime}
+		sb.openRaw = 0
+		sb.have = true
+	}
+	sb.open.Count += h.count
+	sb.open.LastTime = h.lastTime
+	sb.openRaw += int(h.rawLen)
+}
+
+// commit extends the open span to a commit frame's end.
+func (sb *spanBuilder) commit(end int64) {
+	if sb.have {
+		sb.open.Length = end - sb.open.Offset
+	}
+}
+
+// view returns closed spans plus the open one.
+func (sb *spanBuilder) view() []Span {
+	if !sb.have {
+		return sb.done
+	}
+	return append(sb.done[:len(sb.done):len(sb.done)], sb.open)
+}
+
+func (sb *spanBuilder) finish() []Span {
+	if sb.have {
+		sb.done = append(sb.done, sb.open)
+		sb.have = false
+	}
+	return sb.done
+}
