@@ -1,0 +1,274 @@
+package redact
+
+import (
+	"cmp"
+	"slices"
+	"strings"
+)
+
+// match is a span of the text that rule rule matched.
+type match struct {
+	start, end int
+	rule       int
+}
+
+// span is a half-open byte range.
+type span struct{ start, end int }
+
+// Trigger classes: the bytes the scan stops at. Everything else is skipped
+// with one table lookup per byte, which is what makes clean text cheap.
+const (
+	tNone       = iota
+	tDigit      // numbers: card, SSN, phone, IPv4, IBAN
+	tAt         // e-mail
+	tColon      // IPv6; "[REDACTED:" tokens
+	tUnderscore // ghp_, github_pat_, sk_live_, aws_secret, tok_
+	tDash       // -----BEGIN; aws-secret, secret-access-key
+	tJ          // eyJ (JWT)
+	tX          // xox? (Slack)
+	tA          // AKIA, ASIA; SecretAccessKey
+	tB          // Bearer
+)
+
+func (r *Redactor) buildTriggers() {
+	set := func(t uint8, cs string) {
+		for i := 0; i < len(cs); i++ {
+			r.trig[cs[i]] = t
+		}
+	}
+	if r.on[ruleCard] || r.on[rulePhone] || r.on[ruleSSN] || r.on[ruleIPv4] || r.on[ruleIBAN] {
+		set(tDigit, "0123456789")
+	}
+	if r.on[ruleEmail] {
+		set(tAt, "@")
+	}
+	if r.on[ruleIPv6] || len(r.custom) > 0 {
+		set(tColon, ":")
+	}
+	if r.on[ruleGitHub] || r.on[ruleStripe] || r.on[ruleAWSSecret] || len(r.custom) > 0 {
+		set(tUnderscore, "_")
+	}
+	if r.on[rulePEM] || r.on[ruleAWSSecret] {
+		set(tDash, "-")
+	}
+	if r.on[ruleJWT] {
+		set(tJ, "J")
+	}
+	if r.on[ruleSlack] {
+		set(tX, "x")
+	}
+	if r.on[ruleAWSKey] || r.on[ruleAWSSecret] {
+		set(tA, "A")
+	}
+	if r.on[ruleBearer] {
+		set(tB, "Bb")
+	}
+}
+
+// find fills sc.matches with the non-overlapping matches in s, in order.
+// secretCtx says that the field's name is an AWS secret key name, so that
+// AWS_SECRET_KEY looks at the whole text rather than only near a keyword.
+func (r *Redactor) find(sc *scratch, s string, secretCtx bool) {
+	sc.matches = sc.matches[:0]
+	sc.protect = sc.protect[:0]
+	if !r.any || len(s) == 0 {
+		return
+	}
+	trig := &r.trig
+	for i := 0; i < len(s); i++ {
+		t := trig[s[i]]
+		if t == tNone {
+			continue
+		}
+		next := i + 1
+		switch t {
+		case tDigit:
+			next = r.onDigit(sc, s, i)
+		case tAt:
+			next = r.onAt(sc, s, i)
+		case tColon:
+			next = r.onColon(sc, s, i)
+		case tUnderscore:
+			next = r.onUnderscore(sc, s, i)
+		case tDash:
+			next = r.onDash(sc, s, i)
+		case tJ:
+			next = r.onJ(sc, s, i)
+		case tX:
+			next = r.onX(sc, s, i)
+		case tA:
+			next = r.onA(sc, s, i)
+		case tB:
+			next = r.onB(sc, s, i)
+		}
+		i = next - 1
+	}
+	if secretCtx && r.on[ruleAWSSecret] {
+		r.awsSecretIn(sc, s, 0, len(s), false)
+	}
+	for _, id := range r.custom {
+		r.findCustom(sc, s, id)
+	}
+	if len(sc.matches) > 1 {
+		resolve(sc)
+	} else if len(sc.matches) == 1 && len(sc.protect) > 0 {
+		resolve(sc)
+	}
+}
+
+func (sc *scratch) add(start, end, rule int) {
+	sc.matches = append(sc.matches, match{start, end, rule})
+}
+
+// findCustom runs custom rule id on s if one of its keywords occurs in s.
+func (r *Redactor) findCustom(sc *scratch, s string, id int) {
+	ru := &r.rules[id]
+	if len(ru.keywords) > 0 {
+		found := false
+		for _, k := range ru.keywords {
+			if strings.Contains(s, k) {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return
+		}
+	}
+	sc.work += len(s)
+	if ru.group == 0 {
+		for _, m := range ru.re.FindAllStringIndex(s, -1) {
+			if m[1] > m[0] {
+				sc.add(m[0], m[1], id)
+			}
+		}
+		return
+	}
+	for _, m := range ru.re.FindAllStringSubmatchIndex(s, -1) {
+		a, b := m[2*ru.group], m[2*ru.group+1]
+		if a >= 0 && b > a {
+			sc.add(a, b, id)
+		}
+	}
+}
+
+// resolve sorts the matches and keeps a non-overlapping set: the earliest
+// start wins, then the longest, then the lower rule id (built-in rules in
+// their priority order, then custom rules in configuration order). A match
+// that overlaps an existing redaction token is dropped, which keeps custom
+// rules from rewriting tokens and so keeps redaction idempotent.
+func resolve(sc *scratch) {
+	ms := sc.matches
+	slices.SortFunc(ms, func(a, b match) int {
+		if c := cmp.Compare(a.start, b.start); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(b.end, a.end); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.rule, b.rule)
+	})
+	out := ms[:0]
+	last := 0
+	for _, m := range ms {
+		if m.start < last || overlapsAny(sc.protect, m) {
+			continue
+		}
+		out = append(out, m)
+		last = m.end
+	}
+	sc.matches = out
+}
+
+func overlapsAny(ps []span, m match) bool {
+	for _, p := range ps {
+		if m.start < p.end && p.start < m.end {
+			return true
+		}
+	}
+	return false
+}
+
+// apply writes s with every match rendered by its rule's action.
+func (r *Redactor) apply(sc *scratch, s string) string {
+	b := sc.out[:0]
+	last := 0
+	for _, m := range sc.matches {
+		b = append(b, s[last:m.start]...)
+		b = r.render(sc, b, m.rule, s[m.start:m.end])
+		last = m.end
+	}
+	b = append(b, s[last:]...)
+	sc.out = b
+	return string(b)
+}
+
+func (r *Redactor) render(sc *scratch, b []byte, id int, v string) []byte {
+	switch r.rules[id].action {
+	case ActionMask:
+		return mask(b, v)
+	case ActionPseudonym:
+		return r.pseudonym(sc, b, id, v)
+	default:
+		return append(b, r.rules[id].token...)
+	}
+}
+
+// mask appends v with every character but the last four replaced by '*'.
+// A value of four characters or fewer is masked whole.
+func mask(b []byte, v string) []byte {
+	n := 0
+	for range v {
+		n++
+	}
+	keep := 4
+	if n <= 4 {
+		keep = 0
+	}
+	i := 0
+	for j := range v {
+		if i == n-keep {
+			return append(b, v[j:]...)
+		}
+		b = append(b, '*')
+		i++
+	}
+	return b
+}
+
+// protected records redaction tokens already in the text so that no match
+// overlaps them. Only custom rules need this: built-in detectors never match
+// inside a token by construction.
+func (r *Redactor) protectedAt(sc *scratch, s string, i int) {
+	switch s[i] {
+	case ':': // "[REDACTED:NAME]"
+		if i >= 9 && s[i-9:i] == "[REDACTED" {
+			j := i + 1
+			for j < len(s) && j-i <= maxRuleName+1 && (isUpper(s[j]) || isDigit(s[j]) || s[j] == '_') {
+				j++
+			}
+			if j < len(s) && s[j] == ']' && j > i+1 {
+				sc.protect = append(sc.protect, span{i - 9, j + 1})
+			}
+		}
+	case '_': // "tok_" + 32 hex digits
+		if i >= 3 && s[i-3:i] == "tok" && isPseudonym(s, i-3) {
+			sc.protect = append(sc.protect, span{i - 3, i - 3 + pseudonymLen})
+		}
+	}
+}
+
+// isPseudonym reports whether s[i:] starts with a pseudonym token that is
+// not followed by another word character.
+func isPseudonym(s string, i int) bool {
+	if len(s)-i < pseudonymLen || s[i:i+4] != "tok_" {
+		return false
+	}
+	for j := i + 4; j < i+pseudonymLen; j++ {
+		c := s[j]
+		if !(isDigit(c) || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return !wordAt(s, i+pseudonymLen)
+}
