@@ -4,5 +4,6 @@ go 1.26.0
 
 require (
 	github.com/klauspost/compress v1.20.4
+	go.yaml.in/yaml/v3 v3.0.6
 	golang.org/x/sys v0.50.0
 )

@@ -1,6 +1,9 @@
 package redact
 
-import "net/netip"
+import (
+	"net/netip"
+	"strings"
+)
 
 // onAt matches an e-mail address around the '@' at s[a]: a local part of up
 // to 64 characters [A-Za-z0-9._%+-] that does not end with a dot, and a
@@ -131,6 +134,9 @@ func (r *Redactor) onColon(sc *scratch, s string, c int) int {
 		} else if i == st || s[i-1] == ':' {
 			groups++
 		}
+	}
+	if strings.IndexByte(s[st:end], '.') >= 0 {
+		groups++ // a dotted IPv4 tail stands for two groups
 	}
 	if groups < 3 || (!double && colons < 6) {
 		return e
