@@ -215,9 +215,9 @@ func (r *Redactor) compileFields(cfg Config) error {
 		r.scanTop[i] = !r.never.coversString(f)
 	}
 	r.argsOff = r.never.coversString("tool.arguments")
-	r.argsNever = r.never.anyUnder("tool.arguments.x")
+	r.argsNever = r.never.anyUnder("tool.arguments")
 	r.attrOff = r.never.coversString("attributes")
-	r.attrNever = r.never.anyUnder("attributes.x")
+	r.attrNever = r.never.anyUnder("attributes")
 	return nil
 }
 
