@@ -130,8 +130,10 @@ func (r *Reader) Close() error { return r.f.Close() }
 // record framing and the MAC links between the span's blocks. The entries'
 // Record slices share one buffer owned by the caller.
 func (r *Reader) ReadSpan(s Span) ([]Entry, error) {
-	if s.Offset < HeaderSize || s.Length <= 0 || s.Offset+s.Length > r.size {
-		return nil, corrupt(r.path, s.Offset, s.FirstSeq, "span of %d bytes lies outside the %d-byte file", s.Length, r.size)
+	// An active segment grows after it was opened, so only a sealed one's
+	// size bounds its spans; a short read catches the rest.
+	if s.Offset < HeaderSize || s.Length <= 0 || (r.footer != nil && s.Offset+s.Length > r.footer.Offset) {
+		return nil, corrupt(r.path, s.Offset, s.FirstSeq, "span of %d bytes at offset %d lies outside the data", s.Length, s.Offset)
 	}
 	if s.Length > int64(r.opts.MaxFooterSize) {
 		return nil, corrupt(r.path, s.Offset, s.FirstSeq, "span of %d bytes exceeds the read limit", s.Length)

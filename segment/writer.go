@@ -183,8 +183,15 @@ func (w *Writer) Header() Header { return w.hdr }
 func (w *Writer) State() State { return w.st }
 
 // Spans returns the spans of durable records, the last of which may still
-// grow. The slice must not be modified.
+// grow. It allocates; see SpanView for the cheap form.
 func (w *Writer) Spans() []Span { return w.spans.view() }
+
+// SpanView returns the closed spans of durable records, which never change
+// and may be shared with readers (later spans are appended beyond the
+// slice's length), and the open span that is still growing, if any.
+func (w *Writer) SpanView() (closed []Span, open Span, hasOpen bool) {
+	return w.spans.done[:len(w.spans.done):len(w.spans.done)], w.spans.open, w.spans.have
+}
 
 // Pending reports how many records are buffered and not yet committed.
 func (w *Writer) Pending() int { return int(w.nextSeq - w.st.LastSeq - 1) }

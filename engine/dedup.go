@@ -1,0 +1,75 @@
+package engine
+
+import "fmt"
+
+// dedupWindow remembers the seq of the last n (tenant, event_id) pairs so a
+// retried event is stored once. Owned by the writer goroutine.
+type dedupEntry struct {
+	key string
+	seq uint64
+}
+
+type dedupWindow struct {
+	max  int
+	m    map[string]uint64
+	ring []dedupEntry
+	next int
+}
+
+func newDedupWindow(n int) *dedupWindow {
+	if n <= 0 {
+		return &dedupWindow{}
+	}
+	return &dedupWindow{max: n, m: make(map[string]uint64, min(n, 1<<16)), ring: make([]dedupEntry, 0, min(n, 1<<16))}
+}
+
+func dedupKey(tenant, eventID string) string { return tenant + "\x00" + eventID }
+
+func (d *dedupWindow) get(k string) (uint64, bool) {
+	s, ok := d.m[k]
+	return s, ok
+}
+
+func (d *dedupWindow) put(k string, seq uint64) {
+	if d.max == 0 {
+		return
+	}
+	if len(d.ring) < d.max {
+		d.ring = append(d.ring, dedupEntry{k, seq})
+	} else {
+		if old := d.ring[d.next]; d.m[old.key] == old.seq {
+			delete(d.m, old.key)
+		}
+		d.ring[d.next] = dedupEntry{k, seq}
+		d.next = (d.next + 1) % d.max
+	}
+	d.m[k] = seq
+}
+
+// forget drops k after a batch that did not become durable.
+func (d *dedupWindow) forget(k string) { delete(d.m, k) }
+
+// loadDedup fills the window from the newest records on open.
+func (e *Engine) loadDedup() error {
+	e.dedup = newDedupWindow(e.opts.DedupEntries)
+	if e.opts.DedupEntries <= 0 {
+		return nil
+	}
+	last := e.LastSeq()
+	if last == 0 {
+		return nil
+	}
+	from := e.FirstSeq()
+	if last-from+1 > uint64(e.opts.DedupEntries) {
+		from = last - uint64(e.opts.DedupEntries) + 1
+	}
+	for r, err := range e.scan(from, last) {
+		if err != nil {
+			return fmt.Errorf("engine: load recent event ids: %w", err)
+		}
+		if r.EventID != "" {
+			e.dedup.put(dedupKey(r.TenantID, r.EventID), r.Seq)
+		}
+	}
+	return nil
+}

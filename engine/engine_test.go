@@ -1,0 +1,560 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/vellumlog/vellum"
+	"github.com/vellumlog/vellum/chain"
+	"github.com/vellumlog/vellum/segment"
+	"github.com/vellumlog/vellum/vfs"
+)
+
+var ctx = context.Background()
+
+func key(t testing.TB, seed byte) *chain.Key {
+	t.Helper()
+	k, err := chain.NewKey(bytes.Repeat([]byte{seed}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+func testOpts(t testing.TB) *Options {
+	return &Options{Keys: chain.NewKeyring(key(t, 1)), Logger: discardLogger()}
+}
+
+func open(t testing.TB, dir string, o *Options) *Engine {
+	t.Helper()
+	e, err := Open(dir, o)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	return e
+}
+
+// rec returns a distinct, valid record for index i.
+func rec(i int) vellum.Record {
+	return vellum.Record{
+		TenantID:  fmt.Sprintf("tenant-%d", i%5),
+		UserID:    fmt.Sprintf("user-%d", i%17),
+		Action:    []string{"tool.call", "tool.result", "model.decision", "approval.granted"}[i%4],
+		SessionID: fmt.Sprintf("s-%d", i/10),
+		Tool:      vellum.Tool{Name: "web_search", Arguments: json.RawMessage(fmt.Sprintf(`{"query":"item %d"}`, i))},
+		Outcome:   vellum.Outcome{Status: vellum.StatusSuccess},
+		Attributes: map[string]string{
+			"i":   fmt.Sprint(i),
+			"pad": strings.Repeat("p", 200+i%50),
+		},
+	}
+}
+
+// verifyChain reads every record of the store and checks the MAC chain from
+// genesis with an independent hasher.
+func verifyChain(t *testing.T, e *Engine, k *chain.Key) int {
+	t.Helper()
+	prev := chain.Genesis(e.StoreID(), k.ID())
+	h := k.NewHasher()
+	n := 0
+	var last uint64
+	var lastTime time.Time
+	for r, err := range e.Scan(ctx, 1, 0) {
+		if err != nil {
+			t.Fatalf("scan after seq %d: %v", last, err)
+		}
+		if r.Seq != last+1 {
+			t.Fatalf("seq %d follows %d", r.Seq, last)
+		}
+		if !r.Time.After(lastTime) {
+			t.Fatalf("time of seq %d does not increase", r.Seq)
+		}
+		if r.PrevMAC != prev {
+			t.Fatalf("seq %d: prev MAC does not link", r.Seq)
+		}
+		enc, _ := r.MarshalBinary()
+		if _, err := h.Check(r.Seq, prev, enc, r.MAC); err != nil {
+			t.Fatal(err)
+		}
+		prev, last, lastTime = r.MAC, r.Seq, r.Time
+		n++
+	}
+	if last != e.LastSeq() {
+		t.Fatalf("scan ended at %d, LastSeq %d", last, e.LastSeq())
+	}
+	return n
+}
+
+func TestAppendGetRoundTripEveryField(t *testing.T) {
+	e := open(t, t.TempDir(), testOpts(t))
+	defer e.Close()
+	in := vellum.Record{
+		EventID: "e-1", EventTime: time.Date(2026, 11, 27, 10, 0, 0, 5, time.UTC),
+		TenantID: "acme", UserID: "alice", Service: "svc", AuthMode: "gateway",
+		Action: "tool.call",
+		Tool: vellum.Tool{Name: "web_search", CallID: "call_1", Arguments: json.RawMessage(`{"query":"weather in Paris"}`),
+			IsError: true, DurationNS: 1234},
+		Model:     vellum.Model{Name: "granite-3.3-8b", Provider: "vllm", FinishReason: "stop", InputTokens: 10, OutputTokens: 20},
+		Agent:     "support-bot", SessionID: "s-1", TraceID: "trace_0123456789abcdef", RequestID: "r-1",
+		Outcome:    vellum.Outcome{Status: vellum.StatusDenied, Reason: "policy", RuleID: "rule-9", Approver: "bob", Mode: "enforce"},
+		Attributes: map[string]string{"k": "v"},
+		Redactions: []vellum.Redaction{{Rule: "EMAIL", Field: "tool.arguments.to", Count: 1}},
+		// Store-assigned fields are ignored on input.
+		Seq: 99, KeyID: "bogus", MAC: vellum.MAC{1},
+	}
+	before := time.Now()
+	seqs, err := e.Append(ctx, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(seqs) != 1 || seqs[0] != 1 {
+		t.Fatalf("seqs = %v", seqs)
+	}
+	got, err := e.Get(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Time.Before(before.Add(-time.Second)) || got.Time.Location() != time.UTC {
+		t.Fatalf("receipt time %v", got.Time)
+	}
+	if got.KeyID != key(t, 1).ID().String() || got.MAC.IsZero() || got.PrevMAC != chain.Genesis(e.StoreID(), key(t, 1).ID()) {
+		t.Fatalf("chain fields: key %s mac %s prev %s", got.KeyID, got.MAC, got.PrevMAC)
+	}
+	want := in
+	want.Seq, want.Time, want.KeyID, want.MAC, want.PrevMAC = 1, got.Time, got.KeyID, got.MAC, got.PrevMAC
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("round trip:\n got %+v\nwant %+v", got, want)
+	}
+	if _, err := e.Get(ctx, 2); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Get(2) = %v, want ErrNotFound", err)
+	}
+}
+
+func TestReopenContinuityAcrossSegments(t *testing.T) {
+	dir := t.TempDir()
+	o := testOpts(t)
+	o.SegmentSize = 4 << 10
+	o.BlockSize = 1 << 10
+	o.NoCompression = true
+	e := open(t, dir, o)
+	n := 0
+	for _, batch := range []int{1, 7, 50, 1, 1, 200, 3} {
+		recs := make([]vellum.Record, batch)
+		for i := range recs {
+			recs[i] = rec(n)
+			n++
+		}
+		seqs, err := e.Append(ctx, recs...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if seqs[0] != uint64(n-batch+1) || seqs[len(seqs)-1] != uint64(n) {
+			t.Fatalf("seqs %d..%d for records %d..%d", seqs[0], seqs[len(seqs)-1], n-batch+1, n)
+		}
+	}
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for round := 0; round < 3; round++ {
+		e = open(t, dir, o)
+		if e.LastSeq() != uint64(n) {
+			t.Fatalf("reopened at %d, want %d", e.LastSeq(), n)
+		}
+		for i := 0; i < 40; i++ {
+			if _, err := e.Append(ctx, rec(n)); err != nil {
+				t.Fatal(err)
+			}
+			n++
+		}
+		if got := verifyChain(t, e, key(t, 1)); got != n {
+			t.Fatalf("%d records, want %d", got, n)
+		}
+		for _, seq := range []uint64{1, 2, uint64(n / 2), uint64(n)} {
+			r, err := e.Get(ctx, seq)
+			if err != nil || r.Attributes["i"] != fmt.Sprint(seq-1) {
+				t.Fatalf("Get(%d) = %v, %v", seq, r.Attributes["i"], err)
+			}
+		}
+		e.Close()
+	}
+	nums, _ := ListSegments(nil, dir)
+	if len(nums) < 10 {
+		t.Fatalf("only %d segments; the test wants many", len(nums))
+	}
+	// Sealed segments are read-only on disk.
+	fi, _ := os.Stat(SegmentPath(dir, nums[0]))
+	if fi.Mode().Perm()&0o222 != 0 {
+		t.Fatalf("sealed segment mode %o", fi.Mode().Perm())
+	}
+}
+
+func TestConcurrentAppenders(t *testing.T) {
+	o := testOpts(t)
+	o.SegmentSize = 64 << 10
+	e := open(t, t.TempDir(), o)
+	defer e.Close()
+	const workers, each = 16, 60
+	var mu sync.Mutex
+	seen := map[uint64]string{}
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < each; i++ {
+				r := rec(i)
+				r.Attributes["who"] = fmt.Sprintf("%d/%d", w, i)
+				seqs, err := e.Append(ctx, r)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				seen[seqs[0]] = r.Attributes["who"]
+				mu.Unlock()
+			}
+		}()
+	}
+	// Readers run alongside the writers.
+	stop := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if last := e.LastSeq(); last > 0 {
+				if _, err := e.Get(ctx, last); err != nil {
+					t.Error(err)
+				}
+			}
+		}
+	}()
+	wg.Wait()
+	close(stop)
+	if len(seen) != workers*each {
+		t.Fatalf("%d distinct seqs for %d appends", len(seen), workers*each)
+	}
+	for seq := uint64(1); seq <= workers*each; seq++ {
+		r, err := e.Get(ctx, seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Attributes["who"] != seen[seq] {
+			t.Fatalf("seq %d holds %s, acknowledged for %s", seq, r.Attributes["who"], seen[seq])
+		}
+	}
+	verifyChain(t, e, key(t, 1))
+}
+
+func TestBadInput(t *testing.T) {
+	o := testOpts(t)
+	o.MaxRecordSize = 1024
+	dir := t.TempDir()
+	e := open(t, dir, o)
+	if _, err := e.Append(ctx, rec(1)); err != nil {
+		t.Fatal(err)
+	}
+	big := rec(2)
+	big.Attributes["big"] = strings.Repeat("x", 2000)
+	if _, err := e.Append(ctx, rec(3), big); !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), "record 1") {
+		t.Fatalf("err = %v, want ErrTooLarge naming record 1", err)
+	}
+	if _, err := e.Append(ctx, vellum.Record{Action: "x"}); !errors.Is(err, vellum.ErrInvalid) {
+		t.Fatalf("err = %v, want vellum.ErrInvalid", err)
+	}
+	if e.LastSeq() != 1 {
+		t.Fatalf("LastSeq = %d: a refused call wrote something", e.LastSeq())
+	}
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Append(ctx, rec(4)); !errors.Is(err, ErrClosed) {
+		t.Fatalf("err = %v, want ErrClosed", err)
+	}
+	if err := e.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	e = open(t, dir, o)
+	defer e.Close()
+	if e.LastSeq() != 1 {
+		t.Fatalf("reopened with %d records, want 1", e.LastSeq())
+	}
+}
+
+func TestLocked(t *testing.T) {
+	dir := t.TempDir()
+	e := open(t, dir, testOpts(t))
+	_, err := Open(dir, testOpts(t))
+	if !errors.Is(err, ErrLocked) || !strings.Contains(err.Error(), dir) {
+		t.Fatalf("second Open: %v, want ErrLocked naming the directory", err)
+	}
+	e.Close()
+	e = open(t, dir, testOpts(t))
+	e.Close()
+}
+
+func TestWrongKey(t *testing.T) {
+	dir := t.TempDir()
+	e := open(t, dir, testOpts(t))
+	e.Append(ctx, rec(1))
+	e.Close()
+	o := testOpts(t)
+	o.Keys = chain.NewKeyring(key(t, 2))
+	_, err := Open(dir, o)
+	if !errors.Is(err, ErrKeyMismatch) || !strings.Contains(err.Error(), "key mismatch") ||
+		!strings.Contains(err.Error(), key(t, 1).ID().String()) {
+		t.Fatalf("err = %v, want a key mismatch naming the store's key id", err)
+	}
+}
+
+func TestKeyRotation(t *testing.T) {
+	dir := t.TempDir()
+	e := open(t, dir, testOpts(t))
+	e.Append(ctx, rec(1), rec(2))
+	e.Close()
+	o := testOpts(t)
+	o.Keys = chain.NewKeyring(key(t, 2), key(t, 1))
+	e = open(t, dir, o)
+	defer e.Close()
+	if _, err := e.Append(ctx, rec(3)); err != nil {
+		t.Fatal(err)
+	}
+	r1, _ := e.Get(ctx, 1)
+	r3, _ := e.Get(ctx, 3)
+	if r1.KeyID != key(t, 1).ID().String() || r3.KeyID != key(t, 2).ID().String() {
+		t.Fatalf("key ids %s, %s", r1.KeyID, r3.KeyID)
+	}
+	r2, _ := e.Get(ctx, 2)
+	if r3.PrevMAC != r2.MAC {
+		t.Fatal("the chain does not carry over the rotation")
+	}
+	enc, _ := r3.MarshalBinary()
+	if _, err := key(t, 2).NewHasher().Check(3, r2.MAC, enc, r3.MAC); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestDedupEventID(t *testing.T) {
+	dir := t.TempDir()
+	e := open(t, dir, testOpts(t))
+	r := rec(1)
+	r.EventID = "evt-1"
+	a, _ := e.Append(ctx, r)
+	b, _ := e.Append(ctx, r)
+	other := r
+	other.TenantID = "another"
+	c, _ := e.Append(ctx, other)
+	if a[0] != b[0] || c[0] == a[0] {
+		t.Fatalf("seqs %v %v %v", a, b, c)
+	}
+	// Duplicates inside one call are stored once too.
+	d, _ := e.Append(ctx, r, rec(5), r)
+	if d[0] != a[0] || d[2] != a[0] {
+		t.Fatalf("in-call duplicates: %v", d)
+	}
+	e.Close()
+	e = open(t, dir, testOpts(t))
+	defer e.Close()
+	again, _ := e.Append(ctx, r)
+	if again[0] != a[0] {
+		t.Fatalf("after reopen the retry got seq %d, want %d", again[0], a[0])
+	}
+	if e.LastSeq() != 3 {
+		t.Fatalf("LastSeq %d, want 3", e.LastSeq())
+	}
+}
+
+// TestTornTailEveryOffset cuts the active segment at every byte of its last
+// batch, which was never acknowledged in this simulation, and checks that
+// Open keeps every earlier record, verifies the chain and appends on.
+func TestTornTailEveryOffset(t *testing.T) {
+	base := t.TempDir()
+	o := testOpts(t)
+	e := open(t, base, o)
+	for i := 0; i < 5; i++ {
+		e.Append(ctx, rec(i), rec(i+100))
+	}
+	e.Close()
+	seg := SegmentPath(base, 1)
+	acked, _ := os.ReadFile(seg)
+	e = open(t, base, o)
+	e.Append(ctx, rec(7), rec(8), rec(9))
+	e.Close()
+	full, _ := os.ReadFile(seg)
+	store, _ := os.ReadFile(filepath.Join(base, storeName))
+	for cut := len(acked) + 1; cut < len(full); cut++ {
+		dir := filepath.Join(t.TempDir(), "d")
+		os.MkdirAll(filepath.Join(dir, segmentsDir), 0o750)
+		os.WriteFile(filepath.Join(dir, storeName), store, 0o640)
+		os.WriteFile(SegmentPath(dir, 1), full[:cut], 0o640)
+		e, err := Open(dir, o)
+		if err != nil {
+			t.Fatalf("cut at %d: %v", cut, err)
+		}
+		if e.LastSeq() != 10 {
+			t.Fatalf("cut at %d: %d records survive, want 10", cut, e.LastSeq())
+		}
+		if _, err := e.Append(ctx, rec(11)); err != nil {
+			t.Fatal(err)
+		}
+		verifyChain(t, e, key(t, 1))
+		e.Close()
+		matches, _ := filepath.Glob(SegmentPath(dir, 1) + brokenMarker + "*")
+		if len(matches) != 1 {
+			t.Fatalf("cut at %d: %d .broken copies", cut, len(matches))
+		}
+	}
+}
+
+func TestCorruptMiddleRecordFailsOpen(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		sealed bool
+	}{{"active segment", false}, {"sealed segment with VerifyOnOpen", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			o := testOpts(t)
+			o.NoCompression = true
+			if tc.sealed {
+				o.SegmentSize = 4 << 10
+				o.VerifyOnOpen = true
+			}
+			e := open(t, dir, o)
+			for i := 0; i < 60; i++ {
+				e.Append(ctx, rec(i))
+			}
+			e.Close()
+			path := SegmentPath(dir, 1)
+			b, _ := os.ReadFile(path)
+			// Change a byte of a record's text in the middle of the
+			// segment, then fix the block and commit CRCs the way a
+			// careful forger would: only the MAC can catch it.
+			i := bytes.Index(b[len(b)/2:], []byte("pppp")) + len(b)/2
+			b[i] = 'q'
+			b = refreshCRCs(t, b)
+			os.Chmod(path, 0o640)
+			os.WriteFile(path, b, 0o640)
+			_, err := Open(dir, o)
+			var me *chain.MismatchError
+			if !errors.Is(err, ErrCorrupt) || !errors.As(err, &me) || !strings.Contains(err.Error(), path) ||
+				!strings.Contains(err.Error(), "offset") || !strings.Contains(err.Error(), fmt.Sprintf("seq %d", me.Seq)) {
+				t.Fatalf("err = %v, want a MAC mismatch naming segment, offset and seq", err)
+			}
+			// Without forging the CRCs the damage is a CRC error with the
+			// same precision, and the file is left untouched.
+			b[i] = 'r'
+			os.WriteFile(path, b, 0o640)
+			_, err = Open(dir, o)
+			var ce *segment.CorruptError
+			if !errors.As(err, &ce) || ce.Path != path {
+				t.Fatalf("err = %v, want a segment.CorruptError", err)
+			}
+			after, _ := os.ReadFile(path)
+			if !bytes.Equal(after, b) {
+				t.Fatal("Open changed a corrupt segment")
+			}
+		})
+	}
+}
+
+// refreshCRCs recomputes every block, commit and footer CRC of an
+// uncompressed segment image.
+func refreshCRCs(t *testing.T, b []byte) []byte {
+	t.Helper()
+	return segment.RecomputeCRCs(b)
+}
+
+func TestFsyncErrorFailsClosed(t *testing.T) {
+	m := vfs.NewMem()
+	o := testOpts(t)
+	o.FS = m
+	e := open(t, "/data", o)
+	if _, err := e.Append(ctx, rec(1)); err != nil {
+		t.Fatal(err)
+	}
+	m.FailSync(1)
+	_, err := e.Append(ctx, rec(2))
+	if !errors.Is(err, ErrFailed) || !errors.Is(err, vfs.ErrInjected) {
+		t.Fatalf("err = %v, want ErrFailed wrapping the fsync error", err)
+	}
+	if _, err := e.Append(ctx, rec(3)); !errors.Is(err, ErrFailed) {
+		t.Fatalf("append after failure: %v, want ErrFailed", err)
+	}
+	if !errors.Is(e.Err(), ErrFailed) {
+		t.Fatalf("Err() = %v", e.Err())
+	}
+	if _, err := e.Get(ctx, 1); err != nil {
+		t.Fatalf("reads must go on: %v", err)
+	}
+	syncs := m.Syncs()
+	if err := e.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if m.Syncs() != syncs {
+		t.Fatal("Close retried an fsync after a failed one")
+	}
+	// What was acknowledged survives a crash right after.
+	e = open(t, "/data", withFS(o, m.Crash(nil)))
+	defer e.Close()
+	if r, err := e.Get(ctx, 1); err != nil || r.Attributes["i"] != "1" {
+		t.Fatalf("acknowledged record lost: %v", err)
+	}
+	if e.LastSeq() != 1 {
+		t.Fatalf("LastSeq %d: an unacknowledged record survived without its sync", e.LastSeq())
+	}
+}
+
+func TestWriteErrorAndDiskFull(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		arm  func(m *vfs.Mem)
+	}{
+		{"write error", func(m *vfs.Mem) { m.FailWrite(1) }},
+		{"short write", func(m *vfs.Mem) { m.FailShortWrite(1, 10) }},
+		{"disk full", func(m *vfs.Mem) { m.SetCapacity(1) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := vfs.NewMem()
+			o := testOpts(t)
+			o.FS = m
+			e := open(t, "/data", o)
+			e.Append(ctx, rec(1))
+			tc.arm(m)
+			if _, err := e.Append(ctx, rec(2)); !errors.Is(err, ErrFailed) {
+				t.Fatalf("err = %v, want ErrFailed", err)
+			}
+			if _, err := e.Append(ctx, rec(3)); !errors.Is(err, ErrFailed) {
+				t.Fatalf("err = %v", err)
+			}
+			e.Close()
+			m.SetCapacity(-1)
+			e = open(t, "/data", withFS(o, m.Crash(nil)))
+			defer e.Close()
+			if e.LastSeq() != 1 {
+				t.Fatalf("LastSeq %d after reopen, want 1", e.LastSeq())
+			}
+			if _, err := e.Append(ctx, rec(4)); err != nil {
+				t.Fatalf("append after reopen: %v", err)
+			}
+			verifyChain(t, e, key(t, 1))
+		})
+	}
+}
+
+func withFS(o *Options, fs vfs.FS) *Options {
+	c := *o
+	c.FS = fs
+	return &c
+}

@@ -1,0 +1,28 @@
+package engine
+
+import "errors"
+
+// Sentinel errors. Returned errors wrap them with the detail (file, offset,
+// seq) and are tested with errors.Is.
+var (
+	// ErrClosed is returned by calls on a closed engine.
+	ErrClosed = errors.New("engine: closed")
+	// ErrFailed is returned by Append once a write or fsync has failed: the
+	// engine acknowledges nothing more until it is reopened. The wrapped
+	// error says why.
+	ErrFailed = errors.New("engine: failed, accepting no more records")
+	// ErrTooLarge reports a record whose encoding exceeds MaxRecordSize.
+	// Nothing of the call was written.
+	ErrTooLarge = errors.New("engine: record too large")
+	// ErrNotFound reports a seq that the store does not hold (never
+	// written, or expired by retention).
+	ErrNotFound = errors.New("engine: record not found")
+	// ErrLocked reports a data directory that another process has open.
+	ErrLocked = errors.New("engine: data directory is locked by another process")
+	// ErrKeyMismatch reports a store written under a key that is not
+	// configured.
+	ErrKeyMismatch = errors.New("engine: key mismatch")
+	// ErrCorrupt reports data that does not verify; the wrapped error names
+	// the segment, offset and seq. The engine never repairs it.
+	ErrCorrupt = errors.New("engine: corrupt store")
+)

@@ -1,0 +1,135 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/vellumlog/vellum"
+	"github.com/vellumlog/vellum/chain"
+	"github.com/vellumlog/vellum/segment"
+	"github.com/vellumlog/vellum/vfs"
+)
+
+// Redactor rewrites personal data in a record before it is encoded, and
+// records which rules fired. It must be safe for concurrent use.
+type Redactor interface {
+	Redact(r *vellum.Record)
+}
+
+// Defaults for Options.
+const (
+	DefaultSegmentSize   = 64 << 20
+	DefaultSegmentAge    = time.Hour
+	DefaultMaxBatchBytes = 4 << 20
+	DefaultDedupEntries  = 100_000
+)
+
+// Options configure an Engine. Only Keys is required; the zero value of
+// every other field means its default.
+type Options struct {
+	// Keys holds the active HMAC key, which chains new records, and any
+	// retired keys older segments were written under.
+	Keys *chain.Keyring
+	// FS is the file system; vfs.Default when nil.
+	FS vfs.FS
+	// SegmentSize seals the active segment once it reaches this many
+	// bytes. Default 64 MiB.
+	SegmentSize int64
+	// SegmentAge seals a non-empty active segment this long after it was
+	// created. Default 1 h. Retention expires whole segments, so this
+	// bounds how late a record can expire.
+	SegmentAge time.Duration
+	// BlockSize is the raw size of a compression block and index span.
+	// Default 64 KiB.
+	BlockSize int
+	// MaxRecordSize bounds one record's encoding. Default 1 MiB.
+	MaxRecordSize int
+	// NoCompression writes blocks uncompressed.
+	NoCompression bool
+	// MaxBatchBytes bounds the records one group commit gathers; callers
+	// wait while the queue is full, which bounds memory. Default 4 MiB.
+	MaxBatchBytes int
+	// DedupEntries is how many recent (tenant, event_id) pairs are
+	// remembered so a retried event is stored once. Default 100,000;
+	// negative disables.
+	DedupEntries int
+	// VerifyOnOpen checks every record's MAC of every segment on Open, not
+	// just the active segment's. Slower; `vellum verify` does the same
+	// offline.
+	VerifyOnOpen bool
+	// Redactor, when set, is applied to every record before it is encoded.
+	Redactor Redactor
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+	// Logger receives structured events (never record contents or keys);
+	// slog.Default() when nil.
+	Logger *slog.Logger
+	// OnCommit, when set, is called on the writer goroutine after each
+	// batch is durable with the batch's entries (seq, time, encoding, MAC),
+	// before the callers are released. It must not block for long and must
+	// not keep the slices.
+	OnCommit func(seg uint64, entries []segment.Entry)
+}
+
+func (o *Options) withDefaults() (Options, error) {
+	if o == nil || o.Keys == nil || o.Keys.Active() == nil {
+		return Options{}, errors.New("engine: Options.Keys is required (the HMAC key that chains records)")
+	}
+	r := *o
+	if r.FS == nil {
+		r.FS = vfs.Default
+	}
+	if r.SegmentSize <= 0 {
+		r.SegmentSize = DefaultSegmentSize
+	}
+	if r.SegmentAge <= 0 {
+		r.SegmentAge = DefaultSegmentAge
+	}
+	if r.BlockSize <= 0 {
+		r.BlockSize = segment.DefaultBlockSize
+	}
+	if r.MaxRecordSize <= 0 {
+		r.MaxRecordSize = segment.DefaultMaxRecordSize
+	}
+	if r.MaxRecordSize > segment.MaxRecordSizeLimit {
+		return Options{}, fmt.Errorf("engine: MaxRecordSize %d exceeds the format's limit %d", r.MaxRecordSize, segment.MaxRecordSizeLimit)
+	}
+	if r.MaxBatchBytes <= 0 {
+		r.MaxBatchBytes = DefaultMaxBatchBytes
+	}
+	if r.DedupEntries == 0 {
+		r.DedupEntries = DefaultDedupEntries
+	}
+	if r.Now == nil {
+		r.Now = time.Now
+	}
+	if r.Logger == nil {
+		r.Logger = slog.Default()
+	}
+	return r, nil
+}
+
+func (o *Options) segmentOptions() *segment.Options {
+	return &segment.Options{BlockSize: o.BlockSize, MaxRecordSize: o.MaxRecordSize, NoCompression: o.NoCompression}
+}
+
+// LogValue describes the options for slog without secrets.
+func (o Options) LogValue() slog.Value {
+	key := ""
+	if o.Keys != nil && o.Keys.Active() != nil {
+		key = o.Keys.Active().ID().String()
+	}
+	return slog.GroupValue(
+		slog.String("key_id", key),
+		slog.Int64("segment_size", o.SegmentSize),
+		slog.Duration("segment_age", o.SegmentAge),
+		slog.Int("block_size", o.BlockSize),
+		slog.Int("max_record_size", o.MaxRecordSize),
+		slog.Bool("compression", !o.NoCompression),
+		slog.Int("dedup_entries", o.DedupEntries),
+		slog.Bool("verify_on_open", o.VerifyOnOpen),
+		slog.Bool("redaction", o.Redactor != nil),
+	)
+}
