@@ -1,0 +1,269 @@
+package server
+
+import (
+	"context"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/julienschmidt/httprouter"
+
+	"github.com/vellumlog/vellum"
+	"github.com/vellumlog/vellum/query"
+)
+
+// ActionAuditQuery is the action of the record every read of the log
+// appends.
+const ActionAuditQuery = "audit.query"
+
+// listResponse is the body of GET /v1/audit.
+type listResponse struct {
+	Records    []vellum.Record `json:"records"`
+	NextCursor string          `json:"next_cursor,omitempty"`
+	// Checkpoint is the latest signed checkpoint, once the store makes
+	// them. TODO(checkpoint): fill it in when the verification issue adds
+	// checkpoints to the store.
+	Checkpoint any `json:"checkpoint,omitempty"`
+}
+
+type ingestResponse struct {
+	Seqs []uint64 `json:"seqs"`
+}
+
+// storeOK refuses work while the store has failed.
+func (s *Server) storeOK() error {
+	if err := s.store.Err(); err != nil {
+		return storeFailed(err)
+	}
+	return nil
+}
+
+// storeErr explains an error from the store: 503 when the store has failed
+// since, otherwise by its kind.
+func (s *Server) storeErr(err error) error {
+	if serr := s.store.Err(); serr != nil {
+		return storeFailed(serr)
+	}
+	return err
+}
+
+// GET /v1/audit
+func (s *Server) handleList(w http.ResponseWriter, r *http.Request, _ httprouter.Params, p Principal) error {
+	if !p.CanRead() {
+		return forbidden("role %s may not read the audit log (admin or auditor may)", p.Role)
+	}
+	if err := s.storeOK(); err != nil {
+		return err
+	}
+	vals, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return badRequest("the query string is malformed: %v", err)
+	}
+	q, cursor, err := query.ParseValues(vals)
+	if err != nil {
+		return err
+	}
+	if len(p.Tenants) > 0 {
+		if q.TenantID != "" && !p.InScope(q.TenantID) {
+			attrs := queryAttrs(&q, cursor != "")
+			attrs["query.scope"] = strings.Join(p.Tenants, ",")
+			s.auditDenied(r, p, q.TenantID, attrs, "tenant outside the principal's scope")
+			return forbidden("tenant_id %q is outside the tenants principal %s may read", q.TenantID, p.Name)
+		}
+		q.Tenants = p.Tenants
+		if err := q.Normalize(); err != nil {
+			return err
+		}
+	}
+	if cursor != "" {
+		pos, err := query.DecodeCursor(s.cursorKey, &q, cursor)
+		if err != nil {
+			return err
+		}
+		q.After = &pos
+	}
+	page, err := s.store.Query(r.Context(), q)
+	if err != nil {
+		return s.storeErr(err)
+	}
+	resp := listResponse{Records: page.Records}
+	if resp.Records == nil {
+		resp.Records = []vellum.Record{}
+	}
+	if page.Next != nil {
+		resp.NextCursor = query.EncodeCursor(s.cursorKey, &q, *page.Next)
+	}
+	attrs := queryAttrs(&q, cursor != "")
+	attrs["result_count"] = strconv.Itoa(len(resp.Records))
+	if err := s.audit(r, p, q.TenantID, attrs, vellum.Outcome{Status: vellum.StatusSuccess}); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, resp)
+	return nil
+}
+
+// GET /v1/audit/:seq
+func (s *Server) handleGet(w http.ResponseWriter, r *http.Request, ps httprouter.Params, p Principal) error {
+	if !p.CanRead() {
+		return forbidden("role %s may not read the audit log (admin or auditor may)", p.Role)
+	}
+	raw := ps.ByName("seq")
+	seq, err := strconv.ParseUint(raw, 10, 64)
+	if err != nil || seq == 0 || raw[0] == '+' {
+		return badRequest("parameter seq: %q is not a sequence number (a whole number from 1)", raw)
+	}
+	if err := s.storeOK(); err != nil {
+		return err
+	}
+	rec, ok, err := s.store.Get(r.Context(), seq)
+	if err != nil {
+		return s.storeErr(err)
+	}
+	attrs := map[string]string{"route": "GET /v1/audit/:seq", "role": string(p.Role), "query.seq": raw}
+	if len(p.Tenants) > 0 {
+		attrs["query.scope"] = strings.Join(p.Tenants, ",")
+	}
+	if ok && !p.InScope(rec.TenantID) {
+		s.auditDenied(r, p, rec.TenantID, attrs, "record outside the principal's scope")
+		return forbidden("record %d belongs to a tenant outside the tenants principal %s may read", seq, p.Name)
+	}
+	tenant := ""
+	if ok {
+		tenant = rec.TenantID
+		attrs["result_count"] = "1"
+	} else {
+		attrs["result_count"] = "0"
+	}
+	if err := s.audit(r, p, tenant, attrs, vellum.Outcome{Status: vellum.StatusSuccess}); err != nil {
+		return err
+	}
+	if !ok {
+		return httpErr(http.StatusNotFound, "no record with seq %d", seq)
+	}
+	writeJSON(w, http.StatusOK, rec)
+	return nil
+}
+
+// POST /v1/audit/events
+func (s *Server) handleIngest(w http.ResponseWriter, r *http.Request, _ httprouter.Params, p Principal) error {
+	if !p.CanIngest() {
+		return forbidden("role %s may not ingest events (ingest or admin may)", p.Role)
+	}
+	if err := s.storeOK(); err != nil {
+		return err
+	}
+	limit := int64(s.cfg.BodyLimit)
+	if r.ContentLength > limit {
+		return httpErr(http.StatusRequestEntityTooLarge, "the body is larger than the limit of %s (body_limit)", s.cfg.BodyLimit)
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		return err
+	}
+	recs, err := DecodeEvents(body, DecodeOptions{
+		NDJSON:        isNDJSON(r.Header.Get("Content-Type")),
+		MaxEvents:     s.cfg.MaxEvents,
+		MaxRecordSize: int(s.cfg.Audit.MaxRecordSize),
+	})
+	if err != nil {
+		return err
+	}
+	for i := range recs {
+		if !p.InScope(recs[i].TenantID) {
+			return forbidden("events[%d]: tenant_id %q is outside the tenants principal %s may write", i, recs[i].TenantID, p.Name)
+		}
+		if recs[i].Attributes == nil {
+			recs[i].Attributes = make(map[string]string, 1)
+		}
+		recs[i].Attributes[ReservedAttrPrefix+"principal"] = p.Name
+	}
+	seqs := []uint64{}
+	if len(recs) > 0 {
+		if seqs, err = s.store.Append(r.Context(), recs...); err != nil {
+			return s.storeErr(err)
+		}
+	}
+	writeJSON(w, http.StatusOK, ingestResponse{Seqs: seqs})
+	return nil
+}
+
+func isNDJSON(contentType string) bool {
+	mt, _, err := mime.ParseMediaType(contentType)
+	if err != nil {
+		return false
+	}
+	switch mt {
+	case "application/x-ndjson", "application/ndjson", "application/jsonl", "application/x-jsonlines", "application/jsonlines":
+		return true
+	}
+	return false
+}
+
+// GET /healthz: the process is up.
+func (s *Server) handleHealthz(w http.ResponseWriter, _ *http.Request, _ httprouter.Params) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// GET /readyz: the store is open and has not failed, and the server is not
+// shutting down.
+func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
+	switch err := s.store.Err(); {
+	case s.stopping.Load():
+		writeError(w, http.StatusServiceUnavailable, "shutting down")
+	case err != nil:
+		s.log.Warn("not ready", "id", stateOf(r).id, "err", err.Error())
+		writeError(w, http.StatusServiceUnavailable, "the audit store is not available; see the server log")
+	default:
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	}
+}
+
+// queryAttrs records the filters of q as attributes of its audit.query
+// record: "query.<parameter>" for each parameter, the principal's scope,
+// and whether it continued from a cursor (never the cursor itself).
+func queryAttrs(q *query.Query, paged bool) map[string]string {
+	attrs := map[string]string{"route": "GET /v1/audit"}
+	for k, v := range q.Values() {
+		attrs["query."+k] = v[0]
+	}
+	if len(q.Tenants) > 0 {
+		attrs["query.scope"] = strings.Join(q.Tenants, ",")
+	}
+	if paged {
+		attrs["query.cursor"] = "true"
+	}
+	return attrs
+}
+
+// audit appends the audit.query record of a read before its answer is
+// written: no read goes unrecorded. A read whose record cannot be appended
+// is refused. The append outlives a client that hangs up, since the read
+// has already happened.
+func (s *Server) audit(r *http.Request, p Principal, tenant string, attrs map[string]string, out vellum.Outcome) error {
+	attrs["role"] = string(p.Role)
+	rec := vellum.Record{
+		Action:     ActionAuditQuery,
+		TenantID:   tenant,
+		UserID:     p.Name,
+		AuthMode:   "bearer",
+		RequestID:  stateOf(r).id,
+		Outcome:    out,
+		Attributes: attrs,
+	}
+	if _, err := s.store.Append(context.WithoutCancel(r.Context()), rec); err != nil {
+		return s.storeErr(err)
+	}
+	return nil
+}
+
+// auditDenied records a refused read (an authenticated principal asking
+// outside its scope). The refusal stands even if the record cannot be
+// written; that failure is logged.
+func (s *Server) auditDenied(r *http.Request, p Principal, tenant string, attrs map[string]string, reason string) {
+	if err := s.audit(r, p, tenant, attrs, vellum.Outcome{Status: vellum.StatusDenied, Reason: reason}); err != nil {
+		s.log.Error("cannot record a denied read", "id", stateOf(r).id, "principal", p.Name, "err", err.Error())
+	}
+}
