@@ -64,6 +64,12 @@ func rec(i int) vellum.Record {
 // genesis with an independent hasher.
 func verifyChain(t *testing.T, e *Engine, k *chain.Key) int {
 	t.Helper()
+	return verifyChainFunc(t, e, k, nil)
+}
+
+// verifyChainFunc is verifyChain calling fn with every record.
+func verifyChainFunc(t *testing.T, e *Engine, k *chain.Key, fn func(vellum.Record)) int {
+	t.Helper()
 	prev := chain.Genesis(e.StoreID(), k.ID())
 	h := k.NewHasher()
 	n := 0
@@ -88,6 +94,9 @@ func verifyChain(t *testing.T, e *Engine, k *chain.Key) int {
 		}
 		prev, last, lastTime = r.MAC, r.Seq, r.Time
 		n++
+		if fn != nil {
+			fn(r)
+		}
 	}
 	if last != e.LastSeq() {
 		t.Fatalf("scan ended at %d, LastSeq %d", last, e.LastSeq())
@@ -104,8 +113,8 @@ func TestAppendGetRoundTripEveryField(t *testing.T) {
 		Action: "tool.call",
 		Tool: vellum.Tool{Name: "web_search", CallID: "call_1", Arguments: json.RawMessage(`{"query":"weather in Paris"}`),
 			IsError: true, DurationNS: 1234},
-		Model:     vellum.Model{Name: "granite-3.3-8b", Provider: "vllm", FinishReason: "stop", InputTokens: 10, OutputTokens: 20},
-		Agent:     "support-bot", SessionID: "s-1", TraceID: "trace_0123456789abcdef", RequestID: "r-1",
+		Model: vellum.Model{Name: "granite-3.3-8b", Provider: "vllm", FinishReason: "stop", InputTokens: 10, OutputTokens: 20},
+		Agent: "support-bot", SessionID: "s-1", TraceID: "trace_0123456789abcdef", RequestID: "r-1",
 		Outcome:    vellum.Outcome{Status: vellum.StatusDenied, Reason: "policy", RuleID: "rule-9", Approver: "bob", Mode: "enforce"},
 		Attributes: map[string]string{"k": "v"},
 		Redactions: []vellum.Redaction{{Rule: "EMAIL", Field: "tool.arguments.to", Count: 1}},

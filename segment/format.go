@@ -74,6 +74,9 @@ type Header struct {
 	KeyID    chain.KeyID
 	PrevMAC  vellum.MAC
 	Created  time.Time
+	// SpanTarget is the raw byte count at which the writer closes a span;
+	// recorded so a scan rebuilds exactly the spans the footer lists.
+	SpanTarget uint32
 }
 
 func (h *Header) marshal() []byte {
@@ -89,6 +92,7 @@ func (h *Header) marshal() []byte {
 	copy(b[48:56], h.KeyID[:])
 	copy(b[56:88], h.PrevMAC[:])
 	le.PutUint64(b[88:], uint64(h.Created.UnixNano()))
+	le.PutUint32(b[96:], h.SpanTarget)
 	le.PutUint32(b[124:], crc(b[:124]))
 	return b
 }
@@ -124,6 +128,10 @@ func parseHeader(path string, b []byte) (Header, error) {
 	copy(h.KeyID[:], b[48:56])
 	copy(h.PrevMAC[:], b[56:88])
 	h.Created = time.Unix(0, int64(le.Uint64(b[88:]))).UTC()
+	h.SpanTarget = le.Uint32(b[96:])
+	if h.SpanTarget == 0 {
+		return h, corrupt(path, 96, 0, "span target is 0")
+	}
 	return h, nil
 }
 

@@ -65,6 +65,7 @@ func (r *Reader) load() error {
 	if r.hdr, err = parseHeader(r.path, hb); err != nil {
 		return err
 	}
+	r.opts.adopt(&r.hdr)
 	if size < HeaderSize+footerPrefix+TrailerSize {
 		return nil
 	}

@@ -71,13 +71,14 @@ func ScanBytes(path string, b []byte, opts *Options, fn func(Entry) error) (*Sca
 	if err != nil {
 		return nil, err
 	}
+	o.adopt(&hdr)
 	s := scanner{path: path, b: b, o: &o, fn: fn}
 	s.res = &ScanResult{
 		Header:   hdr,
 		FileSize: int64(len(b)),
 		TornAt:   -1,
 		State:    State{Size: HeaderSize, LastSeq: hdr.FirstSeq - 1, LastMAC: hdr.PrevMAC},
-		spans:    spanBuilder{target: o.BlockSize},
+		spans:    spanBuilder{target: int(hdr.SpanTarget)},
 	}
 	s.nextSeq = hdr.FirstSeq
 	s.prev = hdr.PrevMAC

@@ -61,6 +61,17 @@ func (o *Options) withDefaults() Options {
 	return r
 }
 
+// maxSpanTarget bounds the span target a reader adopts from a header.
+const maxSpanTarget = 32 << 20
+
+// adopt widens the block size to the span target the segment was written
+// with, so blocks a writer with larger settings produced stay readable.
+func (o *Options) adopt(h *Header) {
+	if t := int(h.SpanTarget); t > o.BlockSize && t <= maxSpanTarget {
+		o.BlockSize = t
+	}
+}
+
 // maxRaw is the largest raw block length a reader accepts.
 func (o *Options) maxRaw() int {
 	m := o.MaxRecordSize + 64<<10
@@ -119,6 +130,7 @@ type pendingBlock struct {
 func Create(fs vfs.FS, path string, h Header, opts *Options) (*Writer, error) {
 	o := opts.withDefaults()
 	h.Codec = o.Codec
+	h.SpanTarget = uint32(o.BlockSize)
 	if h.Created.IsZero() {
 		h.Created = time.Now()
 	}
@@ -139,7 +151,7 @@ func Create(fs vfs.FS, path string, h Header, opts *Options) (*Writer, error) {
 		return nil, fmt.Errorf("segment: sync directory of %s: %w", path, err)
 	}
 	st := State{Size: HeaderSize, LastSeq: h.FirstSeq - 1, LastMAC: h.PrevMAC}
-	return newWriter(fs, f, path, h, o, st, spanBuilder{target: o.BlockSize}), nil
+	return newWriter(fs, f, path, h, o, st, spanBuilder{target: int(h.SpanTarget)}), nil
 }
 
 // OpenAppend continues writing an unsealed segment whose committed content
@@ -159,14 +171,14 @@ func OpenAppend(fs vfs.FS, path string, sc *ScanResult, opts *Options) (*Writer,
 		return nil, fmt.Errorf("segment: open %s for append: %w", path, err)
 	}
 	sb := sc.spans
-	sb.target = o.BlockSize
 	return newWriter(fs, f, path, sc.Header, o, sc.State, sb), nil
 }
 
 func newWriter(fs vfs.FS, f vfs.File, path string, h Header, o Options, st State, sb spanBuilder) *Writer {
-	// Blocks keep the codec the header promised, whatever the options now
-	// say, so one segment never mixes codecs.
+	// Blocks keep the codec and span target the header promised, whatever
+	// the options now say, so one segment never mixes them.
 	o.Codec = h.Codec
+	o.BlockSize = int(h.SpanTarget)
 	return &Writer{
 		fs: fs, f: f, path: path, hdr: h, opts: o, st: st, spans: sb,
 		nextSeq: st.LastSeq + 1, nextPrev: st.LastMAC, lastTime: st.LastTime,
