@@ -17,52 +17,57 @@ type numTok struct {
 	nd     int                // how many digits (capped at maxNumDigits)
 	groups [8]uint8           // digits per group
 	ng     int
-	sep    byte // the separator, 0 if none; mixed separators give 0xff
+	sep    byte // the separator, 0 if none; another separator ends the token
 	ends   [8]int
-	end    int // index after the last digit
-	long   bool
+	end    int  // index after the last digit
+	long   bool // the first group has more than maxNumDigits digits
+	more   bool // further groups follow that were not read
 }
 
-// parseNum reads the number token starting at digit s[i].
+// parseNum reads the number token starting at digit s[i]. It stops before
+// a group that would bring the digits past maxNumDigits (more is then set)
+// and reports long if the first group alone is longer than that.
 func parseNum(s string, i int) (t numTok) {
 	j := i
 	for {
 		g := 0
-		for j < len(s) && isDigit(s[j]) {
-			if t.nd < maxNumDigits {
-				t.d[t.nd] = s[j]
-				t.nd++
-			} else {
-				t.long = true
+		for j+g < len(s) && isDigit(s[j+g]) {
+			if t.nd+g < maxNumDigits {
+				t.d[t.nd+g] = s[j+g]
 			}
 			g++
-			j++
 		}
-		if g > 255 {
-			g = 255
+		if t.nd+g > maxNumDigits {
+			if t.ng == 0 {
+				t.long = true
+				t.end = j + g
+				t.ends[0] = j + g
+			} else {
+				t.more = true
+			}
+			return t
 		}
+		t.nd += g
+		j += g
 		t.groups[t.ng] = uint8(g)
 		t.ends[t.ng] = j
 		t.ng++
 		t.end = j
-		if t.long || j+1 >= len(s) || !isDigit(s[j+1]) {
+		if j+1 >= len(s) || !isDigit(s[j+1]) {
 			return t
 		}
 		c := s[j]
 		if c != ' ' && c != '-' && c != '.' {
 			return t
 		}
+		if t.sep != 0 && t.sep != c {
+			return t // another separator ends the token
+		}
 		if t.ng == len(t.groups) {
-			t.long = true
+			t.more = true
 			return t
 		}
-		switch t.sep {
-		case 0:
-			t.sep = c
-		case c:
-		default:
-			t.sep = 0xff
-		}
+		t.sep = c
 		j++
 	}
 }
@@ -98,14 +103,13 @@ func (r *Redactor) onDigit(sc *scratch, s string, i int) int {
 	}
 	t := parseNum(s, i)
 	sc.work += t.end - i
-	first := int(t.ends[0])
-	if t.long || wordAt(s, t.end) {
+	first := t.ends[0]
+	if t.long {
 		return first
 	}
-	if t.sep == 0xff {
-		return first
-	}
+	exact := !t.more && !wordAt(s, t.end)
 	switch {
+	case !exact:
 	case t.sep == '.' && t.ng == 4:
 		if r.on[ruleIPv4] && validIPv4(s[i:t.end]) {
 			sc.add(i, t.end, ruleIPv4)
@@ -132,7 +136,7 @@ func (r *Redactor) onDigit(sc *scratch, s string, i int) int {
 		// boundary (a card number followed by a CVV or an expiry).
 		nd := t.nd
 		for g := t.ng - 1; g >= 0 && nd >= 13; g-- {
-			if cardShape(t.groups[:g+1]) && validCard(t.d[:nd]) {
+			if (g < t.ng-1 || !wordAt(s, t.end) && !startsNumber(s, t.end)) && cardShape(t.groups[:g+1]) && validCard(t.d[:nd]) {
 				sc.add(i, t.ends[g], ruleCard)
 				return t.ends[g]
 			}
@@ -140,6 +144,13 @@ func (r *Redactor) onDigit(sc *scratch, s string, i int) int {
 		}
 	}
 	return first
+}
+
+// startsNumber reports whether s[i] is a '.', '-' or '/' followed by a
+// digit: a group just before i belongs to another number ("219-45-6789",
+// "203.0.113.7") rather than to the one that ends there.
+func startsNumber(s string, i int) bool {
+	return i+1 < len(s) && (s[i] == '.' || s[i] == '-' || s[i] == '/') && isDigit(s[i+1])
 }
 
 func skipDigits(s string, i int) int {
@@ -328,23 +339,30 @@ func (r *Redactor) phoneParen(sc *scratch, s string, p int) int {
 // phoneIntl matches an international number written with '+' at p:
 // "+14155552671", "+44 20 7946 0958", "+44 (0)20 7946 0958", "+1 415-555-2671".
 // It needs a known country calling code and 8 to 15 digits; numbers with
-// country code 1 must also be valid North American numbers.
+// country code 1 must also be valid North American numbers. When more digit
+// groups follow, the longest valid prefix that ends at a group boundary is
+// the number.
 func (r *Redactor) phoneIntl(sc *scratch, s string, p int) int {
 	if wordBefore(s, p) {
 		return 0
 	}
-	var d [16]byte
+	var d [15]byte
+	var ends [16]int // ends[k]: index after the group that brings the count to k digits; 0 if none
 	n := 0
 	j := p + 1
 	parens := 0
+scan:
 	for {
 		for j < len(s) && isDigit(s[j]) {
 			if n == len(d) {
-				return 0
+				break scan
 			}
 			d[n] = s[j]
 			n++
 			j++
+		}
+		if parens != 1 && !wordAt(s, j) {
+			ends[n] = j
 		}
 		if j >= len(s) {
 			break
@@ -363,13 +381,13 @@ func (r *Redactor) phoneIntl(sc *scratch, s string, p int) int {
 				j++
 				continue
 			}
-			if s[j+1] == '(' && parens == 0 && j+2 < len(s) && isDigit(s[j+2]) {
+			if s[j+1] == '(' && parens == 0 && shortParen(s, j+1) {
 				parens = 1
 				j += 2
 				continue
 			}
 		}
-		if c == '(' && parens == 0 && j+1 < len(s) && isDigit(s[j+1]) {
+		if c == '(' && parens == 0 && shortParen(s, j) {
 			parens = 1
 			j++
 			continue
@@ -377,20 +395,34 @@ func (r *Redactor) phoneIntl(sc *scratch, s string, p int) int {
 		break
 	}
 	sc.work += j - p
-	if parens == 1 || n < 8 || n > 15 || wordAt(s, j) {
+	if n < 3 || callingCode(d[:n]) == 0 {
 		return 0
 	}
-	cc := callingCode(d[:n])
-	switch {
-	case cc == 0:
-		return 0
-	case d[0] == '1':
-		if n != 11 || !validNANP(d[1:11]) {
-			return 0
+	for k := min(n, 15); k >= 8; k-- {
+		e := ends[k]
+		if e == 0 || startsNumber(s, e) {
+			continue
 		}
+		if d[0] == '1' && (k != 11 || !validNANP(d[1:11])) {
+			continue
+		}
+		if d[0] == '7' && k != 11 {
+			continue
+		}
+		sc.add(p, e, rulePhone)
+		return e
 	}
-	sc.add(p, j, rulePhone)
-	return j
+	return 0
+}
+
+// shortParen reports whether s[i] opens a group of 1 to 4 digits and ')',
+// like the "(0)" trunk prefix or "(20)" area code of an international number.
+func shortParen(s string, i int) bool {
+	j := i + 1
+	for j < len(s) && j-i <= 5 && isDigit(s[j]) {
+		j++
+	}
+	return j > i+1 && j-i <= 5 && j < len(s) && s[j] == ')'
 }
 
 // iban matches an IBAN whose country code starts at p, written compact

@@ -76,13 +76,44 @@ func (r *Redactor) Redact(rec *vellum.Record) {
 	}
 }
 
-// text finds and rewrites the matches in s, leaving them in sc.matches.
+// maxRounds bounds how often text re-scans its own output. Built-in rules
+// never need a second round; a custom rule whose pattern looks at context
+// (\b, ^, $ at its edges) can match anew once a neighbour became a token.
+const maxRounds = 8
+
+// text finds and rewrites the matches in s, leaving all the matches of all
+// rounds in sc.matches (for tally; their offsets are not used again).
 func (r *Redactor) text(sc *scratch, s string, secretCtx bool) (string, bool) {
 	r.find(sc, s, secretCtx)
 	if len(sc.matches) == 0 {
 		return s, false
 	}
-	return r.apply(sc, s), true
+	out := r.apply(sc, s)
+	if len(r.custom) == 0 || !sc.customFired(r) {
+		return out, true
+	}
+	all := append(sc.rounds[:0], sc.matches...)
+	for range maxRounds - 1 {
+		r.find(sc, out, secretCtx)
+		if len(sc.matches) == 0 {
+			break
+		}
+		all = append(all, sc.matches...)
+		out = r.apply(sc, out)
+	}
+	sc.rounds = all
+	sc.matches = append(sc.matches[:0], all...)
+	return out, true
+}
+
+// customFired reports whether a custom rule is among sc.matches.
+func (sc *scratch) customFired(r *Redactor) bool {
+	for _, m := range sc.matches {
+		if m.rule >= numBuiltins {
+			return true
+		}
+	}
+	return false
 }
 
 // tally adds the matches in sc.matches to sc.tally under field.

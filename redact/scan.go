@@ -152,11 +152,12 @@ func (r *Redactor) findCustom(sc *scratch, s string, id int) {
 	}
 }
 
-// resolve sorts the matches and keeps a non-overlapping set: the earliest
-// start wins, then the longest, then the lower rule id (built-in rules in
-// their priority order, then custom rules in configuration order). A match
-// that overlaps an existing redaction token is dropped, which keeps custom
-// rules from rewriting tokens and so keeps redaction idempotent.
+// resolve sorts the matches and makes them disjoint: overlapping matches
+// become one span named by the match that starts first (then the longest,
+// then the lower rule id: built-in rules in their priority order, then
+// custom rules in configuration order). A match that overlaps an existing
+// redaction token is dropped, which keeps custom rules from rewriting tokens
+// and so keeps redaction idempotent.
 func resolve(sc *scratch) {
 	ms := sc.matches
 	slices.SortFunc(ms, func(a, b match) int {
@@ -169,13 +170,20 @@ func resolve(sc *scratch) {
 		return cmp.Compare(a.rule, b.rule)
 	})
 	out := ms[:0]
-	last := 0
 	for _, m := range ms {
-		if m.start < last || overlapsAny(sc.protect, m) {
+		if overlapsAny(sc.protect, m) {
+			continue
+		}
+		if n := len(out); n > 0 && m.start < out[n-1].end {
+			// Overlapping matches merge into one span under the first
+			// rule, so that no part of either value survives and the
+			// rest of one cannot match anew next to the other's token.
+			if merged := (match{out[n-1].start, max(out[n-1].end, m.end), out[n-1].rule}); !overlapsAny(sc.protect, merged) {
+				out[n-1] = merged
+			}
 			continue
 		}
 		out = append(out, m)
-		last = m.end
 	}
 	sc.matches = out
 }
