@@ -277,3 +277,13 @@ func (q *Query) Fingerprint() [32]byte {
 	}
 	return sha256.Sum256(b)
 }
+
+// Page is one page of a query's results, as a store returns it.
+type Page struct {
+	// Records match the query, in its order, at most Limit of them.
+	Records []vellum.Record
+	// Next is the position of the page's last record when more records
+	// may follow (the page is full); nil when the query is exhausted.
+	// EncodeCursor turns it into the cursor of the next page.
+	Next *Position
+}

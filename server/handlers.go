@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"io"
 	"mime"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 	"github.com/julienschmidt/httprouter"
 
 	"github.com/vellumlog/vellum"
+	"github.com/vellumlog/vellum/engine"
 	"github.com/vellumlog/vellum/query"
 )
 
@@ -118,8 +120,9 @@ func (s *Server) handleGet(w http.ResponseWriter, r *http.Request, ps httprouter
 	if err := s.storeOK(); err != nil {
 		return err
 	}
-	rec, ok, err := s.store.Get(r.Context(), seq)
-	if err != nil {
+	rec, err := s.store.Get(r.Context(), seq)
+	ok := err == nil
+	if err != nil && !errors.Is(err, engine.ErrNotFound) {
 		return s.storeErr(err)
 	}
 	attrs := map[string]string{"route": "GET /v1/audit/:seq", "role": string(p.Role), "query.seq": raw}

@@ -126,11 +126,13 @@ func (d *bodyDecoder) fail(field, format string, args ...any) *EventError {
 
 // syntax turns a decoder error into an EventError at the offending line.
 func (d *bodyDecoder) syntax(err error) *EventError {
+	// The decoder stops at the start of the value it could not read
+	// (json.SyntaxError.Offset counts from elsewhere for values read with
+	// Decode), so the line is where that value starts.
 	var se *json.SyntaxError
-	e := &EventError{Index: d.index, Line: d.lines.at(int(d.dec.InputOffset())), Err: ErrBadEvent}
+	e := &EventError{Index: d.index, Line: d.lines.at(skipSpace(d.body, int(d.dec.InputOffset()))), Err: ErrBadEvent}
 	switch {
 	case errors.As(err, &se):
-		e.Line = d.lines.at(int(se.Offset))
 		e.Reason = "malformed JSON: " + strings.TrimPrefix(se.Error(), "json: ")
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		e.Line = d.lines.at(len(d.body))

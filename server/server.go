@@ -19,34 +19,26 @@ import (
 	"github.com/vellumlog/vellum/query"
 )
 
-// Store is what the server needs from the audit store. The engine
-// implements it; so does any test double. Implementations must be safe for
-// concurrent use.
+// Store is what the server needs from the audit store; *engine.Engine
+// implements it. Implementations must be safe for concurrent use.
 type Store interface {
 	// Append stores records in order and returns their seqs, only once
-	// they are durable (fsync'd). The store stamps Seq and Time. An error
-	// means none of them is acknowledged; errors wrapping
-	// vellum.ErrInvalid or vellum.ErrTooLarge are the caller's fault.
+	// they are durable (fsync'd). The store stamps Seq and Time and stores
+	// a retried (tenant, event_id) once, returning its first seq. An error
+	// means none of them is acknowledged; errors wrapping vellum.ErrInvalid
+	// or engine.ErrTooLarge are the caller's fault.
 	Append(ctx context.Context, recs ...vellum.Record) ([]uint64, error)
-	// Get returns the record with seq, or ok false when there is none
-	// (never written, or expired by retention).
-	Get(ctx context.Context, seq uint64) (rec vellum.Record, ok bool, err error)
+	// Get returns the record with seq, or an error wrapping
+	// engine.ErrNotFound when the store does not hold it (never written,
+	// or expired by retention).
+	Get(ctx context.Context, seq uint64) (vellum.Record, error)
 	// Query returns the next page of records matching q (q.Match), in q's
-	// order, at most q.Limit of them. q is normalized.
-	Query(ctx context.Context, q query.Query) (Page, error)
+	// order, at most q.Limit of them, with Next set when the page is
+	// full. q is normalized.
+	Query(ctx context.Context, q query.Query) (query.Page, error)
 	// Err returns nil while the store works, and the reason once it has
 	// failed closed or been closed; it then accepts nothing.
 	Err() error
-}
-
-// Page is one page of a query's results.
-type Page struct {
-	// Records match the query, in its order.
-	Records []vellum.Record
-	// Next is the position of the last record when more may follow (the
-	// page is full), nil when the query is exhausted. The server turns it
-	// into a cursor.
-	Next *query.Position
 }
 
 // Options are the run-time settings of a Server that do not come from the

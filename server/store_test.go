@@ -2,120 +2,72 @@ package server
 
 import (
 	"context"
-	"errors"
-	"sync"
+	"io"
+	"log/slog"
+	"slices"
 	"testing"
-	"time"
 
 	"github.com/vellumlog/vellum"
+	"github.com/vellumlog/vellum/chain"
+	"github.com/vellumlog/vellum/engine"
 	"github.com/vellumlog/vellum/query"
 )
 
-// newTestStore returns the store the handler tests run against.
+// newTestStore opens a real engine in a temporary directory for the
+// handler tests. Swapping the store is this one function.
 //
-// TODO(engine): once package engine lands, this becomes the real store
-// (the only line to change):
-//
-//	e, err := engine.Open(t.TempDir(), nil); if err != nil { t.Fatal(err) }; t.Cleanup(func() { e.Close() }); return e
+// TODO(index): once engine.Engine has Query (served from the index), return
+// the engine itself instead of scanQuery, and add
+// `var _ Store = (*engine.Engine)(nil)` to server.go.
 func newTestStore(t testing.TB) Store {
 	t.Helper()
-	return &memStore{byEvent: map[[2]string]uint64{}}
+	key, err := chain.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := engine.Open(t.TempDir(), &engine.Options{
+		Keys:   chain.NewKeyring(key),
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close() })
+	return scanQuery{e}
 }
 
-// memStore is a stand-in for the engine until it lands: records in a
-// slice, queried with query.Match itself. It implements the Store
-// contract the engine must: seqs from 1, receipt times that never
-// decrease, event_id idempotency per tenant, and the Page.Next rule.
-type memStore struct {
-	mu      sync.Mutex
-	recs    []vellum.Record
-	byEvent map[[2]string]uint64
-	err     error
-}
+// scanQuery gives the engine a Query method by scanning every record and
+// keeping those query.Match accepts: the naive reference the index-backed
+// Query must agree with, used until that lands.
+type scanQuery struct{ *engine.Engine }
 
-var _ Store = (*memStore)(nil)
+var _ Store = scanQuery{}
 
-func (m *memStore) Append(ctx context.Context, recs ...vellum.Record) ([]uint64, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.err != nil {
-		return nil, m.err
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	for i := range recs {
-		if err := recs[i].Validate(); err != nil {
-			return nil, err
+func (s scanQuery) Query(ctx context.Context, q query.Query) (query.Page, error) {
+	var all []vellum.Record
+	for r, err := range s.Scan(ctx, 1, 0) {
+		if err != nil {
+			return query.Page{}, err
+		}
+		if q.Match(&r) {
+			all = append(all, r)
 		}
 	}
-	seqs := make([]uint64, len(recs))
-	for i, r := range recs {
-		k := [2]string{r.TenantID, r.EventID}
-		if s, dup := m.byEvent[k]; dup && r.EventID != "" {
-			seqs[i] = s
-			continue
-		}
-		r.Seq = uint64(len(m.recs) + 1)
-		r.Time = time.Now().UTC()
-		if n := len(m.recs); n > 0 && r.Time.Before(m.recs[n-1].Time) {
-			r.Time = m.recs[n-1].Time
-		}
-		m.recs = append(m.recs, r)
-		if r.EventID != "" {
-			m.byEvent[k] = r.Seq
-		}
-		seqs[i] = r.Seq
+	if q.Desc {
+		slices.Reverse(all)
 	}
-	return seqs, nil
-}
-
-func (m *memStore) Get(_ context.Context, seq uint64) (vellum.Record, bool, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.err != nil {
-		return vellum.Record{}, false, m.err
+	var p query.Page
+	if len(all) >= q.Limit {
+		all = all[:q.Limit]
+		pos := query.PositionOf(&all[len(all)-1])
+		p.Next = &pos
 	}
-	if seq == 0 || seq > uint64(len(m.recs)) {
-		return vellum.Record{}, false, nil
-	}
-	return m.recs[seq-1], true, nil
-}
-
-func (m *memStore) Query(_ context.Context, q query.Query) (Page, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.err != nil {
-		return Page{}, m.err
-	}
-	var p Page
-	n := len(m.recs)
-	for i := range n {
-		r := &m.recs[i]
-		if q.Desc {
-			r = &m.recs[n-1-i]
-		}
-		if !q.Match(r) {
-			continue
-		}
-		p.Records = append(p.Records, *r)
-		if len(p.Records) == q.Limit {
-			pos := query.PositionOf(r)
-			p.Next = &pos
-			break
-		}
-	}
+	p.Records = all
 	return p, nil
 }
 
-func (m *memStore) Err() error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.err
-}
-
 // failedStore wraps a store that has failed closed: Err reports why and
-// nothing is accepted. It wraps the real store too once it lands.
+// nothing is accepted.
 type failedStore struct {
 	Store
 	err error
@@ -138,40 +90,4 @@ func (b *blockingStore) Append(ctx context.Context, recs ...vellum.Record) ([]ui
 	b.entered <- struct{}{}
 	<-b.release
 	return b.Store.Append(ctx, recs...)
-}
-
-func TestMemStoreIsFaithful(t *testing.T) {
-	s := newTestStore(t)
-	ctx := context.Background()
-	ok := vellum.Outcome{Status: vellum.StatusSuccess}
-	seqs, err := s.Append(ctx,
-		vellum.Record{Action: "a", Outcome: ok, EventID: "e1", TenantID: "t"},
-		vellum.Record{Action: "b", Outcome: ok},
-		vellum.Record{Action: "c", Outcome: ok, EventID: "e1", TenantID: "t"},
-	)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if want := []uint64{1, 2, 1}; !equalSeqs(seqs, want) {
-		t.Fatalf("seqs = %v, want %v", seqs, want)
-	}
-	if _, err := s.Append(ctx, vellum.Record{Action: "Bad Action", Outcome: ok}); !errors.Is(err, vellum.ErrInvalid) {
-		t.Fatalf("invalid record: %v", err)
-	}
-	p, err := s.Query(ctx, query.Query{Limit: 1, Desc: true})
-	if err != nil || len(p.Records) != 1 || p.Records[0].Seq != 2 || p.Next == nil {
-		t.Fatalf("page %+v, %v", p, err)
-	}
-}
-
-func equalSeqs(a, b []uint64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

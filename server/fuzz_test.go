@@ -1,0 +1,117 @@
+package server
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vellumlog/vellum"
+)
+
+// FuzzDecodeIngest feeds arbitrary bodies to the ingest decoder. It must
+// never panic; a rejection must be an *EventError of a known kind; every
+// accepted record must be valid, carry nothing the store assigns, and
+// survive being written back as an event and decoded again.
+func FuzzDecodeIngest(f *testing.F) {
+	f.Add([]byte("["+issueEvent+"]"), false)
+	f.Add([]byte(issueEvent+"\n"+minEvent+"\n"), true)
+	f.Add([]byte("["+everyField+","+minEvent+"]"), false)
+	f.Add([]byte(`{"action":"a","outcome":{"status":"success"},"seq":1}`), false)
+	f.Add([]byte(`[{"action":"a",`), false)
+	f.Fuzz(func(t *testing.T, body []byte, ndjson bool) {
+		recs, err := DecodeEvents(body, DecodeOptions{NDJSON: ndjson, MaxEvents: 50, MaxRecordSize: 4096})
+		if err != nil {
+			var ee *EventError
+			if !errors.As(err, &ee) || ee.Index < -1 || ee.Line < 0 || ee.Reason == "" {
+				t.Fatalf("error %#v is not a well-formed EventError", err)
+			}
+			if !errors.Is(err, ErrBadEvent) && !errors.Is(err, ErrTooManyEvents) && !errors.Is(err, ErrEventTooLarge) {
+				t.Fatalf("error %v wraps no known sentinel", err)
+			}
+			return
+		}
+		if len(recs) > 50 {
+			t.Fatalf("%d records over the limit", len(recs))
+		}
+		if len(recs) == 0 {
+			return
+		}
+		var again bytes.Buffer
+		for i := range recs {
+			r := &recs[i]
+			if err := r.Validate(); err != nil {
+				t.Fatalf("accepted an invalid record: %v", err)
+			}
+			if r.Seq != 0 || !r.Time.IsZero() || r.KeyID != "" || !r.MAC.IsZero() || !r.PrevMAC.IsZero() || r.Redactions != nil {
+				t.Fatalf("accepted a store-assigned field: %+v", r)
+			}
+			for k := range r.Attributes {
+				if strings.HasPrefix(k, ReservedAttrPrefix) {
+					t.Fatalf("accepted reserved attribute %q", k)
+				}
+			}
+			again.Write(eventJSON(t, r))
+			again.WriteByte('\n')
+		}
+		back, err := DecodeEvents(again.Bytes(), DecodeOptions{NDJSON: true, MaxEvents: 50, MaxRecordSize: 1 << 20})
+		if err != nil {
+			t.Fatalf("re-encoded events rejected: %v\n%s", err, again.Bytes())
+		}
+		for i := range recs {
+			a, b := recs[i], back[i]
+			a.Tool.Arguments, b.Tool.Arguments = compactJSON(a.Tool.Arguments), compactJSON(b.Tool.Arguments)
+			if !reflect.DeepEqual(a, b) {
+				t.Fatalf("record %d changed in a round trip:\n%+v\n%+v", i, a, b)
+			}
+		}
+	})
+}
+
+// eventJSON writes r as an ingest event: the record's JSON form with the
+// event time as "time" and without what the store assigns.
+func eventJSON(t *testing.T, r *vellum.Record) []byte {
+	t.Helper()
+	c := *r
+	c.Seq, c.Time, c.EventTime = 0, time.Time{}, time.Time{}
+	b, err := json.Marshal(&c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	delete(m, "seq")
+	delete(m, "time")
+	if !r.EventTime.IsZero() {
+		m["time"], _ = json.Marshal(r.EventTime.Format(time.RFC3339Nano))
+	}
+	out, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// compactJSON normalizes JSON text for comparison: json.Marshal escapes
+// HTML characters in raw messages, so both sides go through it.
+func compactJSON(b []byte) json.RawMessage {
+	if b == nil {
+		return nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var v any
+	if dec.Decode(&v) != nil {
+		return b
+	}
+	out, err := json.Marshal(v)
+	if err != nil {
+		return b
+	}
+	return out
+}

@@ -1,0 +1,182 @@
+package server
+
+import (
+	"encoding/json"
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vellumlog/vellum"
+)
+
+// issueEvent is the event shape the API must accept (issue 4).
+const issueEvent = `{"event_id": "e-1", "time": "2026-11-27T10:00:00Z", "tenant_id": "acme", "user_id": "alice",
+ "session_id": "s-1", "trace_id": "trace_0123456789abcdef", "agent": "support-bot",
+ "action": "tool.call",
+ "tool": {"name": "web_search", "call_id": "call_1", "arguments": {"query": "weather in Paris"}},
+ "model": {"name": "granite-3.3-8b", "provider": "vllm"},
+ "outcome": {"status": "success"}}`
+
+func issueRecord() vellum.Record {
+	return vellum.Record{
+		EventID: "e-1", EventTime: time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC),
+		TenantID: "acme", UserID: "alice", SessionID: "s-1", TraceID: "trace_0123456789abcdef", Agent: "support-bot",
+		Action:  "tool.call",
+		Tool:    vellum.Tool{Name: "web_search", CallID: "call_1", Arguments: json.RawMessage(`{"query": "weather in Paris"}`)},
+		Model:   vellum.Model{Name: "granite-3.3-8b", Provider: "vllm"},
+		Outcome: vellum.Outcome{Status: "success"},
+	}
+}
+
+// everyField sets every field an event may carry.
+const everyField = `{"event_id":"e-2","time":"2026-11-27T10:00:00.123456789+01:00","tenant_id":"t","user_id":"u","service":"svc",
+"auth_mode":"gateway","action":"permission.decision","agent":"a","session_id":"s","trace_id":"tr","request_id":"rq",
+"tool":{"name":"shell","call_id":"c","arguments":["ls"],"is_error":true,"duration_ns":1500},
+"model":{"name":"m","provider":"p","finish_reason":"tool_calls","input_tokens":10,"output_tokens":20},
+"outcome":{"status":"denied","reason":"policy","rule_id":"r-1","approver":"bob","mode":"enforce"},
+"attributes":{"k":"v","région":"ïle"}}`
+
+func everyFieldRecord() vellum.Record {
+	return vellum.Record{
+		EventID: "e-2", EventTime: time.Date(2026, 11, 27, 9, 0, 0, 123456789, time.UTC),
+		TenantID: "t", UserID: "u", Service: "svc", AuthMode: "gateway", Action: "permission.decision",
+		Agent: "a", SessionID: "s", TraceID: "tr", RequestID: "rq",
+		Tool:       vellum.Tool{Name: "shell", CallID: "c", Arguments: json.RawMessage(`["ls"]`), IsError: true, DurationNS: 1500},
+		Model:      vellum.Model{Name: "m", Provider: "p", FinishReason: "tool_calls", InputTokens: 10, OutputTokens: 20},
+		Outcome:    vellum.Outcome{Status: "denied", Reason: "policy", RuleID: "r-1", Approver: "bob", Mode: "enforce"},
+		Attributes: map[string]string{"k": "v", "région": "ïle"},
+	}
+}
+
+const minEvent = `{"action":"request.start","outcome":{"status":"success"}}`
+
+func TestDecodeEvents(t *testing.T) {
+	min := vellum.Record{Action: "request.start", Outcome: vellum.Outcome{Status: "success"}}
+	tests := []struct {
+		name   string
+		body   string
+		ndjson bool
+		want   []vellum.Record
+	}{
+		{"issue example in an array", "[" + issueEvent + "]", false, []vellum.Record{issueRecord()}},
+		{"issue example alone", issueEvent, false, []vellum.Record{issueRecord()}},
+		{"every field", "[" + everyField + "]", false, []vellum.Record{everyFieldRecord()}},
+		{"array of two", "[" + minEvent + " , " + minEvent + "]", false, []vellum.Record{min, min}},
+		{"empty array", " [ ] ", false, nil},
+		{"ndjson", minEvent + "\n" + minEvent + "\n", false, []vellum.Record{min, min}},
+		{"ndjson CRLF and blank lines", "\r\n" + minEvent + "\r\n\r\n" + minEvent, false, []vellum.Record{min, min}},
+		{"ndjson by content type", minEvent + "\n", true, []vellum.Record{min}},
+		{"pretty-printed objects", "{\n  \"action\": \"request.start\",\n  \"outcome\": {\"status\": \"success\"}\n}\n", false, []vellum.Record{min}},
+		{"nulls are absent", `{"action":"request.start","outcome":{"status":"success"},"user_id":null,"time":null,"tool":null,"model":{"name":null},"attributes":null}`,
+			false, []vellum.Record{min}},
+		{"null arguments", `{"action":"tool.call","outcome":{"status":"success"},"tool":{"name":"x","arguments":null}}`, false,
+			[]vellum.Record{{Action: "tool.call", Outcome: vellum.Outcome{Status: "success"}, Tool: vellum.Tool{Name: "x"}}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := DecodeEvents([]byte(tt.body), DecodeOptions{NDJSON: tt.ndjson})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Fatalf("records:\n got %+v\nwant %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestDecodeEventsErrors(t *testing.T) {
+	ok := minEvent
+	tests := []struct {
+		name   string
+		body   string
+		opts   DecodeOptions
+		index  int
+		line   int
+		field  string
+		reason string
+		is     error
+	}{
+		{name: "empty body", body: "  \n", index: -1, reason: "the body is empty"},
+		{name: "malformed JSON in array", body: "[" + ok + ",\n{\"action\": }]", index: 1, line: 2, reason: "malformed JSON"},
+		{name: "truncated", body: "[" + ok + ",\n{\"action\": \"a\"", index: 1, line: 2, reason: "ends in the middle"},
+		{name: "malformed NDJSON line", body: ok + "\n" + ok + "\n{oops}\n", index: 2, line: 3, reason: "malformed JSON"},
+		{name: "array in NDJSON mode", body: "[" + ok + "]", opts: DecodeOptions{NDJSON: true}, index: 0, line: 1, reason: "want a JSON object, got an array"},
+		{name: "not an object", body: `["x"]`, index: 0, reason: "want a JSON object, got a string"},
+		{name: "null event", body: `[null]`, index: 0, reason: "got null"},
+		{name: "number at top", body: `42`, index: 0, reason: "want a JSON object"},
+		{name: "data after the array", body: "[" + ok + "] {}", index: -1, reason: "data after the closing ]"},
+		{name: "unknown field", body: `{"action":"a","outcome":{"status":"success"},"colour":"red"}`, index: 0, field: "colour", reason: "unknown field"},
+		{name: "case matters", body: `{"Action":"a","outcome":{"status":"success"}}`, index: 0, field: "Action", reason: "unknown field"},
+		{name: "duplicate field", body: `{"action":"a","action":"b","outcome":{"status":"success"}}`, index: 0, field: "action", reason: "appears twice"},
+		{name: "duplicate nested field", body: `{"action":"a","outcome":{"status":"success","status":"denied"}}`, index: 0, field: "outcome.status", reason: "appears twice"},
+		{name: "duplicate attribute", body: `{"action":"a","outcome":{"status":"success"},"attributes":{"k":"1","k":"2"}}`, index: 0, field: "attributes.k", reason: "appears twice"},
+		{name: "seq", body: `{"seq":1,"action":"a","outcome":{"status":"success"}}`, index: 0, field: "seq", reason: "assigned by the store"},
+		{name: "mac", body: `{"action":"a","mac":"00","outcome":{"status":"success"}}`, index: 0, field: "mac", reason: "assigned by the store"},
+		{name: "prev_mac", body: `{"action":"a","prev_mac":"00","outcome":{"status":"success"}}`, index: 0, field: "prev_mac", reason: "assigned by the store"},
+		{name: "key_id", body: `{"action":"a","key_id":"00","outcome":{"status":"success"}}`, index: 0, field: "key_id", reason: "assigned by the store"},
+		{name: "redactions", body: `{"action":"a","redactions":[],"outcome":{"status":"success"}}`, index: 0, field: "redactions", reason: "assigned by the store"},
+		{name: "event_time", body: `{"action":"a","event_time":"2026-01-01T00:00:00Z","outcome":{"status":"success"}}`, index: 0, field: "event_time", reason: "as \"time\""},
+		{name: "unknown tool field", body: `{"action":"a","outcome":{"status":"success"},"tool":{"nam":"x"}}`, index: 0, field: "tool.nam", reason: "unknown field"},
+		{name: "unknown model field", body: `{"action":"a","outcome":{"status":"success"},"model":{"temperature":1}}`, index: 0, field: "model.temperature", reason: "unknown field"},
+		{name: "unknown outcome field", body: `{"action":"a","outcome":{"status":"success","why":"x"}}`, index: 0, field: "outcome.why", reason: "unknown field"},
+		{name: "reserved attribute", body: `{"action":"a","outcome":{"status":"success"},"attributes":{"vellum.principal":"root"}}`, index: 0, field: "attributes.vellum.principal", reason: "set by the server"},
+		{name: "string field as number", body: `{"action":"a","outcome":{"status":"success"},"user_id":7}`, index: 0, field: "user_id", reason: "want a string, got number"},
+		{name: "attribute value as object", body: `{"action":"a","outcome":{"status":"success"},"attributes":{"k":{}}}`, index: 0, field: "attributes.k", reason: "want a string"},
+		{name: "tool as string", body: `{"action":"a","outcome":{"status":"success"},"tool":"x"}`, index: 0, field: "tool", reason: "want a JSON object"},
+		{name: "is_error as string", body: `{"action":"a","outcome":{"status":"success"},"tool":{"is_error":"yes"}}`, index: 0, field: "tool.is_error", reason: "want true or false"},
+		{name: "duration as float", body: `{"action":"a","outcome":{"status":"success"},"tool":{"duration_ns":1.5}}`, index: 0, field: "tool.duration_ns", reason: "whole number"},
+		{name: "negative tokens", body: `{"action":"a","outcome":{"status":"success"},"model":{"input_tokens":-1}}`, index: 0, field: "model.input_tokens", reason: "whole number"},
+		{name: "bad time", body: `{"action":"a","outcome":{"status":"success"},"time":"yesterday"}`, index: 0, field: "time", reason: "RFC 3339"},
+		{name: "time as number", body: `{"action":"a","outcome":{"status":"success"},"time":1700000000}`, index: 0, field: "time", reason: "want an RFC 3339 time string"},
+		{name: "missing action", body: "[" + ok + ",\n" + `{"outcome":{"status":"success"}}]`, index: 1, line: 2, reason: "action is required"},
+		{name: "bad action", body: `{"action":"Tool Call","outcome":{"status":"success"}}`, index: 0, reason: "action \"Tool Call\""},
+		{name: "missing status", body: `{"action":"a"}`, index: 0, reason: "outcome.status is required"},
+		{name: "unknown status", body: `{"action":"a","outcome":{"status":"ok"}}`, index: 0, reason: "outcome.status \"ok\" is not one of"},
+		{name: "bad mode", body: `{"action":"a","outcome":{"status":"success","mode":"maybe"}}`, index: 0, reason: "outcome.mode"},
+		{name: "negative duration", body: `{"action":"a","outcome":{"status":"success"},"tool":{"duration_ns":-1}}`, index: 0, reason: "tool.duration_ns is negative"},
+		{name: "id too long", body: `{"action":"a","outcome":{"status":"success"},"user_id":"` + strings.Repeat("u", 513) + `"}`, index: 0, reason: "user_id is longer than 512"},
+		{name: "too many events", body: ok + "\n" + ok + "\n" + ok + "\n", opts: DecodeOptions{MaxEvents: 2}, index: 2, line: 3, reason: "more than 2 events", is: ErrTooManyEvents},
+		{name: "record too large", body: `{"action":"a","outcome":{"status":"success"},"outcome":{}}`, index: 0, field: "outcome", reason: "appears twice"},
+		{name: "event too large", body: `{"action":"a","outcome":{"status":"success"},"attributes":{"k":"` + strings.Repeat("x", 200) + `"}}`, opts: DecodeOptions{MaxRecordSize: 100},
+			index: 0, reason: "over the maximum of 100", is: ErrEventTooLarge},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			recs, err := DecodeEvents([]byte(tt.body), tt.opts)
+			var ee *EventError
+			if !errors.As(err, &ee) {
+				t.Fatalf("err = %v (records %d), want an EventError", err, len(recs))
+			}
+			if recs != nil {
+				t.Fatal("records returned with an error")
+			}
+			is := tt.is
+			if is == nil {
+				is = ErrBadEvent
+			}
+			if !errors.Is(err, is) {
+				t.Fatalf("err = %v, want it to wrap %v", err, is)
+			}
+			if ee.Index != tt.index || ee.Field != tt.field || !strings.Contains(ee.Reason, tt.reason) {
+				t.Fatalf("got index %d field %q reason %q\nwant index %d field %q reason containing %q", ee.Index, ee.Field, ee.Reason, tt.index, tt.field, tt.reason)
+			}
+			if tt.line != 0 && ee.Line != tt.line {
+				t.Fatalf("line = %d, want %d (%s)", ee.Line, tt.line, ee.Detail())
+			}
+			if d := ee.Detail(); tt.field != "" && !strings.Contains(d, tt.field) {
+				t.Fatalf("detail %q does not name the field", d)
+			}
+		})
+	}
+}
+
+func TestDecodeEventsLimit(t *testing.T) {
+	body := strings.Repeat(minEvent+"\n", 3)
+	recs, err := DecodeEvents([]byte(body), DecodeOptions{MaxEvents: 3})
+	if err != nil || len(recs) != 3 {
+		t.Fatalf("exactly the limit: %d records, %v", len(recs), err)
+	}
+}
