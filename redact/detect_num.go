@@ -74,10 +74,10 @@ func parseNum(s string, i int) (t numTok) {
 
 // onDigit handles the digit at s[i], the first of its run.
 func (r *Redactor) onDigit(sc *scratch, s string, i int) int {
-	if wordBefore(s, i) {
+	if sc.wordBefore(s, i) {
 		// Inside a word: only an IBAN starts this way (two capital letters
 		// of the country code, then the check digits).
-		if r.on[ruleIBAN] && i >= 2 && isUpper(s[i-1]) && isUpper(s[i-2]) && !wordBefore(s, i-2) {
+		if r.on[ruleIBAN] && i >= 2 && isUpper(s[i-1]) && isUpper(s[i-2]) && !sc.wordBefore(s, i-2) {
 			if end := r.iban(sc, s, i-2); end > 0 {
 				return end
 			}
@@ -329,7 +329,7 @@ func (r *Redactor) phoneParen(sc *scratch, s string, p int) int {
 			start--
 		}
 	}
-	if start == p && wordBefore(s, p) {
+	if start == p && sc.wordBefore(s, p) {
 		return 0
 	}
 	sc.add(start, j, rulePhone)
@@ -343,7 +343,7 @@ func (r *Redactor) phoneParen(sc *scratch, s string, p int) int {
 // groups follow, the longest valid prefix that ends at a group boundary is
 // the number.
 func (r *Redactor) phoneIntl(sc *scratch, s string, p int) int {
-	if wordBefore(s, p) {
+	if sc.wordBefore(s, p) {
 		return 0
 	}
 	var d [15]byte
@@ -410,6 +410,14 @@ scan:
 			continue
 		}
 		sc.add(p, e, rulePhone)
+		// Scan on after the country code's group, not after the number:
+		// if the number's last groups also start another number, both
+		// matches merge and nothing of either survives.
+		for g := p + 1; g < e; g++ {
+			if !isDigit(s[g]) {
+				return g
+			}
+		}
 		return e
 	}
 	return 0

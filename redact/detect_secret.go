@@ -33,7 +33,7 @@ func (r *Redactor) onUnderscore(sc *scratch, s string, u int) int {
 		r.protectedAt(sc, s, u)
 	}
 	if r.on[ruleGitHub] {
-		if u >= 3 && s[u-3] == 'g' && s[u-2] == 'h' && strings.IndexByte("pousr", s[u-1]) >= 0 && !wordBefore(s, u-3) {
+		if u >= 3 && s[u-3] == 'g' && s[u-2] == 'h' && strings.IndexByte("pousr", s[u-1]) >= 0 && !sc.wordBefore(s, u-3) {
 			e := runAlnum(s, u+1)
 			sc.work += e - u
 			if n := e - u - 1; n >= 36 && n <= 251 && !wordAt(s, e) {
@@ -41,7 +41,7 @@ func (r *Redactor) onUnderscore(sc *scratch, s string, u int) int {
 				return e
 			}
 		}
-		if u >= 6 && s[u-6:u] == "github" && strings.HasPrefix(s[u:], "_pat_") && !wordBefore(s, u-6) {
+		if u >= 6 && s[u-6:u] == "github" && strings.HasPrefix(s[u:], "_pat_") && !sc.wordBefore(s, u-6) {
 			e := u + 5
 			for e < len(s) && (isAlnum(s[e]) || s[e] == '_') {
 				e++
@@ -53,7 +53,7 @@ func (r *Redactor) onUnderscore(sc *scratch, s string, u int) int {
 			}
 		}
 	}
-	if r.on[ruleStripe] && u >= 2 && s[u-1] == 'k' && (s[u-2] == 's' || s[u-2] == 'r' || s[u-2] == 'p') && !wordBefore(s, u-2) &&
+	if r.on[ruleStripe] && u >= 2 && s[u-1] == 'k' && (s[u-2] == 's' || s[u-2] == 'r' || s[u-2] == 'p') && !sc.wordBefore(s, u-2) &&
 		(strings.HasPrefix(s[u+1:], "live_") || strings.HasPrefix(s[u+1:], "test_")) {
 		e := runAlnum(s, u+6)
 		sc.work += e - u
@@ -123,7 +123,7 @@ func (r *Redactor) onJ(sc *scratch, s string, j int) int {
 		return j + 1
 	}
 	p := j - 2
-	if p > 0 && (charClass[s[p-1]]&cB64URL != 0 || s[p-1] == '.') {
+	if p > 0 && p != sc.lastEnd && (charClass[s[p-1]]&cB64URL != 0 || s[p-1] == '.') {
 		return j + 1
 	}
 	e1 := runOf(s, p, cB64URL)
@@ -159,7 +159,7 @@ func (r *Redactor) onJ(sc *scratch, s string, j int) int {
 // onX matches a Slack token: "xox" then one of b, a, p, r, s, a dash and at
 // least ten letters, digits and dashes.
 func (r *Redactor) onX(sc *scratch, s string, i int) int {
-	if i+5 > len(s) || s[i+1] != 'o' || s[i+2] != 'x' || strings.IndexByte("baprs", s[i+3]) < 0 || s[i+4] != '-' || wordBefore(s, i) {
+	if i+5 > len(s) || s[i+1] != 'o' || s[i+2] != 'x' || strings.IndexByte("baprs", s[i+3]) < 0 || s[i+4] != '-' || sc.wordBefore(s, i) {
 		return i + 1
 	}
 	e := i + 5
@@ -177,7 +177,7 @@ func (r *Redactor) onX(sc *scratch, s string, i int) int {
 // onA matches an AWS access key id (AKIA or ASIA and 16 upper-case letters
 // or digits) and the SecretAccessKey keyword.
 func (r *Redactor) onA(sc *scratch, s string, i int) int {
-	if r.on[ruleAWSKey] && i+20 <= len(s) && (s[i+1] == 'K' || s[i+1] == 'S') && s[i+2] == 'I' && s[i+3] == 'A' && !wordBefore(s, i) {
+	if r.on[ruleAWSKey] && i+20 <= len(s) && (s[i+1] == 'K' || s[i+1] == 'S') && s[i+2] == 'I' && s[i+3] == 'A' && !sc.wordBefore(s, i) {
 		e := i + 4
 		for e < i+20 && (isUpper(s[e]) || isDigit(s[e])) {
 			e++
@@ -197,7 +197,7 @@ func (r *Redactor) onA(sc *scratch, s string, i int) int {
 // start): a b64token (RFC 6750) of at least 16 characters with a digit.
 // Only the token is redacted; "Bearer " stays.
 func (r *Redactor) onB(sc *scratch, s string, i int) int {
-	if !hasFoldPrefix(s, i, "bearer") || wordBefore(s, i) {
+	if !hasFoldPrefix(s, i, "bearer") || sc.wordBefore(s, i) {
 		return i + 1
 	}
 	j := i + 6

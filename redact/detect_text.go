@@ -111,7 +111,7 @@ func (r *Redactor) onColon(sc *scratch, s string, c int) int {
 		}
 	}
 	sc.work += e - st
-	if st > 0 && (isWord(s[st-1]) || s[st-1] == '.') {
+	if st > 0 && st != sc.lastEnd && (isWord(s[st-1]) || s[st-1] == '.') {
 		return e
 	}
 	end := e

@@ -76,9 +76,11 @@ func (r *Redactor) Redact(rec *vellum.Record) {
 	}
 }
 
-// maxRounds bounds how often text re-scans its own output. Built-in rules
-// never need a second round; a custom rule whose pattern looks at context
-// (\b, ^, $ at its edges) can match anew once a neighbour became a token.
+// maxRounds bounds how often text re-scans its own output. The replace and
+// pseudonym actions of built-in rules never need a second round; a custom
+// rule whose pattern looks at context (\b, ^, $ at its edges) can match anew
+// once a neighbour became a token, and the four characters the mask action
+// keeps can complete a number with the text after them.
 const maxRounds = 8
 
 // text finds and rewrites the matches in s, leaving all the matches of all
@@ -89,7 +91,7 @@ func (r *Redactor) text(sc *scratch, s string, secretCtx bool) (string, bool) {
 		return s, false
 	}
 	out := r.apply(sc, s)
-	if len(r.custom) == 0 || !sc.customFired(r) {
+	if !sc.needsRescan(r) {
 		return out, true
 	}
 	all := append(sc.rounds[:0], sc.matches...)
@@ -106,10 +108,13 @@ func (r *Redactor) text(sc *scratch, s string, secretCtx bool) (string, bool) {
 	return out, true
 }
 
-// customFired reports whether a custom rule is among sc.matches.
-func (sc *scratch) customFired(r *Redactor) bool {
+// needsRescan reports whether a match in sc.matches may leave text that
+// matches anew: a custom rule (whose pattern may look at context), or the
+// mask action (whose kept last four characters may complete a number with
+// what follows).
+func (sc *scratch) needsRescan(r *Redactor) bool {
 	for _, m := range sc.matches {
-		if m.rule >= numBuiltins {
+		if m.rule >= numBuiltins || r.rules[m.rule].action == ActionMask {
 			return true
 		}
 	}

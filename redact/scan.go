@@ -71,6 +71,7 @@ func (r *Redactor) buildTriggers() {
 func (r *Redactor) find(sc *scratch, s string, secretCtx bool) {
 	sc.matches = sc.matches[:0]
 	sc.protect = sc.protect[:0]
+	sc.lastEnd = -1
 	if !r.any || len(s) == 0 {
 		return
 	}
@@ -118,6 +119,15 @@ func (r *Redactor) find(sc *scratch, s string, secretCtx bool) {
 
 func (sc *scratch) add(start, end, rule int) {
 	sc.matches = append(sc.matches, match{start, end, rule})
+	sc.lastEnd = end
+}
+
+// wordBefore reports whether the byte before i continues a word. The end
+// of a match counts as a word boundary: once the match is a token ('[...]'),
+// it will be one, and a detector must decide the same way in both passes
+// for redaction to be idempotent.
+func (sc *scratch) wordBefore(s string, i int) bool {
+	return i > 0 && isWord(s[i-1]) && i != sc.lastEnd
 }
 
 // findCustom runs custom rule id on s if one of its keywords occurs in s.
