@@ -58,7 +58,6 @@ func isAlnum(c byte) bool { return charClass[c]&(cDigit|cUpper|cLower) != 0 }
 // that continues a word, so a match may not start or end next to it.
 func isWord(c byte) bool { return charClass[c]&(cDigit|cUpper|cLower) != 0 || c == '_' }
 
-
 // wordAt reports whether the byte at i continues a word.
 func wordAt(s string, i int) bool { return i < len(s) && isWord(s[i]) }
 
