@@ -1,0 +1,47 @@
+# Vellum: `make test` runs everything CI runs; `make run` starts the server.
+GO       ?= go
+FUZZTIME ?= 4s
+PKGS     := ./...
+
+.PHONY: all build run test check test-race test-fips fuzz-smoke bench-smoke bench fuzz clean
+
+all: build
+
+build:
+	$(GO) build -o vellum ./cmd/vellum
+
+# The README's run command: a server on 127.0.0.1:8080 with ./vellum-data.
+run:
+	$(GO) run ./cmd/vellum serve
+
+# The README's test command: formatting and vet, the whole suite under the
+# race detector, the suite again under FIPS 140-only crypto, every fuzz
+# target briefly, and every benchmark once as a smoke test.
+test: check test-race test-fips fuzz-smoke bench-smoke
+
+check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+
+test-race:
+	$(GO) test -race -count=1 -timeout 30m $(PKGS)
+
+test-fips:
+	GODEBUG=fips140=only $(GO) test -count=1 -timeout 30m $(PKGS)
+
+fuzz-smoke:
+	./fuzz/run.sh $(FUZZTIME)
+
+bench-smoke:
+	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 20m $(PKGS)
+
+# Long runs, not part of `make test`.
+bench:
+	./bench/run.sh
+
+fuzz:
+	./fuzz/run.sh 5m
+
+clean:
+	rm -f vellum
