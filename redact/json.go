@@ -5,6 +5,7 @@ import (
 	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // maxJSONDepth bounds the nesting the argument walker follows; deeper
@@ -16,7 +17,10 @@ const maxJSONDepth = 10000
 // other bytes are copied as they are. Arguments that are not JSON are
 // redacted as one plain text at "tool.arguments".
 func (r *Redactor) arguments(sc *scratch, raw json.RawMessage) (json.RawMessage, bool) {
-	s := string(raw)
+	// A view, not a copy: nothing below keeps a reference to s or to its
+	// substrings past this call (changed text is built in fresh memory), and
+	// the caller owns raw and does not change it while Redact runs.
+	s := unsafe.String(unsafe.SliceData(raw), len(raw))
 	mark := len(sc.tally)
 	w := jsonWalker{r: r, sc: sc, s: s, path: append(sc.path[:0], "tool.arguments"...)}
 	w.ws()
@@ -30,7 +34,7 @@ func (r *Redactor) arguments(sc *scratch, raw json.RawMessage) (json.RawMessage,
 			return raw, false
 		}
 		r.tally(sc, "tool.arguments")
-		return json.RawMessage(out), true
+		return json.RawMessage(out), true // out is fresh memory (apply copies)
 	}
 	if w.out == nil {
 		return raw, false
@@ -225,18 +229,25 @@ func (w *jsonWalker) str() (string, bool) {
 		w.pos = st + i + 1
 		return raw, true
 	}
-	j := st
-	for j < len(w.s) && w.s[j] != '"' {
-		if w.s[j] == '\\' {
-			j++
+	// Escapes: the closing quote is the first one after an even number of
+	// backslashes.
+	end := st + i
+	for {
+		n := 0
+		for end-1-n >= st && w.s[end-1-n] == '\\' {
+			n++
 		}
-		j++
+		if n%2 == 0 {
+			break
+		}
+		j := strings.IndexByte(w.s[end+1:], '"')
+		if j < 0 {
+			return "", false
+		}
+		end += 1 + j
 	}
-	if j >= len(w.s) {
-		return "", false
-	}
-	w.pos = j + 1
-	return unquote(w.s[st:j])
+	w.pos = end + 1
+	return w.unquote(w.s[st:end])
 }
 
 // rewrite redacts the value v of the token s[st:w.pos] under the current
@@ -277,21 +288,23 @@ func (w *jsonWalker) emit(st int, v string) {
 
 // unquote decodes the inside of a JSON string literal with escapes. A lone
 // surrogate becomes U+FFFD, as encoding/json decodes it.
-func unquote(raw string) (string, bool) {
-	b := make([]byte, 0, len(raw))
-	for i := 0; i < len(raw); {
-		c := raw[i]
-		if c != '\\' {
-			b = append(b, c)
-			i++
-			continue
+func (w *jsonWalker) unquote(raw string) (string, bool) {
+	b := w.sc.unq[:0]
+	defer func() { w.sc.unq = b[:0] }()
+	for len(raw) > 0 {
+		k := strings.IndexByte(raw, '\\')
+		if k < 0 {
+			b = append(b, raw...)
+			break
 		}
-		if i+1 >= len(raw) {
+		b = append(b, raw[:k]...)
+		raw = raw[k:]
+		if len(raw) < 2 {
 			return "", false
 		}
-		switch raw[i+1] {
+		switch raw[1] {
 		case '"', '\\', '/':
-			b = append(b, raw[i+1])
+			b = append(b, raw[1])
 		case 'b':
 			b = append(b, '\b')
 		case 'f':
@@ -303,17 +316,19 @@ func unquote(raw string) (string, bool) {
 		case 't':
 			b = append(b, '\t')
 		case 'u':
-			r1, ok := hex4(raw, i+2)
+			r1, ok := hex4(raw, 2)
 			if !ok {
 				return "", false
 			}
-			i += 6
+			raw = raw[6:]
 			if utf16.IsSurrogate(r1) {
-				if r2, ok := hex4(raw, i+2); ok && i+1 < len(raw) && raw[i] == '\\' && raw[i+1] == 'u' {
-					if dec := utf16.DecodeRune(r1, r2); dec != utf8.RuneError {
-						b = utf8.AppendRune(b, dec)
-						i += 6
-						continue
+				if len(raw) >= 6 && raw[0] == '\\' && raw[1] == 'u' {
+					if r2, ok := hex4(raw, 2); ok {
+						if dec := utf16.DecodeRune(r1, r2); dec != utf8.RuneError {
+							b = utf8.AppendRune(b, dec)
+							raw = raw[6:]
+							continue
+						}
 					}
 				}
 				r1 = utf8.RuneError
@@ -323,9 +338,11 @@ func unquote(raw string) (string, bool) {
 		default:
 			return "", false
 		}
-		i += 2
+		raw = raw[2:]
 	}
-	return string(b), true
+	// A view of the scratch buffer: the value is only scanned, and the
+	// buffer is not reused before the scan is done.
+	return unsafe.String(unsafe.SliceData(b), len(b)), true
 }
 
 func hex4(s string, i int) (rune, bool) {
@@ -356,6 +373,15 @@ func appendJSONString(b []byte, v string) []byte {
 	const hexDigits = "0123456789abcdef"
 	b = append(b, '"')
 	for i := 0; i < len(v); {
+		// Copy the run of bytes that need no escaping in one go.
+		j := i
+		for j < len(v) && v[j] >= 0x20 && v[j] < utf8.RuneSelf && v[j] != '"' && v[j] != '\\' {
+			j++
+		}
+		b = append(b, v[i:j]...)
+		if i = j; i == len(v) {
+			break
+		}
 		c := v[i]
 		if c < utf8.RuneSelf {
 			switch {
@@ -367,10 +393,8 @@ func appendJSONString(b []byte, v string) []byte {
 				b = append(b, '\\', 'r')
 			case c == '\t':
 				b = append(b, '\\', 't')
-			case c < 0x20:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
 			default:
-				b = append(b, c)
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
 			}
 			i++
 			continue

@@ -290,6 +290,7 @@ type scratch struct {
 	mac     hash.Hash
 	tally   []vellum.Redaction
 	path    []byte
+	unq     []byte
 	keys    []string
 	// work counts the bytes the detectors examine beyond the trigger scan,
 	// so tests can check that the cost stays linear in the input.
