@@ -208,3 +208,23 @@ func TestValidate(t *testing.T) {
 		})
 	}
 }
+
+func TestPeekFields(t *testing.T) {
+	r := fullRecord()
+	b, _ := r.MarshalBinary()
+	var f Fields
+	if err := PeekFields(b, &f); err != nil {
+		t.Fatal(err)
+	}
+	got := []string{string(f.TenantID), string(f.UserID), string(f.Action), string(f.SessionID), string(f.TraceID), string(f.Tool), string(f.Model), string(f.Status)}
+	want := []string{r.TenantID, r.UserID, r.Action, r.SessionID, r.TraceID, r.Tool.Name, r.Model.Name, r.Outcome.Status}
+	if !reflect.DeepEqual(got, want) || f.Seq != r.Seq || f.Time != r.Time.UnixNano() {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+	for cut := 0; cut < len(b)-10; cut++ {
+		PeekFields(b[:cut], &f) // must not panic
+	}
+	if allocs := testing.AllocsPerRun(100, func() { PeekFields(b, &f) }); allocs != 0 {
+		t.Fatalf("%v allocations", allocs)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/vellumlog/vellum"
+	"github.com/vellumlog/vellum/index"
 	"github.com/vellumlog/vellum/segment"
 )
 
@@ -26,6 +27,7 @@ type group struct {
 type item struct {
 	enc   []byte // canonical encoding with seq and time still zero
 	dedup string // tenant + "\x00" + event_id, or ""
+	keys  index.Keys
 }
 
 // Append stores records and returns their sequence numbers, in order, only
@@ -96,7 +98,7 @@ func (e *Engine) prepare(in *vellum.Record) (item, error) {
 	if len(enc) > e.opts.MaxRecordSize {
 		return item{}, fmt.Errorf("%w: %d bytes encoded, limit %d", ErrTooLarge, len(enc), e.opts.MaxRecordSize)
 	}
-	it := item{enc: enc}
+	it := item{enc: enc, keys: keysOf(&r)}
 	if r.EventID != "" && e.opts.DedupEntries > 0 {
 		it.dedup = dedupKey(r.TenantID, r.EventID)
 	}
@@ -223,6 +225,7 @@ func (e *Engine) commit(g *group) {
 			e.dedup.put(it.dedup, seq)
 			added = append(added, it.dedup)
 		}
+		e.ix.noteKeys(seq, &g.items[i].keys)
 		e.prev, e.nextSeq, e.lastTime = mac, seq+1, t
 		g.seqs[i] = seq
 	}
@@ -277,7 +280,7 @@ func (e *Engine) rotateIfOld() {
 
 // rotate seals the active segment and starts the next one.
 func (e *Engine) rotate() {
-	ft, err := e.w.Seal(nil)
+	ft, err := e.sealActive()
 	if err != nil {
 		e.fail(err)
 		return
@@ -287,13 +290,17 @@ func (e *Engine) rotate() {
 	if err := e.createSegment(old.num + 1); err != nil {
 		// The sealed segment is complete; a reopen starts the next one.
 		e.fail(err)
+		e.imu.Lock()
 		s := e.snap.Load()
 		e.snap.Store(&snapshot{sealed: append(s.sealed, old), first: s.first, last: s.last})
+		e.imu.Unlock()
 		e.active = nil
 		return
 	}
+	e.imu.Lock()
 	s := e.snap.Load()
 	e.snap.Store(&snapshot{sealed: append(s.sealed, old), first: s.first, last: s.last, active: s.active})
+	e.imu.Unlock()
 	e.publish()
 	e.log.Info("segment sealed", slog.Uint64("segment", old.num), slog.Uint64("records", ft.Count), slog.Uint64("last_seq", ft.LastSeq))
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/vellumlog/vellum"
 	"github.com/vellumlog/vellum/chain"
+	"github.com/vellumlog/vellum/index"
 	"github.com/vellumlog/vellum/segment"
 	"github.com/vellumlog/vellum/vfs"
 )
@@ -30,6 +31,10 @@ type Engine struct {
 	// snap is what readers see: the segments and the durable end of the
 	// log. The writer goroutine replaces it after every commit.
 	snap atomic.Pointer[snapshot]
+	// imu guards idx, the time index of closed spans, and makes index
+	// updates and snapshot swaps one step for queries.
+	imu sync.RWMutex
+	idx *index.Index
 
 	// Queue shared by callers and the writer goroutine.
 	mu      sync.Mutex
@@ -51,6 +56,7 @@ type Engine struct {
 	lastTime int64
 	dedup    *dedupWindow
 	entries  []segment.Entry
+	ix       indexState
 }
 
 // segInfo is one segment as readers see it.
@@ -98,6 +104,7 @@ func Open(dir string, opts *Options) (*Engine, error) {
 		wake:   make(chan struct{}, 1),
 		quit:   make(chan struct{}),
 		done:   make(chan struct{}),
+		idx:    index.New(),
 	}
 	e.space = sync.NewCond(&e.mu)
 	e.pending = &group{done: make(chan struct{})}
@@ -178,7 +185,7 @@ func (e *Engine) recover() error {
 		// The key was rotated: seal the old key's segment, start a new one.
 		e.log.Info("key rotated; sealing the active segment", slog.String("old_key_id", e.active.hdr.KeyID.String()),
 			slog.String("new_key_id", active.ID().String()))
-		ft, err := e.w.Seal(nil)
+		ft, err := e.sealActive()
 		if err != nil {
 			return err
 		}
@@ -201,6 +208,11 @@ func (e *Engine) recover() error {
 		snap.first = e.active.hdr.FirstSeq
 	}
 	e.hasher = active.NewHasher()
+	for _, si := range snap.sealed {
+		if si != e.active {
+			e.indexSealed(si)
+		}
+	}
 	e.snap.Store(snap)
 	e.publish()
 	return e.loadDedup()
@@ -267,9 +279,17 @@ func (e *Engine) openSegment(n uint64, prev *segInfo, last bool) (*segInfo, erro
 	// Check every record's MAC: the active segment always, sealed ones
 	// when asked to.
 	hs := key.NewHasher()
+	var f vellum.Fields
 	sr, err := segment.Scan(e.fs, path, so, func(en segment.Entry) error {
 		if _, err := hs.Check(en.Seq, en.PrevMAC, en.Record, en.MAC); err != nil {
 			return fmt.Errorf("%w: %s block at offset %d: %w", ErrCorrupt, path, en.Offset, err)
+		}
+		if last && si.footer == nil {
+			if err := vellum.PeekFields(en.Record, &f); err != nil {
+				return fmt.Errorf("%w: %s block at offset %d seq %d: %w", ErrCorrupt, path, en.Offset, en.Seq, err)
+			}
+			k := index.KeysOfFields(&f)
+			e.ix.noteKeys(en.Seq, &k)
 		}
 		return nil
 	})
@@ -327,10 +347,14 @@ func (e *Engine) createSegment(num uint64) error {
 	return nil
 }
 
-// publish makes the writer's durable state visible to readers.
+// publish makes the writer's durable state visible to readers: it indexes
+// spans that closed and swaps the snapshot in one step under imu.
 func (e *Engine) publish() {
-	old := e.snap.Load()
 	closed, open, hasOpen := e.w.SpanView()
+	e.imu.Lock()
+	defer e.imu.Unlock()
+	e.indexClosedSpans(closed)
+	old := e.snap.Load()
 	ns := &snapshot{
 		sealed: old.sealed,
 		first:  old.first,

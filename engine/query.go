@@ -1,0 +1,241 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"slices"
+	"sort"
+
+	"github.com/vellumlog/vellum"
+	"github.com/vellumlog/vellum/index"
+	"github.com/vellumlog/vellum/query"
+	"github.com/vellumlog/vellum/segment"
+)
+
+// candidateBatch is how many spans a query takes from the index per turn of
+// the index lock, so that queries never hold the lock during I/O and never
+// delay the writer for long.
+const candidateBatch = 32
+
+// visitBatch bounds the spans a query looks at per turn of the index lock,
+// counting those its summaries rule out.
+const visitBatch = 4096
+
+type candidate struct {
+	seg  uint64
+	span segment.Span
+}
+
+// Query answers q from the time index: it walks the spans that overlap q's
+// time range in q's order, skips those whose summaries rule out q's
+// filters, and reads, filters and decodes the rest until it has q.Limit
+// records. Records are those durable when the query starts; paging with
+// Page.Next (q.After) is stable while appends continue, because positions
+// only grow. q is normalized first; an invalid q returns a *query.ParamError.
+func (e *Engine) Query(ctx context.Context, q query.Query) (query.Page, error) {
+	if err := q.Normalize(); err != nil {
+		return query.Page{}, err
+	}
+	lo, hi := q.Bounds()
+	if q.After != nil {
+		if q.Desc {
+			hi = min(hi, q.After.Time+1)
+		} else {
+			lo = max(lo, q.After.Time)
+		}
+	}
+	if lo >= hi {
+		return query.Page{}, nil
+	}
+	qr := &queryRun{e: e, q: &q, lo: lo, hi: hi}
+	e.imu.RLock()
+	qr.snap = e.snap.Load()
+	e.imu.RUnlock()
+	a := qr.snap.active
+	qr.openFirst = qr.snap.last + 1
+	if a != nil && a.hasOpen {
+		qr.openFirst = a.open.FirstSeq
+	}
+	var err error
+	if q.Desc {
+		if a != nil && a.hasOpen {
+			err = qr.span(ctx, a.seg, a.open)
+		}
+		if err == nil && !qr.full() {
+			err = qr.walkIndex(ctx, false)
+		}
+	} else {
+		err = qr.walkIndex(ctx, true)
+		if err == nil && !qr.full() && a != nil && a.hasOpen {
+			err = qr.span(ctx, a.seg, a.open)
+		}
+	}
+	if err != nil {
+		return query.Page{}, err
+	}
+	page := query.Page{Records: qr.out}
+	if qr.full() {
+		last := query.PositionOf(&qr.out[len(qr.out)-1])
+		page.Next = &last
+	}
+	return page, nil
+}
+
+type queryRun struct {
+	e         *Engine
+	q         *query.Query
+	lo, hi    int64
+	snap      *snapshot
+	openFirst uint64 // spans from here on are newer than the snapshot's index view
+	out       []vellum.Record
+	f         vellum.Fields
+}
+
+func (qr *queryRun) full() bool { return len(qr.out) >= qr.q.Limit }
+
+// walkIndex reads the indexed spans in order, a batch of candidates per
+// turn of the index lock.
+func (qr *queryRun) walkIndex(ctx context.Context, asc bool) error {
+	lo, hi := qr.lo, qr.hi
+	for !qr.full() {
+		var cands []candidate
+		done := true
+		visited := 0
+		visit := func(en *index.Entry) bool {
+			sp := en.Span
+			if asc && (sp.FirstTime >= hi || sp.FirstSeq >= qr.openFirst) {
+				return false
+			}
+			if !asc && sp.LastTime < lo {
+				return false
+			}
+			if sp.FirstSeq >= qr.openFirst {
+				return true // newer than the snapshot: the open span covers it
+			}
+			if len(cands) == candidateBatch || visited == visitBatch {
+				done = false
+				return false
+			}
+			visited++
+			if en.Sum.MayMatch(qr.q) {
+				cands = append(cands, candidate{en.Seg, sp})
+			}
+			// Resume after this span next turn.
+			if asc {
+				lo = sp.LastTime + 1
+			} else {
+				hi = sp.FirstTime
+			}
+			return true
+		}
+		qr.e.imu.RLock()
+		if asc {
+			qr.e.idx.Ascend(lo, visit)
+		} else {
+			qr.e.idx.Descend(hi, visit)
+		}
+		qr.e.imu.RUnlock()
+		for _, c := range cands {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			si := qr.snap.segment(c.seg)
+			if si == nil {
+				continue // expired by retention since the snapshot
+			}
+			if err := qr.span(ctx, si, c.span); err != nil {
+				return err
+			}
+			if qr.full() {
+				return nil
+			}
+		}
+		if done || lo >= hi {
+			return nil
+		}
+	}
+	return nil
+}
+
+// span reads one span and appends its matching records in query order.
+func (qr *queryRun) span(ctx context.Context, si *segInfo, sp segment.Span) error {
+	if sp.LastTime < qr.lo || sp.FirstTime >= qr.hi || sp.FirstSeq > qr.snap.last {
+		return nil
+	}
+	entries, err := si.readSpan(qr.e, sp)
+	if err != nil {
+		return err
+	}
+	if qr.q.Desc {
+		slices.Reverse(entries)
+	}
+	for i := range entries {
+		en := &entries[i]
+		if en.Time < qr.lo || en.Time >= qr.hi || en.Seq > qr.snap.last {
+			continue
+		}
+		if err := vellum.PeekFields(en.Record, &qr.f); err != nil {
+			return fmt.Errorf("%w: %s offset %d seq %d: %w", ErrCorrupt, si.path, en.Offset, en.Seq, err)
+		}
+		if !matchFields(qr.q, &qr.f) {
+			continue
+		}
+		r, err := decodeEntry(si, *en)
+		if err != nil {
+			return err
+		}
+		if !qr.q.Match(&r) {
+			continue
+		}
+		qr.out = append(qr.out, r)
+		if qr.full() {
+			return nil
+		}
+	}
+	return ctx.Err()
+}
+
+// matchFields is q.Match on the indexed fields of an encoding, so records
+// that do not match are never decoded. It may say yes where Match says no
+// (Match is checked after decoding), never the reverse.
+func matchFields(q *query.Query, f *vellum.Fields) bool {
+	eq := func(want string, got []byte) bool { return want == "" || string(got) == want }
+	if !eq(q.TenantID, f.TenantID) || !eq(q.UserID, f.UserID) || !eq(q.SessionID, f.SessionID) ||
+		!eq(q.TraceID, f.TraceID) || !eq(q.Tool, f.Tool) || !eq(q.Outcome, f.Status) || !eq(q.Model, f.Model) {
+		return false
+	}
+	if q.Action != "" {
+		if q.Action[len(q.Action)-1] == '.' {
+			if !bytes.HasPrefix(f.Action, []byte(q.Action)) {
+				return false
+			}
+		} else if string(f.Action) != q.Action {
+			return false
+		}
+	}
+	if len(q.Tenants) > 0 {
+		if _, ok := slices.BinarySearch(q.Tenants, string(f.TenantID)); !ok {
+			return false
+		}
+	}
+	if q.After != nil {
+		c := query.Position{Time: f.Time, Seq: f.Seq}.Compare(*q.After)
+		if q.Desc && c >= 0 || !q.Desc && c <= 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// segment returns the segment numbered num in the snapshot, or nil.
+func (s *snapshot) segment(num uint64) *segInfo {
+	if s.active != nil && s.active.seg.num == num {
+		return s.active.seg
+	}
+	i := sort.Search(len(s.sealed), func(i int) bool { return s.sealed[i].num >= num })
+	if i < len(s.sealed) && s.sealed[i].num == num {
+		return s.sealed[i]
+	}
+	return nil
+}

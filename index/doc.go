@@ -1,0 +1,20 @@
+// Package index is Vellum's time index: a B-tree (github.com/google/btree)
+// of spans keyed by (first time, first seq), each pointing at a span of a
+// segment, with a compact per-span summary (a Bloom filter over tenants,
+// users, actions and their dotted prefixes, tools and models, plus an exact
+// bit set of outcomes) so that a selective query skips spans without
+// reading or decompressing them.
+//
+//	keys := index.KeysOf(r.TenantID, r.UserID, r.Action, r.Tool.Name, r.Model.Name, r.Outcome.Status)
+//	var b index.Builder
+//	b.Add(&keys)                 // every record of a span
+//	x := index.New()
+//	x.Add(&index.Entry{Seg: 3, Span: span, Sum: b.Build()})
+//	x.Ascend(since, func(e *index.Entry) bool { ...; return true })
+//
+// Summaries are stored in sealed segments' footers (section 2, see
+// MarshalSummaries), so an index is rebuilt on open from footers without
+// reading sealed data. An Index is not safe for concurrent use: the engine
+// guards it with its own lock. Summary values are immutable and safe to
+// share. Specified in segment/FORMAT.md ("Block summaries").
+package index

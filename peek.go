@@ -1,0 +1,75 @@
+package vellum
+
+import (
+	"encoding/binary"
+	"fmt"
+)
+
+// Fields are the indexed fields of an encoded record, as slices of the
+// encoding itself: reading them allocates nothing. They are valid as long as
+// the encoding's buffer is.
+type Fields struct {
+	Seq       uint64
+	Time      int64
+	TenantID  []byte
+	UserID    []byte
+	Action    []byte
+	SessionID []byte
+	TraceID   []byte
+	Tool      []byte // tool.name
+	Model     []byte // model.name
+	Status    []byte // outcome.status
+}
+
+// PeekFields reads the indexed fields of a canonical encoding without
+// decoding the rest. It checks only what it reads; UnmarshalBinary is the
+// full check.
+func PeekFields(b []byte, f *Fields) error {
+	if len(b) < fixedLen {
+		return fmt.Errorf("%w: %d bytes is shorter than the %d-byte fixed part", ErrCorrupt, len(b), fixedLen)
+	}
+	if b[0] != EncodingVersion {
+		return fmt.Errorf("%w: version %d", ErrVersion, b[0])
+	}
+	f.Seq = binary.LittleEndian.Uint64(b[1:])
+	f.Time = int64(binary.LittleEndian.Uint64(b[9:]))
+	p := fixedLen
+	next := func() []byte {
+		if p < 0 {
+			return nil
+		}
+		n, k := binary.Uvarint(b[p:])
+		if k <= 0 || n > uint64(len(b)-p-k) {
+			p = -1
+			return nil
+		}
+		s := b[p+k : p+k+int(n)]
+		p += k + int(n)
+		return s
+	}
+	// Field order of encoding version 1: event_id, tenant_id, user_id,
+	// service, auth_mode, action, agent, session_id, trace_id, request_id,
+	// tool.name, tool.call_id, tool.arguments, model.name, model.provider,
+	// model.finish_reason, outcome.status.
+	next()
+	f.TenantID = next()
+	f.UserID = next()
+	next()
+	next()
+	f.Action = next()
+	next()
+	f.SessionID = next()
+	f.TraceID = next()
+	next()
+	f.Tool = next()
+	next()
+	next()
+	f.Model = next()
+	next()
+	next()
+	f.Status = next()
+	if p < 0 {
+		return fmt.Errorf("%w: a field runs past the end", ErrCorrupt)
+	}
+	return nil
+}
