@@ -302,7 +302,10 @@ func secretKeyName(name string) bool {
 	if len(name) < 10 {
 		return false
 	}
-	for i := 0; i+3 <= len(name); i++ {
+	for i := 0; i+10 <= len(name); i++ {
+		if c := name[i] | 0x20; c != 'a' && c != 's' {
+			continue
+		}
 		if hasFoldPrefix(name, i, "aws_secret") || hasFoldPrefix(name, i, "aws-secret") ||
 			hasFoldPrefix(name, i, "secret_access_key") || hasFoldPrefix(name, i, "secretaccesskey") ||
 			hasFoldPrefix(name, i, "secret-access-key") {

@@ -256,12 +256,22 @@ func (w *jsonWalker) rewrite(st int, v string, secret bool) {
 	if w.off > 0 {
 		return
 	}
-	nv, changed := w.r.text(w.sc, v, secret)
-	if !changed {
+	r, sc := w.r, w.sc
+	r.find(sc, v, secret)
+	if len(sc.matches) == 0 {
 		return
 	}
-	w.r.tally(w.sc, string(w.path))
-	w.emit(st, nv)
+	if sc.needsRescan(r) {
+		nv, _ := r.text(sc, v, secret)
+		r.tallyBytes(sc, w.path)
+		w.emit(st, nv)
+		return
+	}
+	// The common case writes the redacted value straight from the scratch
+	// buffer into the output, without an intermediate string.
+	b := r.applyBytes(sc, v)
+	r.tallyBytes(sc, w.path)
+	w.emit(st, unsafe.String(unsafe.SliceData(b), len(b)))
 }
 
 // rewriteKey redacts an object key; its redactions are reported at the
@@ -272,14 +282,14 @@ func (w *jsonWalker) rewriteKey(st int, k string, base int) (string, bool) {
 		return k, false
 	}
 	w.path = append(w.path[:base+1], nk...)
-	w.r.tally(w.sc, string(w.path))
+	w.r.tallyBytes(w.sc, w.path)
 	w.emit(st, nk)
 	return nk, true
 }
 
 func (w *jsonWalker) emit(st int, v string) {
 	if w.out == nil {
-		w.out = make([]byte, 0, len(w.s)+len(v))
+		w.out = make([]byte, 0, len(w.s)+len(w.s)/4+64)
 	}
 	w.out = append(w.out, w.s[w.copied:st]...)
 	w.out = appendJSONString(w.out, v)

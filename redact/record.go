@@ -121,6 +121,27 @@ func (sc *scratch) needsRescan(r *Redactor) bool {
 	return false
 }
 
+// tallyBytes is tally for a field path held in a buffer; it allocates the
+// field's string only for a field not yet in sc.tally.
+func (r *Redactor) tallyBytes(sc *scratch, path []byte) {
+	for _, m := range sc.matches {
+		name := r.rules[m.rule].name
+		i := len(sc.tally) - 1
+		for ; i >= 0; i-- {
+			if sc.tally[i].Rule == name && sc.tally[i].Field == string(path) {
+				break
+			}
+		}
+		if i < 0 {
+			sc.tally = append(sc.tally, vellum.Redaction{Rule: name, Field: string(path)})
+			i = len(sc.tally) - 1
+		}
+		if sc.tally[i].Count < math.MaxUint32 {
+			sc.tally[i].Count++
+		}
+	}
+}
+
 // tally adds the matches in sc.matches to sc.tally under field.
 func (r *Redactor) tally(sc *scratch, field string) {
 	for _, m := range sc.matches {

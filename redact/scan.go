@@ -209,6 +209,11 @@ func overlapsAny(ps []span, m match) bool {
 
 // apply writes s with every match rendered by its rule's action.
 func (r *Redactor) apply(sc *scratch, s string) string {
+	return string(r.applyBytes(sc, s))
+}
+
+// applyBytes is apply into sc.out, valid until the next use of sc.
+func (r *Redactor) applyBytes(sc *scratch, s string) []byte {
 	b := sc.out[:0]
 	last := 0
 	for _, m := range sc.matches {
@@ -218,7 +223,7 @@ func (r *Redactor) apply(sc *scratch, s string) string {
 	}
 	b = append(b, s[last:]...)
 	sc.out = b
-	return string(b)
+	return b
 }
 
 func (r *Redactor) render(sc *scratch, b []byte, id int, v string) []byte {
