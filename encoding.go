@@ -79,6 +79,40 @@ func (r *Record) AppendBinary(b []byte) ([]byte, error) {
 	return b, nil
 }
 
+// EncodedSize returns the length of r's canonical encoding, so a caller can
+// allocate it once.
+func (r *Record) EncodedSize() int {
+	n := fixedLen
+	for _, s := range [...]string{
+		r.EventID, r.TenantID, r.UserID, r.Service, r.AuthMode, r.Action,
+		r.Agent, r.SessionID, r.TraceID, r.RequestID, r.Tool.Name, r.Tool.CallID,
+		r.Model.Name, r.Model.Provider, r.Model.FinishReason,
+		r.Outcome.Status, r.Outcome.Reason, r.Outcome.RuleID, r.Outcome.Approver, r.Outcome.Mode,
+	} {
+		n += uvarintLen(uint64(len(s))) + len(s)
+	}
+	n += uvarintLen(uint64(len(r.Tool.Arguments))) + len(r.Tool.Arguments)
+	n += uvarintLen(uint64(r.Tool.DurationNS)) + uvarintLen(r.Model.InputTokens) + uvarintLen(r.Model.OutputTokens)
+	n += uvarintLen(uint64(len(r.Attributes)))
+	for k, v := range r.Attributes {
+		n += uvarintLen(uint64(len(k))) + len(k) + uvarintLen(uint64(len(v))) + len(v)
+	}
+	n += uvarintLen(uint64(len(r.Redactions)))
+	for _, x := range r.Redactions {
+		n += uvarintLen(uint64(len(x.Rule))) + len(x.Rule) + uvarintLen(uint64(len(x.Field))) + len(x.Field) + uvarintLen(uint64(x.Count))
+	}
+	return n
+}
+
+func uvarintLen(v uint64) int {
+	n := 1
+	for v >= 0x80 {
+		v >>= 7
+		n++
+	}
+	return n
+}
+
 // MarshalBinary returns the canonical encoding of r.
 func (r *Record) MarshalBinary() ([]byte, error) { return r.AppendBinary(nil) }
 

@@ -206,19 +206,28 @@ func (r *Record) Validate() error {
 	if len(r.Tool.Arguments) > 0 && !json.Valid(r.Tool.Arguments) {
 		return fmt.Errorf("%w: tool.arguments is not valid JSON", ErrInvalid)
 	}
-	var bad string
-	r.eachString(func(name, v string) {
-		if bad != "" {
-			return
+	// Identifiers are bounded; every string must be UTF-8 (JSON cannot
+	// carry anything else).
+	ids := [...]string{r.EventID, r.TenantID, r.UserID, r.Service, r.AuthMode, r.Agent, r.SessionID, r.TraceID,
+		r.RequestID, r.Tool.Name, r.Tool.CallID, r.Model.Name, r.Model.Provider, r.Outcome.RuleID, r.Outcome.Approver}
+	for i, v := range ids {
+		if len(v) > MaxIDLen {
+			return fmt.Errorf("%w: %s is longer than %d bytes", ErrInvalid, idFieldNames[i], MaxIDLen)
 		}
 		if !utf8.ValidString(v) {
-			bad = name + " is not valid UTF-8"
-		} else if len(v) > MaxIDLen && isIDField(name) {
-			bad = fmt.Sprintf("%s is longer than %d bytes", name, MaxIDLen)
+			return fmt.Errorf("%w: %s is not valid UTF-8", ErrInvalid, idFieldNames[i])
 		}
-	})
-	if bad != "" {
-		return fmt.Errorf("%w: %s", ErrInvalid, bad)
+	}
+	if !utf8.ValidString(r.Model.FinishReason) {
+		return fmt.Errorf("%w: model.finish_reason is not valid UTF-8", ErrInvalid)
+	}
+	if !utf8.ValidString(r.Outcome.Reason) {
+		return fmt.Errorf("%w: outcome.reason is not valid UTF-8", ErrInvalid)
+	}
+	for k, v := range r.Attributes {
+		if !utf8.ValidString(k) || !utf8.ValidString(v) {
+			return fmt.Errorf("%w: attributes.%s is not valid UTF-8", ErrInvalid, strings.ToValidUTF8(k, "\uFFFD"))
+		}
 	}
 	for k := range r.Attributes {
 		if k == "" {
@@ -228,14 +237,9 @@ func (r *Record) Validate() error {
 	return nil
 }
 
-func isIDField(name string) bool {
-	switch name {
-	case "event_id", "tenant_id", "user_id", "service", "auth_mode", "agent", "session_id", "trace_id", "request_id",
-		"tool.name", "tool.call_id", "model.name", "model.provider", "outcome.rule_id", "outcome.approver":
-		return true
-	}
-	return false
-}
+// idFieldNames names the identifier fields Validate bounds, in its order.
+var idFieldNames = [...]string{"event_id", "tenant_id", "user_id", "service", "auth_mode", "agent", "session_id", "trace_id",
+	"request_id", "tool.name", "tool.call_id", "model.name", "model.provider", "outcome.rule_id", "outcome.approver"}
 
 func validAction(a string) error {
 	if a == "" {
@@ -263,34 +267,4 @@ func validAction(a string) error {
 		return fmt.Errorf("%w: action %q ends with a dot", ErrInvalid, a)
 	}
 	return nil
-}
-
-// eachString calls fn with the dotted field name and value of every string
-// field of r that a producer supplies, except tool arguments (JSON) and
-// attributes (called as "attributes.<key>").
-func (r *Record) eachString(fn func(name, v string)) {
-	fn("event_id", r.EventID)
-	fn("tenant_id", r.TenantID)
-	fn("user_id", r.UserID)
-	fn("service", r.Service)
-	fn("auth_mode", r.AuthMode)
-	fn("action", r.Action)
-	fn("agent", r.Agent)
-	fn("session_id", r.SessionID)
-	fn("trace_id", r.TraceID)
-	fn("request_id", r.RequestID)
-	fn("tool.name", r.Tool.Name)
-	fn("tool.call_id", r.Tool.CallID)
-	fn("model.name", r.Model.Name)
-	fn("model.provider", r.Model.Provider)
-	fn("model.finish_reason", r.Model.FinishReason)
-	fn("outcome.status", r.Outcome.Status)
-	fn("outcome.reason", r.Outcome.Reason)
-	fn("outcome.rule_id", r.Outcome.RuleID)
-	fn("outcome.approver", r.Outcome.Approver)
-	fn("outcome.mode", r.Outcome.Mode)
-	for k, v := range r.Attributes {
-		fn("attributes."+k, k)
-		fn("attributes."+k, v)
-	}
 }

@@ -228,3 +228,15 @@ func TestPeekFields(t *testing.T) {
 		t.Fatalf("%v allocations", allocs)
 	}
 }
+
+func TestEncodedSize(t *testing.T) {
+	for _, r := range []Record{fullRecord(), {}, {Seq: 1, Tool: Tool{DurationNS: 1 << 40}, Attributes: map[string]string{strings.Repeat("k", 200): strings.Repeat("v", 300)}}} {
+		b, err := r.MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := r.EncodedSize(); got != len(b) {
+			t.Fatalf("EncodedSize = %d, encoding is %d bytes", got, len(b))
+		}
+	}
+}

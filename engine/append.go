@@ -91,7 +91,7 @@ func (e *Engine) prepare(in *vellum.Record) (item, error) {
 		r.Redactions = slices.Clone(r.Redactions)
 		e.opts.Redactor.Redact(&r)
 	}
-	enc, err := r.AppendBinary(make([]byte, 0, 256))
+	enc, err := r.AppendBinary(make([]byte, 0, r.EncodedSize()))
 	if err != nil {
 		return item{}, err
 	}
