@@ -220,18 +220,26 @@ func TestAuditQueryRecorded(t *testing.T) {
 	})
 }
 
-// TestPagingWhileIngesting pages through every record in both orders
-// while appends continue: no gap and no duplicate.
+// TestPagingWhileIngesting pages through 10,000 records in both orders
+// while appends continue, both between pages and concurrently: no gap and
+// no duplicate. Ascending paging must also pick up every record appended
+// while it ran.
 func TestPagingWhileIngesting(t *testing.T) {
-	const initial, batch, extra = 1500, 250, 300
+	initial, batch, extra := 10_000, 500, 1000
+	if testing.Short() {
+		initial, extra = 2000, 200
+	}
 	e := newTestServer(t, nil, nil)
-	var want []uint64
-	for range initial / batch {
-		evs := make([]string, batch)
+	events := func(n int) []string {
+		evs := make([]string, n)
 		for i := range evs {
 			evs[i] = event("tenant_id", "acme")
 		}
-		want = append(want, e.ingest(ingestToken, evs...)...)
+		return evs
+	}
+	var want []uint64
+	for range initial / batch {
+		want = append(want, e.ingest(ingestToken, events(batch)...)...)
 	}
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
@@ -244,24 +252,21 @@ func TestPagingWhileIngesting(t *testing.T) {
 				return
 			default:
 			}
-			evs := make([]string, 10)
-			for j := range evs {
-				evs[j] = event("tenant_id", "acme")
-			}
-			e.ingest(ingestToken, evs...)
+			e.ingest(ingestToken, events(10)...)
 		}
 	}()
 	defer func() { close(stop); wg.Wait() }()
 
+	const limit = 199
 	for _, order := range []string{"asc", "desc"} {
 		t.Run(order, func(t *testing.T) {
-			var got []uint64
+			var got, between []uint64
 			cursor := ""
 			for pages := 0; ; pages++ {
-				if pages > 2*(initial+extra)/97+5 {
+				if pages > 2*(initial+extra)/limit+10 {
 					t.Fatal("paging does not end")
 				}
-				raw := "action=tool.call&limit=97&order=" + order
+				raw := fmt.Sprintf("action=tool.call&limit=%d&order=%s", limit, order)
 				if cursor != "" {
 					raw += "&cursor=" + url.QueryEscape(cursor)
 				}
@@ -271,6 +276,7 @@ func TestPagingWhileIngesting(t *testing.T) {
 					break
 				}
 				cursor = res.NextCursor
+				between = append(between, e.ingest(ingestToken, events(3)...)...)
 			}
 			for i := 1; i < len(got); i++ {
 				if order == "asc" && got[i] <= got[i-1] || order == "desc" && got[i] >= got[i-1] {
@@ -286,26 +292,34 @@ func TestPagingWhileIngesting(t *testing.T) {
 					t.Fatalf("seq %d missing from the pages", s)
 				}
 			}
-			if order == "desc" {
-				// Everything at or below the first page's newest record is
-				// there: nothing skipped between pages.
-				top := got[0]
-				q := query.Query{Action: "tool.call", Limit: query.MaxLimit}
-				for {
-					p, err := e.store.Query(context.Background(), q)
-					if err != nil {
-						t.Fatal(err)
+			if order == "asc" {
+				for _, s := range between {
+					if !have[s] {
+						t.Fatalf("seq %d, appended between pages, missing", s)
 					}
-					for _, r := range p.Records {
-						if r.Seq <= top && !have[r.Seq] {
-							t.Fatalf("seq %d (below the start %d) missing", r.Seq, top)
-						}
-					}
-					if p.Next == nil {
-						break
-					}
-					q.After = p.Next
 				}
+			}
+			// No gap: every matching record up to the newest seen (asc) or
+			// up to the first page's newest (desc) is in the pages.
+			bound := got[len(got)-1]
+			if order == "desc" {
+				bound = got[0]
+			}
+			q := query.Query{Action: "tool.call", Limit: query.MaxLimit}
+			for {
+				p, err := e.store.Query(context.Background(), q)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, r := range p.Records {
+					if r.Seq <= bound && !have[r.Seq] {
+						t.Fatalf("seq %d (at or below %d) missing", r.Seq, bound)
+					}
+				}
+				if p.Next == nil {
+					break
+				}
+				q.After = p.Next
 			}
 		})
 	}

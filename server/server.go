@@ -16,6 +16,7 @@ import (
 
 	"github.com/vellumlog/vellum"
 	"github.com/vellumlog/vellum/chain"
+	"github.com/vellumlog/vellum/engine"
 	"github.com/vellumlog/vellum/query"
 )
 
@@ -40,6 +41,8 @@ type Store interface {
 	// failed closed or been closed; it then accepts nothing.
 	Err() error
 }
+
+var _ Store = (*engine.Engine)(nil)
 
 // Options are the run-time settings of a Server that do not come from the
 // config file. The zero value works.

@@ -4,21 +4,15 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"slices"
 	"testing"
 
 	"github.com/vellumlog/vellum"
 	"github.com/vellumlog/vellum/chain"
 	"github.com/vellumlog/vellum/engine"
-	"github.com/vellumlog/vellum/query"
 )
 
 // newTestStore opens a real engine in a temporary directory for the
 // handler tests. Swapping the store is this one function.
-//
-// TODO(index): once engine.Engine has Query (served from the index), return
-// the engine itself instead of scanQuery, and add
-// `var _ Store = (*engine.Engine)(nil)` to server.go.
 func newTestStore(t testing.TB) Store {
 	t.Helper()
 	key, err := chain.GenerateKey()
@@ -33,37 +27,7 @@ func newTestStore(t testing.TB) Store {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { e.Close() })
-	return scanQuery{e}
-}
-
-// scanQuery gives the engine a Query method by scanning every record and
-// keeping those query.Match accepts: the naive reference the index-backed
-// Query must agree with, used until that lands.
-type scanQuery struct{ *engine.Engine }
-
-var _ Store = scanQuery{}
-
-func (s scanQuery) Query(ctx context.Context, q query.Query) (query.Page, error) {
-	var all []vellum.Record
-	for r, err := range s.Scan(ctx, 1, 0) {
-		if err != nil {
-			return query.Page{}, err
-		}
-		if q.Match(&r) {
-			all = append(all, r)
-		}
-	}
-	if q.Desc {
-		slices.Reverse(all)
-	}
-	var p query.Page
-	if len(all) >= q.Limit {
-		all = all[:q.Limit]
-		pos := query.PositionOf(&all[len(all)-1])
-		p.Next = &pos
-	}
-	p.Records = all
-	return p, nil
+	return e
 }
 
 // failedStore wraps a store that has failed closed: Err reports why and
