@@ -1,0 +1,123 @@
+package vellum_test
+
+import (
+	"go/parser"
+	"go/token"
+	"io/fs"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/vellumlog/vellum"
+
+// imports maps each package directory of the module (relative, "." for the
+// root) to the imports of its non-test Go files.
+func imports(t *testing.T) map[string][]string {
+	t.Helper()
+	out := map[string][]string{}
+	err := filepath.WalkDir(".", func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && (strings.HasPrefix(d.Name(), ".") && path != "." || d.Name() == "testdata") {
+			return filepath.SkipDir
+		}
+		if d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return nil
+		}
+		f, err := parser.ParseFile(token.NewFileSet(), path, nil, parser.ImportsOnly)
+		if err != nil {
+			return err
+		}
+		dir := filepath.Dir(path)
+		for _, im := range f.Imports {
+			p, _ := strconv.Unquote(im.Path.Value)
+			if !slices.Contains(out[dir], p) {
+				out[dir] = append(out[dir], p)
+			}
+		}
+		if _, ok := out[dir]; !ok {
+			out[dir] = nil
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func internal(p string) (string, bool) {
+	if p == module {
+		return ".", true
+	}
+	if strings.HasPrefix(p, module+"/") {
+		return strings.TrimPrefix(p, module+"/"), true
+	}
+	return "", false
+}
+
+// TestArchitecture writes the layering down as rules: who may import whom,
+// and who may touch which cryptography.
+func TestArchitecture(t *testing.T) {
+	all := imports(t)
+	// The walk must see the real graph, or every rule passes vacuously.
+	if !slices.Contains(all["segment"], module+"/vfs") || !slices.Contains(all["engine"], module+"/segment") {
+		t.Fatalf("import graph looks wrong: segment %v, engine %v", all["segment"], all["engine"])
+	}
+	// mayImport lists, per package, the module packages it may import. A
+	// package not listed may import any module package except those
+	// forbidden below.
+	mayImport := map[string][]string{
+		".":       {},
+		"vfs":     {},
+		"chain":   {"."},
+		"segment": {".", "chain", "vfs"},
+		"query":   {".", "chain"},
+		"index":   {".", "query", "segment"},
+		"redact":  {"."},
+	}
+	// Nothing but the command (and tests) may import the server; nothing
+	// below the engine may import it.
+	for dir, ims := range all {
+		for _, im := range ims {
+			p, ok := internal(im)
+			if !ok {
+				continue
+			}
+			if allowed, listed := mayImport[dir]; listed && !slices.Contains(allowed, p) {
+				t.Errorf("%s imports %s, outside its layer (allowed: %v)", dir, p, allowed)
+			}
+			if p == "server" && !strings.HasPrefix(dir, "cmd") {
+				t.Errorf("%s imports server; only cmd/ may", dir)
+			}
+			if p == "engine" && slices.Contains([]string{"segment", "chain", "index", "query", "redact", "vfs", "."}, dir) {
+				t.Errorf("%s imports engine", dir)
+			}
+		}
+	}
+}
+
+// TestCryptography keeps the suite FIPS 140-3 friendly: only SHA-256,
+// HMAC-SHA256 and Ed25519 from the standard library, and HMAC only in the
+// packages that own a key (chain for the record chain, redact for keyed
+// pseudonyms).
+func TestCryptography(t *testing.T) {
+	forbidden := []string{"crypto/md5", "crypto/sha1", "crypto/des", "crypto/rc4", "crypto/dsa", "golang.org/x/crypto"}
+	hmacOK := []string{"chain", "redact"}
+	for dir, ims := range imports(t) {
+		for _, im := range ims {
+			for _, f := range forbidden {
+				if im == f || strings.HasPrefix(im, f+"/") {
+					t.Errorf("%s imports %s, which is not FIPS-approved here", dir, im)
+				}
+			}
+			if im == "crypto/hmac" && !slices.Contains(hmacOK, dir) {
+				t.Errorf("%s imports crypto/hmac; only %v may (use chain.Key.Sum)", dir, hmacOK)
+			}
+		}
+	}
+}
