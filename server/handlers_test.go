@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -499,6 +500,21 @@ func TestValidation(t *testing.T) {
 			}
 		})
 	}
+	t.Run("oversized chunked body", func(t *testing.T) {
+		// No Content-Length: the limit is enforced while reading.
+		big := "[" + strings.Repeat(event("user_id", strings.Repeat("u", 200))+",", 40) + event() + "]"
+		req, _ := http.NewRequest("POST", e.base+"/v1/audit/events", io.MultiReader(strings.NewReader(big)))
+		req.Header.Set("Authorization", "Bearer "+ingestToken)
+		resp, err := e.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if req.ContentLength != 0 || resp.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(detail(t, b), "4KiB") {
+			t.Fatalf("content length %d: %d %s", req.ContentLength, resp.StatusCode, b)
+		}
+	})
 	t.Run("nothing else lost", func(t *testing.T) {
 		recs := e.list(adminToken, "tenant_id=acme&action=tool.call&limit=1000").Records
 		if !slices.Equal(seqsOf(recs), good) {
