@@ -1,0 +1,257 @@
+// Command harness builds large Vellum stores and measures them: the query
+// latency of the time index in-process and over HTTP, reopen time and
+// resident memory. It is the `bench/` harness PERFORMANCE.md quotes.
+//
+//	go run ./bench/harness build --data /tmp/v10m --records 10000000
+//	go run ./bench/harness query --data /tmp/v10m --queries 2000 --http
+//
+// Records come from bench.Gen (about 350 bytes encoded, 20 tenants, 8
+// actions); receipt times are synthetic and spread evenly over one day so
+// time-range queries have a realistic shape. Load goes only to loopback.
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/vellumlog/vellum"
+	"github.com/vellumlog/vellum/bench"
+	"github.com/vellumlog/vellum/chain"
+	"github.com/vellumlog/vellum/engine"
+	"github.com/vellumlog/vellum/query"
+	"github.com/vellumlog/vellum/server"
+)
+
+// The store's synthetic clock starts here and spans one day.
+var epoch = time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+
+const span = 24 * time.Hour
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprintln(os.Stderr, "usage: harness build|query [flags]")
+		os.Exit(2)
+	}
+	var err error
+	switch os.Args[1] {
+	case "build":
+		err = build(os.Args[2:])
+	case "query":
+		err = runQueries(os.Args[2:])
+	default:
+		err = fmt.Errorf("unknown command %q", os.Args[1])
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "harness:", err)
+		os.Exit(1)
+	}
+}
+
+func key() *chain.Keyring {
+	k, _ := chain.NewKey(bytes.Repeat([]byte{0x42}, 32))
+	return chain.NewKeyring(k)
+}
+
+func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+func build(args []string) error {
+	fl := flag.NewFlagSet("build", flag.ExitOnError)
+	dir := fl.String("data", "", "data directory to create")
+	n := fl.Int("records", 10_000_000, "records to append")
+	callers := fl.Int("callers", 4, "concurrent appenders")
+	batch := fl.Int("batch", 1000, "records per Append call")
+	fl.Parse(args)
+	if *dir == "" {
+		return errors.New("--data is required")
+	}
+	calls := int64(*n / *batch)
+	step := int64(span) / calls
+	var clock atomic.Int64
+	e, err := engine.Open(*dir, &engine.Options{
+		Keys: key(), Logger: quiet(), DedupEntries: -1,
+		// One call of Now per group commit: advance the synthetic clock
+		// so that the whole build covers one day.
+		Now: func() time.Time { return epoch.Add(time.Duration(clock.Add(step))) },
+	})
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	errs := make(chan error, *callers)
+	for w := 0; w < *callers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			g := bench.NewGen(uint64(w + 1))
+			recs := make([]vellum.Record, *batch)
+			for next.Add(1) <= calls {
+				for i := range recs {
+					recs[i] = g.Next()
+				}
+				if _, err := e.Append(context.Background(), recs...); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}(w)
+	}
+	wg.Wait()
+	el := time.Since(start)
+	if err := e.Close(); err != nil {
+		return err
+	}
+	select {
+	case err := <-errs:
+		return err
+	default:
+	}
+	total := calls * int64(*batch)
+	fmt.Printf("built %d records in %v (%.0f records/s incl. generation), %d callers x %d per call\n",
+		total, el.Round(time.Millisecond), float64(total)/el.Seconds(), *callers, *batch)
+	return nil
+}
+
+// Workload: first page of a one-hour window, one tenant, one action.
+func randomQuery(rng *rand.Rand) query.Query {
+	since := epoch.Add(time.Duration(rng.Int64N(int64(span - time.Hour))))
+	actions := []string{"tool.call", "tool.result", "model.decision", "permission.decision", "approval.requested", "approval.granted", "request.start", "request.end"}
+	return query.Query{
+		Since:    since,
+		Until:    since.Add(time.Hour),
+		TenantID: fmt.Sprintf("tenant-%02d", rng.IntN(20)),
+		Action:   actions[rng.IntN(len(actions))],
+	}
+}
+
+func runQueries(args []string) error {
+	fl := flag.NewFlagSet("query", flag.ExitOnError)
+	dir := fl.String("data", "", "data directory built by `harness build`")
+	n := fl.Int("queries", 2000, "queries per mode")
+	withHTTP := fl.Bool("http", false, "also query over HTTP on loopback")
+	fl.Parse(args)
+	if *dir == "" {
+		return errors.New("--data is required")
+	}
+	runtime.GC()
+	start := time.Now()
+	e, err := engine.Open(*dir, &engine.Options{Keys: key(), Logger: quiet()})
+	if err != nil {
+		return err
+	}
+	reopen := time.Since(start)
+	defer e.Close()
+	fmt.Printf("reopen: %v for %d records (peak RSS so far %.0f MB)\n", reopen.Round(time.Millisecond), e.LastSeq(), peakRSSMB())
+
+	rng := rand.New(rand.NewPCG(1, 2))
+	lat := make([]time.Duration, 0, *n)
+	got := 0
+	for i := 0; i < *n; i++ {
+		q := randomQuery(rng)
+		t0 := time.Now()
+		page, err := e.Query(context.Background(), q)
+		if err != nil {
+			return err
+		}
+		lat = append(lat, time.Since(t0))
+		got += len(page.Records)
+	}
+	report("in-process", lat, got)
+
+	if *withHTTP {
+		if err := httpQueries(e, *n); err != nil {
+			return err
+		}
+	}
+	fmt.Printf("peak RSS: %.0f MB\n", peakRSSMB())
+	return nil
+}
+
+func httpQueries(e *engine.Engine, n int) error {
+	const token = "harness-admin-token-0123456789"
+	srv, err := server.New(nil, e, &server.Options{
+		Logger:    quiet(),
+		LookupEnv: func(k string) (string, bool) { return token, k == server.EnvAdminToken },
+	})
+	if err != nil {
+		return err
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	go srv.Serve(l)
+	defer srv.Shutdown(context.Background())
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}}
+	rng := rand.New(rand.NewPCG(1, 2))
+	lat := make([]time.Duration, 0, n)
+	got := 0
+	for i := 0; i < n; i++ {
+		q := randomQuery(rng)
+		v := url.Values{}
+		v.Set("since", q.Since.Format(time.RFC3339Nano))
+		v.Set("until", q.Until.Format(time.RFC3339Nano))
+		v.Set("tenant_id", q.TenantID)
+		v.Set("action", q.Action)
+		req, _ := http.NewRequest("GET", "http://"+l.Addr().String()+"/v1/audit?"+v.Encode(), nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		t0 := time.Now()
+		resp, err := client.Do(req)
+		if err != nil {
+			return err
+		}
+		var body struct {
+			Records []json.RawMessage `json:"records"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&body)
+		resp.Body.Close()
+		lat = append(lat, time.Since(t0))
+		if err != nil || resp.StatusCode != 200 {
+			return fmt.Errorf("HTTP %d: %v", resp.StatusCode, err)
+		}
+		got += len(body.Records)
+	}
+	report("over HTTP (each query also appends its audit.query record, fsync'd)", lat, got)
+	return nil
+}
+
+func report(mode string, lat []time.Duration, records int) {
+	slices.Sort(lat)
+	p := func(q float64) time.Duration { return lat[int(q*float64(len(lat)-1))] }
+	fmt.Printf("%s: %d queries, first page (%.1f records avg): p50 %v  p90 %v  p99 %v  max %v\n",
+		mode, len(lat), float64(records)/float64(len(lat)),
+		p(0.50).Round(time.Microsecond), p(0.90).Round(time.Microsecond), p(0.99).Round(time.Microsecond), lat[len(lat)-1].Round(time.Microsecond))
+}
+
+func peakRSSMB() float64 {
+	s, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(s), "\n") {
+		if strings.HasPrefix(line, "VmHWM:") {
+			kb, _ := strconv.Atoi(strings.Fields(line)[1])
+			return float64(kb) / 1024
+		}
+	}
+	return 0
+}
