@@ -39,7 +39,7 @@ func rfcLeafHashes(t testing.TB) []Hash {
 //
 //	python3 -c 'import hashlib as H;L=lambda d:H.sha256(b"\0"+d).digest();N=lambda a,b:H.sha256(b"\1"+a+b).digest();M=lambda x:L(x[0]) if len(x)==1 else N(M(x[:1<<((len(x)-1).bit_length()-1)]),M(x[1<<((len(x)-1).bit_length()-1):]));v=[bytes.fromhex(s) for s in ["","00","10","2021","3031","40414243","5051525354555657","606162636465666768696a6b6c6d6e6f"]];[print(n,M(v[:n]).hex()) for n in range(1,9)]'
 //
-// and the empty root by `printf ” | sha256sum`.
+// and the empty root by `sha256sum < /dev/null`.
 func TestRFC6962Roots(t *testing.T) {
 	want := []string{
 		"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
