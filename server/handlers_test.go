@@ -227,8 +227,8 @@ func TestAuditQueryRecorded(t *testing.T) {
 // while it ran.
 func TestPagingWhileIngesting(t *testing.T) {
 	initial, batch, extra := 10_000, 500, 1000
-	if testing.Short() {
-		initial, extra = 2000, 200
+	if testing.Short() || raceEnabled {
+		initial, extra = 2500, 250
 	}
 	e := newTestServer(t, nil, nil)
 	events := func(n int) []string {
