@@ -48,7 +48,8 @@ func (e *Engine) Query(ctx context.Context, q query.Query) (query.Page, error) {
 	if lo >= hi {
 		return query.Page{}, nil
 	}
-	qr := &queryRun{e: e, q: &q, lo: lo, hi: hi}
+	qr := &queryRun{e: e, q: &q, lo: lo, hi: hi, sc: scratchPool.Get().(*segment.Scratch)}
+	defer scratchPool.Put(qr.sc)
 	e.imu.RLock()
 	qr.snap = e.snap.Load()
 	e.imu.RUnlock()
@@ -90,6 +91,7 @@ type queryRun struct {
 	openFirst uint64 // spans from here on are newer than the snapshot's index view
 	out       []vellum.Record
 	f         vellum.Fields
+	sc        *segment.Scratch
 }
 
 func (qr *queryRun) full() bool { return len(qr.out) >= qr.q.Limit }
@@ -163,7 +165,7 @@ func (qr *queryRun) span(ctx context.Context, si *segInfo, sp segment.Span) erro
 	if sp.LastTime < qr.lo || sp.FirstTime >= qr.hi || sp.FirstSeq > qr.snap.last {
 		return nil
 	}
-	entries, err := si.readSpan(qr.e, sp)
+	entries, err := si.readSpanScratch(qr.e, sp, qr.sc)
 	if err != nil {
 		return err
 	}

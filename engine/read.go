@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"iter"
 	"sort"
+	"sync"
 
 	"github.com/vellumlog/vellum"
 	"github.com/vellumlog/vellum/segment"
@@ -66,6 +67,8 @@ func (e *Engine) scan(from, to uint64) iter.Seq2[vellum.Record, error] {
 		if from < s.first {
 			from = s.first
 		}
+		sc := scratchPool.Get().(*segment.Scratch)
+		defer scratchPool.Put(sc)
 		for seq := from; seq <= to; {
 			si, spans := s.locate(seq)
 			i := sort.Search(len(spans), func(i int) bool { return spans[i].LastSeq() >= seq })
@@ -76,7 +79,7 @@ func (e *Engine) scan(from, to uint64) iter.Seq2[vellum.Record, error] {
 			// Read spans until this segment is done; the next turn of the
 			// outer loop locates the next segment.
 			for ; i < len(spans) && seq <= to; i++ {
-				entries, err := si.readSpan(e, spans[i])
+				entries, err := si.readSpanScratch(e, spans[i], sc)
 				if err != nil {
 					yield(vellum.Record{}, err)
 					return
@@ -112,11 +115,18 @@ func (s *snapshot) locate(seq uint64) (*segInfo, []segment.Span) {
 }
 
 func (si *segInfo) readSpan(e *Engine, sp segment.Span) ([]segment.Entry, error) {
+	return si.readSpanScratch(e, sp, &segment.Scratch{})
+}
+
+// scratchPool recycles span-read buffers across queries.
+var scratchPool = sync.Pool{New: func() any { return new(segment.Scratch) }}
+
+func (si *segInfo) readSpanScratch(e *Engine, sp segment.Span, sc *segment.Scratch) ([]segment.Entry, error) {
 	r, err := si.open(e)
 	if err != nil {
 		return nil, err
 	}
-	entries, err := r.ReadSpan(sp)
+	entries, err := r.ReadSpanScratch(sp, sc)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
 	}

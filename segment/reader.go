@@ -131,6 +131,21 @@ func (r *Reader) Close() error { return r.f.Close() }
 // record framing and the MAC links between the span's blocks. The entries'
 // Record slices share one buffer owned by the caller.
 func (r *Reader) ReadSpan(s Span) ([]Entry, error) {
+	return r.ReadSpanScratch(s, &Scratch{})
+}
+
+// Scratch holds the buffers of span reads so that a reader of many spans
+// (a query) does not allocate per span. Entries returned with a Scratch
+// alias it and are valid until its next use. A Scratch is not safe for
+// concurrent use.
+type Scratch struct {
+	file    []byte
+	blocks  [][]byte
+	entries []Entry
+}
+
+// ReadSpanScratch is ReadSpan using sc's buffers.
+func (r *Reader) ReadSpanScratch(s Span, sc *Scratch) ([]Entry, error) {
 	// An active segment grows after it was opened, so only a sealed one's
 	// size bounds its spans; a short read catches the rest.
 	if s.Offset < HeaderSize || s.Length <= 0 || (r.footer != nil && s.Offset+s.Length > r.footer.Offset) {
@@ -139,12 +154,16 @@ func (r *Reader) ReadSpan(s Span) ([]Entry, error) {
 	if s.Length > int64(r.opts.MaxFooterSize) {
 		return nil, corrupt(r.path, s.Offset, s.FirstSeq, "span of %d bytes exceeds the read limit", s.Length)
 	}
-	b := make([]byte, s.Length)
+	if int64(cap(sc.file)) < s.Length {
+		sc.file = make([]byte, s.Length)
+	}
+	b := sc.file[:s.Length]
 	if err := r.readAt(b, s.Offset); err != nil {
 		return nil, err
 	}
-	out := make([]Entry, 0, s.Count)
+	out := sc.entries[:0]
 	next := s.FirstSeq
+	nb := 0
 	for p := 0; p < len(b); {
 		switch b[p] {
 		case frameCommit:
@@ -154,10 +173,17 @@ func (r *Reader) ReadSpan(s Span) ([]Entry, error) {
 		default:
 			return nil, corrupt(r.path, s.Offset+int64(p), next, "frame type %#x inside a span", b[p])
 		}
-		h, payload, n, err := decodeBlock(r.path, b[p:], s.Offset+int64(p), &r.opts, nil)
+		if nb == len(sc.blocks) {
+			sc.blocks = append(sc.blocks, nil)
+		}
+		h, payload, n, err := decodeBlock(r.path, b[p:], s.Offset+int64(p), &r.opts, sc.blocks[nb])
 		if err != nil {
 			return nil, err
 		}
+		if h.codec != CodecNone {
+			sc.blocks[nb] = payload[:0]
+		}
+		nb++
 		if h.firstSeq != next {
 			return nil, corrupt(r.path, s.Offset+int64(p), next, "block starts at seq %d, seq %d expected", h.firstSeq, next)
 		}
@@ -170,6 +196,7 @@ func (r *Reader) ReadSpan(s Span) ([]Entry, error) {
 		next += uint64(h.count)
 		p += n
 	}
+	sc.entries = out
 	if uint32(len(out)) != s.Count {
 		return nil, corrupt(r.path, s.Offset, s.FirstSeq, "span holds %d records, index says %d", len(out), s.Count)
 	}
