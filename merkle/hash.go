@@ -33,13 +33,14 @@ func (h Hash) Base64() string { return base64.StdEncoding.EncodeToString(h[:]) }
 // MarshalText encodes h in standard base64.
 func (h Hash) MarshalText() ([]byte, error) { return []byte(h.Base64()), nil }
 
-// UnmarshalText decodes standard base64 of exactly HashSize bytes.
+// UnmarshalText decodes standard base64 of exactly HashSize bytes, strictly
+// (padding bits zero), so one hash has one text form.
 func (h *Hash) UnmarshalText(b []byte) error {
 	var buf [HashSize + 3]byte
 	if base64.StdEncoding.EncodedLen(HashSize) != len(b) {
 		return fmt.Errorf("%w: hash is %d base64 characters, want %d", ErrProof, len(b), base64.StdEncoding.EncodedLen(HashSize))
 	}
-	n, err := base64.StdEncoding.Decode(buf[:], b)
+	n, err := base64.StdEncoding.Strict().Decode(buf[:], b)
 	if err != nil || n != HashSize {
 		return fmt.Errorf("%w: hash is not base64 of %d bytes", ErrProof, HashSize)
 	}
