@@ -3,7 +3,6 @@ package checkpoint
 import (
 	"errors"
 	"fmt"
-
 )
 
 // Sentinel errors.
@@ -57,4 +56,3 @@ func (e *InconsistentError) Error() string {
 
 // Unwrap makes errors.Is(err, ErrInconsistent) true.
 func (e *InconsistentError) Unwrap() error { return ErrInconsistent }
-
