@@ -65,6 +65,10 @@ func GenerateKey() (*Key, error) {
 	return NewKey(b)
 }
 
+// Secret returns a copy of the key material, for a component that needs the
+// raw bytes (the redactor's pseudonym key). Never log it.
+func (k *Key) Secret() []byte { return bytes.Clone(k.secret) }
+
 // ID returns the key's id.
 func (k *Key) ID() KeyID { return k.id }
 

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/vellumlog/vellum/redact"
 )
 
 // Defaults, filled in by SetDefaults wherever a field is zero.
@@ -32,6 +34,9 @@ const (
 	// DefaultHMACKeyName is the key file name inside the data directory
 	// when neither audit.hmac_key_file nor audit.hmac_key_env is set.
 	DefaultHMACKeyName = "hmac.key"
+	// DefaultPseudonymKeyName is the pseudonym key file name inside the
+	// data directory when audit.pseudonym_key_file is not set.
+	DefaultPseudonymKeyName = "pseudonym.key"
 )
 
 // Quick-start environment variables: each, when set, adds one token with
@@ -109,7 +114,14 @@ type AuditConfig struct {
 	Checkpoint CheckpointConfig `yaml:"checkpoint"`
 	// Retention says how long sealed segments are kept.
 	Retention RetentionConfig `yaml:"retention"`
-	// TODO(redact): Redaction redact.Config `yaml:"redaction"` goes here.
+	// Redaction says which personal data and secrets are rewritten before
+	// a record is encoded (docs/redaction.md). The zero value is the
+	// default preset with the replace action.
+	Redaction redact.Config `yaml:"redaction"`
+	// PseudonymKeyFile is the key of the pseudonym redaction action (hex,
+	// mode 0600, kept apart from the chain key). Empty: the key is
+	// <data_dir>/pseudonym.key, generated on first run.
+	PseudonymKeyFile string `yaml:"pseudonym_key_file"`
 }
 
 // CheckpointConfig makes a checkpoint after EveryRecords records or Every,
@@ -173,6 +185,14 @@ func (c *ServerConfig) HMACKeyPath() string {
 
 // Level returns LogLevel as a slog level (info for an unknown level, which
 // Validate rejects).
+// PseudonymKeyPath returns where the pseudonym key is read from.
+func (c *ServerConfig) PseudonymKeyPath() string {
+	if c.Audit.PseudonymKeyFile != "" {
+		return c.Audit.PseudonymKeyFile
+	}
+	return filepath.Join(c.DataDir, DefaultPseudonymKeyName)
+}
+
 func (c *ServerConfig) Level() slog.Level {
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(c.LogLevel)); err != nil {

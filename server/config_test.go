@@ -267,6 +267,12 @@ func TestExampleConfigLoads(t *testing.T) {
 		t.Fatalf("legal holds = %q", c.Audit.Retention.LegalHolds)
 	}
 	d.Audit.Retention.LegalHolds = c.Audit.Retention.LegalHolds
+	// The example spells out the redaction defaults (preset default,
+	// action replace) that the zero value means.
+	if r := c.Audit.Redaction; !reflect.DeepEqual(r.Presets, []string{"default"}) || r.Action != "replace" || len(r.Rules) != 0 {
+		t.Fatalf("redaction = %+v", r)
+	}
+	d.Audit.Redaction = c.Audit.Redaction
 	if !reflect.DeepEqual(c, d) {
 		t.Fatalf("example differs from the defaults:\n got %+v\nwant %+v", c, d)
 	}

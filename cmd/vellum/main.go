@@ -24,6 +24,8 @@ type command struct {
 }
 
 var commands = map[string]command{
+	"serve":   {"run the HTTP server (ingest and queries) on a data directory", runServe},
+	"query":   {"query a running server's audit log (table or JSON lines)", runQuery},
 	"inspect": {"show the segments in a data directory", runInspect},
 	"keygen":  {"create the HMAC key (and signing keys) for a store", runKeygen},
 }
