@@ -84,9 +84,11 @@ func (r *Redactor) onDigit(sc *scratch, s string, i int) int {
 		}
 		return skipAlnum(s, i)
 	}
-	if i >= 2 && (s[i-1] == '.' || s[i-1] == '-') && isDigit(s[i-2]) {
+	if i >= 2 && (s[i-1] == '.' || s[i-1] == '-') && isDigit(s[i-2]) && i-1 != sc.lastEnd {
 		// The continuation of a number that started earlier and matched
-		// nothing (a date, a version, an ISBN): no shape starts here.
+		// nothing (a date, a version, an ISBN): no shape starts here. After
+		// a match it is a new number ("10.0.0.1-10.0.0.9"), as it will be
+		// once the match is a token.
 		return skipDigits(s, i)
 	}
 	if r.on[rulePhone] && i >= 1 {
@@ -107,29 +109,22 @@ func (r *Redactor) onDigit(sc *scratch, s string, i int) int {
 	if t.long {
 		return first
 	}
-	exact := !t.more && !wordAt(s, t.end)
-	switch {
-	case !exact:
-	case t.sep == '.' && t.ng == 4:
-		if r.on[ruleIPv4] && validIPv4(s[i:t.end]) {
-			sc.add(i, t.end, ruleIPv4)
-			return t.end
+	// The exact shapes must end where the token ends, or, in a token of
+	// space-separated groups, before a space: "219 45 6789 10.0.0.1" is an
+	// SSN and then an address, as it will be once the address is a token.
+	nd := t.nd
+	for g := t.ng; g >= 1; g-- {
+		end := t.ends[g-1]
+		if g == t.ng && !t.more && !wordAt(s, end) || g < t.ng && t.sep == ' ' {
+			if id := r.shape(&t, g, nd, s[i:end]); id >= 0 {
+				sc.add(i, end, id)
+				return end
+			}
 		}
-	case t.ng == 3 && t.groups == [8]uint8{3, 2, 4} && (t.sep == '-' || t.sep == ' '):
-		if r.on[ruleSSN] && validSSN(t.d[:9]) {
-			sc.add(i, t.end, ruleSSN)
-			return t.end
+		if t.sep != ' ' {
+			break
 		}
-	case t.nd == 10 && t.ng == 3 && t.groups == [8]uint8{3, 3, 4} && (t.sep == '-' || t.sep == '.'):
-		if r.on[rulePhone] && validNANP(t.d[:10]) {
-			sc.add(i, t.end, rulePhone)
-			return t.end
-		}
-	case t.nd == 11 && t.ng == 4 && t.groups == [8]uint8{1, 3, 3, 4} && t.d[0] == '1':
-		if r.on[rulePhone] && validNANP(t.d[1:11]) {
-			sc.add(i, t.end, rulePhone)
-			return t.end
-		}
+		nd -= int(t.groups[g-1])
 	}
 	if r.on[ruleCard] && t.nd >= 13 && t.sep != '.' {
 		// Try the whole token, then shorter prefixes that end at a group
@@ -146,11 +141,38 @@ func (r *Redactor) onDigit(sc *scratch, s string, i int) int {
 	return first
 }
 
-// startsNumber reports whether s[i] is a '.', '-' or '/' followed by a
-// digit: a group just before i belongs to another number ("219-45-6789",
-// "203.0.113.7") rather than to the one that ends there.
+// startsNumber reports whether s[i] is a '.' or '-' followed by a digit: a
+// group just before i belongs to another number ("219-45-6789",
+// "203.0.113.7") rather than to the one that ends there. These are the
+// separators after which onDigit sees a continuation, so both decide alike.
 func startsNumber(s string, i int) bool {
-	return i+1 < len(s) && (s[i] == '.' || s[i] == '-' || s[i] == '/') && isDigit(s[i+1])
+	return i+1 < len(s) && (s[i] == '.' || s[i] == '-') && isDigit(s[i+1])
+}
+
+// shape returns the rule whose exact shape the first g groups (nd digits,
+// text v) of t have and whose validator accepts them, or -1.
+func (r *Redactor) shape(t *numTok, g, nd int, v string) int {
+	groups := [8]uint8{}
+	copy(groups[:g], t.groups[:g])
+	switch {
+	case t.sep == '.' && g == 4:
+		if r.on[ruleIPv4] && validIPv4(v) {
+			return ruleIPv4
+		}
+	case g == 3 && groups == [8]uint8{3, 2, 4} && (t.sep == '-' || t.sep == ' '):
+		if r.on[ruleSSN] && validSSN(t.d[:9]) {
+			return ruleSSN
+		}
+	case nd == 10 && g == 3 && groups == [8]uint8{3, 3, 4} && (t.sep == '-' || t.sep == '.'):
+		if r.on[rulePhone] && validNANP(t.d[:10]) {
+			return rulePhone
+		}
+	case nd == 11 && g == 4 && groups == [8]uint8{1, 3, 3, 4} && t.d[0] == '1':
+		if r.on[rulePhone] && validNANP(t.d[1:11]) {
+			return rulePhone
+		}
+	}
+	return -1
 }
 
 func skipDigits(s string, i int) int {

@@ -214,8 +214,11 @@ func (r *Redactor) onB(sc *scratch, s string, i int) int {
 		j--
 	}
 	end := j
-	for end < len(s) && s[end] == '=' {
-		end++
+	for end < len(s) && (s[end] == '=' || charClass[s[end]]&cTok68 != 0 && end > j) {
+		end++ // padding, and whatever sticks to it: "abc==def" is one credential
+	}
+	for end > j && s[end-1] == '.' {
+		end--
 	}
 	sc.work += end - i
 	if j-st < 16 || end-st == pseudonymLen && isPseudonym(s, st) {

@@ -13,6 +13,13 @@ import (
 func (r *Redactor) onAt(sc *scratch, s string, a int) int {
 	st := a
 	for st > 0 && charClass[s[st-1]]&cLocal != 0 {
+		if st == sc.lastEnd {
+			// The local part runs into the previous match
+			// ("1.0.0.0@x.io"): take it in, and the matches merge, for
+			// its token would be read as the local part next time.
+			st = sc.matches[len(sc.matches)-1].start
+			break
+		}
 		st--
 		if a-st > 64 {
 			return a + 1
@@ -24,45 +31,58 @@ func (r *Redactor) onAt(sc *scratch, s string, a int) int {
 	if st == a || s[a-1] == '.' {
 		return a + 1
 	}
-	e := a + 1
-	for e < len(s) && (isAlnum(s[e]) || s[e] == '.' || s[e] == '-') {
-		e++
-		if e-a > 254 {
-			return a + 1
-		}
-	}
-	sc.work += e - st
-	end := e
-	for end > a+1 && s[end-1] == '.' {
-		end--
-	}
-	if wordAt(s, end) || end < len(s) && s[end] == '-' {
+	end := emailDomain(sc, s, a)
+	if end == 0 {
 		return a + 1
 	}
-	// Check the labels right to left; the last one is the TLD.
-	labels := 0
-	le := end
-	for i := end - 1; i >= a; i-- {
-		if i > a && s[i] != '.' {
-			continue
+	// "a@b.cd@e.fg" is one match: split, its tail would become an address
+	// with the first token as its local part.
+	for end < len(s) && s[end] == '@' {
+		e := emailDomain(sc, s, end)
+		if e == 0 {
+			break
 		}
-		l := s[i+1 : le]
-		if l == "" || l[0] == '-' || l[len(l)-1] == '-' || len(l) > 63 {
-			return a + 1
-		}
-		if labels == 0 && !validTLD(l) {
-			return a + 1
-		}
-		labels++
-		le = i
+		end = e
 	}
-	if labels < 2 {
+	if wordAt(s, end) {
 		return a + 1
 	}
 	if end+1 < len(s) && s[end] == ':' && s[end+1] != ' ' && s[end+1] != '\n' && s[end+1] != '\t' {
 		return end // user@host:path is an scp-style address
 	}
 	sc.add(st, end, ruleEmail)
+	return end
+}
+
+// emailDomain returns the end of the domain after the '@' at s[a], or 0.
+// The domain ends after the last label that is a valid TLD with only valid
+// labels before it: "a@b.cd.1.2.3.4" is the address a@b.cd followed by an
+// IPv4 address.
+func emailDomain(sc *scratch, s string, a int) int {
+	e := a + 1
+	for e < len(s) && (isAlnum(s[e]) || s[e] == '.' || s[e] == '-') {
+		e++
+		if e-a > 254 {
+			return 0
+		}
+	}
+	sc.work += e - a
+	end, labels := 0, 0
+	ls := a + 1
+	for i := a + 1; i <= e; i++ {
+		if i < e && s[i] != '.' {
+			continue
+		}
+		l := s[ls:i]
+		if l == "" || l[0] == '-' || l[len(l)-1] == '-' || len(l) > 63 {
+			break
+		}
+		labels++
+		if labels >= 2 && validTLD(l) {
+			end = i
+		}
+		ls = i + 1
+	}
 	return end
 }
 
@@ -104,7 +124,7 @@ func (r *Redactor) onColon(sc *scratch, s string, c int) int {
 		}
 	}
 	st := c
-	for st > 0 && hexOrColon(s[st-1]) {
+	for st > 0 && st != sc.lastEnd && hexOrColon(s[st-1]) {
 		st--
 		if e-st > 46 {
 			return e
