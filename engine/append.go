@@ -214,6 +214,7 @@ func (e *Engine) commit(g *group) {
 		if err := e.w.Add(seq, t, it.enc, mac); err != nil {
 			// Only a broken invariant gets here; nothing was written.
 			e.w.Discard()
+			e.treeDiscard()
 			e.restore()
 			g.err = e.fail(err)
 			return
@@ -226,10 +227,12 @@ func (e *Engine) commit(g *group) {
 			added = append(added, it.dedup)
 		}
 		e.ix.noteKeys(seq, &g.items[i].keys)
+		e.treeAdd(it.enc, mac) // leaf input for the Merkle tree (merkle.go)
 		e.prev, e.nextSeq, e.lastTime = mac, seq+1, t
 		g.seqs[i] = seq
 	}
 	if err := e.w.Commit(); err != nil {
+		e.treeDiscard()
 		for _, k := range added {
 			e.dedup.forget(k)
 		}
@@ -240,6 +243,7 @@ func (e *Engine) commit(g *group) {
 		e.opts.OnCommit(e.active.num, e.entries)
 	}
 	e.publish()
+	e.treeFlush() // hash the batch off the critical path (merkle.go)
 	if e.w.State().Size >= e.opts.SegmentSize {
 		e.rotate()
 	}

@@ -56,6 +56,7 @@ type Engine struct {
 	lastTime int64
 	dedup    *dedupWindow
 	entries  []segment.Entry
+	tree     tree // Merkle tree and checkpoints (merkle.go, checkpoint.go)
 	ix       indexState
 }
 
@@ -124,6 +125,11 @@ func Open(dir string, opts *Options) (*Engine, error) {
 		lock.Close()
 		return nil, err
 	}
+	if err := e.startTree(); err != nil { // Merkle tree + checkpoints
+		e.closeFiles()
+		lock.Close()
+		return nil, err
+	}
 	e.log.Info("store open", slog.Any("options", o), slog.Uint64("last_seq", e.nextSeq-1),
 		slog.Int("segments", len(e.snap.Load().sealed)+1))
 	go e.run()
@@ -179,6 +185,9 @@ func (e *Engine) recover() error {
 		if st.Count > 0 {
 			e.lastTime = st.LastTime
 		}
+	}
+	if err := e.openTree(snap.sealed); err != nil { // Merkle tree (merkle.go)
+		return err
 	}
 	active := e.opts.Keys.Active()
 	if e.active != nil && e.active.hdr.KeyID != active.ID() {
@@ -379,6 +388,7 @@ func (e *Engine) Close() error {
 	e.mu.Unlock()
 	close(e.quit)
 	<-e.done
+	e.stopTree() // final checkpoint (checkpoint.go)
 	err := e.closeFiles()
 	if lerr := e.lock.Close(); err == nil {
 		err = lerr

@@ -25,4 +25,7 @@ var (
 	// ErrCorrupt reports data that does not verify; the wrapped error names
 	// the segment, offset and seq. The engine never repairs it.
 	ErrCorrupt = errors.New("engine: corrupt store")
+	// ErrNoSigner reports a checkpoint request to an engine without
+	// Options.Signer.
+	ErrNoSigner = errors.New("engine: no checkpoint signer configured")
 )

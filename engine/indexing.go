@@ -73,6 +73,9 @@ func (e *Engine) sealActive() (*segment.Footer, error) {
 		sums = append(sums[:len(sums):len(sums)], last)
 	}
 	so := &segment.SealOptions{Sections: map[uint16][]byte{segment.SectionSummaries: index.MarshalSummaries(sums)}}
+	if err := e.treeSeal(so); err != nil { // Merkle root and section (merkle.go)
+		return nil, err
+	}
 	ft, err := e.w.Seal(so)
 	if err != nil {
 		return nil, err

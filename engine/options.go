@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"time"
 
+	"golang.org/x/mod/sumdb/note"
+
 	"github.com/vellumlog/vellum"
 	"github.com/vellumlog/vellum/chain"
 	"github.com/vellumlog/vellum/segment"
@@ -24,6 +26,11 @@ const (
 	DefaultSegmentAge    = time.Hour
 	DefaultMaxBatchBytes = 4 << 20
 	DefaultDedupEntries  = 100_000
+	// DefaultCheckpointRecords and DefaultCheckpointInterval: a signed
+	// checkpoint at least this often while the log grows (and at every
+	// seal).
+	DefaultCheckpointRecords  = 100_000
+	DefaultCheckpointInterval = 10 * time.Second
 )
 
 // Options configure an Engine. Only Keys is required; the zero value of
@@ -71,6 +78,21 @@ type Options struct {
 	// before the callers are released. It must not block for long and must
 	// not keep the slices.
 	OnCommit func(seg uint64, entries []segment.Entry)
+
+	// Signer signs checkpoints of the log-wide Merkle tree (an Ed25519
+	// note signer, e.g. from checkpoint.LoadSigner). Without one the
+	// engine still keeps Merkle roots in segment trailers but writes no
+	// checkpoints, so an auditor without the HMAC key can check little.
+	Signer note.Signer
+	// Origin is the first line of every checkpoint, naming the log;
+	// "vellum/<store id in hex>" by default.
+	Origin string
+	// CheckpointRecords signs a checkpoint once this many records arrived
+	// since the last one. Default 100,000; negative disables.
+	CheckpointRecords int
+	// CheckpointInterval signs a checkpoint this long after the last one
+	// when the log grew. Default 10 s; negative disables.
+	CheckpointInterval time.Duration
 }
 
 func (o *Options) withDefaults() (Options, error) {
@@ -105,6 +127,12 @@ func (o *Options) withDefaults() (Options, error) {
 	if r.Now == nil {
 		r.Now = time.Now
 	}
+	if r.CheckpointRecords == 0 {
+		r.CheckpointRecords = DefaultCheckpointRecords
+	}
+	if r.CheckpointInterval == 0 {
+		r.CheckpointInterval = DefaultCheckpointInterval
+	}
 	if r.Logger == nil {
 		r.Logger = slog.Default()
 	}
@@ -131,5 +159,8 @@ func (o Options) LogValue() slog.Value {
 		slog.Int("dedup_entries", o.DedupEntries),
 		slog.Bool("verify_on_open", o.VerifyOnOpen),
 		slog.Bool("redaction", o.Redactor != nil),
+		slog.Bool("checkpoints", o.Signer != nil),
+		slog.Int("checkpoint_records", o.CheckpointRecords),
+		slog.Duration("checkpoint_interval", o.CheckpointInterval),
 	)
 }
