@@ -326,3 +326,52 @@ func TestAddChecks(t *testing.T) {
 		t.Fatal("a seq gap was accepted")
 	}
 }
+
+// TestFlushSyncOverlap prepares each batch while the previous one syncs on
+// another goroutine, the engine's pipeline, and checks the result under the
+// race detector.
+func TestFlushSyncOverlap(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "s")
+	g := newGen(t)
+	w, err := Create(vfs.Default, path, g.header(1), &Options{BlockSize: 1024})
+	if err != nil {
+		t.Fatal(err)
+	}
+	synced := make(chan error, 1)
+	synced <- nil
+	for batch := 0; batch < 30; batch++ {
+		for i := 0; i <= batch%7; i++ {
+			e := g.next(50)
+			if err := w.Add(e.Seq, e.Time, e.Record, e.MAC); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := <-synced; err != nil { // the previous batch is durable
+			t.Fatal(err)
+		}
+		fl, err := w.Flush()
+		if err != nil {
+			t.Fatal(err)
+		}
+		go func() { synced <- w.Sync(fl) }()
+	}
+	if err := <-synced; err != nil {
+		t.Fatal(err)
+	}
+	if w.State().LastSeq != g.seq || w.State().LastMAC != g.prev {
+		t.Fatalf("durable state ends at %d, want %d", w.State().LastSeq, g.seq)
+	}
+	if _, err := w.Seal(nil); err != nil {
+		t.Fatal(err)
+	}
+	var got []Entry
+	if _, err := Scan(vfs.Default, path, nil, func(e Entry) error {
+		e.Record = bytes.Clone(e.Record)
+		got = append(got, e)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	sameEntries(t, got, g.all)
+}

@@ -3,6 +3,7 @@ package segment
 import (
 	"encoding/binary"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/vellumlog/vellum"
@@ -102,10 +103,18 @@ type Writer struct {
 	hdr  Header
 	opts Options
 
-	st     State
-	spans  spanBuilder
+	// Durable side, updated by Sync.
+	st    State
+	spans spanBuilder
+
+	// mu guards failed and spare, which Flush/Add and Sync share.
+	mu     sync.Mutex
 	failed error
+	spare  []byte
 	sealed bool
+
+	// flushedEnd is the file offset after the last flushed batch.
+	flushedEnd int64
 
 	// The batch being built: frames not yet written, the raw payload of
 	// the block being filled, and the blocks finished in this batch.
@@ -182,6 +191,7 @@ func newWriter(fs vfs.FS, f vfs.File, path string, h Header, o Options, st State
 	return &Writer{
 		fs: fs, f: f, path: path, hdr: h, opts: o, st: st, spans: sb,
 		nextSeq: st.LastSeq + 1, nextPrev: st.LastMAC, lastTime: st.LastTime,
+		flushedEnd: st.Size,
 	}
 }
 
@@ -209,15 +219,19 @@ func (w *Writer) SpanView() (closed []Span, open Span, hasOpen bool) {
 func (w *Writer) Pending() int { return int(w.nextSeq - w.st.LastSeq - 1) }
 
 // Err returns the error that failed the writer, or nil.
-func (w *Writer) Err() error { return w.failed }
+func (w *Writer) Err() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.failed
+}
 
 // Add buffers one record: its seq (which must follow the previous one), its
 // receipt time, its canonical encoding and its chain MAC. Nothing reaches
 // the file until Commit. A record over the maximum size is refused with
 // ErrTooLarge before anything is buffered.
 func (w *Writer) Add(seq uint64, t int64, encoded []byte, mac vellum.MAC) error {
-	if w.failed != nil {
-		return w.failed
+	if err := w.Err(); err != nil {
+		return err
 	}
 	if w.sealed {
 		return fmt.Errorf("%w: %s", ErrSealed, w.path)
@@ -275,46 +289,112 @@ func (w *Writer) finishBlock() {
 // sync is never retried, because after a failed fsync the kernel may have
 // dropped the dirty pages and a second fsync can succeed without them.
 func (w *Writer) Commit() error {
-	if w.failed != nil {
-		return w.failed
+	fl, err := w.Flush()
+	if err != nil || fl == nil {
+		return err
+	}
+	return w.Sync(fl)
+}
+
+// Flushed is a batch that Flush wrote to the file and Sync has not yet made
+// durable.
+type Flushed struct {
+	buf      []byte
+	blocks   []pendingBlock
+	base     int64 // file offset of the batch
+	lastSeq  uint64
+	lastMAC  vellum.MAC
+	lastTime int64
+}
+
+// Records returns how many records the batch holds.
+func (fl *Flushed) Records() int {
+	n := 0
+	for _, b := range fl.blocks {
+		n += int(b.h.count)
+	}
+	return n
+}
+
+// Flush writes the buffered records (block frames and a commit frame) to
+// the file in one write, without syncing, and returns the batch for Sync;
+// nil when nothing is buffered. Records added after Flush form the next
+// batch. Flush and Sync exist apart so that a caller may prepare the next
+// batch (Add) while the previous one syncs on another goroutine: Add may
+// run concurrently with Sync, but Flush must not be called until the
+// previous batch's Sync has returned, so at most one batch is ever unsynced.
+func (w *Writer) Flush() (*Flushed, error) {
+	if err := w.Err(); err != nil {
+		return nil, err
 	}
 	if w.cur.count > 0 {
 		w.finishBlock()
 	}
 	if len(w.batch) == 0 {
-		return nil
+		return nil, nil
 	}
 	covered := len(w.out)
 	c := crc(w.out)
 	w.out = grow(w.out, CommitSize)
 	putCommit(w.out[covered:], uint32(covered), w.nextSeq-1, c)
+	fl := &Flushed{buf: w.out, blocks: w.batch, base: w.flushedEnd, lastSeq: w.nextSeq - 1, lastMAC: w.nextPrev, lastTime: w.lastTime}
 	if _, err := w.f.Write(w.out); err != nil {
-		return w.fail(fmt.Errorf("segment: write batch to %s at offset %d: %w", w.path, w.st.Size, err))
+		return nil, w.fail(fmt.Errorf("segment: write batch to %s at offset %d: %w", w.path, fl.base, err))
+	}
+	w.flushedEnd += int64(len(w.out))
+	w.out = w.takeSpare()
+	w.batch = nil
+	return fl, nil
+}
+
+// Sync fdatasyncs the file and makes the flushed batch part of the durable
+// State and Spans.
+func (w *Writer) Sync(fl *Flushed) error {
+	if err := w.Err(); err != nil {
+		return err
 	}
 	if err := w.f.Sync(); err != nil {
 		return w.fail(fmt.Errorf("segment: fdatasync %s: %w", w.path, err))
 	}
-	base := w.st.Size
-	for _, b := range w.batch {
-		w.spans.block(base+int64(b.off), &b.h)
+	for _, b := range fl.blocks {
+		w.spans.block(fl.base+int64(b.off), &b.h)
 		if w.st.Count == 0 {
 			w.st.FirstSeq = b.h.firstSeq
 			w.st.FirstTime = b.h.firstTime
 		}
 		w.st.Count += uint64(b.h.count)
 	}
-	w.st.Size += int64(len(w.out))
+	w.st.Size = fl.base + int64(len(fl.buf))
 	w.spans.commit(w.st.Size)
-	w.st.LastSeq = w.nextSeq - 1
-	w.st.LastMAC = w.nextPrev
-	w.st.LastTime = w.lastTime
-	w.out = w.out[:0]
-	w.batch = w.batch[:0]
+	w.st.LastSeq = fl.lastSeq
+	w.st.LastMAC = fl.lastMAC
+	w.st.LastTime = fl.lastTime
+	w.giveSpare(fl.buf[:0])
 	return nil
+}
+
+// takeSpare and giveSpare pass a frame buffer between Flush and Sync, which
+// may run on different goroutines.
+func (w *Writer) takeSpare() []byte {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	b := w.spare
+	w.spare = nil
+	return b
+}
+
+func (w *Writer) giveSpare(b []byte) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if cap(b) > cap(w.spare) {
+		w.spare = b
+	}
 }
 
 // Discard drops buffered records that were not committed, so the writer
 // continues from its durable state.
+//
+// Discard must not be called while a flushed batch awaits Sync.
 func (w *Writer) Discard() {
 	w.out = w.out[:0]
 	w.raw = w.raw[:0]
@@ -326,7 +406,11 @@ func (w *Writer) Discard() {
 }
 
 func (w *Writer) fail(err error) error {
-	w.failed = fmt.Errorf("%w: %w", ErrFailed, err)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.failed == nil {
+		w.failed = fmt.Errorf("%w: %w", ErrFailed, err)
+	}
 	return w.failed
 }
 
@@ -341,10 +425,10 @@ type SealOptions struct {
 // Seal writes the footer and trailer, fdatasyncs, closes the file and makes
 // it read-only. Buffered records that were not committed are an error.
 func (w *Writer) Seal(so *SealOptions) (*Footer, error) {
-	if w.failed != nil {
-		return nil, w.failed
+	if err := w.Err(); err != nil {
+		return nil, err
 	}
-	if w.Pending() > 0 {
+	if w.Pending() > 0 || w.flushedEnd != w.st.Size {
 		return nil, fmt.Errorf("segment: seal %s with %d uncommitted records", w.path, w.Pending())
 	}
 	if so == nil {
