@@ -1,0 +1,104 @@
+package verify
+
+import (
+	"fmt"
+	"sort"
+
+	"github.com/vellumlog/vellum/checkpoint"
+	"github.com/vellumlog/vellum/merkle"
+)
+
+// checkpoints checks every checkpoint against the data and the one before
+// it, and the trusted checkpoint against both.
+func (v *dirVerifier) checkpoints() {
+	var prev *cpEntry
+	for i := range v.cps {
+		e := &v.cps[i]
+		if !e.ok {
+			continue
+		}
+		p := Problem{File: checkpoint.LogName, Offset: e.offset}
+		if e.s.Origin != v.o.Origin {
+			p.Check, p.Expected, p.Found = CheckCheckpoint, fmt.Sprintf("origin %q", v.o.Origin), fmt.Sprintf("origin %q", e.s.Origin)
+			p.Detail = "checkpoint of another log"
+			v.problem(rankCheckpoints, &p)
+			continue
+		}
+		if prev != nil {
+			if err := checkpoint.CheckGrowth(prev.s.Checkpoint, e.s.Checkpoint); err != nil {
+				q := p
+				q.Check, q.Detail = CheckConsistency, fmt.Sprintf("%v (previous checkpoint at offset %d)", err, prev.offset)
+				v.problem(rankCheckpoints, &q)
+			}
+		}
+		v.againstData(rankCheckpoints, &e.s, p)
+		prev = e
+	}
+	if v.trusted != nil {
+		p := Problem{File: "trusted checkpoint", Offset: -1}
+		if v.trusted.Origin != v.o.Origin {
+			p.Check, p.Expected, p.Found = CheckCheckpoint, fmt.Sprintf("origin %q", v.o.Origin), fmt.Sprintf("origin %q", v.trusted.Origin)
+			p.Detail = "the trusted checkpoint is of another log"
+			v.problem(rankTrusted, &p)
+			return
+		}
+		v.againstData(rankTrusted, v.trusted, p)
+		if prev != nil {
+			if prev.s.Size < v.trusted.Size {
+				q := p
+				q.Check, q.Expected, q.Found = CheckConsistency, fmt.Sprintf("a checkpoint of at least %d records", v.trusted.Size), fmt.Sprintf("the latest covers %d", prev.s.Size)
+				q.Detail = "the checkpoint log ends before the trusted checkpoint (checkpoints were removed)"
+				v.problem(rankTrusted, &q)
+			} else if err := checkpoint.CheckGrowth(v.trusted.Checkpoint, prev.s.Checkpoint); err != nil {
+				q := p
+				q.Check, q.Detail = CheckConsistency, err.Error()
+				v.problem(rankTrusted, &q)
+			}
+		}
+	}
+}
+
+// againstData checks that the data holds at least s.Size records and that
+// the root of the first s.Size is s.Root.
+func (v *dirVerifier) againstData(rank uint64, s *checkpoint.Signed, p Problem) {
+	if s.Size > v.dataSize {
+		p.Check, p.Seq = CheckCheckpoint, v.dataSize+1
+		p.Expected, p.Found = fmt.Sprintf("%d records", s.Size), fmt.Sprintf("%d records", v.dataSize)
+		p.Detail = fmt.Sprintf("the data holds fewer records than this signed checkpoint covers: seq %d..%d were removed (last segment truncated or replaced by an older copy)", v.dataSize+1, s.Size)
+		v.problem(rank, &p)
+		return
+	}
+	calc, ok := v.roots[s.Size]
+	if s.Size == 0 {
+		calc, ok = merkle.EmptyRoot, true
+	}
+	if !ok {
+		return // the tree is unknown there because of a problem reported above
+	}
+	if calc == s.Root {
+		return
+	}
+	// Locate: the largest smaller size whose signed root matched.
+	good := uint64(0)
+	i := sort.Search(len(v.sizes), func(i int) bool { return v.sizes[i] >= s.Size })
+	for j := i - 1; j >= 0; j-- {
+		if r, ok := v.roots[v.sizes[j]]; ok && v.matched(v.sizes[j], r) {
+			good = v.sizes[j]
+			break
+		}
+	}
+	p.Check, p.Seq = CheckCheckpoint, good+1
+	p.Expected, p.Found = s.Root.String(), calc.String()
+	p.Detail = fmt.Sprintf("the root of the first %d records differs from the signed checkpoint: records in seq %d..%d changed after it was signed", s.Size, good+1, s.Size)
+	v.problem(rank, &p)
+}
+
+// matched reports whether some checkpoint of size signed root r.
+func (v *dirVerifier) matched(size uint64, r merkle.Hash) bool {
+	for _, e := range v.cps {
+		if e.ok && e.s.Size == size && e.s.Root == r {
+			return true
+		}
+	}
+	return v.trusted != nil && v.trusted.Size == size && v.trusted.Root == r
+}

@@ -1,0 +1,25 @@
+// Package verify checks a copy of a Vellum data directory, or an evidence
+// bundle, offline and read-only: segment framing and CRCs, the HMAC chain
+// (with the key), the links between segments, every Merkle root, and every
+// signed checkpoint's signature and agreement with the data (with the
+// public key). It reports the first place that does not verify with its
+// file, offset and seq, and what was expected and found.
+//
+//	rep, err := verify.Dir("/copy/of/vellum-data", &verify.Options{
+//		Keys:     chain.NewKeyring(hmacKey), // optional: MAC chain
+//		Verifier: pub,                       // optional: checkpoint signatures
+//	})
+//	if err != nil { ... }                    // I/O or usage
+//	if !rep.OK() { fmt.Println(rep.Problems[0]) }
+//
+//	brep, err := verify.Bundle(file, pub)    // an exported evidence bundle
+//
+// Dir never takes the engine's lock and never writes. It checks segments in
+// parallel (one worker per core by default: every block carries the MAC
+// before it, so each segment's chain is checked on its own) and then the
+// links between them, the log-wide tree and the checkpoints in order. What
+// each check proves is in docs/auditors.md; the formats are in
+// segment/FORMAT.md.
+//
+// Functions are safe for concurrent use.
+package verify
