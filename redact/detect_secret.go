@@ -29,9 +29,6 @@ func runAlnum(s string, i int) int {
 // github_pat_), Stripe-style keys (sk_, rk_, pk_ then live_ or test_) and
 // the aws_secret / secret_access_key keywords.
 func (r *Redactor) onUnderscore(sc *scratch, s string, u int) int {
-	if len(r.custom) > 0 {
-		r.protectedAt(sc, s, u)
-	}
 	if r.on[ruleGitHub] {
 		if u >= 3 && s[u-3] == 'g' && s[u-2] == 'h' && strings.IndexByte("pousr", s[u-1]) >= 0 && !sc.wordBefore(s, u-3) {
 			e := runAlnum(s, u+1)
@@ -129,28 +126,28 @@ func (r *Redactor) onJ(sc *scratch, s string, j int) int {
 	e1 := runOf(s, p, cB64URL)
 	sc.work += e1 - p
 	if e1+1 >= len(s) || s[e1] != '.' || e1-p < 10 || e1-p > 4096 {
-		return e1
+		return j + 1
 	}
 	e2 := runOf(s, e1+1, cB64URL)
 	sc.work += e2 - e1
 	if e2 == e1+1 || e2 >= len(s) || s[e2] != '.' {
-		return e2
+		return j + 1
 	}
 	e3 := runOf(s, e2+1, cB64URL)
 	sc.work += e3 - e2
 	if e3 < len(s) && (s[e3] == '.' || s[e3] == '=') {
-		return e3
+		return j + 1
 	}
 	hdr, err := base64.RawURLEncoding.DecodeString(s[p:e1])
 	if err != nil {
-		return e3
+		return j + 1
 	}
 	var fields map[string]json.RawMessage
 	if json.Unmarshal(hdr, &fields) != nil {
-		return e3
+		return j + 1
 	}
 	if _, ok := fields["alg"]; !ok {
-		return e3
+		return j + 1
 	}
 	sc.add(p, e3, ruleJWT)
 	return e3
@@ -255,13 +252,19 @@ func (r *Redactor) awsKeyword(sc *scratch, s string, u int) int {
 	return r.awsSecretNear(sc, s, k)
 }
 
-// awsSecretWindow is how far after a keyword the secret may start.
-const awsSecretWindow = 100
-
-// awsSecretNear looks for a secret access key starting within
-// awsSecretWindow bytes after k and returns where the scan goes on.
+// awsSecretNear matches a secret access key that is the value right after
+// the keyword ending at k: after at most 16 bytes of spaces, quotes, '=',
+// ':' or backslashes (aws_secret_access_key = X, "SecretAccessKey": "X",
+// AWS_SECRET_ACCESS_KEY=X). It returns where the scan goes on.
 func (r *Redactor) awsSecretNear(sc *scratch, s string, k int) int {
-	if e := r.awsSecretIn(sc, s, k, min(k+awsSecretWindow, len(s)), true); e > 0 {
+	j := k
+	for j < len(s) && j-k < 16 && strings.IndexByte(" \t:=\"'`\\", s[j]) >= 0 {
+		j++
+	}
+	if j == len(s) || charClass[s[j]]&cB64 == 0 {
+		return k
+	}
+	if e := r.awsSecretIn(sc, s, j, j+1, true); e > 0 {
 		return e
 	}
 	return k

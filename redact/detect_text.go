@@ -106,9 +106,6 @@ func validTLD(l string) bool {
 // groups that net/netip parses as IPv6, bounded by non-word characters.
 // Loopback and the unspecified address identify nobody and stay.
 func (r *Redactor) onColon(sc *scratch, s string, c int) int {
-	if len(r.custom) > 0 {
-		r.protectedAt(sc, s, c)
-	}
 	if !r.on[ruleIPv6] {
 		return c + 1
 	}
@@ -120,19 +117,19 @@ func (r *Redactor) onColon(sc *scratch, s string, c int) int {
 	for e < len(s) && (hexOrColon(s[e]) || s[e] == '.') {
 		e++
 		if e-c > 46 {
-			return skipAddr(s, e)
+			return c + 1
 		}
 	}
 	st := c
 	for st > 0 && st != sc.lastEnd && hexOrColon(s[st-1]) {
 		st--
 		if e-st > 46 {
-			return e
+			return c + 1
 		}
 	}
 	sc.work += e - st
 	if st > 0 && st != sc.lastEnd && (isWord(s[st-1]) || s[st-1] == '.') {
-		return e
+		return c + 1
 	}
 	end := e
 	for end > c+1 && s[end-1] == '.' {
@@ -142,7 +139,7 @@ func (r *Redactor) onColon(sc *scratch, s string, c int) int {
 		end--
 	}
 	if wordAt(s, end) {
-		return e
+		return c + 1
 	}
 	colons, groups, double := 0, 0, false
 	for i := st; i < end; i++ {
@@ -159,19 +156,12 @@ func (r *Redactor) onColon(sc *scratch, s string, c int) int {
 		groups++ // a dotted IPv4 tail stands for two groups
 	}
 	if groups < 3 || (!double && colons < 6) {
-		return e
+		return c + 1
 	}
 	a, err := netip.ParseAddr(s[st:end])
 	if err != nil || !a.Is6() || a.IsLoopback() || a.IsUnspecified() {
-		return e
+		return c + 1
 	}
 	sc.add(st, end, ruleIPv6)
-	return e
-}
-
-func skipAddr(s string, i int) int {
-	for i < len(s) && (charClass[s[i]]&cHex != 0 || s[i] == ':' || s[i] == '.') {
-		i++
-	}
-	return i
+	return end
 }

@@ -44,6 +44,9 @@ type Redactor struct {
 	custom []int // indices of enabled custom rules
 	trig   [256]uint8
 	any    bool // some rule is enabled
+	// protectTok says that pseudonym tokens in a text are left alone: set
+	// when a rule uses the pseudonym action or custom rules exist.
+	protectTok bool
 
 	never     neverSet
 	scanTop   [len(topFieldsArr)]bool

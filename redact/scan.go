@@ -31,6 +31,12 @@ const (
 )
 
 func (r *Redactor) buildTriggers() {
+	r.protectTok = len(r.custom) > 0
+	for i := range r.rules {
+		if r.rules[i].enabled && r.rules[i].action == ActionPseudonym {
+			r.protectTok = true
+		}
+	}
 	set := func(t uint8, cs string) {
 		for i := 0; i < len(cs); i++ {
 			r.trig[cs[i]] = t
@@ -42,10 +48,10 @@ func (r *Redactor) buildTriggers() {
 	if r.on[ruleEmail] {
 		set(tAt, "@")
 	}
-	if r.on[ruleIPv6] || len(r.custom) > 0 {
+	if r.on[ruleIPv6] {
 		set(tColon, ":")
 	}
-	if r.on[ruleGitHub] || r.on[ruleStripe] || r.on[ruleAWSSecret] || len(r.custom) > 0 {
+	if r.on[ruleGitHub] || r.on[ruleStripe] || r.on[ruleAWSSecret] {
 		set(tUnderscore, "_")
 	}
 	if r.on[rulePEM] || r.on[ruleAWSSecret] {
@@ -110,9 +116,10 @@ func (r *Redactor) find(sc *scratch, s string, secretCtx bool) {
 	for _, id := range r.custom {
 		r.findCustom(sc, s, id)
 	}
-	if len(sc.matches) > 1 {
-		resolve(sc)
-	} else if len(sc.matches) == 1 && len(sc.protect) > 0 {
+	if r.protectTok && len(sc.matches) > 0 {
+		protect(sc, s)
+	}
+	if len(sc.matches) > 1 || len(sc.matches) == 1 && len(sc.protect) > 0 {
 		resolve(sc)
 	}
 }
@@ -259,25 +266,36 @@ func mask(b []byte, v string) []byte {
 	return b
 }
 
-// protected records redaction tokens already in the text so that no match
-// overlaps them. Only custom rules need this: built-in detectors never match
-// inside a token by construction.
-func (r *Redactor) protectedAt(sc *scratch, s string, i int) {
-	switch s[i] {
-	case ':': // "[REDACTED:NAME]"
-		if i >= 9 && s[i-9:i] == "[REDACTED" {
-			j := i + 1
-			for j < len(s) && j-i <= maxRuleName+1 && (isUpper(s[j]) || isDigit(s[j]) || s[j] == '_') {
-				j++
+// protect records the redaction tokens that overlap a match, so that
+// resolve drops the match and a token is never rewritten. "[REDACTED:...]"
+// tokens matter to custom rules (no built-in detector matches '[' or ']');
+// pseudonyms also to built-in ones, since "tok_" and hex digits can continue
+// a bearer token or an e-mail local part.
+func protect(sc *scratch, s string) {
+	const longest = len("[REDACTED:]") + maxRuleName
+	for _, m := range sc.matches {
+		from := max(0, m.start-longest)
+		for i := from; i < m.end; {
+			k := strings.IndexAny(s[i:m.end], "t[")
+			if k < 0 {
+				break
 			}
-			if j < len(s) && s[j] == ']' && j > i+1 {
-				sc.protect = append(sc.protect, span{i - 9, j + 1})
+			p := i + k
+			switch {
+			case isPseudonym(s, p):
+				sc.protect = append(sc.protect, span{p, p + pseudonymLen})
+			case strings.HasPrefix(s[p:], "[REDACTED:"):
+				j := p + len("[REDACTED:")
+				for j < len(s) && j-p <= longest && (isUpper(s[j]) || isDigit(s[j]) || s[j] == '_') {
+					j++
+				}
+				if j < len(s) && s[j] == ']' {
+					sc.protect = append(sc.protect, span{p, j + 1})
+				}
 			}
+			i = p + 1
 		}
-	case '_': // "tok_" + 32 hex digits
-		if i >= 3 && s[i-3:i] == "tok" && isPseudonym(s, i-3) {
-			sc.protect = append(sc.protect, span{i - 3, i - 3 + pseudonymLen})
-		}
+		sc.work += m.end - from
 	}
 }
 
