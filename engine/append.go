@@ -136,16 +136,51 @@ func (e *Engine) enqueue(items []item, size int) (*group, int, error) {
 	return g, off, nil
 }
 
-// run is the writer goroutine: it takes the pending group, writes and syncs
-// it, releases its callers, and rotates segments.
+// The writer is a two-stage pipeline. The writer goroutine (run) takes the
+// pending group, assigns seqs and times, chains MACs and builds the batch's
+// frames (segment.Writer.Add), then writes them (Flush) and hands the batch
+// to the sync goroutine (syncLoop), which fdatasyncs it, publishes it to
+// readers and releases its callers. While one batch syncs, the next one is
+// prepared, so the CPU work of a batch overlaps the previous fsync. The
+// writer flushes a batch only after the previous one's sync has returned:
+// at most one batch is ever unsynced, which recovery relies on.
+
+// job is one batch between the two stages.
+type job struct {
+	g       *group
+	fl      *segment.Flushed // nil when every record was a duplicate
+	added   []keyed          // the batch's new records, for the index
+	leaves  *leafBatch       // the batch's Merkle leaves (merkle.go)
+	entries []segment.Entry  // for Options.OnCommit
+}
+
+type keyed struct {
+	seq  uint64
+	keys *index.Keys
+}
+
+// run is the writer goroutine.
 func (e *Engine) run() {
 	defer close(e.done)
+	e.syncCh = make(chan *job)
+	e.synced = make(chan struct{}, 1)
+	syncerDone := make(chan struct{})
+	go func() {
+		defer close(syncerDone)
+		e.syncLoop()
+	}()
+	defer func() {
+		e.waitSync()
+		close(e.syncCh)
+		<-syncerDone
+	}()
 	tick := time.NewTicker(ageCheckInterval(e.opts.SegmentAge))
 	defer tick.Stop()
 	for {
 		select {
 		case <-e.wake:
 		case <-tick.C:
+			e.waitSync()
 			e.rotateIfOld()
 			continue
 		case <-e.quit:
@@ -185,20 +220,46 @@ func (e *Engine) take() *group {
 	return g
 }
 
-// commit writes one group and releases its callers.
+// waitSync waits until the batch handed to the sync goroutine, if any, is
+// synced (or failed).
+func (e *Engine) waitSync() {
+	if e.inflight {
+		<-e.synced
+		e.inflight = false
+	}
+}
+
+// commit prepares one group as a batch, writes it once the previous batch
+// is durable, and hands it to the sync goroutine.
 func (e *Engine) commit(g *group) {
-	defer close(g.done)
-	if err := e.Err(); err != nil && err != ErrClosed {
-		g.err = err
+	if err := e.Err(); err != nil {
+		e.release(g, err)
 		return
 	}
+	// A segment that is full once the batches in flight land is sealed
+	// before this batch goes into a new one.
+	if e.w.FlushedSize() >= e.opts.SegmentSize {
+		e.waitSync()
+		if err := e.Err(); err != nil {
+			e.release(g, err)
+			return
+		}
+		e.rotate()
+		if err := e.Err(); err != nil {
+			e.release(g, err)
+			return
+		}
+	}
+	j := &job{g: g}
 	g.seqs = make([]uint64, len(g.items))
 	now := e.opts.Now().UnixNano()
-	e.entries = e.entries[:0]
-	var added []string
-	for i, it := range g.items {
+	var dupKeys []string
+	for i := range g.items {
+		it := &g.items[i]
 		if it.dedup != "" {
 			if s, ok := e.dedup.get(it.dedup); ok {
+				// The first copy is durable, or in an earlier batch that
+				// is released before this one.
 				g.seqs[i] = s
 				continue
 			}
@@ -213,40 +274,77 @@ func (e *Engine) commit(g *group) {
 		mac := e.hasher.Next(e.prev, it.enc)
 		if err := e.w.Add(seq, t, it.enc, mac); err != nil {
 			// Only a broken invariant gets here; nothing was written.
+			e.waitSync()
 			e.w.Discard()
 			e.treeDiscard()
 			e.restore()
-			g.err = e.fail(err)
+			e.release(g, e.fail(err))
 			return
 		}
 		if e.opts.OnCommit != nil {
-			e.entries = append(e.entries, segment.Entry{Seq: seq, Time: t, Record: it.enc, MAC: mac, PrevMAC: e.prev})
+			j.entries = append(j.entries, segment.Entry{Seq: seq, Time: t, Record: it.enc, MAC: mac, PrevMAC: e.prev})
 		}
 		if it.dedup != "" {
 			e.dedup.put(it.dedup, seq)
-			added = append(added, it.dedup)
+			dupKeys = append(dupKeys, it.dedup)
 		}
-		e.ix.noteKeys(seq, &g.items[i].keys)
+		j.added = append(j.added, keyed{seq, &it.keys})
 		e.treeAdd(it.enc, mac) // leaf input for the Merkle tree (merkle.go)
 		e.prev, e.nextSeq, e.lastTime = mac, seq+1, t
 		g.seqs[i] = seq
 	}
-	if err := e.w.Commit(); err != nil {
-		e.treeDiscard()
-		for _, k := range added {
+	j.leaves = e.treeTake()
+	e.waitSync()
+	err := e.Err()
+	if err == nil {
+		j.fl, err = e.w.Flush()
+	}
+	if err != nil {
+		for _, k := range dupKeys {
 			e.dedup.forget(k)
 		}
-		g.err = e.fail(err)
+		e.release(g, e.fail(err))
 		return
 	}
-	if e.opts.OnCommit != nil && len(e.entries) > 0 {
-		e.opts.OnCommit(e.active.num, e.entries)
+	e.inflight = true
+	e.syncCh <- j
+}
+
+// release fails a group's callers.
+func (e *Engine) release(g *group, err error) {
+	g.err = err
+	close(g.done)
+}
+
+// syncLoop is the sync goroutine: it makes each batch durable, publishes
+// it and releases its callers, in order.
+func (e *Engine) syncLoop() {
+	for j := range e.syncCh {
+		e.syncJob(j)
+		e.synced <- struct{}{}
+	}
+}
+
+func (e *Engine) syncJob(j *job) {
+	defer close(j.g.done)
+	if err := e.Err(); err != nil {
+		j.g.err = err
+		return
+	}
+	if j.fl != nil {
+		if err := e.w.Sync(j.fl); err != nil {
+			j.g.err = e.fail(err)
+			return
+		}
+	}
+	for _, k := range j.added {
+		e.ix.noteKeys(k.seq, k.keys)
+	}
+	if e.opts.OnCommit != nil && len(j.entries) > 0 {
+		e.opts.OnCommit(e.active.num, j.entries)
 	}
 	e.publish()
-	e.treeFlush() // hash the batch off the critical path (merkle.go)
-	if e.w.State().Size >= e.opts.SegmentSize {
-		e.rotate()
-	}
+	e.treeHand(j.leaves) // hash the batch off the critical path (merkle.go)
 }
 
 // restore rewinds the writer goroutine's chain state to the durable end

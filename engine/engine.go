@@ -55,9 +55,14 @@ type Engine struct {
 	prev     vellum.MAC
 	lastTime int64
 	dedup    *dedupWindow
-	entries  []segment.Entry
 	tree     tree // Merkle tree and checkpoints (merkle.go, checkpoint.go)
-	ix       indexState
+	inflight bool // a batch is with the sync goroutine
+	syncCh   chan *job
+	synced   chan struct{}
+
+	// Owned by the sync goroutine while a batch is in flight, by the
+	// writer goroutine otherwise (the synced channel orders the two).
+	ix indexState
 }
 
 // segInfo is one segment as readers see it.

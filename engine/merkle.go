@@ -77,14 +77,21 @@ func (e *Engine) treeAdd(enc []byte, mac vellum.MAC) {
 // treeDiscard drops the batch of a commit that failed.
 func (e *Engine) treeDiscard() { e.tree.cur = nil }
 
-// treeFlush hands the committed batch to the tree goroutine. It is called
-// after publish, so every leaf the tree goroutine holds is readable.
-func (e *Engine) treeFlush() {
+// treeTake detaches the leaves added since the last call, as one batch, on
+// the writer goroutine.
+func (e *Engine) treeTake() *leafBatch {
 	b := e.tree.cur
+	e.tree.cur = nil
+	return b
+}
+
+// treeHand hands a committed batch to the tree goroutine. It is called on
+// the sync goroutine after publish, so every leaf the tree goroutine holds
+// is readable.
+func (e *Engine) treeHand(b *leafBatch) {
 	if b == nil {
 		return
 	}
-	e.tree.cur = nil
 	if e.tree.running {
 		e.tree.in <- treeMsg{batch: b}
 		return

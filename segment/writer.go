@@ -215,6 +215,10 @@ func (w *Writer) SpanView() (closed []Span, open Span, hasOpen bool) {
 	return w.spans.done[:len(w.spans.done):len(w.spans.done)], w.spans.open, w.spans.have
 }
 
+// FlushedSize returns the file size once every flushed batch is synced: the
+// durable size plus the batch in flight.
+func (w *Writer) FlushedSize() int64 { return w.flushedEnd }
+
 // Pending reports how many records are buffered and not yet committed.
 func (w *Writer) Pending() int { return int(w.nextSeq - w.st.LastSeq - 1) }
 
