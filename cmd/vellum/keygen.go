@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 
 	"github.com/vellumlog/vellum/chain"
+	"github.com/vellumlog/vellum/checkpoint"
 )
 
 // HMACKeyFile is the default name of the HMAC key inside a key directory.
@@ -15,6 +16,7 @@ const HMACKeyFile = "hmac.key"
 func runKeygen(args []string, stdout, stderr io.Writer) int {
 	fl := newFlags("keygen", stderr)
 	out := fl.String("out", "./vellum-keys", "directory to write the keys into (created with mode 0700)")
+	name := fl.String("name", "vellum", "name of the checkpoint signing key (appears in every signature line)")
 	if code, ok := parse(fl, args); !ok {
 		return code
 	}
@@ -33,5 +35,17 @@ func runKeygen(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	fmt.Fprintf(stdout, "wrote HMAC key %s (key id %s, mode 0600)\n", path, k.ID())
+	priv, pub, err := checkpoint.GenerateKey(*name)
+	if err != nil {
+		fmt.Fprintf(stderr, "vellum keygen: %v\n", err)
+		return 2
+	}
+	privPath, pubPath := filepath.Join(*out, checkpoint.PrivateKeyFile), filepath.Join(*out, checkpoint.PublicKeyFile)
+	if err := checkpoint.WriteKeyPair(privPath, pubPath, priv, pub); err != nil {
+		fmt.Fprintf(stderr, "vellum keygen: %v\n", err)
+		return 2
+	}
+	fmt.Fprintf(stdout, "wrote checkpoint signing key %s (Ed25519, mode 0600)\n", privPath)
+	fmt.Fprintf(stdout, "wrote checkpoint public key %s: give it to auditors (vellum verify --pubkey)\n  %s\n", pubPath, pub)
 	return 0
 }

@@ -2,7 +2,10 @@
 //
 //	vellum serve   [--config FILE] [--data DIR] [--addr HOST:PORT]
 //	vellum inspect --data DIR [--json]
-//	vellum keygen  --out DIR
+//	vellum keygen  --out DIR [--name NAME]
+//	vellum verify  --data DIR [--key FILE] [--pubkey FILE] [--checkpoint FILE] [--json]
+//	vellum verify  --bundle FILE --pubkey FILE [--json]
+//	vellum export  --data DIR [--from N] [--to N] [--proof] [--pubkey FILE] [--out FILE]
 //
 // Exit status: 0 on success, 1 when a check fails, 2 on usage or I/O errors.
 package main
@@ -28,6 +31,8 @@ var commands = map[string]command{
 	"query":   {"query a running server's audit log (table or JSON lines)", runQuery},
 	"inspect": {"show the segments in a data directory", runInspect},
 	"keygen":  {"create the HMAC key (and signing keys) for a store", runKeygen},
+	"verify":  {"verify a data directory or an evidence bundle offline", runVerify},
+	"export":  {"export records as JSON lines, or with --proof as an evidence bundle", runExport},
 }
 
 func main() {
