@@ -586,3 +586,34 @@ func withFS(o *Options, fs vfs.FS) *Options {
 	c.FS = fs
 	return &c
 }
+
+// TestGroupCommitSharesFsyncs checks that concurrent callers share batches
+// (and so fsyncs): 256 goroutines appending one record each must need far
+// fewer batches than records. Every batch is one fdatasync.
+func TestGroupCommitSharesFsyncs(t *testing.T) {
+	var batches, records int
+	o := testOpts(t)
+	o.OnCommit = func(_ uint64, es []segment.Entry) { batches++; records += len(es) }
+	e := open(t, t.TempDir(), o)
+	var wg sync.WaitGroup
+	for w := 0; w < 256; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 8; i++ {
+				if _, err := e.Append(ctx, rec(w*8+i)); err != nil {
+					t.Error(err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	e.Close() // OnCommit runs on the sync goroutine; Close waits for it
+	if records != 256*8 {
+		t.Fatalf("OnCommit saw %d records, want %d", records, 256*8)
+	}
+	if batches*4 > records {
+		t.Fatalf("%d batches for %d records: callers are not sharing fsyncs", batches, records)
+	}
+	t.Logf("%d records in %d batches", records, batches)
+}

@@ -88,7 +88,23 @@ func (osFS) Lock(name string) (io.Closer, error) {
 
 type osFile struct{ *os.File }
 
-func (f osFile) Sync() error { return unix.Fdatasync(int(f.Fd())) }
+// Sync is fdatasync. It runs through SyscallConn so that a closed file
+// reports os.ErrClosed (not a bare EBADF) and a concurrent Close cannot
+// recycle the descriptor under it.
+func (f osFile) Sync() error {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return &os.PathError{Op: "fdatasync", Path: f.File.Name(), Err: err}
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) { serr = unix.Fdatasync(int(fd)) }); err != nil {
+		return &os.PathError{Op: "fdatasync", Path: f.File.Name(), Err: err}
+	}
+	if serr != nil {
+		return &os.PathError{Op: "fdatasync", Path: f.File.Name(), Err: serr}
+	}
+	return nil
+}
 
 func (f osFile) Size() (int64, error) {
 	fi, err := f.Stat()
