@@ -12,7 +12,7 @@ require (
 
 require (
 	github.com/google/btree v1.1.3 // indirect
-	github.com/transparency-dev/merkle v0.0.2 // indirect
-	golang.org/x/mod v0.43.0 // indirect
-	golang.org/x/term v0.48.0 // indirect
+	github.com/transparency-dev/merkle v0.0.2
+	golang.org/x/mod v0.43.0
+	golang.org/x/term v0.48.0
 )
