@@ -98,7 +98,9 @@ func (f osFile) Sync() error {
 	}
 	var serr error
 	if err := rc.Control(func(fd uintptr) { serr = unix.Fdatasync(int(fd)) }); err != nil {
-		return &os.PathError{Op: "fdatasync", Path: f.File.Name(), Err: err}
+		// Control fails only on a closed file (internal/poll's
+		// ErrFileClosing, which os does not map for this call).
+		return &os.PathError{Op: "fdatasync", Path: f.File.Name(), Err: os.ErrClosed}
 	}
 	if serr != nil {
 		return &os.PathError{Op: "fdatasync", Path: f.File.Name(), Err: serr}
