@@ -64,7 +64,9 @@ func parseField(p string) (fieldPattern, error) {
 }
 
 // covers reports whether p covers path.
-func (p fieldPattern) covers(path []byte) bool {
+func (p fieldPattern) covers(path []byte) bool { return coversPath(p, path) }
+
+func coversPath[T string | []byte](p fieldPattern, path T) bool {
 	rest := path
 	for i, seg := range p {
 		if i > 0 {
@@ -109,7 +111,14 @@ func (n neverSet) covers(path []byte) bool {
 	return false
 }
 
-func (n neverSet) coversString(path string) bool { return n.covers([]byte(path)) }
+func (n neverSet) coversString(path string) bool {
+	for _, p := range n {
+		if coversPath(p, path) {
+			return true
+		}
+	}
+	return false
+}
 
 // anyUnder reports whether some pattern can cover a path below root.
 func (n neverSet) anyUnder(root string) bool {

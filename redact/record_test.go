@@ -86,7 +86,7 @@ func TestRedactRecord(t *testing.T) {
 
 	// Idempotent at record level.
 	before := rec
-	before.Attributes = maps(rec.Attributes)
+	before.Attributes = cloneMap(rec.Attributes)
 	before.Redactions = append([]vellum.Redaction(nil), rec.Redactions...)
 	r.Redact(&rec)
 	if !reflect.DeepEqual(before, rec) {
@@ -94,7 +94,7 @@ func TestRedactRecord(t *testing.T) {
 	}
 }
 
-func maps(m map[string]string) map[string]string {
+func cloneMap(m map[string]string) map[string]string {
 	out := map[string]string{}
 	for k, v := range m {
 		out[k] = v

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"hash"
+	"maps"
 	"regexp"
 	"slices"
 	"strings"
@@ -139,7 +140,8 @@ func New(cfg Config, opts Options) (*Redactor, error) {
 			r.rules[i].action = def
 		}
 	}
-	for n, a := range cfg.Actions {
+	for _, n := range slices.Sorted(maps.Keys(cfg.Actions)) {
+		a := cfg.Actions[n]
 		id, err := lookup("actions", n)
 		if err != nil {
 			return nil, err
