@@ -51,8 +51,11 @@ type tree struct {
 	done    chan struct{}
 	running bool // the goroutine was started (writer goroutine only)
 
-	// Owned by the writer goroutine: the batch being collected.
-	cur *leafBatch
+	// Owned by the writer goroutine: the batch being collected, and the
+	// size of the last one (to size the next without regrowing).
+	cur      *leafBatch
+	lastBuf  int
+	lastRecs int
 
 	mu   sync.Mutex
 	log  *merkle.Log                // the log-wide tree; guarded by mu
@@ -66,8 +69,9 @@ type tree struct {
 func (e *Engine) treeAdd(enc []byte, mac vellum.MAC) {
 	b := e.tree.cur
 	if b == nil {
-		b = &leafBatch{}
-		e.tree.cur = b
+		t := &e.tree
+		b = &leafBatch{buf: make([]byte, 0, t.lastBuf), ends: make([]int, 0, t.lastRecs), macs: make([]vellum.MAC, 0, t.lastRecs)}
+		t.cur = b
 	}
 	b.buf = append(b.buf, enc...)
 	b.ends = append(b.ends, len(b.buf))

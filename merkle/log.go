@@ -7,7 +7,7 @@ package merkle
 // and footer section. Not safe for concurrent use.
 type Log struct {
 	global   *Range
-	seg      *Range
+	seg      RootBuilder
 	segBegin uint64
 	nodes    levels // stored-level nodes completed since segBegin
 	prev     levels // the same for the segment sealed last
@@ -17,7 +17,7 @@ type Log struct {
 // NewLog continues the log-wide tree global (which must begin at 0) with a
 // new segment starting at its end.
 func NewLog(global *Range) *Log {
-	l := &Log{global: global, seg: NewRange(0), segBegin: global.End(), nodes: levels{}}
+	l := &Log{global: global, segBegin: global.End(), nodes: levels{}}
 	l.visit = func(n Node) {
 		if StoredLevel(n.Level) {
 			l.nodes.add(n)
@@ -29,7 +29,7 @@ func NewLog(global *Range) *Log {
 // Append adds the next record's leaf hash.
 func (l *Log) Append(leaf Hash) {
 	l.global.Append(leaf, l.visit)
-	l.seg.Append(leaf, nil)
+	l.seg.Append(leaf)
 }
 
 // Size returns the number of leaves of the log-wide tree.
@@ -56,7 +56,7 @@ func (l *Log) Seal() (Hash, *Section, error) {
 	}
 	root := l.seg.Root()
 	l.prev, l.nodes = l.nodes, levels{}
-	l.seg = NewRange(0)
+	l.seg = RootBuilder{}
 	l.segBegin = l.global.End()
 	return root, sec, nil
 }

@@ -404,3 +404,17 @@ func BenchmarkLeafAndRanges(b *testing.B) {
 		s.Append(l, nil)
 	}
 }
+
+func TestRootBuilderMatchesOracle(t *testing.T) {
+	leaves := randLeaves(600, 9)
+	var b RootBuilder
+	if b.Root() != EmptyRoot {
+		t.Fatal("empty root")
+	}
+	for n := 1; n <= len(leaves); n++ {
+		b.Append(leaves[n-1])
+		if got, want := b.Root(), mth(leaves[:n]); got != want || b.Size() != uint64(n) {
+			t.Fatalf("n=%d: root %s, want %s", n, got, want)
+		}
+	}
+}

@@ -3,6 +3,7 @@ package merkle
 import (
 	"crypto/sha256"
 	"fmt"
+	"hash"
 
 	"github.com/transparency-dev/merkle/compact"
 )
@@ -31,9 +32,13 @@ type Node struct {
 // leaves or other ranges, reporting every node it completes. Not safe for
 // concurrent use.
 type Range struct {
-	r    *compact.Range
-	fac  *compact.RangeFactory
-	slab []byte // backing store for new node hashes, to spare an allocation per node
+	r     *compact.Range
+	fac   *compact.RangeFactory
+	slab  []byte // backing store for new node hashes, to spare an allocation per node
+	visit func(Node)
+	cv    compact.VisitFn // calls visit; built once so appends do not allocate
+	h     hash.Hash       // reused for node hashes
+	buf   [1 + 2*HashSize]byte
 }
 
 // NewRange returns an empty range starting at leaf index begin.
@@ -66,13 +71,15 @@ func (r *Range) hash(left, right []byte) []byte {
 	if len(r.slab) < HashSize {
 		r.slab = make([]byte, 256*HashSize)
 	}
-	var b [1 + 2*HashSize]byte
-	b[0] = NodePrefix
-	copy(b[1:], left)
-	copy(b[1+HashSize:], right)
-	s := sha256.Sum256(b[:])
-	out := r.slab[:HashSize:HashSize]
-	copy(out, s[:])
+	if r.h == nil {
+		r.h = sha256.New()
+		r.buf[0] = NodePrefix
+	}
+	copy(r.buf[1:], left)
+	copy(r.buf[1+HashSize:], right)
+	r.h.Reset()
+	r.h.Write(r.buf[:])
+	out := r.h.Sum(r.slab[:0:HashSize])
 	r.slab = r.slab[HashSize:]
 	return out
 }
@@ -110,7 +117,15 @@ func (r *Range) Append(leaf Hash, visit func(Node)) {
 	if visit == nil {
 		err = r.r.Append(h, nil)
 	} else {
-		err = r.r.Append(h, visitor(visit))
+		if r.cv == nil {
+			r.cv = func(id compact.NodeID, h []byte) {
+				n := Node{Level: id.Level, Index: id.Index}
+				copy(n.Hash[:], h)
+				r.visit(n)
+			}
+		}
+		r.visit = visit
+		err = r.r.Append(h, r.cv)
 	}
 	if err != nil {
 		panic(err) // appending a leaf cannot fail

@@ -1,6 +1,7 @@
 package verify
 
 import (
+	"bytes"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -231,7 +232,7 @@ type segResult struct {
 	bad   bool // framing did not verify: the segment's tree is unknown
 	first uint64
 	count uint64
-	local *merkle.Range            // the segment's own tree
+	local merkle.RootBuilder       // the segment's own tree
 	piece *merkle.Range            // its leaves in the log-wide tree
 	nodes []merkle.Node            // stored-level nodes complete inside the piece
 	snaps map[uint64]*merkle.Range // the piece at checkpoint sizes inside it
@@ -279,12 +280,13 @@ func (v *dirVerifier) segments(nums []uint64) ([]*segResult, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			var buf []byte // one file buffer per worker, reused
 			for {
 				i := int(next.Add(1) - 1)
 				if i >= len(nums) {
 					return
 				}
-				r, err := v.segment(nums[i], &done)
+				r, err := v.segment(nums[i], &done, &buf)
 				if err != nil {
 					mu.Lock()
 					ioErr = err
@@ -306,10 +308,10 @@ func (v *dirVerifier) segments(nums []uint64) ([]*segResult, error) {
 
 // segment checks one segment on its own: framing and CRCs, the MAC of every
 // record from the block's prev MAC, and its leaves.
-func (v *dirVerifier) segment(num uint64, done *atomic.Int64) (*segResult, error) {
+func (v *dirVerifier) segment(num uint64, done *atomic.Int64, buf *[]byte) (*segResult, error) {
 	path := engine.SegmentPath(v.dir, num)
 	r := &segResult{num: num, name: filepath.Join("segments", engine.SegmentName(num))}
-	b, err := vfs.ReadFile(v.o.FS, path)
+	b, err := readInto(v.o.FS, path, buf)
 	if err != nil {
 		return nil, fmt.Errorf("verify: read %s: %w", path, err)
 	}
@@ -349,7 +351,6 @@ func (v *dirVerifier) segment(num uint64, done *atomic.Int64) (*segResult, error
 			hasher = k.NewHasher()
 		}
 	}
-	r.local = merkle.NewRange(0)
 	r.piece = merkle.NewRange(r.first - 1)
 	visit := func(n merkle.Node) {
 		if merkle.StoredLevel(n.Level) {
@@ -375,7 +376,7 @@ func (v *dirVerifier) segment(num uint64, done *atomic.Int64) (*segResult, error
 			}
 		}
 		l := lh.Leaf(en.Record, en.MAC)
-		r.local.Append(l, nil)
+		r.local.Append(l)
 		r.piece.Append(l, visit)
 		r.count++
 		if len(snapAt) > 0 && r.piece.End() == snapAt[0] {
@@ -392,8 +393,40 @@ func (v *dirVerifier) segment(num uint64, done *atomic.Int64) (*segResult, error
 		bad(err)
 		return r, nil
 	}
+	if sr.Footer != nil {
+		// Footer sections alias the file buffer, which the worker reuses.
+		secs := make(map[uint16][]byte, len(sr.Footer.Sections))
+		for k, s := range sr.Footer.Sections {
+			secs[k] = bytes.Clone(s)
+		}
+		sr.Footer.Sections = secs
+	}
 	r.scan = sr
 	return r, nil
+}
+
+// readInto reads a whole file into *buf, growing it as needed.
+func readInto(fs vfs.FS, path string, buf *[]byte) ([]byte, error) {
+	f, err := fs.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	n, err := f.Size()
+	if err != nil {
+		return nil, err
+	}
+	if int64(cap(*buf)) < n {
+		*buf = make([]byte, n+n/4)
+	}
+	b := (*buf)[:n]
+	if m, err := f.ReadAt(b, 0); int64(m) != n {
+		if err == nil {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, err
+	}
+	return b, nil
 }
 
 // links checks what joins segments, grows the log-wide tree segment by
