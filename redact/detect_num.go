@@ -17,17 +17,17 @@ type numTok struct {
 	nd     int                // how many digits (capped at maxNumDigits)
 	groups [8]uint8           // digits per group
 	ng     int
-	sep    byte // the separator, 0 if none; another separator ends the token
-	ends   [8]int
-	end    int  // index after the last digit
-	long   bool // the first group has more than maxNumDigits digits
-	more   bool // further groups follow that were not read
+	sep    byte   // the separator, 0 if none; another separator ends the token
+	ends   [8]int // index after each group
+	end    int    // index after the last digit
+	long   bool   // the first group has more than maxNumDigits digits
+	more   bool   // further groups follow that were not read
 }
 
 // parseNum reads the number token starting at digit s[i]. It stops before
 // a group that would bring the digits past maxNumDigits (more is then set)
 // and reports long if the first group alone is longer than that.
-func parseNum(s string, i int) (t numTok) {
+func parseNum(t *numTok, s string, i int) {
 	j := i
 	for {
 		g := 0
@@ -45,7 +45,7 @@ func parseNum(s string, i int) (t numTok) {
 			} else {
 				t.more = true
 			}
-			return t
+			return
 		}
 		t.nd += g
 		j += g
@@ -54,18 +54,18 @@ func parseNum(s string, i int) (t numTok) {
 		t.ng++
 		t.end = j
 		if j+1 >= len(s) || !isDigit(s[j+1]) {
-			return t
+			return
 		}
 		c := s[j]
 		if c != ' ' && c != '-' && c != '.' {
-			return t
+			return
 		}
 		if t.sep != 0 && t.sep != c {
-			return t // another separator ends the token
+			return // another separator ends the token
 		}
 		if t.ng == len(t.groups) {
 			t.more = true
-			return t
+			return
 		}
 		t.sep = c
 		j++
@@ -103,7 +103,18 @@ func (r *Redactor) onDigit(sc *scratch, s string, i int) int {
 			}
 		}
 	}
-	t := parseNum(s, i)
+	// Fast path for the common case: a lone number of fewer than 13 digits
+	// ("200", "12ms", "2026,") can only be the start of no shape at all.
+	j := i + 1
+	for j < len(s) && isDigit(s[j]) {
+		j++
+	}
+	if j-i < 13 && !(j+1 < len(s) && (s[j] == ' ' || s[j] == '-' || s[j] == '.') && isDigit(s[j+1])) {
+		sc.work += j - i
+		return j
+	}
+	var t numTok
+	parseNum(&t, s, i)
 	sc.work += t.end - i
 	first := t.ends[0]
 	if t.long {
