@@ -241,3 +241,60 @@ func TestOpenRefusesDataBehindCheckpoint(t *testing.T) {
 		t.Fatalf("Open = %v, want ErrCorrupt (checkpoint covers 3 records, data 2)", err)
 	}
 }
+
+// TestNeverSignsInconsistent: a previous checkpoint the data does not
+// extend stops the engine instead of being followed by a contradicting
+// signature, and a signed checkpoint log whose latest root differs from
+// the data stops Open.
+func TestNeverSignsInconsistent(t *testing.T) {
+	dir := t.TempDir()
+	signer, verifier := testSigner(t)
+	o := testOpts(t)
+	o.Signer = signer
+	e := open(t, dir, o)
+	if _, err := e.Append(ctx, rec(1), rec(2), rec(3)); err != nil {
+		t.Fatal(err)
+	}
+	good, err := e.SignCheckpoint(ctx)
+	if err != nil || good.Size != 3 {
+		t.Fatalf("SignCheckpoint: %v", err)
+	}
+	// Pretend the last signed checkpoint said something else about the
+	// first 3 records.
+	forged := good
+	forged.Root = merkle.LeafData([]byte("another history"))
+	e.tree.cp.latest.Store(&forged)
+	if _, err := e.Append(ctx, rec(4)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.SignCheckpoint(ctx); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("signed after an inconsistent checkpoint: %v", err)
+	}
+	if !errors.Is(e.Err(), ErrFailed) {
+		t.Fatalf("engine not failed: %v", e.Err())
+	}
+	e.Close()
+	for _, c := range readCheckpoints(t, dir, verifier) {
+		if c.Size == 4 {
+			t.Fatal("a checkpoint of size 4 was signed after the inconsistent one")
+		}
+	}
+
+	// A checkpoint log whose latest entry has another root for the same
+	// size: Open refuses.
+	dir2 := t.TempDir()
+	e = open(t, dir2, o)
+	e.Append(ctx, rec(1), rec(2))
+	e.Close()
+	bad, _ := checkpoint.Sign(checkpoint.Checkpoint{Origin: e.Origin(), Size: 2, Root: forged.Root}, signer)
+	l, _, err := checkpoint.OpenLog(nil, filepath.Join(dir2, checkpoint.LogName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Append(bad)
+	l.Close()
+	var rm *merkle.RootMismatchError
+	if _, err := Open(dir2, o); !errors.Is(err, ErrCorrupt) || !errors.As(err, &rm) {
+		t.Fatalf("Open with a contradicting checkpoint: %v", err)
+	}
+}
