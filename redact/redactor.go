@@ -286,7 +286,7 @@ func (r *Redactor) pseudonym(sc *scratch, b []byte, id int, value string) []byte
 // allocation.
 type scratch struct {
 	matches []match
-	lastEnd int // end of the last match added
+	lastEnd int // the furthest end of the matches added
 	rounds  []match
 	protect []span
 	out     []byte

@@ -126,7 +126,7 @@ func (r *Redactor) find(sc *scratch, s string, secretCtx bool) {
 
 func (sc *scratch) add(start, end, rule int) {
 	sc.matches = append(sc.matches, match{start, end, rule})
-	sc.lastEnd = end
+	sc.lastEnd = max(sc.lastEnd, end)
 }
 
 // wordBefore reports whether the byte before i continues a word. The end
