@@ -5,7 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"reflect"
 	"testing"
+
+	"github.com/transparency-dev/merkle/compact"
 
 	"github.com/vellumlog/vellum"
 )
@@ -415,6 +418,37 @@ func TestRootBuilderMatchesOracle(t *testing.T) {
 		b.Append(leaves[n-1])
 		if got, want := b.Root(), mth(leaves[:n]); got != want || b.Size() != uint64(n) {
 			t.Fatalf("n=%d: root %s, want %s", n, got, want)
+		}
+	}
+}
+
+// TestRangeAppendMatchesLibrary checks the allocation-free Append against
+// transparency-dev's compact.Range: same hashes and the same visited
+// nodes, from any starting index.
+func TestRangeAppendMatchesLibrary(t *testing.T) {
+	leaves := randLeaves(300, 10)
+	f := &compact.RangeFactory{Hash: nodeBytes}
+	for _, begin := range []uint64{0, 1, 5, 64, 255, 1000, 1<<20 + 3} {
+		ours := NewRange(begin)
+		lib := f.NewEmptyRange(begin)
+		var got, want []Node
+		for _, l := range leaves {
+			ours.Append(l, func(n Node) { got = append(got, n) })
+			lib.Append(append([]byte(nil), l[:]...), func(id compact.NodeID, h []byte) {
+				want = append(want, Node{Level: id.Level, Index: id.Index, Hash: Hash(h)})
+			})
+			lh := lib.Hashes()
+			if len(lh) != len(ours.hashes) {
+				t.Fatalf("begin %d end %d: %d hashes, library %d", begin, ours.End(), len(ours.hashes), len(lh))
+			}
+			for i := range lh {
+				if Hash(lh[i]) != ours.hashes[i] {
+					t.Fatalf("begin %d end %d: hash %d differs", begin, ours.End(), i)
+				}
+			}
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("begin %d: visited nodes differ", begin)
 		}
 	}
 }

@@ -28,143 +28,129 @@ type Node struct {
 }
 
 // Range is a compact range [Begin, End) of the tree: the roots of the
-// fewest perfect subtrees that cover those leaves. It grows by appending
-// leaves or other ranges, reporting every node it completes. Not safe for
-// concurrent use.
+// fewest perfect subtrees that cover those leaves, left to right. It grows
+// by appending leaves or other ranges, reporting every node it completes.
+//
+// Appending a leaf, the hot path of the engine and the verifier, is done
+// here without allocating: the new leaf merges with the range's last root
+// while that root is its left sibling, as in
+// github.com/transparency-dev/merkle/compact, whose Range does the merging
+// of two ranges (AppendRange) and against which the tests check this.
+// Not safe for concurrent use.
 type Range struct {
-	r     *compact.Range
-	fac   *compact.RangeFactory
-	slab  []byte // backing store for new node hashes, to spare an allocation per node
-	visit func(Node)
-	cv    compact.VisitFn // calls visit; built once so appends do not allocate
-	h     hash.Hash       // reused for node hashes
-	buf   [1 + 2*HashSize]byte
+	begin, end uint64
+	hashes     []Hash
+	h          hash.Hash // reused for node hashes
+	buf        [1 + 2*HashSize]byte
 }
 
 // NewRange returns an empty range starting at leaf index begin.
 func NewRange(begin uint64) *Range {
-	r := &Range{}
-	r.fac = &compact.RangeFactory{Hash: r.hash}
-	r.r = r.fac.NewEmptyRange(begin)
-	return r
+	return &Range{begin: begin, end: begin, hashes: make([]Hash, 0, 64)}
 }
 
 // RangeFrom rebuilds the range [begin, end) from its hashes, left to right.
 func RangeFrom(begin, end uint64, hashes []Hash) (*Range, error) {
-	r := &Range{}
-	r.fac = &compact.RangeFactory{Hash: r.hash}
-	hs := make([][]byte, len(hashes))
-	for i := range hashes {
-		h := hashes[i]
-		hs[i] = h[:]
+	if end < begin || len(hashes) != compact.RangeSize(begin, end) {
+		return nil, fmt.Errorf("%w: %d hashes for range [%d, %d), want %d", ErrSection, len(hashes), begin, end, compact.RangeSize(begin, end))
 	}
-	cr, err := r.fac.NewRange(begin, end, hs)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrSection, err)
-	}
-	r.r = cr
+	r := NewRange(begin)
+	r.end = end
+	r.hashes = append(r.hashes, hashes...)
 	return r, nil
 }
 
-// hash computes a node into the range's slab.
-func (r *Range) hash(left, right []byte) []byte {
-	if len(r.slab) < HashSize {
-		r.slab = make([]byte, 256*HashSize)
-	}
+func (r *Range) node(l, rt *Hash) Hash {
 	if r.h == nil {
 		r.h = sha256.New()
 		r.buf[0] = NodePrefix
 	}
-	copy(r.buf[1:], left)
-	copy(r.buf[1+HashSize:], right)
+	copy(r.buf[1:], l[:])
+	copy(r.buf[1+HashSize:], rt[:])
 	r.h.Reset()
 	r.h.Write(r.buf[:])
-	out := r.h.Sum(r.slab[:0:HashSize])
-	r.slab = r.slab[HashSize:]
+	var out Hash
+	r.h.Sum(out[:0])
 	return out
 }
 
 // Begin returns the first leaf index of the range.
-func (r *Range) Begin() uint64 { return r.r.Begin() }
+func (r *Range) Begin() uint64 { return r.begin }
 
 // End returns one past the last leaf index of the range.
-func (r *Range) End() uint64 { return r.r.End() }
+func (r *Range) End() uint64 { return r.end }
 
-// Hashes returns copies of the range's subtree roots, left to right.
-func (r *Range) Hashes() []Hash {
-	hs := r.r.Hashes()
-	out := make([]Hash, len(hs))
-	for i := range hs {
-		copy(out[i][:], hs[i])
-	}
-	return out
-}
+// Hashes returns a copy of the range's subtree roots, left to right.
+func (r *Range) Hashes() []Hash { return append([]Hash(nil), r.hashes...) }
 
 // Clone returns an independent copy.
 func (r *Range) Clone() *Range {
-	c, err := RangeFrom(r.Begin(), r.End(), r.Hashes())
-	if err != nil {
-		panic(err) // a valid range always rebuilds
-	}
+	c := NewRange(r.begin)
+	c.end = r.end
+	c.hashes = append(c.hashes, r.hashes...)
 	return c
 }
 
 // Append adds the next leaf hash. visit, when non-nil, is called for the
 // leaf (level 0) and every node the append completes.
 func (r *Range) Append(leaf Hash, visit func(Node)) {
-	h := r.own(leaf)
-	var err error
-	if visit == nil {
-		err = r.r.Append(h, nil)
-	} else {
-		if r.cv == nil {
-			r.cv = func(id compact.NodeID, h []byte) {
-				n := Node{Level: id.Level, Index: id.Index}
-				copy(n.Hash[:], h)
-				r.visit(n)
-			}
+	if visit != nil {
+		visit(Node{Level: 0, Index: r.end, Hash: leaf})
+	}
+	cur, idx, level := leaf, r.end, uint(0)
+	// The node at (level, idx) merges with its left sibling while that
+	// sibling is the range's last root: idx is odd and the sibling starts
+	// at or after begin.
+	for idx&1 == 1 && len(r.hashes) > 0 && (idx-1)<<level >= r.begin {
+		n := len(r.hashes) - 1
+		cur = r.node(&r.hashes[n], &cur)
+		r.hashes = r.hashes[:n]
+		idx >>= 1
+		level++
+		if visit != nil {
+			visit(Node{Level: level, Index: idx, Hash: cur})
 		}
-		r.visit = visit
-		err = r.r.Append(h, r.cv)
 	}
-	if err != nil {
-		panic(err) // appending a leaf cannot fail
-	}
+	r.hashes = append(r.hashes, cur)
+	r.end++
 }
 
-func (r *Range) own(h Hash) []byte {
-	if len(r.slab) < HashSize {
-		r.slab = make([]byte, 256*HashSize)
+func (r *Range) compact(f *compact.RangeFactory) (*compact.Range, error) {
+	hs := make([][]byte, len(r.hashes))
+	for i := range r.hashes {
+		h := r.hashes[i]
+		hs[i] = h[:]
 	}
-	out := r.slab[:HashSize:HashSize]
-	copy(out, h[:])
-	r.slab = r.slab[HashSize:]
-	return out
-}
-
-func visitor(visit func(Node)) compact.VisitFn {
-	return func(id compact.NodeID, h []byte) {
-		n := Node{Level: id.Level, Index: id.Index}
-		copy(n.Hash[:], h)
-		visit(n)
-	}
+	return f.NewRange(r.begin, r.end, hs)
 }
 
 // AppendRange merges other, which must begin where r ends, into r. visit,
 // when non-nil, is called for every node the merge completes.
 func (r *Range) AppendRange(other *Range, visit func(Node)) error {
-	// compact.Range merges only ranges of one factory: view other's
-	// hashes through r's.
-	o, err := r.fac.NewRange(other.Begin(), other.End(), other.r.Hashes())
+	f := &compact.RangeFactory{Hash: nodeBytes}
+	a, err := r.compact(f)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrSection, err)
+	}
+	b, err := other.compact(f)
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrSection, err)
 	}
 	var v compact.VisitFn
 	if visit != nil {
-		v = visitor(visit)
+		v = func(id compact.NodeID, h []byte) {
+			n := Node{Level: id.Level, Index: id.Index}
+			copy(n.Hash[:], h)
+			visit(n)
+		}
 	}
-	if err := r.r.AppendRange(o, v); err != nil {
+	if err := a.AppendRange(b, v); err != nil {
 		return fmt.Errorf("%w: %v", ErrSection, err)
+	}
+	r.end = a.End()
+	r.hashes = r.hashes[:0]
+	for _, h := range a.Hashes() {
+		r.hashes = append(r.hashes, Hash(h))
 	}
 	return nil
 }
@@ -172,17 +158,15 @@ func (r *Range) AppendRange(other *Range, visit func(Node)) error {
 // Root returns the root of the tree [0, End). The range must begin at 0.
 // The empty tree's root is EmptyRoot.
 func (r *Range) Root() Hash {
-	if r.Begin() != 0 {
+	if r.begin != 0 {
 		panic("merkle: Root of a range that does not begin at 0")
 	}
-	if r.End() == 0 {
+	if len(r.hashes) == 0 {
 		return EmptyRoot
 	}
-	h, err := r.r.GetRootHash(nil)
-	if err != nil {
-		panic(err)
+	h := r.hashes[len(r.hashes)-1]
+	for i := len(r.hashes) - 2; i >= 0; i-- {
+		h = r.node(&r.hashes[i], &h)
 	}
-	var out Hash
-	copy(out[:], h)
-	return out
+	return h
 }

@@ -101,6 +101,7 @@ type scanner struct {
 	prev    vellum.MAC
 	last    int64 // last record time
 	bufs    [][]byte
+	ents    [][]Entry
 }
 
 type pendBlock struct {
@@ -139,10 +140,20 @@ func (s *scanner) run() error {
 			if h.firstTime < s.last {
 				return s.damage(off, "block time goes backwards")
 			}
-			entries, err := parseEntries(s.path, int64(off), &h, payload, s.o, nil)
+			// Entry slices are reused per pending block, like the
+			// decompression buffers: fn sees entries only during the call.
+			var ents []Entry
+			if len(s.ents) > len(s.pend) {
+				ents = s.ents[len(s.pend)][:0]
+			}
+			entries, err := parseEntries(s.path, int64(off), &h, payload, s.o, ents)
 			if err != nil {
 				return s.damage(off, err.Error())
 			}
+			if len(s.ents) <= len(s.pend) {
+				s.ents = append(s.ents, nil)
+			}
+			s.ents[len(s.pend)] = entries
 			s.pend = append(s.pend, pendBlock{off: off, h: h, entries: entries})
 			s.nextSeq += uint64(h.count)
 			s.prev = entries[len(entries)-1].MAC
