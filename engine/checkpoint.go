@@ -119,7 +119,7 @@ func (e *Engine) treeLoop() {
 			switch {
 			case m.batch != nil:
 				t.hashBatch(m.batch)
-				sinceCP += uint64(len(m.batch.ends))
+				sinceCP += uint64(len(m.batch.encs))
 				if e.opts.CheckpointRecords > 0 && sinceCP >= uint64(e.opts.CheckpointRecords) {
 					e.signNow()
 					sinceCP = 0
