@@ -28,7 +28,7 @@ func NewLog(global *Range) *Log {
 
 // Append adds the next record's leaf hash.
 func (l *Log) Append(leaf Hash) {
-	l.global.Append(leaf, l.visit)
+	l.global.AppendStored(leaf, l.visit)
 	l.seg.Append(leaf)
 }
 

@@ -452,3 +452,20 @@ func TestRangeAppendMatchesLibrary(t *testing.T) {
 		}
 	}
 }
+
+func TestAppendStoredVisitsStoredLevels(t *testing.T) {
+	leaves := randLeaves(70_000, 11)
+	a, b := NewRange(300), NewRange(300)
+	var all, stored []Node
+	for _, l := range leaves {
+		a.Append(l, func(n Node) {
+			if StoredLevel(n.Level) {
+				all = append(all, n)
+			}
+		})
+		b.AppendStored(l, func(n Node) { stored = append(stored, n) })
+	}
+	if !reflect.DeepEqual(all, stored) || len(stored) == 0 || !reflect.DeepEqual(a.Hashes(), b.Hashes()) {
+		t.Fatalf("AppendStored visited %d nodes, Append %d stored-level ones", len(stored), len(all))
+	}
+}

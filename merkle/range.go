@@ -124,6 +124,24 @@ func (r *Range) compact(f *compact.RangeFactory) (*compact.Range, error) {
 	return f.NewRange(r.begin, r.end, hs)
 }
 
+// AppendStored is Append calling visit only for the stored-level nodes
+// (see StoredLevel) the append completes: what a segment footer keeps.
+func (r *Range) AppendStored(leaf Hash, visit func(Node)) {
+	cur, idx, level := leaf, r.end, uint(0)
+	for idx&1 == 1 && len(r.hashes) > 0 && (idx-1)<<level >= r.begin {
+		n := len(r.hashes) - 1
+		cur = r.node(&r.hashes[n], &cur)
+		r.hashes = r.hashes[:n]
+		idx >>= 1
+		level++
+		if level%Stride == 0 {
+			visit(Node{Level: level, Index: idx, Hash: cur})
+		}
+	}
+	r.hashes = append(r.hashes, cur)
+	r.end++
+}
+
 // AppendRange merges other, which must begin where r ends, into r. visit,
 // when non-nil, is called for every node the merge completes.
 func (r *Range) AppendRange(other *Range, visit func(Node)) error {

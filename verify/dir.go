@@ -352,11 +352,7 @@ func (v *dirVerifier) segment(num uint64, done *atomic.Int64, buf *[]byte) (*seg
 		}
 	}
 	r.piece = merkle.NewRange(r.first - 1)
-	visit := func(n merkle.Node) {
-		if merkle.StoredLevel(n.Level) {
-			r.nodes = append(r.nodes, n)
-		}
-	}
+	visit := func(n merkle.Node) { r.nodes = append(r.nodes, n) }
 	// Checkpoint sizes inside this segment, in order.
 	lo := sort.Search(len(v.sizes), func(i int) bool { return v.sizes[i] >= r.first })
 	snapAt := v.sizes[lo:]
@@ -377,7 +373,7 @@ func (v *dirVerifier) segment(num uint64, done *atomic.Int64, buf *[]byte) (*seg
 		}
 		l := lh.Leaf(en.Record, en.MAC)
 		r.local.Append(l)
-		r.piece.Append(l, visit)
+		r.piece.AppendStored(l, visit)
 		r.count++
 		if len(snapAt) > 0 && r.piece.End() == snapAt[0] {
 			if r.snaps == nil {
