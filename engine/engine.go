@@ -55,8 +55,9 @@ type Engine struct {
 	prev     vellum.MAC
 	lastTime int64
 	dedup    *dedupWindow
-	tree     tree // Merkle tree and checkpoints (merkle.go, checkpoint.go)
-	inflight bool // a batch is with the sync goroutine
+	tree     tree          // Merkle tree and checkpoints (merkle.go, checkpoint.go)
+	inflight bool          // a batch is with the sync goroutine
+	lastSync time.Duration // how long the last fdatasync took (settle)
 	syncCh   chan *job
 	synced   chan struct{}
 
