@@ -115,8 +115,15 @@ func buildVerifyStore() (*verifyStore, error) {
 	return s, nil
 }
 
+// getVerifyStore builds the store once per process; the directory is
+// removed when the process's benchmarks end (see cleanupVerifyStore).
 func getVerifyStore(b *testing.B) *verifyStore {
-	vsOnce.Do(func() { vs, vsErr = buildVerifyStore() })
+	vsOnce.Do(func() {
+		vs, vsErr = buildVerifyStore()
+		if vs != nil {
+			cleanups = append(cleanups, func() { os.RemoveAll(vs.dir) })
+		}
+	})
 	if vsErr != nil {
 		b.Fatal(vsErr)
 	}

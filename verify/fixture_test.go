@@ -307,3 +307,12 @@ func frameNote(msg []byte) []byte {
 }
 
 var _ = time.Second
+
+// TestMain removes the fixture built for the package's tests.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if fix != nil {
+		os.RemoveAll(fix.dir)
+	}
+	os.Exit(code)
+}
