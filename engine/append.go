@@ -48,18 +48,9 @@ func (e *Engine) Append(ctx context.Context, recs ...vellum.Record) ([]uint64, e
 	if len(recs) == 0 {
 		return nil, nil
 	}
-	items := make([]item, len(recs))
-	size := 0
-	for i := range recs {
-		it, err := e.prepare(&recs[i])
-		if err != nil {
-			if len(recs) > 1 {
-				return nil, fmt.Errorf("record %d: %w", i, err)
-			}
-			return nil, err
-		}
-		items[i] = it
-		size += len(it.enc)
+	items, size, err := e.prepare(recs)
+	if err != nil {
+		return nil, err
 	}
 	g, off, err := e.enqueue(items, size)
 	if err != nil {
@@ -76,34 +67,58 @@ func (e *Engine) Append(ctx context.Context, recs ...vellum.Record) ([]uint64, e
 	return g.seqs[off : off+len(items) : off+len(items)], nil
 }
 
-// prepare validates, redacts and encodes one record on the caller's
-// goroutine, so that this work runs in parallel; the writer only patches in
-// seq and time.
-func (e *Engine) prepare(in *vellum.Record) (item, error) {
-	r := *in
-	r.Seq, r.Time, r.KeyID, r.PrevMAC, r.MAC = 0, time.Time{}, "", vellum.MAC{}, vellum.MAC{}
-	if err := r.Validate(); err != nil {
-		return item{}, err
+// prepare validates, redacts and encodes the records of one call on the
+// caller's goroutine, so that this work runs in parallel; the writer only
+// patches in seq and time. All encodings share one exactly sized buffer:
+// one allocation per call, not per record.
+func (e *Engine) prepare(recs []vellum.Record) ([]item, int, error) {
+	wrap := func(i int, err error) error {
+		if len(recs) > 1 {
+			return fmt.Errorf("record %d: %w", i, err)
+		}
+		return err
 	}
+	src := recs
 	if e.opts.Redactor != nil {
-		// The redactor rewrites in place; give it copies of what the
-		// caller shares with us.
-		r.Attributes = maps.Clone(r.Attributes)
-		r.Redactions = slices.Clone(r.Redactions)
-		e.opts.Redactor.Redact(&r)
+		src = make([]vellum.Record, len(recs))
 	}
-	enc, err := r.AppendBinary(make([]byte, 0, r.EncodedSize()))
-	if err != nil {
-		return item{}, err
+	size := 0
+	for i := range recs {
+		if err := recs[i].Validate(); err != nil {
+			return nil, 0, wrap(i, err)
+		}
+		if e.opts.Redactor != nil {
+			// The redactor rewrites in place; give it copies of what the
+			// caller shares with us.
+			r := recs[i]
+			r.Attributes = maps.Clone(r.Attributes)
+			r.Redactions = slices.Clone(r.Redactions)
+			e.opts.Redactor.Redact(&r)
+			src[i] = r
+		}
+		n := src[i].EncodedSize()
+		if n > e.opts.MaxRecordSize {
+			return nil, 0, wrap(i, fmt.Errorf("%w: %d bytes encoded, limit %d", ErrTooLarge, n, e.opts.MaxRecordSize))
+		}
+		size += n
 	}
-	if len(enc) > e.opts.MaxRecordSize {
-		return item{}, fmt.Errorf("%w: %d bytes encoded, limit %d", ErrTooLarge, len(enc), e.opts.MaxRecordSize)
+	buf := make([]byte, 0, size)
+	items := make([]item, len(src))
+	for i := range src {
+		r := &src[i]
+		start := len(buf)
+		var err error
+		// Seq and time are encoded as the caller left them and patched
+		// by the writer; the fields are fixed-width, so sizes hold.
+		if buf, err = r.AppendBinary(buf); err != nil {
+			return nil, 0, wrap(i, err)
+		}
+		items[i] = item{enc: buf[start:len(buf):len(buf)], keys: keysOf(r)}
+		if r.EventID != "" && e.opts.DedupEntries > 0 {
+			items[i].dedup = dedupKey(r.TenantID, r.EventID)
+		}
 	}
-	it := item{enc: enc, keys: keysOf(&r)}
-	if r.EventID != "" && e.opts.DedupEntries > 0 {
-		it.dedup = dedupKey(r.TenantID, r.EventID)
-	}
-	return it, nil
+	return items, size, nil
 }
 
 // enqueue adds items to the pending group, waiting while the group is full,

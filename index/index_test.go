@@ -181,3 +181,18 @@ func TestAscendDescend(t *testing.T) {
 		t.Fatalf("Len after RemoveThrough = %d", x.Len())
 	}
 }
+
+// TestKeysOverflowMakesSummaryUnknown: an action with more dotted prefixes
+// than Keys holds must not produce a summary that rules out its span.
+func TestKeysOverflowMakesSummaryUnknown(t *testing.T) {
+	action := "a.b.c.d.e.f.g.h.i.j.k"
+	var b Builder
+	k := KeysOf("t", "u", action, "tool", "model", "success")
+	b.Add(&k)
+	s := b.Build()
+	for _, q := range []query.Query{{Action: action}, {Action: "a.b.c.d.e.f.g.h.i."}, {Model: "model"}} {
+		if !s.MayMatch(&q) {
+			t.Fatalf("summary rules out %+v, which the record matches", q)
+		}
+	}
+}

@@ -37,9 +37,10 @@ var ErrCorrupt = errors.New("index: corrupt summary section")
 // and its outcome bit. Computing them is the costly part of indexing, so the
 // engine does it on the appending goroutine.
 type Keys struct {
-	h       [maxKeys]uint64
-	n       uint8
-	outcome uint8
+	h        [maxKeys]uint64
+	n        uint8
+	outcome  uint8
+	overflow bool // more keys than fit: the span's summary must be unknown
 }
 
 // KeysOf returns the keys of a record with these field values (the action's
@@ -47,7 +48,11 @@ type Keys struct {
 func KeysOf[S string | []byte](tenant, user, action, tool, model, status S) Keys {
 	var k Keys
 	add := func(id byte, v S) {
-		if len(v) > 0 && int(k.n) < maxKeys {
+		switch {
+		case len(v) == 0:
+		case int(k.n) == maxKeys:
+			k.overflow = true // a summary without this key would lie
+		default:
 			k.h[k.n] = hashKey(id, v, len(v))
 			k.n++
 		}
@@ -157,11 +162,13 @@ type Builder struct {
 	outcomes uint8
 	bloom    [builderWords]uint64
 	n        int
+	unknown  bool
 }
 
 // Add adds one record's keys.
 func (b *Builder) Add(k *Keys) {
 	b.outcomes |= k.outcome
+	b.unknown = b.unknown || k.overflow
 	const m = builderWords*64 - 1
 	for _, h := range k.h[:k.n] {
 		h1, h2 := uint32(h), uint32(h>>32)|1
@@ -181,6 +188,10 @@ func (b *Builder) Len() int { return b.n }
 // taken modulo a power of two) while it stays under a quarter full, so a
 // span with few distinct values costs few bytes.
 func (b *Builder) Build() Summary {
+	if b.unknown {
+		*b = Builder{}
+		return Summary{}
+	}
 	words := b.bloom[:]
 	for len(words) > minWords {
 		half := len(words) / 2
