@@ -2,6 +2,7 @@ package verify
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -238,7 +239,7 @@ func TestTamperMatrix(t *testing.T) {
 				if err != nil {
 					t.Fatalf("%s: I/O error: %v", mode, err)
 				}
-				if rep.OK() {
+				if rep.OK() || !errors.Is(rep.Err(), ErrNotIntact) {
 					t.Fatalf("%s: tampering not detected", mode)
 				}
 				p := rep.First()
