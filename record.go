@@ -203,7 +203,7 @@ func (r *Record) Validate() error {
 	if !r.EventTime.IsZero() && !time.Unix(0, r.EventTime.UnixNano()).Equal(r.EventTime) {
 		return fmt.Errorf("%w: event_time %s is outside the years 1678 to 2262", ErrInvalid, r.EventTime.Format(time.RFC3339))
 	}
-	if len(r.Tool.Arguments) > 0 && !json.Valid(r.Tool.Arguments) {
+	if len(r.Tool.Arguments) > 0 && !validJSON(r.Tool.Arguments) {
 		return fmt.Errorf("%w: tool.arguments is not valid JSON", ErrInvalid)
 	}
 	// Identifiers are bounded; every string must be UTF-8 (JSON cannot
