@@ -42,6 +42,7 @@ type Range struct {
 	hashes     []Hash
 	h          hash.Hash // reused for node hashes
 	buf        [1 + 2*HashSize]byte
+	sum        Hash
 }
 
 // NewRange returns an empty range starting at leaf index begin.
@@ -69,9 +70,10 @@ func (r *Range) node(l, rt *Hash) Hash {
 	copy(r.buf[1+HashSize:], rt[:])
 	r.h.Reset()
 	r.h.Write(r.buf[:])
-	var out Hash
-	r.h.Sum(out[:0])
-	return out
+	// Sum into a field: a local array would escape through the
+	// interface call and cost an allocation per node.
+	r.h.Sum(r.sum[:0])
+	return r.sum
 }
 
 // Begin returns the first leaf index of the range.

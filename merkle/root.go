@@ -29,9 +29,10 @@ func (b *RootBuilder) node(l, r *Hash) Hash {
 	copy(b.buf[1+HashSize:], r[:])
 	b.h.Reset()
 	b.h.Write(b.buf[:])
-	var out Hash
-	b.h.Sum(out[:0])
-	return out
+	// Sum into a field: a local array would escape through the
+	// interface call and cost an allocation per node.
+	b.h.Sum(b.sum[:0])
+	return b.sum
 }
 
 // Append adds the next leaf hash.

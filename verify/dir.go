@@ -8,6 +8,7 @@ import (
 	"io"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"slices"
 	"sort"
 	"strings"
@@ -308,13 +309,21 @@ func (v *dirVerifier) segments(nums []uint64) ([]*segResult, error) {
 
 // segment checks one segment on its own: framing and CRCs, the MAC of every
 // record from the block's prev MAC, and its leaves.
-func (v *dirVerifier) segment(num uint64, done *atomic.Int64, buf *[]byte) (*segResult, error) {
+func (v *dirVerifier) segment(num uint64, done *atomic.Int64, buf *[]byte) (r *segResult, err error) {
 	path := engine.SegmentPath(v.dir, num)
-	r := &segResult{num: num, name: filepath.Join("segments", engine.SegmentName(num))}
-	b, err := readInto(v.o.FS, path, buf)
+	r = &segResult{num: num, name: filepath.Join("segments", engine.SegmentName(num))}
+	b, unmap, err := v.load(path, buf)
 	if err != nil {
 		return nil, fmt.Errorf("verify: read %s: %w", path, err)
 	}
+	defer unmap()
+	// A mapped file that shrinks under us faults: report it, do not crash.
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if p := recover(); p != nil {
+			r, err = nil, fmt.Errorf("verify: %s changed while it was being read (%v); verify a copy", path, p)
+		}
+	}()
 	r.size = int64(len(b))
 	bad := func(err error) {
 		var ce *segment.CorruptError
@@ -399,6 +408,25 @@ func (v *dirVerifier) segment(num uint64, done *atomic.Int64, buf *[]byte) (*seg
 	}
 	r.scan = sr
 	return r, nil
+}
+
+// load returns a segment's bytes: mapped when possible, else read into
+// *buf (grown as needed and reused by the worker).
+func (v *dirVerifier) load(path string, buf *[]byte) ([]byte, func(), error) {
+	f, err := v.o.FS.Open(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer f.Close()
+	n, err := f.Size()
+	if err != nil {
+		return nil, nil, err
+	}
+	if b, unmap, ok := mapFile(f, n); ok {
+		return b, unmap, nil
+	}
+	b, err := readInto(v.o.FS, path, buf)
+	return b, func() {}, err
 }
 
 // readInto reads a whole file into *buf, growing it as needed.
