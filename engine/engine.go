@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -295,6 +296,14 @@ func (e *Engine) openSegment(n uint64, prev *segInfo, last bool) (*segInfo, erro
 	// when asked to.
 	hs := key.NewHasher()
 	var f vellum.Fields
+	// The active segment's spans get their summaries as the scan goes:
+	// keys are kept for the current span only (a slice per record for a
+	// whole segment cost more in page faults than all the rest of Open).
+	var (
+		sums     []index.Summary
+		spanKeys []index.Keys
+		curSpan  uint64
+	)
 	sr, err := segment.Scan(e.fs, path, so, func(en segment.Entry) error {
 		if _, err := hs.Check(en.Seq, en.PrevMAC, en.Record, en.MAC); err != nil {
 			return fmt.Errorf("%w: %s block at offset %d: %w", ErrCorrupt, path, en.Offset, err)
@@ -303,8 +312,13 @@ func (e *Engine) openSegment(n uint64, prev *segInfo, last bool) (*segInfo, erro
 			if err := vellum.PeekFields(en.Record, &f); err != nil {
 				return fmt.Errorf("%w: %s block at offset %d seq %d: %w", ErrCorrupt, path, en.Offset, en.Seq, err)
 			}
-			k := index.KeysOfFields(&f)
-			e.ix.noteKeys(en.Seq, &k)
+			if en.Span != curSpan {
+				if len(spanKeys) > 0 {
+					sums = append(sums, buildSummary(spanKeys))
+				}
+				spanKeys, curSpan = spanKeys[:0], en.Span
+			}
+			spanKeys = append(spanKeys, index.KeysOfFields(&f))
 		}
 		return nil
 	})
@@ -333,7 +347,23 @@ func (e *Engine) openSegment(n uint64, prev *segInfo, last bool) (*segInfo, erro
 		return nil, err
 	}
 	e.w = w
+	// Closed spans have their summaries; the open span's keys wait in
+	// pend for the records still to come.
+	if spans := sr.Spans(); len(spans) > 0 && len(spanKeys) > 0 {
+		e.ix = indexState{sums: sums, pend: slices.Clone(spanKeys), pendFirst: spans[len(spans)-1].FirstSeq}
+		for i, sum := range sums {
+			e.idx.Add(&index.Entry{Seg: n, Span: spans[i], Sum: sum})
+		}
+	}
 	return si, nil
+}
+
+func buildSummary(keys []index.Keys) index.Summary {
+	var b index.Builder
+	for i := range keys {
+		b.Add(&keys[i])
+	}
+	return b.Build()
 }
 
 // createSegment starts segment num for appends at the current end of the

@@ -19,6 +19,9 @@ type Entry struct {
 	MAC     vellum.MAC
 	PrevMAC vellum.MAC
 	Offset  int64 // file offset of the block frame that holds it
+	// Span is the first seq of the span holding the record; set by Scan
+	// (spans are the index's unit, see FORMAT.md), zero elsewhere.
+	Span uint64
 }
 
 // Reader reads a segment file: its header, its footer when sealed, spans at

@@ -212,7 +212,9 @@ func (s *scanner) commit(end int) error {
 		}
 		st.Count += uint64(pb.h.count)
 		if s.fn != nil {
+			span := s.res.spans.open.FirstSeq
 			for _, e := range pb.entries {
+				e.Span = span
 				if err := s.fn(e); err != nil {
 					return err
 				}
