@@ -11,6 +11,7 @@ import (
 type Fields struct {
 	Seq       uint64
 	Time      int64
+	EventID   []byte
 	TenantID  []byte
 	UserID    []byte
 	Action    []byte
@@ -51,7 +52,7 @@ func PeekFields(b []byte, f *Fields) error {
 	// service, auth_mode, action, agent, session_id, trace_id, request_id,
 	// tool.name, tool.call_id, tool.arguments, model.name, model.provider,
 	// model.finish_reason, outcome.status.
-	next()
+	f.EventID = next()
 	f.TenantID = next()
 	f.UserID = next()
 	next()

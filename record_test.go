@@ -216,8 +216,8 @@ func TestPeekFields(t *testing.T) {
 	if err := PeekFields(b, &f); err != nil {
 		t.Fatal(err)
 	}
-	got := []string{string(f.TenantID), string(f.UserID), string(f.Action), string(f.SessionID), string(f.TraceID), string(f.Tool), string(f.Model), string(f.Status)}
-	want := []string{r.TenantID, r.UserID, r.Action, r.SessionID, r.TraceID, r.Tool.Name, r.Model.Name, r.Outcome.Status}
+	got := []string{string(f.EventID), string(f.TenantID), string(f.UserID), string(f.Action), string(f.SessionID), string(f.TraceID), string(f.Tool), string(f.Model), string(f.Status)}
+	want := []string{r.EventID, r.TenantID, r.UserID, r.Action, r.SessionID, r.TraceID, r.Tool.Name, r.Model.Name, r.Outcome.Status}
 	if !reflect.DeepEqual(got, want) || f.Seq != r.Seq || f.Time != r.Time.UnixNano() {
 		t.Fatalf("got %q, want %q", got, want)
 	}

@@ -1,6 +1,10 @@
 package engine
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/vellumlog/vellum"
+)
 
 // dedupWindow remembers the seq of the last n (tenant, event_id) pairs so a
 // retried event is stored once. Owned by the writer goroutine.
@@ -63,12 +67,16 @@ func (e *Engine) loadDedup() error {
 	if last-from+1 > uint64(e.opts.DedupEntries) {
 		from = last - uint64(e.opts.DedupEntries) + 1
 	}
-	for r, err := range e.scan(from, last) {
-		if err != nil {
-			return fmt.Errorf("engine: load recent event ids: %w", err)
+	var f vellum.Fields
+	for si, en := range e.scanEntries(from, last) {
+		if en.Record == nil {
+			return fmt.Errorf("engine: load recent event ids: %w", en.err)
 		}
-		if r.EventID != "" {
-			e.dedup.put(dedupKey(r.TenantID, r.EventID), r.Seq)
+		if err := vellum.PeekFields(en.Record, &f); err != nil {
+			return fmt.Errorf("%w: %s offset %d seq %d: %w", ErrCorrupt, si.path, en.Offset, en.Seq, err)
+		}
+		if len(f.EventID) > 0 {
+			e.dedup.put(dedupKey(string(f.TenantID), string(f.EventID)), en.Seq)
 		}
 	}
 	return nil

@@ -60,6 +60,31 @@ func (e *Engine) Scan(ctx context.Context, from, to uint64) iter.Seq2[vellum.Rec
 
 func (e *Engine) scan(from, to uint64) iter.Seq2[vellum.Record, error] {
 	return func(yield func(vellum.Record, error) bool) {
+		for si, en := range e.scanEntries(from, to) {
+			if en.Record == nil {
+				yield(vellum.Record{}, en.err)
+				return
+			}
+			r, err := decodeEntry(si, en.Entry)
+			if !yield(r, err) || err != nil {
+				return
+			}
+		}
+	}
+}
+
+// rawEntry is a stored record before decoding, or an error (Record nil).
+type rawEntry struct {
+	segment.Entry
+	err error
+}
+
+// scanEntries yields the stored records with seq in [from, to] (to = 0: the
+// last durable one) without decoding them. An entry is valid only until the
+// next one is yielded. A failure is yielded as an entry with a nil Record
+// and err set, and ends the iteration.
+func (e *Engine) scanEntries(from, to uint64) iter.Seq2[*segInfo, rawEntry] {
+	return func(yield func(*segInfo, rawEntry) bool) {
 		s := e.snap.Load()
 		if to == 0 || to > s.last {
 			to = s.last
@@ -73,7 +98,7 @@ func (e *Engine) scan(from, to uint64) iter.Seq2[vellum.Record, error] {
 			si, spans := s.locate(seq)
 			i := sort.Search(len(spans), func(i int) bool { return spans[i].LastSeq() >= seq })
 			if si == nil || i == len(spans) {
-				yield(vellum.Record{}, fmt.Errorf("%w: seq %d is in no segment's index", ErrCorrupt, seq))
+				yield(nil, rawEntry{err: fmt.Errorf("%w: seq %d is in no segment's index", ErrCorrupt, seq)})
 				return
 			}
 			// Read spans until this segment is done; the next turn of the
@@ -81,15 +106,14 @@ func (e *Engine) scan(from, to uint64) iter.Seq2[vellum.Record, error] {
 			for ; i < len(spans) && seq <= to; i++ {
 				entries, err := si.readSpanScratch(e, spans[i], sc)
 				if err != nil {
-					yield(vellum.Record{}, err)
+					yield(si, rawEntry{err: err})
 					return
 				}
 				for _, en := range entries {
 					if en.Seq < seq || en.Seq > to {
 						continue
 					}
-					r, err := decodeEntry(si, en)
-					if !yield(r, err) || err != nil {
+					if !yield(si, rawEntry{Entry: en}) {
 						return
 					}
 				}
