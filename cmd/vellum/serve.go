@@ -14,7 +14,10 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/mod/sumdb/note"
+
 	"github.com/vellumlog/vellum/chain"
+	"github.com/vellumlog/vellum/checkpoint"
 	"github.com/vellumlog/vellum/engine"
 	"github.com/vellumlog/vellum/query"
 	"github.com/vellumlog/vellum/redact"
@@ -84,13 +87,26 @@ func serve(ctx context.Context, cfgPath, dataDir, addr string, ready chan<- stri
 		log.Warn("retention.max_age is set, but this build does not expire segments yet; everything is kept")
 	}
 
+	// Signed checkpoints (issue 3): without a signing key the store keeps
+	// Merkle roots but signs nothing an auditor could check.
+	var signer note.Signer
+	if cfg.Audit.SigningKeyFile != "" {
+		if signer, err = checkpoint.LoadSigner(cfg.Audit.SigningKeyFile); err != nil {
+			return err
+		}
+	} else {
+		log.Warn("audit.signing_key_file is not set: no signed checkpoints, so auditors without the HMAC key can verify little (vellum keygen makes one)")
+	}
 	eng, err := engine.Open(cfg.DataDir, &engine.Options{
-		Keys:          keys,
-		SegmentSize:   int64(cfg.Audit.SegmentMaxSize),
-		SegmentAge:    time.Duration(cfg.Audit.SegmentMaxAge),
-		MaxRecordSize: int(cfg.Audit.MaxRecordSize),
-		Redactor:      redactor,
-		Logger:        log,
+		Keys:               keys,
+		SegmentSize:        int64(cfg.Audit.SegmentMaxSize),
+		SegmentAge:         time.Duration(cfg.Audit.SegmentMaxAge),
+		MaxRecordSize:      int(cfg.Audit.MaxRecordSize),
+		Redactor:           redactor,
+		Logger:             log,
+		Signer:             signer,
+		CheckpointRecords:  cfg.Audit.Checkpoint.EveryRecords,
+		CheckpointInterval: time.Duration(cfg.Audit.Checkpoint.Every),
 	})
 	if err != nil {
 		return err
