@@ -3,6 +3,7 @@ package bench
 import (
 	"bytes"
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -45,6 +46,9 @@ var (
 
 func buildVerifyStore() (*verifyStore, error) {
 	n := 2_000_000
+	if f := flag.Lookup("test.benchtime"); f != nil && f.Value.String() == "1x" {
+		n = 100_000 // `make bench-smoke` runs every benchmark once: keep it quick
+	}
 	if s := os.Getenv("VELLUM_BENCH_VERIFY_RECORDS"); s != "" {
 		var err error
 		if n, err = strconv.Atoi(s); err != nil {
