@@ -589,8 +589,9 @@ func (v *dirVerifier) checkMerkle(rank uint64, r *segResult, global *merkle.Rang
 		got, perr := merkle.ParseSection(b)
 		detail := "the footer's Merkle section differs from the log-wide tree the records give"
 		if perr == nil && got.Size == want.Size && len(got.Range) == len(want.Range) && len(want.Range) > 0 {
-			g, _ := merkle.RangeFrom(0, got.Size, got.Range)
-			detail += fmt.Sprintf(" (its tree root %s, the records' %s)", g.Root(), global.Root())
+			if g, err := merkle.RangeFrom(0, got.Size, got.Range); err == nil {
+				detail += fmt.Sprintf(" (its tree root %s, the records' %s)", g.Root(), global.Root())
+			}
 		}
 		v.problem(rank, &Problem{Check: CheckMerkle, File: r.name, Offset: ft.Offset, Seq: ft.LastSeq, Detail: detail})
 	}
