@@ -367,6 +367,7 @@ func (v *dirVerifier) segment(num uint64, done *atomic.Int64, buf *[]byte) (r *s
 	snapAt := v.sizes[lo:]
 	var lh merkle.Hasher
 	var lastOff int64 = segment.HeaderSize
+	done.Add(lastOff)
 	macBad := false
 	sr, err := segment.ScanBytes(path, b, nil, func(en segment.Entry) error {
 		if en.Offset != lastOff {
