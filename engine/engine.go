@@ -309,6 +309,7 @@ func (e *Engine) openSegment(n uint64, prev *segInfo, last bool) (*segInfo, erro
 			return fmt.Errorf("%w: %s block at offset %d: %w", ErrCorrupt, path, en.Offset, err)
 		}
 		if last && si.footer == nil {
+			e.treeRecoverLeaf(en) // the active segment's leaves (merkle.go)
 			if err := vellum.PeekFields(en.Record, &f); err != nil {
 				return fmt.Errorf("%w: %s block at offset %d seq %d: %w", ErrCorrupt, path, en.Offset, en.Seq, err)
 			}

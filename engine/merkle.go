@@ -63,6 +63,10 @@ type tree struct {
 	secs map[uint64]*merkle.Section // parsed footer sections by segment number; guarded by mu
 
 	cp cpState // checkpoints; owned by the tree goroutine (and Open)
+
+	// Open only: leaves of the active segment found by recovery's scan.
+	recovered []merkle.Hash
+	rh        merkle.Hasher
 }
 
 // treeAdd adds one record the writer is committing to the batch. (Hook
@@ -194,20 +198,22 @@ func (e *Engine) openTree(sealed []*segInfo) error {
 		}
 	}
 	e.tree.log = merkle.NewLog(global)
-	if e.active != nil && e.w != nil && e.w.State().Count > 0 {
-		var h merkle.Hasher
-		_, err := segment.Scan(e.fs, e.active.path, e.opts.segmentOptions(), func(en segment.Entry) error {
-			e.tree.log.Append(h.Leaf(en.Record, en.MAC))
-			return nil
-		})
-		if err != nil {
-			return fmt.Errorf("%w: %w", ErrCorrupt, err)
-		}
+	// The active segment's leaves were hashed while recovery scanned it
+	// for MACs (treeRecoverLeaf); its records are read once on open.
+	for _, l := range e.tree.recovered {
+		e.tree.log.Append(l)
 	}
+	e.tree.recovered = nil
 	if got, want := e.tree.log.Size(), e.nextSeq-1; got != want {
 		return fmt.Errorf("%w: Merkle tree holds %d records, the log %d", ErrCorrupt, got, want)
 	}
 	return nil
+}
+
+// treeRecoverLeaf hashes one committed record of the active segment while
+// recovery scans it. (Hook called from openSegment in engine.go.)
+func (e *Engine) treeRecoverLeaf(en segment.Entry) {
+	e.tree.recovered = append(e.tree.recovered, e.tree.rh.Leaf(en.Record, en.MAC))
 }
 
 // hashSegment appends the leaves of every record of a segment to r.
