@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"os"
 	"runtime"
 	"strconv"
@@ -32,6 +33,7 @@ import (
 type verifyStore struct {
 	dir      string
 	key      *chain.Key
+	signer   note.Signer
 	verifier note.Verifier
 	records  int
 	bytes    int64
@@ -72,7 +74,7 @@ func buildVerifyStore() (*verifyStore, error) {
 		return nil, err
 	}
 	pool := pregen(4096)
-	s := &verifyStore{dir: dir, key: k, verifier: verifier, records: n}
+	s := &verifyStore{dir: dir, key: k, signer: signer, verifier: verifier, records: n}
 	for i := range 1024 {
 		enc, _ := pool[i].MarshalBinary()
 		s.samples = append(s.samples, enc)
@@ -202,4 +204,28 @@ func BenchmarkVerify(b *testing.B) {
 		}
 		recordsPerSec(b, b.N*s.records)
 	})
+}
+
+// BenchmarkInclusionProof measures what GET /v1/audit/:seq adds: an
+// inclusion proof of a random record against the latest checkpoint, built
+// from the segments' stored nodes and at most 256 records read from disk.
+func BenchmarkInclusionProof(b *testing.B) {
+	s := getVerifyStore(b)
+	e, err := engine.Open(s.dir, &engine.Options{Keys: chain.NewKeyring(s.key), Signer: s.signer,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer e.Close()
+	cp, ok := e.LatestCheckpoint()
+	if !ok {
+		b.Fatal("no checkpoint")
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for b.Loop() {
+		seq := 1 + rng.Uint64N(cp.Size)
+		if _, err := e.InclusionProof(context.Background(), seq, 0); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
