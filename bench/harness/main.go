@@ -87,9 +87,9 @@ func build(args []string) error {
 	var clock atomic.Int64
 	e, err := engine.Open(*dir, &engine.Options{
 		Keys: key(), Logger: quiet(), DedupEntries: -1,
-		// One call of Now per group commit: advance the synthetic clock
-		// so that the whole build covers one day.
-		Now: func() time.Time { return epoch.Add(time.Duration(clock.Add(step))) },
+		// Callers advance the synthetic clock by one step per call, so
+		// that the whole build covers one day evenly.
+		Now: func() time.Time { return epoch.Add(time.Duration(clock.Load())) },
 	})
 	if err != nil {
 		return err
@@ -108,6 +108,7 @@ func build(args []string) error {
 				for i := range recs {
 					recs[i] = g.Next()
 				}
+				clock.Add(step)
 				if _, err := e.Append(context.Background(), recs...); err != nil {
 					errs <- err
 					return
