@@ -26,7 +26,10 @@ type group struct {
 }
 
 type item struct {
-	enc   []byte // canonical encoding with seq and time still zero
+	// enc is the canonical encoding with seq and time still zero. The
+	// Merkle tree goroutine hashes it after commit (merkle.go): never
+	// recycle it.
+	enc   []byte
 	dedup string // tenant + "\x00" + event_id, or ""
 	keys  index.Keys
 }
