@@ -41,20 +41,25 @@ func sample() Checkpoint {
 	return Checkpoint{Origin: "vellum/00112233445566778899aabbccddeeff", Size: 8, Root: merkle.LeafData(nil)}
 }
 
-// TestSignedNoteKnownAnswer pins the exact signed note for a fixed key and
-// checkpoint (Ed25519 signatures are deterministic), so the text format
-// cannot drift.
+// TestSignedNoteKnownAnswer pins the exact verifier key and signed note
+// for the Ed25519 key with seed 07 x32 (Ed25519 signatures are
+// deterministic), so neither format can drift. Reproduced by:
+//
+//	python3 -c 'import hashlib,base64;from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey as K;from cryptography.hazmat.primitives.serialization import Encoding as E,PublicFormat as P;k=K.from_private_bytes(bytes([7])*32);pub=k.public_key().public_bytes(E.Raw,P.Raw);h=hashlib.sha256(b"vellum-test\n\x01"+pub).digest()[:4];body=b"vellum/00112233445566778899aabbccddeeff\n8\nbjQLnP+zepicpUTmu3gKLHiQHT+zNzh2hRGjBhevoB0=\n";print(h.hex(),base64.b64encode(b"\x01"+pub).decode(),base64.b64encode(h+k.sign(body)).decode())'
+//
+// (key hash, base64 of 0x01 || public key, signature line's base64).
 func TestSignedNoteKnownAnswer(t *testing.T) {
 	s, v, vkey := fixedKey(t, "vellum-test", 7)
-	if !strings.HasPrefix(vkey, "vellum-test+") {
+	if vkey != "vellum-test+5e8707ba+AepKbGPinFIKvvVQexMuxfmVR3auvr57kkIe6mkURtIs" {
 		t.Fatalf("verifier key %q", vkey)
 	}
 	signed, err := Sign(sample(), s)
 	if err != nil {
 		t.Fatal(err)
 	}
-	body := "vellum/00112233445566778899aabbccddeeff\n8\nbjQLnP+zepicpUTmu3gKLHiQHT+zNzh2hRGjBhevoB0=\n"
-	if !strings.HasPrefix(string(signed.Note), body+"\n— vellum-test ") {
+	const want = "vellum/00112233445566778899aabbccddeeff\n8\nbjQLnP+zepicpUTmu3gKLHiQHT+zNzh2hRGjBhevoB0=\n" +
+		"\n— vellum-test XocHup4bVM5mFxpHpHToGpBxiDPemkQafB0RAa8n4UQE4NrSGUhZd6f6c0+noSCNeJBBRYe8mwNhhDIyCOG/Jcy2iws=\n"
+	if string(signed.Note) != want {
 		t.Fatalf("note = %q", signed.Note)
 	}
 	got, err := Open(signed.Note, v)
