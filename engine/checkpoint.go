@@ -11,6 +11,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"path/filepath"
@@ -51,8 +52,11 @@ func (e *Engine) startTree() error {
 	cp.lastTime = e.opts.Now()
 	if e.opts.Signer != nil {
 		l, res, err := checkpoint.OpenLog(e.fs, filepath.Join(e.dir, checkpoint.LogName))
-		if err != nil {
+		if errors.Is(err, checkpoint.ErrCorrupt) {
 			return fmt.Errorf("%w: %w", ErrCorrupt, err)
+		}
+		if err != nil {
+			return fmt.Errorf("engine: %w", err)
 		}
 		if res.TornAt >= 0 {
 			e.log.Warn("cut back a torn final checkpoint", slog.Int64("offset", res.TornAt), slog.String("reason", res.TornReason))
