@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
-	"runtime"
 	"slices"
 	"time"
 
@@ -195,19 +194,25 @@ func (e *Engine) run() {
 	}()
 	tick := time.NewTicker(ageCheckInterval(e.opts.SegmentAge))
 	defer tick.Stop()
+	settleTimer := time.NewTimer(time.Hour)
+	settleTimer.Stop()
 	for {
-		select {
-		case <-e.wake:
-		case <-tick.C:
-			e.waitSync()
-			e.rotateIfOld()
-			continue
-		case <-e.quit:
-			// Commit what callers handed in before Close, then stop.
-			if g := e.take(); g != nil {
-				e.commit(g)
+		// Wait for work unless some is already pending (settle may have
+		// consumed the wake-up that announced it).
+		if e.pendingCount() == 0 {
+			select {
+			case <-e.wake:
+			case <-tick.C:
+				e.waitSync()
+				e.rotateIfOld()
+				continue
+			case <-e.quit:
+				// Commit what callers handed in before Close, then stop.
+				if g := e.take(); g != nil {
+					e.commit(g)
+				}
+				return
 			}
-			return
 		}
 		// While a batch syncs, a small group is left to grow: the callers
 		// that sync releases will join it, and one fsync then covers them
@@ -218,7 +223,7 @@ func (e *Engine) run() {
 		}
 		if g := e.take(); g != nil {
 			e.commit(g)
-			e.settle(len(g.items))
+			e.settle(len(g.items), settleTimer)
 		}
 	}
 }
@@ -226,21 +231,25 @@ func (e *Engine) run() {
 // settle gives the callers a batch just released a moment to append again
 // before the next group is taken, so that a closed loop of callers shares
 // one fsync instead of splitting into cohorts that alternate (each waiting
-// out the other's fsync). It yields the processor until as many records are
-// pending as were just released (on top of those already waiting), or an eighth of the last fsync's duration
-// has passed: a bounded delay that buys a larger batch. A single caller is
-// never waited for.
-func (e *Engine) settle(released int) {
-	if released < 2 || e.inflight {
+// out the other's fsync). It waits, without spinning, until as many records
+// are pending as were just released (on top of those already waiting), or
+// an eighth of the last fsync's duration has passed: a bounded delay that
+// buys a larger batch. A single caller is never waited for.
+func (e *Engine) settle(released int, timer *time.Timer) {
+	if released < 2 || e.inflight || e.lastSync <= 0 {
 		return
 	}
 	want := e.pendingCount() + released
-	deadline := time.Now().Add(e.lastSync / 8)
-	for time.Now().Before(deadline) {
-		if e.pendingCount() >= want {
+	timer.Reset(e.lastSync / 8)
+	defer timer.Stop()
+	for e.pendingCount() < want {
+		select {
+		case <-e.wake:
+		case <-timer.C:
+			return
+		case <-e.quit:
 			return
 		}
-		runtime.Gosched()
 	}
 }
 
