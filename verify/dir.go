@@ -115,6 +115,11 @@ func (v *dirVerifier) problem(rank uint64, p *Problem) {
 
 func (v *dirVerifier) run() error {
 	fs := v.o.FS
+	// The checkpoint log first: when a live directory is verified, the
+	// segments listed and read after it hold at least what it covers.
+	if err := v.readCheckpoints(); err != nil {
+		return err
+	}
 	nums, err := engine.ListSegments(fs, v.dir)
 	if err != nil {
 		return fmt.Errorf("verify: %w", err)
@@ -132,9 +137,6 @@ func (v *dirVerifier) run() error {
 	}
 	v.rep.Segments = len(nums)
 	v.note()
-	if err := v.readCheckpoints(); err != nil {
-		return err
-	}
 	results, err := v.segments(nums)
 	if err != nil {
 		return err
