@@ -580,6 +580,12 @@ func (v *dirVerifier) checkMerkle(rank uint64, r *segResult, global *merkle.Rang
 	}
 	b, ok := ft.Sections[merkle.SectionType]
 	if !ok {
+		if ft.HasRoot {
+			// Writers put both or neither: a root without its section
+			// means the section was removed.
+			v.problem(rank, &Problem{Check: CheckMerkle, File: r.name, Offset: ft.Offset, Seq: ft.LastSeq,
+				Detail: "the footer has a Merkle root but no Merkle section (section removed)"})
+		}
 		return
 	}
 	want, err := merkle.NewSection(r.first-1, global, nodes)

@@ -236,6 +236,38 @@ func entriesOf(t *testing.T, path string) ([]entry, *segment.ScanResult) {
 	return out, sr
 }
 
+// stripSection rewrites sealed segment n keeping everything but its
+// Merkle section (footer section 3), with every CRC right.
+func stripSection(t *testing.T, dir string, n uint64) {
+	t.Helper()
+	path := segPath(dir, n)
+	es, _ := entriesOf(t, path)
+	r, err := segment.Open(vfs.Default, path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hdr, ft := r.Header(), r.Footer()
+	r.Close()
+	os.Remove(path)
+	w, err := segment.Create(vfs.Default, path, hdr, &segment.Options{NoCompression: true, BlockSize: int(hdr.SpanTarget)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range es {
+		if err := w.Add(e.seq, e.t, e.enc, e.mac); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	root := ft.MerkleRoot
+	if _, err := w.Seal(&segment.SealOptions{MerkleRoot: &root, Sections: map[uint16][]byte{
+		segment.SectionSummaries: ft.Sections[segment.SectionSummaries]}}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // forge rewrites sealed segment n the way a forger who knows the format but
 // not the HMAC key would: mutate edits the record list (seqs and times are
 // renumbered to stay in order), the file is rewritten with every CRC
