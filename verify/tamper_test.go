@@ -122,9 +122,9 @@ func TestTamperMatrix(t *testing.T) {
 			want: want{CheckMerkle, segName(2), any, 0}, auditor: true,
 		},
 		{
-			name: "Merkle section removed by a forger who fixes CRCs",
+			name:   "Merkle section removed by a forger who fixes CRCs",
 			tamper: func(t *testing.T, dir string) { stripSection(t, dir, 2) },
-			want: want{CheckMerkle, segName(2), any, 0}, auditor: true,
+			want:   want{CheckMerkle, segName(2), any, 0}, auditor: true,
 		},
 		{
 			name: "checkpoint signature altered",
