@@ -17,7 +17,7 @@ func mapFile(f vfs.File, size int64) ([]byte, func(), bool) {
 	if !ok || size <= 0 || size > 1<<40 {
 		return nil, nil, false
 	}
-	b, err := unix.Mmap(int(fd.Fd()), 0, int(size), unix.PROT_READ, unix.MAP_SHARED)
+	b, err := unix.Mmap(int(fd.Fd()), 0, int(size), unix.PROT_READ, unix.MAP_SHARED|unix.MAP_POPULATE)
 	if err != nil {
 		return nil, nil, false
 	}
