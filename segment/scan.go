@@ -185,6 +185,11 @@ func (s *scanner) run() error {
 func (s *scanner) checkCommit(off int) error {
 	le := binary.LittleEndian
 	fr := s.b[off : off+CommitSize]
+	// The reserved bytes lie outside the CRC; zero is the only valid
+	// value, so that no byte of a segment can change unnoticed.
+	if fr[1]|fr[2]|fr[3]|fr[20]|fr[21]|fr[22]|fr[23] != 0 {
+		return errors.New("reserved commit frame bytes are not zero")
+	}
 	if covered := int(le.Uint32(fr[4:])); covered != off-s.good {
 		return fmt.Errorf("commit frame covers %d bytes, %d lie since the previous commit", covered, off-s.good)
 	}
