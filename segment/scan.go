@@ -185,8 +185,8 @@ func (s *scanner) run() error {
 func (s *scanner) checkCommit(off int) error {
 	le := binary.LittleEndian
 	fr := s.b[off : off+CommitSize]
-	// The reserved bytes lie outside the CRC; zero is the only valid
-	// value, so that no byte of a segment can change unnoticed.
+	// Reserved bytes must be zero: bytes 20-23 lie outside the CRC, so
+	// this check is what keeps every byte of a segment accounted for.
 	if fr[1]|fr[2]|fr[3]|fr[20]|fr[21]|fr[22]|fr[23] != 0 {
 		return errors.New("reserved commit frame bytes are not zero")
 	}
