@@ -197,6 +197,13 @@ func (e *Engine) run() {
 	settleTimer := time.NewTimer(time.Hour)
 	settleTimer.Stop()
 	for {
+		// Age rotation must not starve while callers keep work pending.
+		select {
+		case <-tick.C:
+			e.waitSync()
+			e.rotateIfOld()
+		default:
+		}
 		// Wait for work unless some is already pending (settle may have
 		// consumed the wake-up that announced it).
 		if e.pendingCount() == 0 {
@@ -306,7 +313,7 @@ func (e *Engine) waitSync() {
 // commit prepares one group as a batch, writes it once the previous batch
 // is durable, and hands it to the sync goroutine.
 func (e *Engine) commit(g *group) {
-	if err := e.Err(); err != nil {
+	if err := e.failed(); err != nil {
 		e.release(g, err)
 		return
 	}
@@ -314,12 +321,12 @@ func (e *Engine) commit(g *group) {
 	// before this batch goes into a new one.
 	if e.w.FlushedSize() >= e.opts.SegmentSize {
 		e.waitSync()
-		if err := e.Err(); err != nil {
+		if err := e.failed(); err != nil {
 			e.release(g, err)
 			return
 		}
 		e.rotate()
-		if err := e.Err(); err != nil {
+		if err := e.failed(); err != nil {
 			e.release(g, err)
 			return
 		}
@@ -369,7 +376,7 @@ func (e *Engine) commit(g *group) {
 	}
 	j.leaves = e.treeTake()
 	e.waitSync()
-	err := e.Err()
+	err := e.failed()
 	if err == nil {
 		j.fl, err = e.w.Flush()
 	}
@@ -408,7 +415,7 @@ func (e *Engine) syncLoop() {
 
 func (e *Engine) syncJob(j *job) {
 	defer close(j.g.done)
-	if err := e.Err(); err != nil {
+	if err := e.failed(); err != nil {
 		j.g.err = err
 		return
 	}
@@ -454,7 +461,7 @@ func (e *Engine) fail(cause error) error {
 }
 
 func (e *Engine) rotateIfOld() {
-	if e.Err() != nil {
+	if e.failed() != nil {
 		return
 	}
 	st := e.w.State()

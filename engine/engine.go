@@ -473,6 +473,14 @@ func (e *Engine) Err() error {
 	return nil
 }
 
+// failed returns why the engine failed, or nil; unlike Err it ignores
+// Close, so the writer still commits what callers handed in before it.
+func (e *Engine) failed() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.failErr
+}
+
 // StoreID returns the store's identity.
 func (e *Engine) StoreID() [16]byte { return e.storeID }
 

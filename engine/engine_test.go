@@ -11,6 +11,7 @@ import (
 	"reflect"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -616,4 +617,51 @@ func TestGroupCommitSharesFsyncs(t *testing.T) {
 		t.Fatalf("%d batches for %d records: callers are not sharing fsyncs", batches, records)
 	}
 	t.Logf("%d records in %d batches", records, batches)
+}
+
+// TestCloseCommitsHandedIn holds the writer inside a commit, queues another
+// append, and closes: both calls must succeed and be stored, and the engine
+// must not report a failure.
+func TestCloseCommitsHandedIn(t *testing.T) {
+	dir := t.TempDir()
+	o := testOpts(t)
+	stall := make(chan struct{})
+	var once sync.Once
+	var armed atomic.Bool
+	entered := make(chan struct{})
+	o.Now = func() time.Time {
+		if armed.Load() {
+			once.Do(func() { close(entered); <-stall })
+		}
+		return time.Now()
+	}
+	e := open(t, dir, o)
+	armed.Store(true)
+	errs := make(chan error, 2)
+	go func() { _, err := e.Append(ctx, rec(1)); errs <- err }()
+	<-entered // the writer is inside commit
+	go func() { _, err := e.Append(ctx, rec(2)); errs <- err }()
+	for e.pendingCount() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- e.Close() }()
+	time.Sleep(20 * time.Millisecond) // Close is now waiting for the writer
+	close(stall)
+	for i := 0; i < 2; i++ {
+		if err := <-errs; err != nil {
+			t.Fatalf("an append handed in before Close failed: %v", err)
+		}
+	}
+	if err := <-closed; err != nil {
+		t.Fatal(err)
+	}
+	if err := e.failed(); err != nil {
+		t.Fatalf("Close marked the engine failed: %v", err)
+	}
+	e = open(t, dir, testOpts(t))
+	defer e.Close()
+	if e.LastSeq() != 2 {
+		t.Fatalf("LastSeq = %d after reopen, want 2", e.LastSeq())
+	}
 }
