@@ -13,6 +13,7 @@ import (
 
 	"github.com/vellumlog/vellum"
 	"github.com/vellumlog/vellum/chain"
+	"github.com/vellumlog/vellum/checkpoint"
 	"github.com/vellumlog/vellum/index"
 	"github.com/vellumlog/vellum/segment"
 	"github.com/vellumlog/vellum/vfs"
@@ -49,18 +50,19 @@ type Engine struct {
 	done chan struct{}
 
 	// Owned by the writer goroutine (and by Open before it starts).
-	w        *segment.Writer
-	active   *segInfo
-	hasher   *chain.Hasher
-	nextSeq  uint64
-	prev     vellum.MAC
-	lastTime int64
-	dedup    *dedupWindow
-	tree     tree          // Merkle tree and checkpoints (merkle.go, checkpoint.go)
-	inflight bool          // a batch is with the sync goroutine
-	lastSync time.Duration // how long the last fdatasync took (settle)
-	syncCh   chan *job
-	synced   chan struct{}
+	w          *segment.Writer
+	active     *segInfo
+	hasher     *chain.Hasher
+	nextSeq    uint64
+	prev       vellum.MAC
+	lastTime   int64
+	dedup      *dedupWindow
+	tree       tree          // Merkle tree and checkpoints (merkle.go, checkpoint.go)
+	signedSize uint64        // records the latest signed checkpoint covers, read before recovery
+	inflight   bool          // a batch is with the sync goroutine
+	lastSync   time.Duration // how long the last fdatasync took (settle)
+	syncCh     chan *job
+	synced     chan struct{}
 
 	// Owned by the sync goroutine while a batch is in flight, by the
 	// writer goroutine otherwise (the synced channel orders the two).
@@ -159,6 +161,7 @@ func (e *Engine) recover() error {
 			return fmt.Errorf("%w: segment %d is missing (found %d then %d)", ErrCorrupt, nums[i-1]+1, nums[i-1], nums[i])
 		}
 	}
+	e.signedSize = latestSignedSize(e.fs, e.dir)
 	snap := &snapshot{}
 	var prev *segInfo
 	for i, n := range nums {
@@ -260,6 +263,17 @@ func (e *Engine) openSegment(n uint64, prev *segInfo, last bool) (*segInfo, erro
 				e.log.Warn("removed a segment whose creation did not finish", slog.String("segment", path), slog.String("kept_as", broken))
 				return nil, e.fs.SyncDir(e.segDir)
 			}
+			// A seal cut short by a crash can leave a trailer whose footer
+			// never became durable. The scan tells that torn tail (cut
+			// back, and the segment continues as the active one) from
+			// corruption (reported as it is).
+			sr, serr := segment.Scan(e.fs, path, so, nil)
+			if serr == nil && !sr.Sealed && sr.TornAt >= 0 {
+				if err := e.cutTornTail(path, sr); err != nil {
+					return nil, err
+				}
+				return e.openSegment(n, prev, last)
+			}
 		}
 		return nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
 	}
@@ -336,12 +350,9 @@ func (e *Engine) openSegment(n uint64, prev *segInfo, last bool) (*segInfo, erro
 		return nil, fmt.Errorf("%w: %s is not sealed but later segments exist", ErrCorrupt, path)
 	}
 	if sr.TornAt >= 0 {
-		broken, err := segment.Truncate(e.fs, path, sr)
-		if err != nil {
+		if err := e.cutTornTail(path, sr); err != nil {
 			return nil, err
 		}
-		e.log.Warn("cut back an incomplete final batch", slog.String("segment", path),
-			slog.Int64("offset", sr.State.Size), slog.String("reason", sr.TornReason), slog.String("kept_as", broken))
 	}
 	w, err := segment.OpenAppend(e.fs, path, sr, so)
 	if err != nil {
@@ -365,6 +376,25 @@ func buildSummary(keys []index.Keys) index.Summary {
 		b.Add(&keys[i])
 	}
 	return b.Build()
+}
+
+// cutTornTail cuts an incomplete final batch back, keeping a .broken copy,
+// unless the latest signed checkpoint covers records the cut would remove:
+// checkpoints are signed only over durable records, so such bytes were
+// acknowledged and their damage is corruption, reported without changing
+// anything.
+func (e *Engine) cutTornTail(path string, sr *segment.ScanResult) error {
+	if e.signedSize > sr.State.LastSeq {
+		return fmt.Errorf("%w: %s offset %d (seq %d): %s; the latest signed checkpoint covers %d records, so these were acknowledged and are not a torn tail",
+			ErrCorrupt, path, sr.TornAt, sr.State.LastSeq+1, sr.TornReason, e.signedSize)
+	}
+	broken, err := segment.Truncate(e.fs, path, sr)
+	if err != nil {
+		return err
+	}
+	e.log.Warn("cut back an incomplete final batch", slog.String("segment", path),
+		slog.Int64("offset", sr.State.Size), slog.String("reason", sr.TornReason), slog.String("kept_as", broken))
+	return nil
 }
 
 // createSegment starts segment num for appends at the current end of the
@@ -492,3 +522,20 @@ func (e *Engine) LastSeq() uint64 { return e.snap.Load().last }
 
 // FirstSeq returns the seq of the oldest record the store still holds.
 func (e *Engine) FirstSeq() uint64 { return e.snap.Load().first }
+
+// latestSignedSize returns the tree size of the checkpoint log's last entry
+// that parses, or 0. Problems with the log itself are reported later, when
+// the tree starts; here it only guards recovery against cutting records a
+// checkpoint vouches for.
+func latestSignedSize(fs vfs.FS, dir string) uint64 {
+	res, err := checkpoint.ReadLog(fs, filepath.Join(dir, checkpoint.LogName))
+	if err != nil {
+		return 0
+	}
+	for i := len(res.Entries) - 1; i >= 0; i-- {
+		if s, err := checkpoint.ParseNote(res.Entries[i].Note); err == nil {
+			return s.Size
+		}
+	}
+	return 0
+}

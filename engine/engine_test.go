@@ -665,3 +665,78 @@ func TestCloseCommitsHandedIn(t *testing.T) {
 		t.Fatalf("LastSeq = %d after reopen, want 2", e.LastSeq())
 	}
 }
+
+// TestUnfinishedSealIsTorn simulates a power cut during a seal: the footer
+// never became durable (zeros) but the trailer at the end of the file did,
+// and the next segment was never created. Open must treat it as a torn
+// tail, keep every record, and continue the segment (review B2).
+func TestUnfinishedSealIsTorn(t *testing.T) {
+	dir := t.TempDir()
+	o := testOpts(t)
+	o.SegmentSize = 4 << 10
+	e := open(t, dir, o)
+	for i := 0; i < 20; i++ {
+		e.Append(ctx, rec(i))
+	}
+	e.Close()
+	p1 := SegmentPath(dir, 1)
+	b, _ := os.ReadFile(p1)
+	r, err := segment.Open(vfs.Default, p1, nil)
+	if err != nil || r.Footer() == nil {
+		t.Fatalf("segment 1 is not sealed: %v", err)
+	}
+	footerAt, records := r.Footer().Offset, r.Footer().Count
+	r.Close()
+	for i := int(footerAt); i < len(b)-segment.TrailerSize; i++ {
+		b[i] = 0
+	}
+	nums, _ := ListSegments(nil, dir)
+	for _, n := range nums[1:] {
+		os.Remove(SegmentPath(dir, n))
+	}
+	os.Chmod(p1, 0o640)
+	os.WriteFile(p1, b, 0o640)
+	e, err = Open(dir, o)
+	if err != nil {
+		t.Fatalf("Open after an unfinished seal: %v", err)
+	}
+	defer e.Close()
+	if e.LastSeq() != records {
+		t.Fatalf("LastSeq %d, want the %d records of segment 1", e.LastSeq(), records)
+	}
+	if _, err := e.Append(ctx, rec(99)); err != nil {
+		t.Fatal(err)
+	}
+	verifyChain(t, e, key(t, 1))
+}
+
+// TestTornTailBehindCheckpointIsCorruption damages the last batch of a store
+// whose latest signed checkpoint covers it: that batch was acknowledged, so
+// Open must report corruption and change nothing (review B4).
+func TestTornTailBehindCheckpointIsCorruption(t *testing.T) {
+	dir := t.TempDir()
+	o := testOpts(t)
+	o.NoCompression = true
+	o.Signer, _ = testSigner(t)
+	e := open(t, dir, o)
+	for i := 0; i < 5; i++ {
+		e.Append(ctx, rec(i))
+	}
+	e.Close() // signs a final checkpoint over all 5
+	p := SegmentPath(dir, 1)
+	b, _ := os.ReadFile(p)
+	i := bytes.LastIndex(b, []byte("pppp"))
+	b[i] = 'q'
+	os.WriteFile(p, b, 0o640)
+	_, err := Open(dir, o)
+	if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "signed checkpoint") {
+		t.Fatalf("err = %v, want corruption naming the checkpoint", err)
+	}
+	after, _ := os.ReadFile(p)
+	if !bytes.Equal(after, b) {
+		t.Fatal("Open changed the segment")
+	}
+	if m, _ := filepath.Glob(p + brokenMarker + "*"); len(m) != 0 {
+		t.Fatalf("Open kept %v as if it cut a torn tail", m)
+	}
+}
