@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -317,10 +318,18 @@ func (e *Engine) openSegment(n uint64, prev *segInfo, last bool) (*segInfo, erro
 		sums     []index.Summary
 		spanKeys []index.Keys
 		curSpan  uint64
+		rebuilt  index.Summarizer
 	)
 	sr, err := segment.Scan(e.fs, path, so, func(en segment.Entry) error {
 		if _, err := hs.Check(en.Seq, en.PrevMAC, en.Record, en.MAC); err != nil {
 			return fmt.Errorf("%w: %s block at offset %d: %w", ErrCorrupt, path, en.Offset, err)
+		}
+		if si.footer != nil { // VerifyOnOpen of a sealed segment
+			if err := vellum.PeekFields(en.Record, &f); err != nil {
+				return fmt.Errorf("%w: %s block at offset %d seq %d: %w", ErrCorrupt, path, en.Offset, en.Seq, err)
+			}
+			k := index.KeysOfFields(&f)
+			rebuilt.Add(en.Span, &k)
 		}
 		if last && si.footer == nil {
 			e.treeRecoverLeaf(en) // the active segment's leaves (merkle.go)
@@ -344,6 +353,11 @@ func (e *Engine) openSegment(n uint64, prev *segInfo, last bool) (*segInfo, erro
 		return nil, err
 	}
 	if si.footer != nil {
+		// Queries skip spans by the footer's summaries; forged ones would
+		// hide records, so a full check compares them with the records.
+		if sec, ok := si.footer.Sections[segment.SectionSummaries]; ok && !bytes.Equal(sec, index.MarshalSummaries(rebuilt.Finish())) {
+			return nil, fmt.Errorf("%w: %s offset %d: the footer's span summaries differ from those the records give", ErrCorrupt, path, si.footer.Offset)
+		}
 		return si, nil
 	}
 	if !last {

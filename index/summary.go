@@ -276,3 +276,32 @@ func UnmarshalSummaries(b []byte, spans int) ([]Summary, error) {
 	}
 	return sums, nil
 }
+
+// Summarizer rebuilds the summaries of a segment's spans from its records
+// in order, each tagged with the first seq of its span (segment.Entry.Span
+// from a scan). Summaries are deterministic, so a verifier compares the
+// result with the footer's section 2 byte for byte.
+type Summarizer struct {
+	sums []Summary
+	b    Builder
+	cur  uint64
+	have bool
+}
+
+// Add adds one record's keys.
+func (s *Summarizer) Add(span uint64, k *Keys) {
+	if s.have && span != s.cur {
+		s.sums = append(s.sums, s.b.Build())
+	}
+	s.cur, s.have = span, true
+	s.b.Add(k)
+}
+
+// Finish returns the summaries of every span, the last one included.
+func (s *Summarizer) Finish() []Summary {
+	if s.have {
+		s.sums = append(s.sums, s.b.Build())
+		s.have = false
+	}
+	return s.sums
+}

@@ -22,6 +22,7 @@ import (
 	"github.com/vellumlog/vellum/chain"
 	"github.com/vellumlog/vellum/checkpoint"
 	"github.com/vellumlog/vellum/engine"
+	"github.com/vellumlog/vellum/index"
 	"github.com/vellumlog/vellum/merkle"
 	"github.com/vellumlog/vellum/segment"
 	"github.com/vellumlog/vellum/vfs"
@@ -371,7 +372,13 @@ func (v *dirVerifier) segment(num uint64, done *atomic.Int64, buf *[]byte) (r *s
 	var lastOff int64 = segment.HeaderSize
 	done.Add(lastOff)
 	macBad := false
+	var sum index.Summarizer
+	var fields vellum.Fields
 	sr, err := segment.ScanBytes(path, b, nil, func(en segment.Entry) error {
+		if err := vellum.PeekFields(en.Record, &fields); err == nil {
+			k := index.KeysOfFields(&fields)
+			sum.Add(en.Span, &k)
+		}
 		if en.Offset != lastOff {
 			done.Add(en.Offset - lastOff)
 			lastOff = en.Offset
@@ -402,6 +409,13 @@ func (v *dirVerifier) segment(num uint64, done *atomic.Int64, buf *[]byte) (r *s
 		return r, nil
 	}
 	if sr.Footer != nil {
+		// The query index trusts section 2 to skip spans: forged summaries
+		// would hide records from filtered queries, so they must be the
+		// ones the records give.
+		if sec, ok := sr.Footer.Sections[segment.SectionSummaries]; ok && !bytes.Equal(sec, index.MarshalSummaries(sum.Finish())) {
+			r.probs = append(r.probs, &Problem{Check: CheckSummary, File: r.name, Offset: sr.Footer.Offset,
+				Detail: "the footer's span summaries (section 2) differ from those the records give: filtered queries could skip records"})
+		}
 		// Footer sections alias the file buffer, which the worker reuses.
 		secs := make(map[uint16][]byte, len(sr.Footer.Sections))
 		for k, s := range sr.Footer.Sections {

@@ -262,8 +262,9 @@ func stripSection(t *testing.T, dir string, n uint64) {
 		t.Fatal(err)
 	}
 	root := ft.MerkleRoot
-	if _, err := w.Seal(&segment.SealOptions{MerkleRoot: &root, Sections: map[uint16][]byte{
-		segment.SectionSummaries: ft.Sections[segment.SectionSummaries]}}); err != nil {
+	// The rewrite lays out spans anew, so the old span summaries would no
+	// longer match (verify reports that too); this forger drops them.
+	if _, err := w.Seal(&segment.SealOptions{MerkleRoot: &root}); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -15,6 +15,7 @@ const (
 	CheckMAC         = "mac"         // the HMAC chain
 	CheckLink        = "link"        // links between segments
 	CheckMerkle      = "merkle"      // segment roots and Merkle sections
+	CheckSummary     = "summary"     // span summaries (the query index) against the records
 	CheckCheckpoint  = "checkpoint"  // checkpoints against the data
 	CheckSignature   = "signature"   // checkpoint signatures
 	CheckConsistency = "consistency" // checkpoints against each other

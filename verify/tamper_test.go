@@ -2,6 +2,7 @@ package verify
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"math/rand/v2"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"github.com/vellumlog/vellum/chain"
 	"github.com/vellumlog/vellum/checkpoint"
 	"github.com/vellumlog/vellum/segment"
+	"github.com/vellumlog/vellum/vfs"
 )
 
 func TestIntactStore(t *testing.T) {
@@ -202,6 +204,28 @@ func TestTamperMatrix(t *testing.T) {
 			name:   "segment replaced by an older copy of itself",
 			tamper: func(t *testing.T, dir string) { writeSeg(t, dir, 3, f.oldSeg3) },
 			want:   want{CheckLink, segName(3), any, 0}, auditor: true,
+		},
+		{
+			// The query index skips spans by these summaries: cleared
+			// filters would hide records from filtered queries.
+			name: "span summaries cleared by a forger who fixes CRCs",
+			tamper: func(t *testing.T, dir string) {
+				b := readSeg(t, dir, 2)
+				r, err := segment.Open(vfs.Default, segPath(dir, 2), nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				sec := bytes.Clone(r.Footer().Sections[segment.SectionSummaries])
+				r.Close()
+				at := bytes.Index(b, sec)
+				for p := 4; p < len(sec); {
+					words := int(binary.LittleEndian.Uint32(sec[p+4:]))
+					clear(b[at+p+8 : at+p+8+8*words])
+					p += 8 + 8*words
+				}
+				writeSeg(t, dir, 2, segment.RecomputeCRCs(b))
+			},
+			want: want{CheckSummary, segName(2), any, 0}, auditor: true,
 		},
 		{
 			name:   "wrong HMAC key",
