@@ -740,3 +740,23 @@ func TestTornTailBehindCheckpointIsCorruption(t *testing.T) {
 		t.Fatalf("Open kept %v as if it cut a torn tail", m)
 	}
 }
+
+// TestLargeRecordsReadableWithDefaults writes a record above the default
+// 1 MiB limit under a larger MaxRecordSize: readers with default options
+// (verify, inspect) must still read the segment (review B5).
+func TestLargeRecordsReadableWithDefaults(t *testing.T) {
+	dir := t.TempDir()
+	o := testOpts(t)
+	o.MaxRecordSize = 4 << 20
+	e := open(t, dir, o)
+	r := rec(1)
+	r.Attributes["big"] = strings.Repeat("0123456789abcdef", 2<<20/16)
+	if _, err := e.Append(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	e.Close()
+	n := 0
+	if _, err := segment.Scan(vfs.Default, SegmentPath(dir, 1), nil, func(segment.Entry) error { n++; return nil }); err != nil || n != 1 {
+		t.Fatalf("default reader: %d records, %v", n, err)
+	}
+}

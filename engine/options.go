@@ -112,6 +112,9 @@ func (o *Options) withDefaults() (Options, error) {
 	if r.BlockSize <= 0 {
 		r.BlockSize = segment.DefaultBlockSize
 	}
+	if r.BlockSize > 32<<20 {
+		return Options{}, fmt.Errorf("engine: BlockSize %d exceeds 32 MiB", r.BlockSize)
+	}
 	if r.MaxRecordSize <= 0 {
 		r.MaxRecordSize = segment.DefaultMaxRecordSize
 	}

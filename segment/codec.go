@@ -1,7 +1,9 @@
 package segment
 
 import (
+	"bytes"
 	"fmt"
+	"io"
 	"sync"
 
 	"github.com/klauspost/compress/s2"
@@ -11,16 +13,20 @@ import (
 var (
 	zstdOnce sync.Once
 	zstdEnc  *zstd.Encoder
-	zstdDec  *zstd.Decoder
+	// zstdPool holds streaming decoders whose window is bounded, so a
+	// hostile frame cannot make one allocate more than that.
+	zstdPool = sync.Pool{New: func() any {
+		d, _ := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true), zstd.WithDecoderMaxWindow(8<<20))
+		return d
+	}}
 )
 
-func zstdCodecs() (*zstd.Encoder, *zstd.Decoder) {
+func zstdEncoder() *zstd.Encoder {
 	zstdOnce.Do(func() {
-		// EncodeAll and DecodeAll are safe for concurrent use.
+		// EncodeAll is safe for concurrent use.
 		zstdEnc, _ = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1))
-		zstdDec, _ = zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(1<<30))
 	})
-	return zstdEnc, zstdDec
+	return zstdEnc
 }
 
 // compress appends the compressed form of raw to dst.
@@ -33,8 +39,7 @@ func compress(c Codec, dst, raw []byte) []byte {
 		out := s2.Encode(dst[start:start+n], raw)
 		return dst[:start+len(out)]
 	case CodecZstd:
-		enc, _ := zstdCodecs()
-		return enc.EncodeAll(raw, dst)
+		return zstdEncoder().EncodeAll(raw, dst)
 	default:
 		return append(dst, raw...)
 	}
@@ -67,25 +72,32 @@ func decompress(c Codec, buf, stored []byte, rawLen int) ([]byte, error) {
 		}
 		return out, nil
 	case CodecZstd:
-		_, dec := zstdCodecs()
-		if cap(buf) < rawLen {
-			buf = make([]byte, 0, rawLen)
-		}
-		// DecodeAll appends and would grow past rawLen on a lying frame;
-		// a frame header that declares more is rejected first.
+		// A zstd payload may hold several frames, or none that declares
+		// its size, and DecodeAll would grow its output to whatever they
+		// expand to. Stream exactly rawLen bytes instead and require the
+		// end right after, so a hostile block allocates nothing more.
 		var h zstd.Header
 		if err := h.Decode(stored); err != nil {
 			return nil, fmt.Errorf("zstd: %v", err)
 		}
 		if h.HasFCS && h.FrameContentSize != uint64(rawLen) {
-			return nil, fmt.Errorf("zstd payload declares %d bytes, header says %d", h.FrameContentSize, rawLen)
+			return nil, fmt.Errorf("zstd frame declares %d bytes, the header %d", h.FrameContentSize, rawLen)
 		}
-		out, err := dec.DecodeAll(stored, buf[:0])
-		if err != nil {
+		dec := zstdPool.Get().(*zstd.Decoder)
+		defer zstdPool.Put(dec)
+		if err := dec.Reset(bytes.NewReader(stored)); err != nil {
 			return nil, fmt.Errorf("zstd: %v", err)
 		}
-		if len(out) != rawLen {
-			return nil, fmt.Errorf("zstd payload decoded to %d bytes, header says %d", len(out), rawLen)
+		if cap(buf) < rawLen {
+			buf = make([]byte, rawLen)
+		}
+		out := buf[:rawLen]
+		if _, err := io.ReadFull(dec, out); err != nil {
+			return nil, fmt.Errorf("zstd: %v", err)
+		}
+		var one [1]byte
+		if n, _ := dec.Read(one[:]); n != 0 {
+			return nil, fmt.Errorf("zstd payload decodes to more than the header's %d bytes", rawLen)
 		}
 		return out, nil
 	}

@@ -77,6 +77,9 @@ type Header struct {
 	// SpanTarget is the raw byte count at which the writer closes a span;
 	// recorded so a scan rebuilds exactly the spans the footer lists.
 	SpanTarget uint32
+	// MaxRecordSize is the writer's record size limit, so that readers
+	// with smaller defaults (verify, inspect) accept what it wrote.
+	MaxRecordSize uint32
 }
 
 func (h *Header) marshal() []byte {
@@ -93,6 +96,7 @@ func (h *Header) marshal() []byte {
 	copy(b[56:88], h.PrevMAC[:])
 	le.PutUint64(b[88:], uint64(h.Created.UnixNano()))
 	le.PutUint32(b[96:], h.SpanTarget)
+	le.PutUint32(b[100:], h.MaxRecordSize)
 	le.PutUint32(b[124:], crc(b[:124]))
 	return b
 }
@@ -129,6 +133,7 @@ func parseHeader(path string, b []byte) (Header, error) {
 	copy(h.PrevMAC[:], b[56:88])
 	h.Created = time.Unix(0, int64(le.Uint64(b[88:]))).UTC()
 	h.SpanTarget = le.Uint32(b[96:])
+	h.MaxRecordSize = le.Uint32(b[100:])
 	if h.SpanTarget == 0 {
 		return h, corrupt(path, 96, 0, "span target is 0")
 	}

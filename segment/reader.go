@@ -236,6 +236,9 @@ func decodeBlock(path string, b []byte, off int64, o *Options, buf []byte) (bloc
 	if uint64(h.count) > uint64(h.rawLen)/(MinEncodedRecord+vellum.MACSize+1) {
 		return h, nil, 0, corrupt(path, off, h.firstSeq, "block claims %d records in %d raw bytes", h.count, h.rawLen)
 	}
+	if h.codec != o.codec {
+		return h, nil, 0, corrupt(path, off, h.firstSeq, "block codec %s differs from the segment's %s", h.codec, o.codec)
+	}
 	payload, err := decompress(h.codec, buf, b[BlockHeaderSize:n], int(h.rawLen))
 	if err != nil {
 		return h, nil, 0, corrupt(path, off, h.firstSeq, "block payload: %v", err)

@@ -296,9 +296,13 @@ func (s *scanner) nextSeqAtGood() uint64 { return s.res.State.LastSeq + 1 }
 
 // laterCommit returns the offset of a commit frame after off whose CRC
 // verifies over the bytes it covers, all of which lie at or after good; or
-// -1.
+// -1. Crafted data full of commit-like bytes could make this search
+// quadratic, so its CRC work is bounded; past the budget it answers as if
+// a later commit had been found, failing closed: damage is then reported as
+// corruption rather than cut back as a torn tail.
 func laterCommit(b []byte, good, off int) int {
 	le := binary.LittleEndian
+	budget := 4*len(b) + 1<<20
 	for q := off + 1; q+CommitSize <= len(b); q++ {
 		if b[q] != frameCommit || b[q+1] != 0 || b[q+2] != 0 || b[q+3] != 0 {
 			continue
@@ -307,6 +311,9 @@ func laterCommit(b []byte, good, off int) int {
 		start := q - covered
 		if covered == 0 || start < good {
 			continue
+		}
+		if budget -= covered; budget < 0 {
+			return q
 		}
 		if crcUpdate(crc(b[start:q]), b[q:q+16]) == le.Uint32(b[q+16:]) {
 			return q

@@ -34,6 +34,10 @@ type Options struct {
 	NoCompression bool
 	// MaxFooterSize bounds a footer a reader will load.
 	MaxFooterSize int
+
+	// codec is the codec of the segment being read (set by adopt): a
+	// block that names another is corrupt.
+	codec Codec
 }
 
 func (o *Options) withDefaults() Options {
@@ -65,11 +69,16 @@ func (o *Options) withDefaults() Options {
 // maxSpanTarget bounds the span target a reader adopts from a header.
 const maxSpanTarget = 32 << 20
 
-// adopt widens the block size to the span target the segment was written
-// with, so blocks a writer with larger settings produced stay readable.
+// adopt widens the block size and record limit to those the segment was
+// written with (within the format's limits), so what a writer with larger
+// settings produced stays readable by tools with the defaults.
 func (o *Options) adopt(h *Header) {
+	o.codec = h.Codec
 	if t := int(h.SpanTarget); t > o.BlockSize && t <= maxSpanTarget {
 		o.BlockSize = t
+	}
+	if m := int(h.MaxRecordSize); m > o.MaxRecordSize && m <= MaxRecordSizeLimit {
+		o.MaxRecordSize = m
 	}
 }
 
@@ -139,7 +148,11 @@ type pendingBlock struct {
 func Create(fs vfs.FS, path string, h Header, opts *Options) (*Writer, error) {
 	o := opts.withDefaults()
 	h.Codec = o.Codec
+	if o.BlockSize > maxSpanTarget {
+		return nil, fmt.Errorf("segment: block size %d exceeds the format's %d-byte limit", o.BlockSize, maxSpanTarget)
+	}
 	h.SpanTarget = uint32(o.BlockSize)
+	h.MaxRecordSize = uint32(o.MaxRecordSize)
 	if h.Created.IsZero() {
 		h.Created = time.Now()
 	}

@@ -1,0 +1,29 @@
+package segment
+
+import (
+	"bytes"
+	"runtime"
+	"testing"
+
+	"github.com/klauspost/compress/zstd"
+)
+
+// TestZstdBombBounded feeds a block whose zstd payload expands far past the
+// raw length its header declares: decoding must fail without inflating it.
+func TestZstdBombBounded(t *testing.T) {
+	enc, _ := zstd.NewWriter(nil)
+	bomb := enc.EncodeAll(bytes.Repeat([]byte{0}, 64<<20), nil)
+	bomb = append(bomb, bomb...) // two frames
+	if _, err := decompress(CodecZstd, nil, bomb, 95); err == nil {
+		t.Fatal("a payload larger than its raw length was accepted")
+	}
+	// Without a declared size in the frame, the stream stops at the raw
+	// length: memory stays bounded by the decoder's window.
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	decompress(CodecZstd, nil, bomb, 95)
+	runtime.ReadMemStats(&after)
+	if grown := after.TotalAlloc - before.TotalAlloc; grown > 32<<20 {
+		t.Fatalf("decoding allocated %d MiB", grown>>20)
+	}
+}
