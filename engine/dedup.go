@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"strconv"
 
 	"github.com/vellumlog/vellum"
 )
@@ -27,7 +28,11 @@ func newDedupWindow(n int) *dedupWindow {
 	return &dedupWindow{max: n, m: make(map[string]uint64, min(n, 1<<16)), ring: make([]dedupEntry, 0, min(n, 1<<16))}
 }
 
-func dedupKey(tenant, eventID string) string { return tenant + "\x00" + eventID }
+// dedupKey is the tenant's length, the tenant and the event id: no pair of
+// (tenant, event id) maps onto another's key, whatever bytes they hold.
+func dedupKey(tenant, eventID string) string {
+	return strconv.Itoa(len(tenant)) + ":" + tenant + eventID
+}
 
 func (d *dedupWindow) get(k string) (uint64, bool) {
 	s, ok := d.m[k]

@@ -185,7 +185,14 @@ func (e *Engine) recover() error {
 		snap.first = snap.sealed[0].hdr.FirstSeq
 		e.nextSeq = lastSeqOf(snap.sealed[len(snap.sealed)-1]) + 1
 		e.prev = snap.sealed[len(snap.sealed)-1].footer.LastMAC
-		e.lastTime = snap.sealed[len(snap.sealed)-1].footer.LastTime
+		// The newest record's time, from the last non-empty segment (an
+		// empty sealed one says 0), keeps receipt times increasing.
+		for i := len(snap.sealed) - 1; i >= 0; i-- {
+			if ft := snap.sealed[i].footer; ft.Count > 0 {
+				e.lastTime = ft.LastTime
+				break
+			}
+		}
 	} else {
 		snap.first = 1
 		e.nextSeq = 1
@@ -275,6 +282,9 @@ func (e *Engine) openSegment(n uint64, prev *segInfo, last bool) (*segInfo, erro
 				}
 				return e.openSegment(n, prev, last)
 			}
+		}
+		if !errors.Is(err, segment.ErrCorrupt) && !errors.Is(err, segment.ErrVersion) {
+			return nil, err // I/O trouble, not corruption
 		}
 		return nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
 	}

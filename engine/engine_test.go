@@ -760,3 +760,18 @@ func TestLargeRecordsReadableWithDefaults(t *testing.T) {
 		t.Fatalf("default reader: %d records, %v", n, err)
 	}
 }
+
+// TestDedupKeysDoNotCollide: tenant "acme" with event "x\x00y" and tenant
+// "acme\x00x" with event "y" are different events (review B6).
+func TestDedupKeysDoNotCollide(t *testing.T) {
+	e := open(t, t.TempDir(), testOpts(t))
+	defer e.Close()
+	a, b := rec(1), rec(2)
+	a.TenantID, a.EventID = "acme", "x\x00y"
+	b.TenantID, b.EventID = "acme\x00x", "y"
+	sa, _ := e.Append(ctx, a)
+	sb, err := e.Append(ctx, b)
+	if err != nil || sa[0] == sb[0] {
+		t.Fatalf("seqs %v %v (%v): distinct events were taken for one", sa, sb, err)
+	}
+}

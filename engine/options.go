@@ -73,8 +73,8 @@ type Options struct {
 	// Logger receives structured events (never record contents or keys);
 	// slog.Default() when nil.
 	Logger *slog.Logger
-	// OnCommit, when set, is called on the writer goroutine after each
-	// batch is durable with the batch's entries (seq, time, encoding, MAC),
+	// OnCommit, when set, is called after each batch is durable (on the
+	// writer or the sync goroutine, one batch at a time, in order) with the batch's entries (seq, time, encoding, MAC),
 	// before the callers are released. It must not block for long and must
 	// not keep the slices.
 	OnCommit func(seg uint64, entries []segment.Entry)

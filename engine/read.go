@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"iter"
 	"sort"
@@ -152,7 +153,10 @@ func (si *segInfo) readSpanScratch(e *Engine, sp segment.Span, sc *segment.Scrat
 	}
 	entries, err := r.ReadSpanScratch(sp, sc)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
+		if errors.Is(err, segment.ErrCorrupt) {
+			return nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
+		}
+		return nil, err // an I/O error names its file; it is not corruption
 	}
 	return entries, nil
 }
@@ -161,6 +165,9 @@ func (si *segInfo) open(e *Engine) (*segment.Reader, error) {
 	si.rmu.Lock()
 	defer si.rmu.Unlock()
 	if si.reader == nil {
+		if e.Err() == ErrClosed {
+			return nil, ErrClosed
+		}
 		r, err := segment.Open(e.fs, si.path, e.opts.segmentOptions())
 		if err != nil {
 			return nil, err

@@ -16,5 +16,5 @@
 // MarshalSummaries), so an index is rebuilt on open from footers without
 // reading sealed data. An Index is not safe for concurrent use: the engine
 // guards it with its own lock. Summary values are immutable and safe to
-// share. Specified in segment/FORMAT.md ("Block summaries").
+// share. Specified in segment/FORMAT.md ("Span summaries").
 package index

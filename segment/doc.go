@@ -7,13 +7,15 @@
 //	w, err := segment.Create(fs, path, segment.Header{Number: 1, ...}, nil)
 //	w.Add(seq, unixNano, encoded, mac) // buffer one record
 //	err = w.Commit()                    // write the batch + commit frame, fdatasync
-//	footer, err := w.Seal(root)         // footer + trailer, fdatasync, chmod 0444
+//	footer, err := w.Seal(&segment.SealOptions{MerkleRoot: &root}) // footer + trailer, fdatasync, chmod 0444
 //
 //	r, err := segment.Open(fs, path, nil)
-//	for rec, err := range r.Records(0) { ... }
+//	entries, err := r.ReadSpan(r.Footer().Spans[0]) // random access by span
+//	sr, err := segment.Scan(fs, path, nil, func(e segment.Entry) error { ... }) // everything, in order
 //
-// A Writer is not safe for concurrent use (the engine's single writer
-// goroutine owns it). A Reader is safe for concurrent use; it reads with
+// A Writer is not safe for concurrent use, with one exception: Add may run
+// while another goroutine runs Sync for the previously flushed batch (see
+// Flush); State, Spans and SpanView must not be called during such a Sync. A Reader is safe for concurrent use; it reads with
 // ReadAt and keeps no cursor. The format is specified in FORMAT.md in this
 // directory.
 package segment

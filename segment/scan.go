@@ -123,7 +123,7 @@ func (s *scanner) run() error {
 			}
 			h, payload, n, err := decodeBlock(s.path, b[off:], int64(off), s.o, buf)
 			if err != nil {
-				return s.damage(off, err.Error())
+				return s.damage(off, reasonOf(err))
 			}
 			if len(s.bufs) <= len(s.pend) {
 				s.bufs = append(s.bufs, nil)
@@ -148,7 +148,7 @@ func (s *scanner) run() error {
 			}
 			entries, err := parseEntries(s.path, int64(off), &h, payload, s.o, ents)
 			if err != nil {
-				return s.damage(off, err.Error())
+				return s.damage(off, reasonOf(err))
 			}
 			if len(s.ents) <= len(s.pend) {
 				s.ents = append(s.ents, nil)
@@ -164,7 +164,7 @@ func (s *scanner) run() error {
 				return s.damage(off, "truncated commit frame")
 			}
 			if err := s.checkCommit(off); err != nil {
-				return s.damage(off, err.Error())
+				return s.damage(off, reasonOf(err))
 			}
 			if err := s.commit(off + CommitSize); err != nil {
 				return err
@@ -250,7 +250,7 @@ func (s *scanner) footer(off int) error {
 	}
 	ft, err := parseFooter(s.path, int64(off), b[off:])
 	if err != nil {
-		return s.damage(off, err.Error())
+		return s.damage(off, reasonOf(err))
 	}
 	st := s.res.State
 	lastSeq := st.LastSeq
@@ -373,4 +373,14 @@ func copyFile(fs vfs.FS, from, to string) error {
 		return err
 	}
 	return fs.SyncDir(dirOf(to))
+}
+
+// reasonOf returns what a *CorruptError says was wrong, without its place,
+// which the caller reports itself; other errors as they are.
+func reasonOf(err error) string {
+	var ce *CorruptError
+	if errors.As(err, &ce) {
+		return ce.Reason
+	}
+	return err.Error()
 }
