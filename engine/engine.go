@@ -38,6 +38,8 @@ type Engine struct {
 	// updates and snapshot swaps one step for queries.
 	imu sync.RWMutex
 	idx *index.Index
+	// filesClosed stops readers from reopening segment files after Close.
+	filesClosed atomic.Bool
 
 	// Queue shared by callers and the writer goroutine.
 	mu      sync.Mutex
@@ -121,6 +123,13 @@ func Open(dir string, opts *Options) (*Engine, error) {
 	e.pending = &group{done: make(chan struct{})}
 	if err := e.fs.MkdirAll(e.segDir, 0o750); err != nil {
 		return nil, fmt.Errorf("engine: create %s: %w", e.segDir, err)
+	}
+	// Make the directories' own entries durable (a no-op cost once they
+	// exist): segments synced into a directory whose entry is lost are lost.
+	for _, d := range []string{filepath.Dir(dir), dir} {
+		if err := e.fs.SyncDir(d); err != nil {
+			return nil, fmt.Errorf("engine: sync directory %s: %w", d, err)
+		}
 	}
 	lock, err := e.fs.Lock(filepath.Join(dir, lockName))
 	if err != nil {
@@ -489,6 +498,7 @@ func (e *Engine) Close() error {
 }
 
 func (e *Engine) closeFiles() error {
+	e.filesClosed.Store(true)
 	var err error
 	if e.w != nil {
 		err = e.w.Close()

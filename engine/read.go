@@ -165,7 +165,7 @@ func (si *segInfo) open(e *Engine) (*segment.Reader, error) {
 	si.rmu.Lock()
 	defer si.rmu.Unlock()
 	if si.reader == nil {
-		if e.Err() == ErrClosed {
+		if e.filesClosed.Load() {
 			return nil, ErrClosed
 		}
 		r, err := segment.Open(e.fs, si.path, e.opts.segmentOptions())

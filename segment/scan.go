@@ -283,6 +283,11 @@ func (s *scanner) footer(off int) error {
 // verifies, acknowledged data lies beyond the damage: that is corruption.
 // Otherwise the bytes from the last good commit on are a torn tail.
 func (s *scanner) damage(off int, reason string) error {
+	if s.sealedFooter() {
+		// A seal is written only after every batch was synced: in a
+		// segment whose footer verifies, no damage can be a torn tail.
+		return corrupt(s.path, int64(off), s.nextSeqAtGood(), "%s; the segment is sealed (its footer verifies), so these bytes were acknowledged", reason)
+	}
 	if q := laterCommit(s.b, s.good, off); q >= 0 {
 		return corrupt(s.path, int64(off), s.nextSeqAtGood(), "%s; a valid commit frame at offset %d shows acknowledged data after it", reason, q)
 	}
@@ -293,6 +298,21 @@ func (s *scanner) damage(off int, reason string) error {
 }
 
 func (s *scanner) nextSeqAtGood() uint64 { return s.res.State.LastSeq + 1 }
+
+// sealedFooter reports whether the file ends in a trailer and footer that
+// verify.
+func (s *scanner) sealedFooter() bool {
+	b := s.b
+	if len(b) < HeaderSize+footerPrefix+TrailerSize {
+		return false
+	}
+	off, ok := parseTrailer(b[len(b)-TrailerSize:])
+	if !ok || off < HeaderSize || off > int64(len(b)-TrailerSize-footerPrefix) {
+		return false
+	}
+	_, err := parseFooter(s.path, off, b[off:])
+	return err == nil
+}
 
 // laterCommit returns the offset of a commit frame after off whose CRC
 // verifies over the bytes it covers, all of which lie at or after good; or

@@ -3,6 +3,7 @@ package segment
 import (
 	"encoding/binary"
 	"fmt"
+	"math"
 	"sync"
 	"time"
 
@@ -351,6 +352,12 @@ func (w *Writer) Flush() (*Flushed, error) {
 		return nil, nil
 	}
 	covered := len(w.out)
+	if uint64(covered) > math.MaxUint32-CommitSize {
+		// The commit frame's covered length is a u32: refuse before
+		// writing anything rather than write a frame that cannot verify.
+		w.Discard()
+		return nil, fmt.Errorf("%w: a batch of %d bytes exceeds the format's 4 GiB limit", ErrTooLarge, covered)
+	}
 	c := crc(w.out)
 	w.out = grow(w.out, CommitSize)
 	putCommit(w.out[covered:], uint32(covered), w.nextSeq-1, c)

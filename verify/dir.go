@@ -531,7 +531,13 @@ func (v *dirVerifier) links(nums []uint64, results []*segResult) {
 			treeOK = false // no tree before an expired prefix
 		}
 		if r.scan.TornAt >= 0 {
-			if i == len(results)-1 {
+			// A checkpoint is signed only over durable records: damage to
+			// records one covers is tampering, not a torn tail.
+			covered := len(v.sizes) > 0 && v.sizes[len(v.sizes)-1] > r.scan.State.LastSeq
+			if i == len(results)-1 && covered {
+				v.problem(rank, &Problem{Check: CheckFrame, File: r.name, Offset: r.scan.TornAt, Seq: r.scan.State.LastSeq + 1,
+					Detail: fmt.Sprintf("damaged bytes that a signed checkpoint (%d records) covers, so they were acknowledged: %s", v.sizes[len(v.sizes)-1], r.scan.TornReason)})
+			} else if i == len(results)-1 {
 				v.rep.Warnings = append(v.rep.Warnings, fmt.Sprintf("%s: %d bytes after offset %d are an incomplete final batch that was never acknowledged (%s)", r.name, r.scan.FileSize-r.scan.TornAt, r.scan.TornAt, r.scan.TornReason))
 			} else {
 				v.problem(rank, &Problem{Check: CheckFrame, File: r.name, Offset: r.scan.TornAt, Detail: "damaged bytes after the last commit frame: " + r.scan.TornReason})
