@@ -14,6 +14,7 @@ import (
 
 	"github.com/vellumlog/vellum"
 	"github.com/vellumlog/vellum/engine"
+	"github.com/vellumlog/vellum/merkle"
 	"github.com/vellumlog/vellum/query"
 )
 
@@ -26,9 +27,17 @@ type listResponse struct {
 	Records    []vellum.Record `json:"records"`
 	NextCursor string          `json:"next_cursor,omitempty"`
 	// Checkpoint is the latest signed checkpoint, once the store makes
-	// them. TODO(checkpoint): fill it in when the verification issue adds
-	// checkpoints to the store.
-	Checkpoint any `json:"checkpoint,omitempty"`
+	// them.
+	Checkpoint *checkpointJSON `json:"checkpoint,omitempty"`
+}
+
+// getResponse is the body of GET /v1/audit/:seq: the record, and when the
+// latest signed checkpoint covers it, its inclusion proof against that
+// checkpoint.
+type getResponse struct {
+	vellum.Record
+	InclusionProof *merkle.InclusionProof `json:"inclusion_proof,omitempty"`
+	Checkpoint     *checkpointJSON        `json:"checkpoint,omitempty"`
 }
 
 type ingestResponse struct {
@@ -91,7 +100,7 @@ func (s *Server) handleList(w http.ResponseWriter, r *http.Request, _ httprouter
 	if err != nil {
 		return s.storeErr(err)
 	}
-	resp := listResponse{Records: page.Records}
+	resp := listResponse{Records: page.Records, Checkpoint: s.latestCheckpoint()}
 	if resp.Records == nil {
 		resp.Records = []vellum.Record{}
 	}
@@ -146,7 +155,9 @@ func (s *Server) handleGet(w http.ResponseWriter, r *http.Request, ps httprouter
 	if !ok {
 		return httpErr(http.StatusNotFound, "no record with seq %d", seq)
 	}
-	writeJSON(w, http.StatusOK, rec)
+	resp := getResponse{Record: rec}
+	resp.InclusionProof, resp.Checkpoint = s.inclusion(r.Context(), seq)
+	writeJSON(w, http.StatusOK, resp)
 	return nil
 }
 
