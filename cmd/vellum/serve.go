@@ -89,13 +89,9 @@ func serve(ctx context.Context, cfgPath, dataDir, addr string, ready chan<- stri
 
 	// Signed checkpoints (issue 3): without a signing key the store keeps
 	// Merkle roots but signs nothing an auditor could check.
-	var signer note.Signer
-	if cfg.Audit.SigningKeyFile != "" {
-		if signer, err = checkpoint.LoadSigner(cfg.Audit.SigningKeyFile); err != nil {
-			return err
-		}
-	} else {
-		log.Warn("audit.signing_key_file is not set: no signed checkpoints, so auditors without the HMAC key can verify little (vellum keygen makes one)")
+	signer, err := loadSigner(cfg, log)
+	if err != nil {
+		return err
 	}
 	eng, err := engine.Open(cfg.DataDir, &engine.Options{
 		Keys:               keys,
@@ -233,4 +229,31 @@ func firstRunToken(cfg *server.ServerConfig, stdout io.Writer, log *slog.Logger)
 	fmt.Fprintf(stdout, "\nFirst run: the admin token is\n\n    %s\n\nIt is shown only now (%s keeps its SHA-256). Use it as\n    Authorization: Bearer <token>\n\n", tok, path)
 	log.Info("created the first-run admin token", slog.String("hash_file", path))
 	return cfg.Validate()
+}
+
+// loadSigner reads the checkpoint signing key from audit.signing_key_file,
+// or, when none is configured, from <data>/signing.key, generating that key
+// pair on first run (private 0600; signing.pub is what auditors are given).
+func loadSigner(cfg *server.ServerConfig, log *slog.Logger) (note.Signer, error) {
+	if cfg.Audit.SigningKeyFile != "" {
+		return checkpoint.LoadSigner(cfg.Audit.SigningKeyFile)
+	}
+	priv := filepath.Join(cfg.DataDir, checkpoint.PrivateKeyFile)
+	pub := filepath.Join(cfg.DataDir, checkpoint.PublicKeyFile)
+	if _, err := os.Stat(priv); err == nil {
+		return checkpoint.LoadSigner(priv)
+	}
+	if res, err := checkpoint.ReadLog(nil, filepath.Join(cfg.DataDir, checkpoint.LogName)); err == nil && len(res.Entries) > 0 {
+		return nil, fmt.Errorf("the store in %s has signed checkpoints but its signing key %s is missing; restore it or set audit.signing_key_file", cfg.DataDir, priv)
+	}
+	sk, vk, err := checkpoint.GenerateKey("vellum")
+	if err != nil {
+		return nil, err
+	}
+	if err := checkpoint.WriteKeyPair(priv, pub, sk, vk); err != nil {
+		return nil, err
+	}
+	log.Warn("generated a checkpoint signing key in the data directory; give auditors the public key, and for production keep the private key elsewhere (audit.signing_key_file)",
+		slog.String("public_key", pub))
+	return checkpoint.LoadSigner(priv)
 }
