@@ -54,9 +54,11 @@ func (e *Engine) Append(ctx context.Context, recs ...vellum.Record) ([]uint64, e
 	if err != nil {
 		return nil, err
 	}
-	g, off, err := e.enqueue(items, size)
-	if err != nil {
-		return nil, err
+	g, off := e.commitInline(items, size), 0
+	if g == nil {
+		if g, off, err = e.enqueue(items, size); err != nil {
+			return nil, err
+		}
 	}
 	select {
 	case <-g.done:
@@ -123,6 +125,31 @@ func (e *Engine) prepare(recs []vellum.Record) ([]item, int, error) {
 	return items, size, nil
 }
 
+// commitInline commits a caller's records on its own goroutine when the
+// writer is idle: nothing queued, nothing syncing, nobody holding the
+// writer's state. An uncontended caller then pays no goroutine hand-offs,
+// which cost a quarter of an fsync on this project's VM. Under contention
+// the writer goroutine's group commit takes over as before. It returns nil
+// when it did not take the records.
+func (e *Engine) commitInline(items []item, size int) *group {
+	if !e.wmu.TryLock() {
+		return nil
+	}
+	defer e.wmu.Unlock()
+	if e.inflight {
+		return nil
+	}
+	e.mu.Lock()
+	idle := !e.closed && e.failErr == nil && len(e.pending.items) == 0
+	e.mu.Unlock()
+	if !idle {
+		return nil
+	}
+	g := &group{items: items, bytes: size, done: make(chan struct{})}
+	e.commit(g)
+	return g
+}
+
 // enqueue adds items to the pending group, waiting while the group is full,
 // and wakes the writer. It returns the group and the items' offset in it.
 func (e *Engine) enqueue(items []item, size int) (*group, int, error) {
@@ -178,16 +205,20 @@ type keyed struct {
 }
 
 // run is the writer goroutine.
+//
+// The writer's state (the segment writer, the chain, inflight, the index
+// keys) belongs to whoever holds wmu: this goroutine, or a caller
+// committing inline (commitInline).
 func (e *Engine) run() {
 	defer close(e.done)
-	e.syncCh = make(chan *job)
-	e.synced = make(chan struct{}, 1)
 	syncerDone := make(chan struct{})
 	go func() {
 		defer close(syncerDone)
 		e.syncLoop()
 	}()
 	defer func() {
+		e.wmu.Lock()
+		defer e.wmu.Unlock()
 		e.waitSync()
 		close(e.syncCh)
 		<-syncerDone
@@ -200,8 +231,10 @@ func (e *Engine) run() {
 		// Age rotation must not starve while callers keep work pending.
 		select {
 		case <-tick.C:
+			e.wmu.Lock()
 			e.waitSync()
 			e.rotateIfOld()
+			e.wmu.Unlock()
 		default:
 		}
 		// Wait for work unless some is already pending (settle may have
@@ -210,17 +243,22 @@ func (e *Engine) run() {
 			select {
 			case <-e.wake:
 			case <-tick.C:
+				e.wmu.Lock()
 				e.waitSync()
 				e.rotateIfOld()
+				e.wmu.Unlock()
 				continue
 			case <-e.quit:
 				// Commit what callers handed in before Close, then stop.
+				e.wmu.Lock()
 				if g := e.take(); g != nil {
 					e.commit(g)
 				}
+				e.wmu.Unlock()
 				return
 			}
 		}
+		e.wmu.Lock()
 		// While a batch syncs, a small group is left to grow: the callers
 		// that sync releases will join it, and one fsync then covers them
 		// all. Only a group big enough that preparing it takes about as
@@ -232,6 +270,7 @@ func (e *Engine) run() {
 			e.commit(g)
 			e.settle(len(g.items), settleTimer)
 		}
+		e.wmu.Unlock()
 	}
 }
 

@@ -52,7 +52,11 @@ type Engine struct {
 	quit chan struct{}
 	done chan struct{}
 
-	// Owned by the writer goroutine (and by Open before it starts).
+	// wmu guards the writer's state below: held by the writer goroutine
+	// while it works, or by a caller committing inline.
+	wmu sync.Mutex
+
+	// Owned by the holder of wmu (and by Open before the writer starts).
 	w          *segment.Writer
 	active     *segInfo
 	hasher     *chain.Hasher
@@ -120,6 +124,8 @@ func Open(dir string, opts *Options) (*Engine, error) {
 		idx:    index.New(),
 	}
 	e.space = sync.NewCond(&e.mu)
+	e.syncCh = make(chan *job)
+	e.synced = make(chan struct{}, 1)
 	e.pending = &group{done: make(chan struct{})}
 	if err := e.fs.MkdirAll(e.segDir, 0o750); err != nil {
 		return nil, fmt.Errorf("engine: create %s: %w", e.segDir, err)
