@@ -22,7 +22,7 @@ type Redactor interface {
 
 // Defaults for Options.
 const (
-	DefaultSegmentSize   = 64 << 20
+	DefaultSegmentSize   = 32 << 20
 	DefaultSegmentAge    = time.Hour
 	DefaultMaxBatchBytes = 4 << 20
 	DefaultDedupEntries  = 100_000
@@ -42,7 +42,8 @@ type Options struct {
 	// FS is the file system; vfs.Default when nil.
 	FS vfs.FS
 	// SegmentSize seals the active segment once it reaches this many
-	// bytes. Default 64 MiB.
+	// bytes. Default 32 MiB, which bounds what Open must rescan and
+	// verify after a crash (about half a second).
 	SegmentSize int64
 	// SegmentAge seals a non-empty active segment this long after it was
 	// created. Default 1 h. Retention expires whole segments, so this

@@ -26,7 +26,7 @@ const (
 	DefaultLogLevel       = "info"
 	DefaultBodyLimit      = 8 << 20
 	DefaultMaxEvents      = 10_000
-	DefaultSegmentMaxSize = 64 << 20
+	DefaultSegmentMaxSize = 32 << 20
 	DefaultSegmentMaxAge  = Duration(time.Hour)
 	DefaultMaxRecordSize  = 1 << 20
 	DefaultCheckpointRecs = 10_000

@@ -218,7 +218,7 @@ func TestDefaults(t *testing.T) {
 		Addr: "127.0.0.1:8080", DataDir: "./vellum-data", LogLevel: "info",
 		BodyLimit: 8 << 20, MaxEvents: 10_000,
 		Audit: AuditConfig{
-			SegmentMaxSize: 64 << 20, SegmentMaxAge: Duration(time.Hour), MaxRecordSize: 1 << 20,
+			SegmentMaxSize: 32 << 20, SegmentMaxAge: Duration(time.Hour), MaxRecordSize: 1 << 20,
 			Checkpoint: CheckpointConfig{EveryRecords: 10_000, Every: Duration(time.Minute)},
 		},
 	}
@@ -310,7 +310,7 @@ func TestConfigLogValueHasNoSecrets(t *testing.T) {
 	if strings.Contains(out, hash) || strings.Contains(out, hash[:16]) {
 		t.Fatalf("log line contains the token hash: %s", out)
 	}
-	for _, want := range []string{`"addr":"127.0.0.1:8080"`, "ops:admin", "acme:auditor[acme]", `"segment_max_size":"64MiB"`} {
+	for _, want := range []string{`"addr":"127.0.0.1:8080"`, "ops:admin", "acme:auditor[acme]", `"segment_max_size":"32MiB"`} {
 		if !strings.Contains(out, want) {
 			t.Fatalf("log line lacks %s: %s", want, out)
 		}
