@@ -136,7 +136,10 @@ func (e *Engine) commitInline(items []item, size int) *group {
 		return nil
 	}
 	defer e.wmu.Unlock()
-	if e.inflight {
+	// Only while the load looks serial (the last batch had one caller's
+	// records): under concurrency a caller committing alone would split
+	// the group that settle gathers, and each fsync would carry less.
+	if e.inflight || e.lastBatch > len(items) {
 		return nil
 	}
 	e.mu.Lock()
@@ -371,6 +374,7 @@ func (e *Engine) commit(g *group) {
 		}
 	}
 	j := &job{g: g}
+	e.lastBatch = len(g.items)
 	g.seqs = make([]uint64, len(g.items))
 	now := e.opts.Now().UnixNano()
 	var dupKeys []string

@@ -66,6 +66,7 @@ type Engine struct {
 	dedup      *dedupWindow
 	tree       tree          // Merkle tree and checkpoints (merkle.go, checkpoint.go)
 	signedSize uint64        // records the latest signed checkpoint covers, read before recovery
+	lastBatch  int           // records in the last group committed (commitInline)
 	inflight   bool          // a batch is with the sync goroutine
 	lastSync   time.Duration // how long the last fdatasync took (settle)
 	syncCh     chan *job
