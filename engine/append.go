@@ -470,6 +470,7 @@ func (e *Engine) syncJob(j *job) {
 		}
 		e.lastSync = time.Since(t0)
 	}
+	e.observeCommit(j, e.lastSync) // metrics (observer.go)
 	for _, k := range j.added {
 		e.ix.noteKeys(k.seq, k.keys)
 	}
@@ -498,6 +499,7 @@ func (e *Engine) fail(cause error) error {
 	if e.failErr == nil {
 		e.failErr = fmt.Errorf("%w: %w", ErrFailed, cause)
 		e.log.Error("store failed; refusing further appends until reopened", slog.String("error", cause.Error()))
+		e.observeFail(cause) // metrics (observer.go)
 		e.space.Broadcast()
 	}
 	return e.failErr
@@ -537,5 +539,6 @@ func (e *Engine) rotate() {
 	e.snap.Store(&snapshot{sealed: append(s.sealed, old), first: s.first, last: s.last, active: s.active})
 	e.imu.Unlock()
 	e.publish()
+	e.observeSeal(old.num, ft) // metrics (observer.go)
 	e.log.Info("segment sealed", slog.Uint64("segment", old.num), slog.Uint64("records", ft.Count), slog.Uint64("last_seq", ft.LastSeq))
 }

@@ -75,6 +75,8 @@ type Engine struct {
 	// Owned by the sync goroutine while a batch is in flight, by the
 	// writer goroutine otherwise (the synced channel orders the two).
 	ix indexState
+
+	obs obsState // observer hooks (observer.go)
 }
 
 // segInfo is one segment as readers see it.
@@ -108,7 +110,7 @@ type activeView struct {
 
 // Open opens the store in dir, creating it if needed, recovers a torn tail
 // of the active segment, checks the chain, and starts the writer.
-func Open(dir string, opts *Options) (*Engine, error) {
+func Open(dir string, opts *Options) (_ *Engine, err error) {
 	o, err := opts.withDefaults()
 	if err != nil {
 		return nil, err
@@ -124,6 +126,7 @@ func Open(dir string, opts *Options) (*Engine, error) {
 		done:   make(chan struct{}),
 		idx:    index.New(),
 	}
+	defer e.observeOpen(time.Now(), &err) // metrics (observer.go)
 	e.space = sync.NewCond(&e.mu)
 	e.syncCh = make(chan *job)
 	e.synced = make(chan struct{}, 1)
@@ -432,6 +435,7 @@ func (e *Engine) cutTornTail(path string, sr *segment.ScanResult) error {
 	if err != nil {
 		return err
 	}
+	e.obs.tornCuts++ // metrics (observer.go)
 	e.log.Warn("cut back an incomplete final batch", slog.String("segment", path),
 		slog.Int64("offset", sr.State.Size), slog.String("reason", sr.TornReason), slog.String("kept_as", broken))
 	return nil

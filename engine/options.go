@@ -74,6 +74,9 @@ type Options struct {
 	// Logger receives structured events (never record contents or keys);
 	// slog.Default() when nil.
 	Logger *slog.Logger
+	// Observer, when set, receives commit, seal, checkpoint, open and
+	// failure events for metrics (observer.go). Nil costs nothing.
+	Observer Observer
 	// OnCommit, when set, is called after each batch is durable (on the
 	// writer or the sync goroutine, one batch at a time, in order) with the batch's entries (seq, time, encoding, MAC),
 	// before the callers are released. It must not block for long and must

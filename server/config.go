@@ -60,6 +60,12 @@ type ServerConfig struct {
 	DataDir string `yaml:"data_dir"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `yaml:"log_level"`
+	// LogFormat is text (logfmt) or json (config_ops.go).
+	LogFormat string `yaml:"log_format"`
+	// Metrics says who may scrape GET /metrics (config_ops.go).
+	Metrics MetricsConfig `yaml:"metrics"`
+	// TLS serves HTTPS, optionally with client certificates (config_ops.go).
+	TLS TLSConfig `yaml:"tls"`
 	// BodyLimit bounds a request body; larger bodies get 413.
 	BodyLimit ByteSize `yaml:"body_limit"`
 	// MaxEvents bounds the events in one ingest request.
@@ -90,6 +96,11 @@ type TokenConfig struct {
 	Tenants     []string `yaml:"tenants"`
 	TokenSHA256 string   `yaml:"token_sha256"`
 	TokenEnv    string   `yaml:"token_env"`
+	// CertSubject authenticates the principal by its TLS client
+	// certificate instead of a token: the certificate's subject as
+	// RFC 2253 prints it ("CN=support-bot,O=Acme"). Needs
+	// tls.client_ca_file; set instead of token_sha256 and token_env.
+	CertSubject string `yaml:"cert_subject"`
 }
 
 // AuditConfig holds the settings of the store the server runs.
@@ -122,6 +133,8 @@ type AuditConfig struct {
 	// mode 0600, kept apart from the chain key). Empty: the key is
 	// <data_dir>/pseudonym.key, generated on first run.
 	PseudonymKeyFile string `yaml:"pseudonym_key_file"`
+	// Disk sets the free-space alarms (config_ops.go).
+	Disk DiskConfig `yaml:"disk"`
 }
 
 // CheckpointConfig makes a checkpoint after EveryRecords records or Every,
@@ -161,6 +174,7 @@ func (c *ServerConfig) SetDefaults() {
 	setDefault(&a.MaxRecordSize, DefaultMaxRecordSize)
 	setDefault(&a.Checkpoint.EveryRecords, DefaultCheckpointRecs)
 	setDefault(&a.Checkpoint.Every, DefaultCheckpointAge)
+	c.setOpsDefaults()
 }
 
 func setDefault[T comparable](p *T, v T) {
@@ -237,6 +251,9 @@ func (c *ServerConfig) Validate() error {
 	if err := c.Auth.validate(); err != nil {
 		return err
 	}
+	if err := c.validateOps(); err != nil {
+		return err
+	}
 	a := &c.Audit
 	for _, f := range []struct {
 		key string
@@ -284,6 +301,7 @@ func (a *AuthConfig) validate() error {
 	names := map[string]int{}
 	hashes := map[string]int{}
 	envs := map[string]int{}
+	subjects := map[string]int{}
 	for i, t := range a.Tokens {
 		key := fmt.Sprintf("auth.tokens[%d]", i)
 		bad := func(field, format string, args ...any) error {
@@ -302,10 +320,14 @@ func (a *AuthConfig) validate() error {
 				return bad("tenants", "an admin is not limited to tenants; use role auditor or ingest")
 			}
 		case RoleAuditor, RoleIngest:
+		case RoleMetrics:
+			if len(t.Tenants) > 0 {
+				return bad("tenants", "a metrics principal reads no records; remove tenants")
+			}
 		case "":
-			return bad("role", "is required (admin, auditor or ingest)")
+			return bad("role", "is required (admin, auditor, ingest or metrics)")
 		default:
-			return bad("role", "%q is not admin, auditor or ingest", t.Role)
+			return bad("role", "%q is not admin, auditor, ingest or metrics", t.Role)
 		}
 		for j, tn := range t.Tenants {
 			if tn == "" {
@@ -313,6 +335,13 @@ func (a *AuthConfig) validate() error {
 			}
 		}
 		switch {
+		case t.CertSubject != "" && (t.TokenSHA256 != "" || t.TokenEnv != ""):
+			return bad("cert_subject", "set only one of token_sha256, token_env and cert_subject")
+		case t.CertSubject != "":
+			if j, dup := subjects[t.CertSubject]; dup {
+				return bad("cert_subject", "%q is also the subject of auth.tokens[%d]", t.CertSubject, j)
+			}
+			subjects[t.CertSubject] = i
 		case t.TokenSHA256 == "" && t.TokenEnv == "":
 			return bad("token_sha256", "set token_sha256 (the SHA-256 of the token in hex) or token_env")
 		case t.TokenSHA256 != "" && t.TokenEnv != "":
@@ -501,5 +530,6 @@ func (c *ServerConfig) LogValue() slog.Value {
 			slog.String("retention_max_age", a.Retention.MaxAge.String()),
 			slog.Int("legal_holds", len(a.Retention.LegalHolds)),
 		),
+		c.opsLogValue(),
 	)
 }

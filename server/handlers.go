@@ -194,9 +194,12 @@ func (s *Server) handleIngest(w http.ResponseWriter, r *http.Request, _ httprout
 		}
 		recs[i].Attributes[ReservedAttrPrefix+"principal"] = p.Name
 	}
+	if err := s.diskOK(r.ContentLength, int64(len(body))); err != nil { // AU-4/AU-5 floor (disk.go)
+		return err
+	}
 	seqs := []uint64{}
 	if len(recs) > 0 {
-		if seqs, err = s.store.Append(r.Context(), recs...); err != nil {
+		if seqs, err = s.appendRecords(r.Context(), recs...); err != nil {
 			return s.storeErr(err)
 		}
 	}
@@ -221,18 +224,11 @@ func (s *Server) handleHealthz(w http.ResponseWriter, _ *http.Request, _ httprou
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
-// GET /readyz: the store is open and has not failed, and the server is not
-// shutting down.
+// GET /readyz: the store is open and has not failed, free disk space is
+// above the floor, and the server is not shutting down (ops.go says what
+// each answer looks like).
 func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
-	switch err := s.store.Err(); {
-	case s.stopping.Load():
-		writeError(w, http.StatusServiceUnavailable, "shutting down")
-	case err != nil:
-		s.log.Warn("not ready", "id", stateOf(r).id, "err", err.Error())
-		writeError(w, http.StatusServiceUnavailable, "the audit store is not available; see the server log")
-	default:
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
-	}
+	s.writeReadiness(w, r)
 }
 
 // queryAttrs records the filters of q as attributes of its audit.query
@@ -262,12 +258,12 @@ func (s *Server) audit(r *http.Request, p Principal, tenant string, attrs map[st
 		Action:     ActionAuditQuery,
 		TenantID:   tenant,
 		UserID:     p.Name,
-		AuthMode:   "bearer",
+		AuthMode:   stateOf(r).authModeOr("bearer"),
 		RequestID:  stateOf(r).id,
 		Outcome:    out,
 		Attributes: attrs,
 	}
-	if _, err := s.store.Append(context.WithoutCancel(r.Context()), rec); err != nil {
+	if _, err := s.appendRecords(context.WithoutCancel(r.Context()), rec); err != nil {
 		return s.storeErr(err)
 	}
 	return nil

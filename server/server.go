@@ -17,6 +17,7 @@ import (
 	"github.com/vellumlog/vellum"
 	"github.com/vellumlog/vellum/chain"
 	"github.com/vellumlog/vellum/engine"
+	"github.com/vellumlog/vellum/metrics"
 	"github.com/vellumlog/vellum/query"
 )
 
@@ -58,6 +59,16 @@ type Options struct {
 	// LookupEnv resolves token_env and the quick-start token variables;
 	// nil means os.LookupEnv.
 	LookupEnv func(string) (string, bool)
+	// Metrics receives the server's request, ingest and disk series and
+	// serves GET /metrics; pass the one the engine observes. Nil: the
+	// server makes its own (ops.go).
+	Metrics *metrics.Metrics
+	// DiskSpace returns the free bytes (available to this process) and
+	// the total bytes of the file system holding path; nil: statfs(2).
+	DiskSpace func(path string) (free, total uint64, err error)
+	// Report writes the compliance report page of GET /v1/admin/report
+	// (report.go); nil: that route answers 501.
+	Report ReportFunc
 }
 
 // Server is the HTTP API of an audit store. It is safe for concurrent use.
@@ -70,6 +81,7 @@ type Server struct {
 	handler   http.Handler
 	http      *http.Server
 	stopping  atomic.Bool
+	ops       opsState // metrics, disk alarms, TLS (ops.go)
 }
 
 // Timeouts of the HTTP server. Bodies may be several MiB from slow agents,
@@ -108,6 +120,9 @@ func New(cfg *ServerConfig, store Store, opts *Options) (*Server, error) {
 		return nil, err
 	}
 	s.auth = auth
+	if err := s.initOps(opts); err != nil { // metrics, disk alarms, TLS (ops.go)
+		return nil, err
+	}
 	if s.cursorKey == nil {
 		k, err := chain.GenerateKey()
 		if err != nil {
@@ -148,7 +163,7 @@ func (s *Server) ListenAndServe() error {
 
 // Serve serves on l until Shutdown, then returns nil.
 func (s *Server) Serve(l net.Listener) error {
-	s.log.Info("serving", "addr", l.Addr().String(), "principals", s.auth.Len())
+	l = s.startOps(l) // TLS, the plain-HTTP warning, the disk monitor (ops.go)
 	if err := s.http.Serve(l); !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("server: %w", err)
 	}
@@ -160,6 +175,7 @@ func (s *Server) Serve(l net.Listener) error {
 // is durable) or ctx ends. It does not close the store.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.stopping.Store(true)
+	s.stopOps(ctx)
 	return s.http.Shutdown(ctx)
 }
 
@@ -178,13 +194,15 @@ func (s *Server) routes() []route {
 		{http.MethodPost, "/v1/audit/events", s.authed(s.handleIngest)},
 		{http.MethodGet, "/healthz", s.handleHealthz},
 		{http.MethodGet, "/readyz", s.handleReadyz},
+		{http.MethodGet, "/metrics", s.authed(s.handleMetrics)},
+		{http.MethodGet, "/v1/admin/report", s.authed(s.handleReport)},
 	}
 }
 
 func (s *Server) router() *httprouter.Router {
 	r := httprouter.New()
 	for _, rt := range s.routes() {
-		r.Handle(rt.method, rt.path, rt.handle)
+		r.Handle(rt.method, rt.path, withRoute(rt.path, rt.handle))
 	}
 	r.NotFound = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no route %s %s (see openapi.yaml)", req.Method, req.URL.Path))
@@ -204,6 +222,9 @@ func (s *Server) router() *httprouter.Router {
 type reqState struct {
 	id        string
 	principal string
+	route     string // the route pattern, for logs and metrics (ops.go)
+	reject    string // why an ingest was refused, for metrics (ops.go)
+	authMode  string // how the principal authenticated: bearer or mtls
 }
 
 type stateKey struct{}
@@ -253,16 +274,18 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 		h.Set("X-Content-Type-Options", "nosniff")
 		sw := &statusWriter{ResponseWriter: w}
 		next.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), stateKey{}, st)))
+		d := time.Since(start)
+		s.observeRequest(r, st, sw.status, d) // metrics (ops.go)
 		level := slog.LevelInfo
-		if r.URL.Path == "/healthz" || r.URL.Path == "/readyz" {
+		if r.URL.Path == "/healthz" || r.URL.Path == "/readyz" || r.URL.Path == "/metrics" {
 			level = slog.LevelDebug
 		}
 		if sw.status >= 500 {
 			level = slog.LevelWarn
 		}
 		s.log.Log(r.Context(), level, "request",
-			"id", st.id, "method", r.Method, "path", r.URL.Path, "status", sw.status,
-			"principal", st.principal, "bytes", sw.bytes, "duration", time.Since(start))
+			"id", st.id, "method", r.Method, "route", st.route, "path", r.URL.Path, "status", sw.status,
+			"principal", st.principal, "bytes", sw.bytes, "duration", d)
 	})
 }
 
@@ -287,7 +310,7 @@ type apiHandler func(w http.ResponseWriter, r *http.Request, ps httprouter.Param
 
 func (s *Server) authed(h apiHandler) httprouter.Handle {
 	return func(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
-		p, err := s.auth.Authenticate(r)
+		p, err := s.authenticate(r) // a bearer token, or a client certificate (tls.go)
 		if err != nil {
 			s.fail(w, r, err)
 			return
@@ -303,6 +326,7 @@ func (s *Server) authed(h apiHandler) httprouter.Handle {
 // of server-side errors.
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	ae := toAPIError(err)
+	stateOf(r).reject = rejectReason(ae) // metrics (ops.go)
 	if ae.status == http.StatusUnauthorized {
 		v := `Bearer realm="vellum"`
 		if r.Header.Get("Authorization") != "" {
