@@ -8,7 +8,7 @@ PKGS     := ./...
 all: build
 
 build:
-	$(GO) build -o vellum ./cmd/vellum
+	$(GO) build -buildvcs=auto -o vellum ./cmd/vellum
 
 # The README's run command: a server on 127.0.0.1:8080 with ./vellum-data.
 run:

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -10,6 +11,22 @@ import (
 	"github.com/vellumlog/vellum/checkpoint"
 	"github.com/vellumlog/vellum/verify"
 )
+
+// lineProgress counts the lines written (one per record) for the
+// progress bar.
+type lineProgress struct {
+	bar   *progress
+	total int64
+	n     int64
+}
+
+func (l *lineProgress) Write(b []byte) (int, error) {
+	if l.bar.bar != nil {
+		l.n += int64(bytes.Count(b, []byte{'\n'}))
+		l.bar.update(l.n, l.total)
+	}
+	return len(b), nil
+}
 
 func runExport(args []string, stdout, stderr io.Writer) int {
 	fl := newFlags("export", stderr)
@@ -44,7 +61,10 @@ func runExport(args []string, stdout, stderr io.Writer) int {
 		defer f.Close()
 		out = f
 	}
-	bw := bufio.NewWriterSize(out, 256<<10)
+	bar := newProgress(stderr, "exporting", false)
+	defer bar.done()
+	lines := &lineProgress{bar: bar}
+	bw := bufio.NewWriterSize(io.MultiWriter(out, lines), 256<<10)
 	n := 0
 	if !*withProof {
 		enc := json.NewEncoder(bw)
@@ -53,6 +73,7 @@ func runExport(args []string, stdout, stderr io.Writer) int {
 		if last == 0 {
 			last = s.LastSeq()
 		}
+		lines.total = int64(last) - int64(*from) + 1
 		for r, err := range s.Records(*from, last) {
 			if err != nil {
 				return fail("%v", err)
@@ -92,6 +113,11 @@ func runExport(args []string, stdout, stderr io.Writer) int {
 		if *to > cp.Size || (*to == 0 && s.LastSeq() > cp.Size) {
 			fmt.Fprintf(stderr, "vellum export: records after seq %d are not covered by the checkpoint and are left out\n", cp.Size)
 		}
+		last := *to
+		if last == 0 || last > cp.Size {
+			last = cp.Size
+		}
+		lines.total = int64(last) - int64(*from) + 2 // the checkpoint line, then one per record
 		if n, err = verify.ExportBundle(s, bw, cp, *from, *to); err != nil {
 			return fail("%v", err)
 		}

@@ -6,6 +6,8 @@
 //	vellum verify  --data DIR [--key FILE] [--pubkey FILE] [--checkpoint FILE] [--json]
 //	vellum verify  --bundle FILE --pubkey FILE [--json]
 //	vellum export  --data DIR [--from N] [--to N] [--proof] [--pubkey FILE] [--out FILE]
+//	vellum report  --data DIR [--since T] [--until T] [--tenant ID] --out FILE.html
+//	vellum version [--json]
 //
 // Exit status: 0 on success, 1 when a check fails, 2 on usage or I/O errors.
 package main
@@ -33,6 +35,8 @@ var commands = map[string]command{
 	"keygen":  {"create the HMAC key (and signing keys) for a store", runKeygen},
 	"verify":  {"verify a data directory or an evidence bundle offline", runVerify},
 	"export":  {"export records as JSON lines, or with --proof as an evidence bundle", runExport},
+	"report":  {"write the compliance report (one self-contained HTML page)", runReport},
+	"version": {"print the version, commit, Go version and FIPS 140-3 mode", runVersion},
 }
 
 func main() {

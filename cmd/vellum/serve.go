@@ -16,9 +16,11 @@ import (
 
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/vellumlog/vellum/buildinfo"
 	"github.com/vellumlog/vellum/chain"
 	"github.com/vellumlog/vellum/checkpoint"
 	"github.com/vellumlog/vellum/engine"
+	"github.com/vellumlog/vellum/metrics"
 	"github.com/vellumlog/vellum/query"
 	"github.com/vellumlog/vellum/redact"
 	"github.com/vellumlog/vellum/server"
@@ -67,7 +69,7 @@ func serve(ctx context.Context, cfgPath, dataDir, addr string, ready chan<- stri
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.Level()}))
+	log := server.NewLogger(stderr, cfg) // log_format text or json
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return err
 	}
@@ -93,12 +95,14 @@ func serve(ctx context.Context, cfgPath, dataDir, addr string, ready chan<- stri
 	if err != nil {
 		return err
 	}
+	m := metrics.New(nil) // Prometheus series (docs/metrics.md)
 	eng, err := engine.Open(cfg.DataDir, &engine.Options{
 		Keys:               keys,
 		SegmentSize:        int64(cfg.Audit.SegmentMaxSize),
 		SegmentAge:         time.Duration(cfg.Audit.SegmentMaxAge),
 		MaxRecordSize:      int(cfg.Audit.MaxRecordSize),
-		Redactor:           redactor,
+		Redactor:           m.CountRedactions(redactor),
+		Observer:           m,
 		Logger:             log,
 		Signer:             signer,
 		CheckpointRecords:  cfg.Audit.Checkpoint.EveryRecords,
@@ -110,6 +114,8 @@ func serve(ctx context.Context, cfgPath, dataDir, addr string, ready chan<- stri
 	srv, err := server.New(cfg, eng, &server.Options{
 		Logger:    log,
 		CursorKey: keys.Active().Derive(query.CursorKeyLabel),
+		Metrics:   m,
+		Report:    serveReport(cfg), // GET /v1/admin/report (report.go)
 	})
 	if err != nil {
 		eng.Close()
@@ -120,19 +126,47 @@ func serve(ctx context.Context, cfgPath, dataDir, addr string, ready chan<- stri
 		eng.Close()
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
-	log.Info("serving", slog.String("addr", "http://"+l.Addr().String()), slog.String("data", cfg.DataDir),
-		slog.Uint64("last_seq", eng.LastSeq()))
+	scheme := "http://"
+	if cfg.TLS.Enabled() {
+		scheme = "https://"
+	}
+	served := make(chan error, 2)
+	if cfg.Metrics.Addr != "" {
+		ml, err := net.Listen("tcp", cfg.Metrics.Addr)
+		if err != nil {
+			l.Close()
+			eng.Close()
+			return fmt.Errorf("listen on metrics.addr %s: %w", cfg.Metrics.Addr, err)
+		}
+		log.Info("serving /metrics without authentication", slog.String("addr", "http://"+ml.Addr().String()+"/metrics"))
+		go func() {
+			if err := srv.ServeMetrics(ml); err != nil {
+				served <- err
+			}
+		}()
+	}
+	log.Info("serving", slog.String("addr", scheme+l.Addr().String()), slog.String("data", cfg.DataDir),
+		slog.Uint64("last_seq", eng.LastSeq()), slog.Int("principals", len(cfg.Auth.Tokens)), slog.String("version", buildinfo.Read().Version))
 	if ready != nil {
 		ready <- l.Addr().String()
 	}
-	served := make(chan error, 1)
 	go func() { served <- srv.Serve(l) }()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP) // reload the TLS certificate
+	defer signal.Stop(hup)
 
 	var serveErr error
-	select {
-	case <-ctx.Done():
-		log.Info("stopping: no new connections; finishing requests in flight")
-	case serveErr = <-served:
+wait:
+	for {
+		select {
+		case <-ctx.Done():
+			log.Info("stopping: no new connections; finishing requests in flight")
+			break wait
+		case serveErr = <-served:
+			break wait
+		case <-hup:
+			srv.ReloadTLS() // logs the result; a failed reload keeps the old certificate
+		}
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()

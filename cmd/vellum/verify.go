@@ -5,10 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
-	"sync"
-
-	"golang.org/x/term"
 
 	"github.com/vellumlog/vellum/chain"
 	"github.com/vellumlog/vellum/checkpoint"
@@ -75,7 +71,7 @@ func runVerify(args []string, stdout, stderr io.Writer) int {
 			}
 			opts.Trusted = b
 		}
-		bar := newProgress(stderr)
+		bar := newProgress(stderr, "verifying", true)
 		opts.Progress = bar.update
 		rep, err = verify.Dir(*dir, opts)
 		bar.done()
@@ -124,38 +120,5 @@ func printReport(w io.Writer, rep *verify.Report, bundle bool) {
 		for _, p := range rep.Problems {
 			fmt.Fprintf(w, "  - %v\n", p)
 		}
-	}
-}
-
-// progress draws a bar on stderr when stderr is a terminal.
-type progress struct {
-	mu  sync.Mutex
-	w   io.Writer
-	on  bool
-	out bool
-}
-
-func newProgress(w io.Writer) *progress {
-	f, ok := w.(*os.File)
-	return &progress{w: w, on: ok && term.IsTerminal(int(f.Fd()))}
-}
-
-func (p *progress) update(done, total int64) {
-	if !p.on || total == 0 {
-		return
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	const width = 30
-	n := int(done * width / total)
-	fmt.Fprintf(p.w, "\rverifying [%s%s] %3d%% %s of %s ", strings.Repeat("#", n), strings.Repeat(".", width-n), done*100/total, humanBytes(done), humanBytes(total))
-	p.out = true
-}
-
-func (p *progress) done() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.out {
-		fmt.Fprintf(p.w, "\r%s\r", strings.Repeat(" ", 78))
 	}
 }
