@@ -47,7 +47,11 @@ func (s *Server) initOps(opts *Options) error {
 	}
 	o.report = opts.Report
 	o.stop = make(chan struct{})
-	o.disk = newDiskMonitor(s.cfg.DataDir, &s.cfg.Audit.Disk, opts.DiskSpace, s.log, o.metrics)
+	dir := s.cfg.DataDir
+	if d, ok := s.store.(interface{ Dir() string }); ok {
+		dir = d.Dir() // the store's own directory, when it says
+	}
+	o.disk = newDiskMonitor(dir, &s.cfg.Audit.Disk, opts.DiskSpace, s.log, o.metrics)
 	if s.cfg.TLS.Enabled() {
 		t, err := newTLSState(&s.cfg.TLS, s.log)
 		if err != nil {
