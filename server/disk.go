@@ -44,9 +44,9 @@ func (d diskState) detail() string {
 		return fmt.Sprintf("cannot check free disk space: %v", d.err)
 	case d.level == diskRefuse:
 		return fmt.Sprintf("free space on the data directory's file system is %s, below the floor of %s (audit.disk.min_free): ingest is refused until space is freed, and resumes by itself",
-			ByteSize(d.free), ByteSize(d.minimum))
+			human(d.free), ByteSize(d.minimum))
 	case d.level == diskWarn:
-		return fmt.Sprintf("free space on the data directory's file system is %s, below %s (audit.disk.warn_free)", ByteSize(d.free), ByteSize(d.warn))
+		return fmt.Sprintf("free space on the data directory's file system is %s, below %s (audit.disk.warn_free)", human(d.free), ByteSize(d.warn))
 	}
 	return ""
 }
@@ -117,7 +117,7 @@ func (d *diskMonitor) check() diskState {
 	}
 	d.m.Disk(free, total, st.level >= diskWarn, st.level == diskRefuse)
 	if st.level != d.level {
-		attrs := []any{"free", ByteSize(free).String(), "warn_free", ByteSize(d.warn).String(), "min_free", ByteSize(d.minimum).String(), "path", d.path}
+		attrs := []any{"free", human(free), "warn_free", ByteSize(d.warn).String(), "min_free", ByteSize(d.minimum).String(), "path", d.path}
 		switch st.level {
 		case diskRefuse:
 			d.log.Error("free disk space is below audit.disk.min_free: refusing ingest with 507 until space is freed", attrs...)
@@ -156,7 +156,21 @@ func (s *Server) diskOK(contentLength, bodyLen int64) error {
 	if st.level == diskRefuse || st.free < st.minimum+need {
 		return httpErr(http.StatusInsufficientStorage,
 			"insufficient storage: free space on the audit store's file system is %s, and storing this request would leave less than the floor of %s (audit.disk.min_free); nothing of this request was stored; ingest resumes by itself once space is freed",
-			ByteSize(st.free), ByteSize(st.minimum))
+			human(st.free), ByteSize(st.minimum))
 	}
 	return nil
+}
+
+// human writes a byte count with a binary unit and up to one decimal
+// (1.2GiB), exact when it is a whole number of units.
+func human(n uint64) string {
+	for _, u := range byteUnits {
+		if u.mult > 1 && n >= uint64(u.mult) {
+			if n%uint64(u.mult) == 0 {
+				return fmt.Sprintf("%d%s", n/uint64(u.mult), u.suffix)
+			}
+			return fmt.Sprintf("%.1f%s", float64(n)/float64(u.mult), u.suffix)
+		}
+	}
+	return fmt.Sprintf("%dB", n)
 }
