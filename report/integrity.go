@@ -142,7 +142,7 @@ func fingerprint(path string) string {
 	if err != nil {
 		return ""
 	}
-	parts := strings.Split(strings.TrimSpace(string(b)), "+")
+	parts := strings.SplitN(strings.TrimSpace(string(b)), "+", 3) // base64 may hold "+" too
 	if len(parts) != 3 {
 		return ""
 	}
