@@ -94,6 +94,8 @@ type partial struct {
 	records, scanned uint64
 	first, last      int64
 	days             map[int64]*Day
+	lastDay          int64 // the day of lastD: records come in time order
+	lastD            *Day
 	actions          map[string]*uint64
 	tools            map[string]*uint64
 	tenants          map[string]*uint64
@@ -118,13 +120,15 @@ func inc(m map[string]*uint64, key []byte, n uint64) {
 	m[string(key)] = &v
 }
 
-var statusIndex = func() map[string]int {
-	m := map[string]int{}
+// statusOf returns the index of status in vellum.Statuses, or -1.
+func statusOf(status []byte) int {
 	for i, s := range vellum.Statuses {
-		m[s] = i
+		if string(status) == s {
+			return i
+		}
 	}
-	return m
-}()
+	return -1
+}
 
 const nsPerDay = int64(24 * time.Hour)
 
@@ -136,13 +140,16 @@ func (p *partial) add(f *fields) error {
 	if f.time < 0 && f.time%nsPerDay != 0 {
 		day--
 	}
-	d := p.days[day]
-	if d == nil {
-		d = &Day{Date: time.Unix(0, day*nsPerDay).UTC()}
-		p.days[day] = d
+	d := p.lastD
+	if d == nil || day != p.lastDay {
+		if d = p.days[day]; d == nil {
+			d = &Day{Date: time.Unix(0, day*nsPerDay).UTC()}
+			p.days[day] = d
+		}
+		p.lastDay, p.lastD = day, d
 	}
-	oi, ok := statusIndex[string(f.status)]
-	if !ok {
+	oi := statusOf(f.status)
+	if oi < 0 {
 		return fmt.Errorf("report: unknown outcome status %q", f.status)
 	}
 	d.ByOutcome[oi]++

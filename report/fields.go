@@ -43,6 +43,14 @@ func parseFields(enc []byte, f *fields) error {
 		if bad {
 			return nil
 		}
+		if p < len(enc) && enc[p] < 0x80 && int(enc[p]) <= len(enc)-p-1 {
+			// A length under 128 is one byte (most fields): skip the
+			// general varint decoder.
+			n := int(enc[p])
+			s := enc[p+1 : p+1+n]
+			p += 1 + n
+			return s
+		}
 		n, k := binary.Uvarint(enc[p:])
 		if k <= 0 || n > uint64(len(enc)-p-k) {
 			bad = true
