@@ -80,11 +80,11 @@ func (c stateCollector) Collect(ch chan<- prometheus.Metric) {
 	m := c.m
 	m.mu.Lock()
 	store := m.store
-	replicas := make(map[string]ReplicaSource, len(m.replicas))
+	replicas := make(map[string]ReplicaLagFunc, len(m.replicas))
 	for k, v := range m.replicas {
 		replicas[k] = v
 	}
-	spills := make(map[string]SpillSource, len(m.spills))
+	spills := make(map[string]SpillDepthFunc, len(m.spills))
 	for k, v := range m.spills {
 		spills[k] = v
 	}
@@ -110,13 +110,13 @@ func (c stateCollector) Collect(ch chan<- prometheus.Metric) {
 	if t := m.lastCheckpoint.Load(); t != 0 {
 		gauge(descCPAge, m.now().Sub(time.Unix(0, t)).Seconds())
 	}
-	for name, r := range replicas {
-		n, age := r.ReplicaLag()
+	for name, lag := range replicas {
+		n, secs := lag()
 		gauge(descLagRecords, float64(n), name)
-		gauge(descLagSeconds, age.Seconds(), name)
+		gauge(descLagSeconds, secs, name)
 	}
-	for name, s := range spills {
-		n, b := s.SpillDepth()
+	for name, depth := range spills {
+		n, b := depth()
 		gauge(descSpillEvents, float64(n), name)
 		gauge(descSpillBytes, float64(b), name)
 	}

@@ -4,8 +4,8 @@
 // configured replica names). It is the engine's Observer for commit, seal,
 // checkpoint, open and failure events, the server's counter of requests and
 // ingest rejections, the disk monitor's gauges, and at scrape time the
-// reader of the store's state and of pluggable sources such as replicas
-// (ReplicaSource) and spill queues (SpillSource).
+// reader of the store's state and of pluggable sources: replicas
+// (WatchReplica) and spill queues (WatchSpill).
 //
 //	m := metrics.New(nil)
 //	e, err := engine.Open(dir, &engine.Options{Keys: keys, Observer: m})

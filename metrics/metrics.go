@@ -89,8 +89,8 @@ type Metrics struct {
 
 	mu       sync.Mutex
 	store    StatsSource
-	replicas map[string]ReplicaSource
-	spills   map[string]SpillSource
+	replicas map[string]ReplicaLagFunc
+	spills   map[string]SpillDepthFunc
 }
 
 // StatsSource is what the scrape reads from the store: *engine.Engine.
@@ -100,22 +100,21 @@ type StatsSource interface {
 
 var _ StatsSource = (*engine.Engine)(nil)
 
-// ReplicaSource is a replica of the store (issue 10: a SQLite or
-// PostgreSQL copy the engine feeds). The scrape asks it how far behind the
-// engine it is.
-type ReplicaSource interface {
-	// ReplicaLag returns how many durable records the replica has not
-	// applied yet, and how old the oldest of them is (0 when caught up).
-	ReplicaLag() (records uint64, age time.Duration)
-}
+// ReplicaLagFunc reports how far a replica of the store (a SQLite or
+// PostgreSQL copy the engine feeds) is behind: the durable records it has
+// not applied yet, and the age in seconds of the oldest of them (0 when
+// caught up). It is called at every scrape, so it must be cheap. A
+// replicator plugs in with a one-line adapter, e.g.
+//
+//	m.WatchReplica("postgres", func() (uint64, float64) { l := r.Lag(); return l.Records, l.Seconds })
+type ReplicaLagFunc func() (records uint64, seconds float64)
 
-// SpillSource is a queue that holds events while the store cannot take
-// them (issue 11: a collector's fail-open spill). The scrape asks it how
-// much it holds.
-type SpillSource interface {
-	// SpillDepth returns how many events and bytes wait in the spill.
-	SpillDepth() (events int, bytes int64)
-}
+// SpillDepthFunc reports what waits in a spill queue (a collector's
+// fail-open spill, while the store cannot take records): events and
+// bytes. Called at every scrape, e.g.
+//
+//	m.WatchSpill("collector", func() (int, int64) { s := c.Stats(); return s.SpillPending, s.SpillBytes })
+type SpillDepthFunc func() (events int, bytes int64)
 
 var _ engine.Observer = (*Metrics)(nil)
 
@@ -144,7 +143,7 @@ func New(opts *Options) *Metrics {
 	if opts == nil {
 		opts = &Options{}
 	}
-	m := &Metrics{reg: prometheus.NewRegistry(), now: opts.Now, replicas: map[string]ReplicaSource{}, spills: map[string]SpillSource{}}
+	m := &Metrics{reg: prometheus.NewRegistry(), now: opts.Now, replicas: map[string]ReplicaLagFunc{}, spills: map[string]SpillDepthFunc{}}
 	if m.now == nil {
 		m.now = time.Now
 	}
@@ -219,17 +218,17 @@ func (m *Metrics) WatchStore(s StatsSource) {
 
 // WatchReplica makes scrapes read a replica's lag, labelled with name (the
 // configured replica's kind or name: a bounded set).
-func (m *Metrics) WatchReplica(name string, r ReplicaSource) {
+func (m *Metrics) WatchReplica(name string, lag ReplicaLagFunc) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.replicas[name] = r
+	m.replicas[name] = lag
 }
 
 // WatchSpill makes scrapes read a spill queue's depth, labelled with name.
-func (m *Metrics) WatchSpill(name string, s SpillSource) {
+func (m *Metrics) WatchSpill(name string, depth SpillDepthFunc) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.spills[name] = s
+	m.spills[name] = depth
 }
 
 // Opened implements engine.Observer.

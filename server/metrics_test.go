@@ -121,21 +121,15 @@ next:
 	return 0
 }
 
-type fakeReplica struct{}
-
-func (fakeReplica) ReplicaLag() (uint64, time.Duration) { return 7, 3 * time.Second }
-
-type fakeSpill struct{}
-
-func (fakeSpill) SpillDepth() (int, int64) { return 2, 900 }
-
 // TestMetricsScrape scrapes /metrics after ingest, queries, rejected
 // ingests and a checkpoint, and checks the documented series hold the
 // right values; then fails the engine closed and checks that too.
 func TestMetricsScrape(t *testing.T) {
 	m := metrics.New(&metrics.Options{NoRuntime: true})
-	m.WatchReplica("sqlite", fakeReplica{})
-	m.WatchSpill("collector", fakeSpill{})
+	// Sources plug in as functions (a replicator's Lag, a collector's
+	// Stats).
+	m.WatchReplica("sqlite", func() (uint64, float64) { return 7, 3 })
+	m.WatchSpill("collector", func() (int, int64) { return 2, 900 })
 	store := opsStore(t, nil, t.TempDir(), m)
 	e := newTestServerWith(t, store, &Options{Metrics: m}, func(c *ServerConfig) {
 		c.Auth.Tokens = append(c.Auth.Tokens, TokenConfig{Name: "prometheus", Role: RoleMetrics, TokenSHA256: HashToken(metricsToken)})

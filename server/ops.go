@@ -30,10 +30,13 @@ type opsState struct {
 	report  ReportFunc   // nil: GET /v1/admin/report answers 501
 	mhttp   *http.Server // the open metrics listener (metrics.addr), or nil
 
-	startOnce sync.Once
-	stopOnce  sync.Once
-	stop      chan struct{}
-	wg        sync.WaitGroup
+	// mu orders the disk monitor's start (first Serve) and stop
+	// (Shutdown), which may race: a stopped server starts nothing.
+	mu      sync.Mutex
+	started bool
+	stopped bool
+	stop    chan struct{}
+	wg      sync.WaitGroup
 }
 
 func (s *Server) initOps(opts *Options) error {
@@ -82,14 +85,17 @@ func (s *Server) Metrics() *metrics.Metrics { return s.ops.metrics }
 // disk monitor.
 func (s *Server) startOps(l net.Listener) net.Listener {
 	o := &s.ops
-	o.startOnce.Do(func() {
+	o.mu.Lock()
+	if !o.started && !o.stopped {
+		o.started = true
 		o.disk.check()
 		o.wg.Add(1)
 		go func() {
 			defer o.wg.Done()
 			o.disk.run(o.stop)
 		}()
-	})
+	}
+	o.mu.Unlock()
 	if o.tls != nil {
 		return o.tls.listener(l)
 	}
@@ -118,12 +124,16 @@ func (s *Server) ServeMetrics(l net.Listener) error {
 
 func (s *Server) stopOps(ctx context.Context) {
 	o := &s.ops
-	o.stopOnce.Do(func() {
+	o.mu.Lock()
+	first := !o.stopped
+	if first {
+		o.stopped = true
 		close(o.stop)
-		if o.mhttp != nil {
-			o.mhttp.Shutdown(ctx)
-		}
-	})
+	}
+	o.mu.Unlock()
+	if first && o.mhttp != nil {
+		o.mhttp.Shutdown(ctx)
+	}
 	o.wg.Wait()
 }
 
