@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"image/color"
+	"math"
 	"regexp"
 	"strconv"
 
@@ -95,6 +96,26 @@ func (t dayTicks) Ticks(min, max float64) []plot.Tick {
 	return ticks
 }
 
+// countTicks are the default ticks of a count axis, labelled as whole
+// numbers with thousands separators (never "250.00"), without fractions.
+type countTicks struct{}
+
+func (countTicks) Ticks(min, max float64) []plot.Tick {
+	var out []plot.Tick
+	for _, t := range (plot.DefaultTicks{}).Ticks(min, max) {
+		if t.Value != math.Trunc(t.Value) {
+			if t.Label == "" {
+				continue // a minor tick between whole numbers
+			}
+			t.Label = ""
+		} else if t.Label != "" {
+			t.Label = groupDigits(uint64(t.Value))
+		}
+		out = append(out, t)
+	}
+	return out
+}
+
 func max1(n int) int {
 	if n < 1 {
 		return 1
@@ -151,6 +172,7 @@ func perDayByOutcome(days []Day) (Chart, error) {
 		top = max(top, days[i].Total())
 	}
 	p.Y.Min, p.Y.Max = 0, headroom(float64(top), len(c.Series))
+	p.Y.Tick.Marker = countTicks{}
 	svg, err := render(p, 7.2*vg.Inch, 3*vg.Inch)
 	c.SVG = svg
 	return c, err
@@ -186,6 +208,7 @@ func overTime(id, title string, days []Day, series []string, value func(d *Day, 
 	p.X.Tick.Marker = dayTicks{dayLabels(days)}
 	p.X.Min, p.X.Max = -0.5, float64(len(days))-0.5
 	p.Y.Min, p.Y.Max = 0, headroom(top, len(series))
+	p.Y.Tick.Marker = countTicks{}
 	svg, err := render(p, 7.2*vg.Inch, 2.6*vg.Inch)
 	c.SVG = svg
 	return c, err
@@ -241,6 +264,7 @@ func topBars(id, title, unit string, counts []Count, top int, empty string) (Cha
 	p.NominalY(names...)
 	p.X.Min = 0
 	p.X.Max = maxVal(vals) * 1.15
+	p.X.Tick.Marker = countTicks{}
 	h := vg.Points(60 + 18*float64(len(vals)))
 	svg, err := render(p, 7.2*vg.Inch, h)
 	c.SVG = svg
