@@ -146,7 +146,7 @@ func serve(ctx context.Context, cfgPath, dataDir, addr string, ready chan<- stri
 		}()
 	}
 	log.Info("serving", slog.String("addr", scheme+l.Addr().String()), slog.String("data", cfg.DataDir),
-		slog.Uint64("last_seq", eng.LastSeq()), slog.Int("principals", len(cfg.Auth.Tokens)), slog.String("version", buildinfo.Read().Version))
+		slog.Uint64("last_seq", eng.LastSeq()), slog.Int("principals", srv.Principals()), slog.String("version", buildinfo.Read().Version))
 	if ready != nil {
 		ready <- l.Addr().String()
 	}
