@@ -147,13 +147,13 @@ func serve(ctx context.Context, cfgPath, dataDir, addr string, ready chan<- stri
 	}
 	log.Info("serving", slog.String("addr", scheme+l.Addr().String()), slog.String("data", cfg.DataDir),
 		slog.Uint64("last_seq", eng.LastSeq()), slog.Int("principals", srv.Principals()), slog.String("version", buildinfo.Read().Version))
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP) // reload the TLS certificate
+	defer signal.Stop(hup)
 	if ready != nil {
 		ready <- l.Addr().String()
 	}
 	go func() { served <- srv.Serve(l) }()
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP) // reload the TLS certificate
-	defer signal.Stop(hup)
 
 	var serveErr error
 wait:
