@@ -83,6 +83,11 @@ func TestArchitecture(t *testing.T) {
 		// the engine: verifiers and auditors' tools use them on their own.
 		"merkle":     {"."},
 		"checkpoint": {"merkle", "vfs"},
+		// Build information and metrics are leaves the server and the
+		// command use; the report reads files, never the server.
+		"buildinfo": {},
+		"metrics":   {".", "buildinfo", "engine"},
+		"report":    {".", "checkpoint", "engine", "merkle", "segment", "verify", "vfs"},
 	}
 	// Nothing but the command and the benchmark harness may import the
 	// server; nothing below the engine may import the engine.
