@@ -14,7 +14,6 @@ import (
 
 	"github.com/vellumlog/vellum"
 	"github.com/vellumlog/vellum/engine"
-	"github.com/vellumlog/vellum/merkle"
 	"github.com/vellumlog/vellum/query"
 )
 
@@ -36,8 +35,8 @@ type listResponse struct {
 // checkpoint.
 type getResponse struct {
 	vellum.Record
-	InclusionProof *merkle.InclusionProof `json:"inclusion_proof,omitempty"`
-	Checkpoint     *checkpointJSON        `json:"checkpoint,omitempty"`
+	InclusionProof *inclusionJSON  `json:"inclusion_proof,omitempty"`
+	Checkpoint     *checkpointJSON `json:"checkpoint,omitempty"`
 }
 
 type ingestResponse struct {
@@ -77,17 +76,8 @@ func (s *Server) handleList(w http.ResponseWriter, r *http.Request, _ httprouter
 	if err != nil {
 		return err
 	}
-	if len(p.Tenants) > 0 {
-		if q.TenantID != "" && !p.InScope(q.TenantID) {
-			attrs := queryAttrs(&q, cursor != "")
-			attrs["query.scope"] = strings.Join(p.Tenants, ",")
-			s.auditDenied(r, p, q.TenantID, attrs, "tenant outside the principal's scope")
-			return forbidden("tenant_id %q is outside the tenants principal %s may read", q.TenantID, p.Name)
-		}
-		q.Tenants = p.Tenants
-		if err := q.Normalize(); err != nil {
-			return err
-		}
+	if err := s.scope(r, p, &q, queryAttrs(&q, cursor != "")); err != nil {
+		return err
 	}
 	if cursor != "" {
 		c, err := query.DecodeCursor(s.cursorKey, &q, cursor)
@@ -124,6 +114,21 @@ func (s *Server) handleList(w http.ResponseWriter, r *http.Request, _ httprouter
 	}
 	writeJSON(w, http.StatusOK, resp)
 	return nil
+}
+
+// scope limits q to the tenants principal p may read. Asking for a tenant
+// outside them is refused, and the refusal recorded with attrs.
+func (s *Server) scope(r *http.Request, p Principal, q *query.Query, attrs map[string]string) error {
+	if len(p.Tenants) == 0 {
+		return nil
+	}
+	if q.TenantID != "" && !p.InScope(q.TenantID) {
+		attrs["query.scope"] = strings.Join(p.Tenants, ",")
+		s.auditDenied(r, p, q.TenantID, attrs, "tenant outside the principal's scope")
+		return forbidden("tenant_id %q is outside the tenants principal %s may read", q.TenantID, p.Name)
+	}
+	q.Tenants = p.Tenants
+	return q.Normalize()
 }
 
 // lastSeqer is implemented by stores that can tell the last seq they hold
@@ -178,7 +183,7 @@ func (s *Server) handleGet(w http.ResponseWriter, r *http.Request, ps httprouter
 		return httpErr(http.StatusNotFound, "no record with seq %d", seq)
 	}
 	resp := getResponse{Record: rec}
-	resp.InclusionProof, resp.Checkpoint = s.inclusion(r.Context(), seq)
+	resp.InclusionProof, resp.Checkpoint = s.inclusion(r.Context(), &rec)
 	writeJSON(w, http.StatusOK, resp)
 	return nil
 }
