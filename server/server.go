@@ -133,6 +133,9 @@ func New(cfg *ServerConfig, store Store, opts *Options) (*Server, error) {
 		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
+	for _, p := range auth.Skipped() {
+		s.log.Warn("an optional principal is disabled: its token variable is not set", "principal", p.Name)
+	}
 	if auth.Len() == 0 {
 		s.log.Warn("no tokens configured: every API call will get 401; set VELLUM_ADMIN_TOKEN, auth.tokens, or create one with vellum token create")
 	}

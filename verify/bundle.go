@@ -192,35 +192,5 @@ func readLine(br *bufio.Reader) ([]byte, error) {
 // writes a bundle that cannot verify. It returns the number of records
 // written.
 func ExportBundle(s *Store, w io.Writer, cp checkpoint.Signed, from, to uint64) (int, error) {
-	if to == 0 || to > cp.Size {
-		to = cp.Size
-	}
-	from = max(from, s.FirstSeq())
-	src := s.Source()
-	root, err := merkle.RootAt(src, cp.Size)
-	if err != nil {
-		return 0, fmt.Errorf("verify: tree at the checkpoint's size %d: %w", cp.Size, err)
-	}
-	if root != cp.Root {
-		return 0, fmt.Errorf("verify: the store does not match its checkpoint of size %d: %w", cp.Size, &merkle.RootMismatchError{Expected: cp.Root, Calculated: root})
-	}
-	bw, err := NewBundleWriter(w, cp)
-	if err != nil {
-		return 0, err
-	}
-	n := 0
-	for sr, err := range s.Records(from, to) {
-		if err != nil {
-			return n, err
-		}
-		p, err := merkle.ProveInclusion(src, sr.Record.Seq-1, cp.Size)
-		if err != nil {
-			return n, fmt.Errorf("verify: proof of seq %d: %w", sr.Record.Seq, err)
-		}
-		if err := bw.Add(sr.Record, sr.Encoding, p); err != nil {
-			return n, err
-		}
-		n++
-	}
-	return n, nil
+	return ExportBundleFunc(s, w, cp, from, to, nil)
 }

@@ -69,7 +69,7 @@ func runVerify(args []string, stdout, stderr io.Writer) int {
 			if opts.Verifier == nil {
 				return fail("--checkpoint needs --pubkey to check its signature")
 			}
-			b, rerr := os.ReadFile(*cpFile)
+			b, rerr := readNote(*cpFile)
 			if rerr != nil {
 				return fail("%v", rerr)
 			}
