@@ -2,6 +2,8 @@ package engine
 
 import (
 	"encoding/hex"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/vellumlog/vellum/vfs"
@@ -13,9 +15,11 @@ import (
 // names the checkpoint signing key it generates after the store's origin,
 // as C2SP tlog-checkpoint recommends. dir must exist.
 func InitStore(dir string) ([16]byte, error) {
-	nums, err := ListSegments(vfs.Default, dir)
-	if err != nil {
-		return [16]byte{}, err
+	var nums []uint64
+	if _, err := os.Stat(filepath.Join(dir, segmentsDir)); err == nil {
+		if nums, err = ListSegments(vfs.Default, dir); err != nil {
+			return [16]byte{}, err
+		}
 	}
 	return loadOrCreateStore(vfs.Default, dir, len(nums) > 0, time.Now())
 }

@@ -181,4 +181,6 @@ func tokenRevoke(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-func legacyPath(dir string) string { return dir + string(os.PathSeparator) + server.LegacyAdminTokenFile }
+func legacyPath(dir string) string {
+	return dir + string(os.PathSeparator) + server.LegacyAdminTokenFile
+}
