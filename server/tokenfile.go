@@ -65,13 +65,9 @@ func LoadStoredTokens(dataDir string) ([]StoredToken, error) {
 	case err != nil:
 		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
 	default:
-		var f tokenFile
-		dec := json.NewDecoder(bytes.NewReader(b))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&f); err != nil {
+		if out, err = parseTokenFile(b); err != nil {
 			return nil, fmt.Errorf("%w: %s: %v", ErrConfig, path, err)
 		}
-		out = f.Tokens
 	}
 	legacy := filepath.Join(dataDir, LegacyAdminTokenFile)
 	b, err = os.ReadFile(legacy)
@@ -86,6 +82,22 @@ func LoadStoredTokens(dataDir string) ([]StoredToken, error) {
 		return nil, fmt.Errorf("%w (in %s)", err, dataDir)
 	}
 	return out, nil
+}
+
+// parseTokenFile decodes the JSON of TokenFileName strictly: unknown
+// fields and trailing data are errors. The entries are checked by
+// checkStoredTokens.
+func parseTokenFile(b []byte) ([]StoredToken, error) {
+	var f tokenFile
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&f); err != nil {
+		return nil, err
+	}
+	if dec.More() {
+		return nil, errors.New("data after the JSON object")
+	}
+	return f.Tokens, nil
 }
 
 // checkStoredTokens applies the rules of auth.tokens to stored principals.
