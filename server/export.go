@@ -68,8 +68,9 @@ func (s *Server) handleExport(w http.ResponseWriter, r *http.Request, _ httprout
 		return err
 	}
 	if q.MaxSeq == 0 {
-		q.MaxSeq = seq - 1
+		q.MaxSeq = seq - 1 // a store that cannot tell its last seq
 	}
+	empty := q.MaxSeq == 0 // nothing before this export's own record
 
 	h := w.Header()
 	h.Set("Content-Type", format.ContentType())
@@ -79,7 +80,7 @@ func (s *Server) handleExport(w http.ResponseWriter, r *http.Request, _ httprout
 	ew, _ := export.NewWriter(w, format)
 	rc := http.NewResponseController(w)
 	started := false
-	for {
+	for !empty {
 		// Each page gets a fresh write deadline, so a long export is
 		// bounded per page, not as a whole.
 		rc.SetWriteDeadline(time.Now().Add(writeTimeout))
@@ -104,6 +105,11 @@ func (s *Server) handleExport(w http.ResponseWriter, r *http.Request, _ httprout
 			break
 		}
 		q.After = page.Next
+	}
+	if empty {
+		if err := ew.Flush(); err != nil { // a CSV header
+			panic(http.ErrAbortHandler)
+		}
 	}
 	h.Set(TrailerRecordCount, strconv.Itoa(ew.Count()))
 	return nil
