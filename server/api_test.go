@@ -246,6 +246,9 @@ func TestMethodsAndHead(t *testing.T) {
 		{"GET", "/v1/audit/events", "POST, OPTIONS"},
 		{"GET", "/v1/audit/checkpoints", "POST, OPTIONS"},
 		{"DELETE", "/v1/audit", "GET, OPTIONS"},
+		{"DELETE", "/v1/audit/events", "POST, OPTIONS"},
+		{"PUT", "/v1/audit/7", "GET, OPTIONS"},
+		{"POST", "/healthz", "GET, HEAD, OPTIONS"},
 	} {
 		status, body, h := e.do(tt.method, tt.path, adminToken, nil)
 		if status != 405 || h.Get("Allow") != tt.allow || !strings.Contains(detail(t, body), "is not allowed") {

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -262,8 +263,28 @@ func (s *Server) router() *httprouter.Router {
 	r.NotFound = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no route %s %s (see openapi.yaml)", req.Method, req.URL.Path))
 	})
+	// allowedOn lists the methods that serve path, from the table: a
+	// static route, or a parameter route whose value is not a sibling
+	// served only by other methods (GET does not serve /v1/audit/events).
+	allowedOn := func(path string) string {
+		var ms []string
+		for _, rt := range rts {
+			ok := rt.path == path
+			if i := strings.LastIndex(rt.path, "/:"); !ok && i >= 0 {
+				parent := rt.path[:i+1]
+				v, found := strings.CutPrefix(path, parent)
+				_, sibling := allowed[path]
+				_, mine := siblings[key{rt.method, parent}][v]
+				ok = found && v != "" && !strings.Contains(v, "/") && (!sibling || mine)
+			}
+			if ok && !slices.Contains(ms, rt.method) {
+				ms = append(ms, rt.method)
+			}
+		}
+		return strings.Join(append(ms, http.MethodOptions), ", ")
+	}
 	r.MethodNotAllowed = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("%s is not allowed on %s (allowed: %s)", req.Method, req.URL.Path, w.Header().Get("Allow")))
+		notAllowed(w, req, allowedOn(req.URL.Path))
 	})
 	r.PanicHandler = func(w http.ResponseWriter, req *http.Request, v any) {
 		if v == http.ErrAbortHandler {
