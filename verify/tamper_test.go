@@ -29,17 +29,25 @@ func TestIntactStore(t *testing.T) {
 		if !rep.OK() {
 			t.Fatalf("intact store: %v", rep.Problems)
 		}
-		if rep.Records != uint64(f.records) || rep.Segments < 5 || rep.Checkpoints < 8 || rep.TreeSize != uint64(f.records) {
-			t.Fatalf("report: %d records, %d segments, %d checkpoints, tree %d", rep.Records, rep.Segments, rep.Checkpoints, rep.TreeSize)
+		if rep.Records != uint64(f.records) || rep.Segments < 5 || rep.Checkpoints < 8 || rep.Tree == nil || rep.Tree.Size != uint64(f.records) ||
+			rep.Unreadable != 0 || rep.Missing != 0 || len(rep.Damage) != 0 {
+			t.Fatalf("report: %d records, %d segments, %d checkpoints, tree %v, damage %v", rep.Records, rep.Segments, rep.Checkpoints, rep.Tree, rep.Damage)
 		}
-		if len(rep.Skipped) != 0 {
-			t.Fatalf("skipped checks with every key given: %v", rep.Skipped)
+		for _, c := range rep.Checks {
+			if c.Status != StatusChecked {
+				t.Fatalf("with every key given, %s is %s: %s", c.What, c.Status, c.Why)
+			}
 		}
 	}
 	// The auditor's checks: no HMAC key.
 	rep, err := Dir(dir, &Options{Verifier: f.verifier})
-	if err != nil || !rep.OK() || len(rep.Skipped) != 1 {
-		t.Fatalf("auditor: %v %v skipped %v", err, rep.Problems, rep.Skipped)
+	if err != nil || !rep.OK() {
+		t.Fatalf("auditor: %v %v", err, rep.Problems)
+	}
+	for _, c := range rep.Checks {
+		if want := map[bool]string{true: StatusNotChecked, false: StatusChecked}[c.Check == CheckMAC]; c.Status != want {
+			t.Fatalf("auditor: %s is %s (%s), want %s", c.What, c.Status, c.Why, want)
+		}
 	}
 }
 
