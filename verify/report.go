@@ -94,8 +94,8 @@ type Report struct {
 	// TreeUnknown says why Tree is nil.
 	TreeUnknown string     `json:"tree_unknown,omitempty"`
 	Checks      []Coverage `json:"checks"`
-	Warnings []string   `json:"warnings,omitempty"`
-	Problems []*Problem `json:"problems,omitempty"`
+	Warnings    []string   `json:"warnings,omitempty"`
+	Problems    []*Problem `json:"problems,omitempty"`
 }
 
 // Tree is the size and root of a Merkle tree over the log.

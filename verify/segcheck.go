@@ -247,13 +247,13 @@ type segCheck struct {
 	r        *segResult
 	progress *segProgress
 	started  bool
-	hasher  *chain.Hasher
-	lh      merkle.Hasher
-	sum     index.Summarizer
-	fields  vellum.Fields
-	snapAt  []uint64
-	macProb *Problem
-	badSeqs []uint64
+	hasher   *chain.Hasher
+	lh       merkle.Hasher
+	sum      index.Summarizer
+	fields   vellum.Fields
+	snapAt   []uint64
+	macProb  *Problem
+	badSeqs  []uint64
 }
 
 // start fixes where the segment begins and which key chains it.
