@@ -376,7 +376,7 @@ func (s *salvager) block(off int) (int, bool) {
 		}
 	}
 	s.resume = false
-	entries, perr, complete := s.entries(&h, b[BlockHeaderSize:n], int64(off), first, prev)
+	entries, perr, complete := s.entries(&h, b[BlockHeaderSize:n], int64(off), first, prev, why == "")
 	if complete {
 		why = join(why, perr)
 	}
@@ -425,7 +425,7 @@ func (s *salvager) block(off int) (int, bool) {
 // from first. A reason is returned for what stopped it or was wrong.
 // complete is false when the payload did not decode to its end: the
 // records from the returned ones on are lost.
-func (s *salvager) entries(h *blockHeader, stored []byte, off int64, first uint64, prev vellum.MAC) (out []Entry, why string, complete bool) {
+func (s *salvager) entries(h *blockHeader, stored []byte, off int64, first uint64, prev vellum.MAC, trusted bool) (out []Entry, why string, complete bool) {
 	if h.codec > CodecZstd {
 		return nil, fmt.Sprintf("unknown codec %d", h.codec), false
 	}
@@ -471,7 +471,9 @@ func (s *salvager) entries(h *blockHeader, stored []byte, off int64, first uint6
 		case rt < s.lastTime:
 			why = join(why, fmt.Sprintf("seq %d: time goes backwards", seq))
 		}
-		if err == nil && rt > s.lastTime {
+		if err == nil && rt > s.lastTime && trusted {
+			// Only a block that verifies moves the clock on: a damaged
+			// time must not make every later record look out of order.
 			s.lastTime = rt
 		}
 		out = append(out, Entry{Seq: seq, Time: rt, Record: rec, MAC: mac, PrevMAC: prev, Offset: off})

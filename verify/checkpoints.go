@@ -10,6 +10,7 @@ import (
 
 // cpOutcome is whether one checkpoint could be compared with the data.
 type cpOutcome struct {
+	offset  int64
 	size    uint64
 	trusted bool
 	checked bool
@@ -19,11 +20,24 @@ type cpOutcome struct {
 // checkpoints checks every checkpoint against the data and the one before
 // it, and the trusted checkpoint against both.
 func (v *dirVerifier) checkpoints() {
+	if v.cpLog != "" {
+		if v.o.Verifier != nil && v.rep.Segments > 0 {
+			// A store that signs checkpoints creates its log when it
+			// opens: without it nothing the public key holder can check
+			// vouches for the data.
+			v.problem(rankCheckpoints, &Problem{Check: CheckCheckpoint, File: checkpoint.LogName, Offset: -1,
+				Detail: "the checkpoint log is missing (removed?): no signed checkpoint vouches for the data"})
+		} else {
+			v.rep.Warnings = append(v.rep.Warnings, v.cpLog+": no signed checkpoint vouches for the data")
+		}
+	} else if len(v.cps) == 0 && v.dataSize > 0 {
+		v.rep.Warnings = append(v.rep.Warnings, "the checkpoint log is empty: no signed checkpoint vouches for the data yet")
+	}
 	var prev *cpEntry
 	for i := range v.cps {
 		e := &v.cps[i]
 		if !e.ok {
-			v.cpChecked = append(v.cpChecked, cpOutcome{why: fmt.Sprintf("the entry at offset %d does not parse or its signature does not verify", e.offset)})
+			v.cpChecked = append(v.cpChecked, cpOutcome{why: e.why, offset: e.offset, size: ^uint64(0)})
 			continue
 		}
 		p := Problem{File: checkpoint.LogName, Offset: e.offset}
@@ -31,7 +45,7 @@ func (v *dirVerifier) checkpoints() {
 			p.Check, p.Expected, p.Found = CheckCheckpoint, fmt.Sprintf("origin %q", v.o.Origin), fmt.Sprintf("origin %q", e.s.Origin)
 			p.Detail = "checkpoint of another log"
 			v.problem(rankCheckpoints, &p)
-			v.cpChecked = append(v.cpChecked, cpOutcome{size: e.s.Size, why: fmt.Sprintf("the entry at offset %d is of another log", e.offset)})
+			v.cpChecked = append(v.cpChecked, cpOutcome{size: e.s.Size, why: "it is of another log", offset: e.offset})
 			continue
 		}
 		if prev != nil {
@@ -41,7 +55,9 @@ func (v *dirVerifier) checkpoints() {
 				v.problem(rankCheckpoints, &q)
 			}
 		}
-		v.cpChecked = append(v.cpChecked, v.againstData(rankCheckpoints, &e.s, p))
+		out := v.againstData(rankCheckpoints, &e.s, p)
+		out.offset = e.offset
+		v.cpChecked = append(v.cpChecked, out)
 		prev = e
 	}
 	if v.trusted != nil {
@@ -77,7 +93,7 @@ func (v *dirVerifier) againstData(rank uint64, s *checkpoint.Signed, p Problem) 
 	out := cpOutcome{size: s.Size, checked: true}
 	if s.Size > v.dataSize {
 		if v.endWhy != "" {
-			out.checked, out.why = false, fmt.Sprintf("size %d: %s", s.Size, v.endWhy)
+			out.checked, out.why = false, v.endWhy
 			return out
 		}
 		p.Check, p.Seq = CheckCheckpoint, v.dataSize+1
@@ -93,7 +109,7 @@ func (v *dirVerifier) againstData(rank uint64, s *checkpoint.Signed, p Problem) 
 	}
 	if !ok {
 		out.checked = false
-		out.why = fmt.Sprintf("size %d: the log-wide tree is unknown from seq %d (%s)", s.Size, v.treeFrom, v.treeWhy)
+		out.why = fmt.Sprintf("the log-wide tree is unknown from seq %d (%s)", v.treeFrom, v.treeWhy)
 		return out
 	}
 	if calc == s.Root {

@@ -57,9 +57,9 @@ func (v *dirVerifier) coverage(results []*segResult) {
 		gaps = append(gaps, "root and section of "+strings.Join(cov.noRoot, ", "))
 	}
 	if len(cov.noSection) > 0 {
-		gaps = append(gaps, fmt.Sprintf("section of %s: the log-wide tree is unknown from seq %d (%s)", strings.Join(cov.noSection, ", "), v.treeFrom, v.treeWhy))
+		gaps = append(gaps, fmt.Sprintf("section of %s: the log-wide tree is unknown from seq %d (%s)", names(cov.noSection), v.treeFrom, v.treeWhy))
 	}
-	scope := fmt.Sprintf("%d of %d sealed segments' roots, %d sections", cov.roots, cov.sealed, cov.sections)
+	scope := fmt.Sprintf("%d of %d sealed segments' roots, %s", cov.roots, cov.sealed, plural(cov.sections, "section"))
 	if cov.sealed == 0 {
 		scope = "no sealed segment (an active segment gets its root when sealed)"
 	}
@@ -101,31 +101,49 @@ func (v *dirVerifier) coverage(results []*segResult) {
 		}
 		add(CheckSignature, "checkpoint signatures", true, s, nil)
 	}
-	var checked, latest int
-	var latestSize uint64
-	gaps = nil
+	// Checkpoints not checked are grouped by why.
+	var checked int
+	var largest uint64
+	var whys []string
+	byWhy := map[string][]string{}
 	for _, o := range v.cpChecked {
 		if o.trusted {
 			continue
 		}
 		if o.checked {
 			checked++
-			if o.size >= latestSize {
-				latestSize, latest = o.size, checked
-			}
-		} else {
-			gaps = append(gaps, o.why)
+			largest = max(largest, o.size)
+			continue
 		}
+		if _, ok := byWhy[o.why]; !ok {
+			whys = append(whys, o.why)
+		}
+		at := fmt.Sprintf("offset %d", o.offset)
+		if o.size != ^uint64(0) {
+			at = fmt.Sprintf("size %d at offset %d", o.size, o.offset)
+		}
+		byWhy[o.why] = append(byWhy[o.why], at)
+	}
+	gaps = nil
+	for _, w := range whys {
+		gaps = append(gaps, fmt.Sprintf("%s: %s", plural(len(byWhy[w]), "checkpoint"), w)+" ["+strings.Join(byWhy[w], ", ")+"]")
 	}
 	if logWhy != "" {
 		gaps = append(gaps, logWhy)
 	}
+	gaps = append(gaps, v.cpDamaged...)
 	scope = plural(checked, "checkpoint")
-	if latest > 0 {
-		scope += fmt.Sprintf(", the largest covering seq 1..%d", latestSize)
-		if v.dataSize > latestSize && v.endWhy == "" {
-			scope += fmt.Sprintf(" (seq %d..%d are newer than every checkpoint: only the HMAC chain protects them)", latestSize+1, v.dataSize)
+	if checked > 0 {
+		scope += fmt.Sprintf(", the largest of %d records", largest)
+	}
+	var newest uint64
+	for _, e := range v.cps {
+		if e.ok {
+			newest = max(newest, e.s.Size)
 		}
+	}
+	if len(v.cps) > 0 && v.dataSize > newest && v.endWhy == "" {
+		scope += fmt.Sprintf("; seq %d..%d are newer than every checkpoint: only the HMAC chain protects them", newest+1, v.dataSize)
 	}
 	add(CheckCheckpoint, "checkpoints against the data", checked > 0, scope, gaps)
 	ok := 0
@@ -157,12 +175,12 @@ func (v *dirVerifier) coverage(results []*segResult) {
 	}
 }
 
-// recordGaps lists the record ranges no check could read.
+// recordGaps lists the records the files hold that could not be read.
 func (v *dirVerifier) recordGaps() []string {
 	var gaps []string
 	for _, d := range v.rep.Damage {
-		if d.State == StateDamaged {
-			continue
+		if d.State != StateUnreadable {
+			continue // damaged records were read; missing ones are in no file
 		}
 		what := fmt.Sprintf("seq %d..%d (%s)", d.FirstSeq, d.LastSeq, plural(int(d.Records), "record"))
 		if d.LastSeq == 0 {
@@ -178,4 +196,12 @@ func plural(n int, what string) string {
 		return "1 " + what
 	}
 	return fmt.Sprintf("%d %ss", n, what)
+}
+
+// names lists segment file names, shortened to a range when long.
+func names(ns []string) string {
+	if len(ns) <= 2 {
+		return strings.Join(ns, " and ")
+	}
+	return fmt.Sprintf("%d segments, %s to %s", len(ns), ns[0], ns[len(ns)-1])
 }

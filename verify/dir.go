@@ -91,7 +91,8 @@ type dirVerifier struct {
 	// in unreadable bytes, so records after dataSize may exist.
 	endWhy string
 
-	cpLog     string // "" when the checkpoint log was read; else why not
+	cpLog     string   // "" when the checkpoint log was read; else why not
+	cpDamaged []string // damaged entries of the checkpoint log
 	cpChecked []cpOutcome
 	beyond    uint64 // the largest checkpoint size beyond the data's end
 	cov       coverageState
@@ -105,7 +106,8 @@ func segmentName(n uint64) string { return engine.SegmentName(n) }
 type cpEntry struct {
 	offset int64
 	s      checkpoint.Signed
-	ok     bool // parsed (and, with a verifier, signature valid)
+	ok     bool   // parsed (and, with a verifier, signature valid)
+	why    string // why not
 }
 
 // file ranks for problem order.
@@ -169,8 +171,23 @@ func (v *dirVerifier) readCheckpoints() error {
 	var ce *checkpoint.CorruptError
 	switch {
 	case errors.As(err, &ce):
-		v.problem(rankCheckpoints, &Problem{Check: CheckCheckpoint, File: checkpoint.LogName, Offset: ce.Offset, Detail: ce.Reason})
-		res = &checkpoint.ReadResult{TornAt: -1}
+		// Damage with valid entries after it: report every damaged
+		// stretch, and check every entry that still verifies.
+		b, err := vfs.ReadFile(v.o.FS, path)
+		if err != nil {
+			return fmt.Errorf("verify: %w", err)
+		}
+		entries, damage := checkpoint.SalvageLog(b)
+		res = &checkpoint.ReadResult{Entries: entries, TornAt: -1}
+		for i, d := range damage {
+			if i == len(damage)-1 && d.Offset+d.Length == int64(len(b)) {
+				res.TornAt, res.TornReason = d.Offset, d.Reason
+				break
+			}
+			v.problem(rankCheckpoints, &Problem{Check: CheckCheckpoint, File: checkpoint.LogName, Offset: d.Offset,
+				Detail: d.Reason + "; a valid entry follows, so this was a complete checkpoint"})
+			v.cpDamaged = append(v.cpDamaged, fmt.Sprintf("the entry at offset %d of %s is damaged", d.Offset, checkpoint.LogName))
+		}
 	case err != nil:
 		return fmt.Errorf("verify: %w", err)
 	}
@@ -189,8 +206,9 @@ func (v *dirVerifier) readCheckpoints() error {
 		e := cpEntry{offset: en.Offset, s: s, ok: err == nil}
 		if err != nil {
 			check := CheckCheckpoint
+			e.why = "it does not parse"
 			if errors.Is(err, checkpoint.ErrSignature) {
-				check = CheckSignature
+				check, e.why = CheckSignature, "its signature does not verify"
 			}
 			v.problem(rankCheckpoints, &Problem{Check: check, File: checkpoint.LogName, Offset: en.Offset, Detail: err.Error()})
 		} else {

@@ -1,8 +1,10 @@
 package verify
 
 import (
+	"cmp"
 	"encoding/hex"
 	"fmt"
+	"slices"
 
 	"github.com/vellumlog/vellum"
 	"github.com/vellumlog/vellum/chain"
@@ -62,20 +64,11 @@ func (v *dirVerifier) links(nums []uint64, results []*segResult) {
 		if prev != nil {
 			switch {
 			case tailOpen >= 0 && r.first > prevLast+1:
-				// The previous segment ends in unreadable bytes: they held
-				// the records up to this segment's first.
-				d := &rep.Damage[tailOpen]
-				d.FirstSeq, d.LastSeq, d.Records = prevLast+1, r.first-1, r.first-1-prevLast
-				rep.Unreadable += d.Records
+				// The previous segment ends in unreadable bytes, which
+				// held the records up to this one's first (see holes).
 			case r.first != prevLast+1:
 				link(40, fmt.Sprintf("first seq %d", prevLast+1), fmt.Sprintf("first seq %d", r.first), "seqs are not contiguous with the previous segment (records removed, inserted or reordered)")
-				if r.first > prevLast+1 {
-					n := r.first - prevLast - 1
-					rep.Missing += n
-					rep.Damage = append(rep.Damage, Damage{State: StateMissing, File: r.name, Offset: -1, FirstSeq: prevLast + 1, LastSeq: r.first - 1, Records: n,
-						Detail: fmt.Sprintf("no segment holds them: %s ends at seq %d and %s starts at seq %d", prev.name, prevLast, r.name, r.first)})
-				}
-				stop(prevLast+1, fmt.Sprintf("seq %d..%d are not in the files", prevLast+1, r.first-1))
+				stop(prevLast+1, fmt.Sprintf("%s starts at seq %d, not %d", r.name, r.first, prevLast+1))
 			}
 			if r.prevMAC != prevMAC && tailOpen < 0 {
 				link(56, prevMAC.String(), r.prevMAC.String(), "header's prev MAC is not the previous segment's last MAC (the chain is broken between segments)")
@@ -139,6 +132,7 @@ func (v *dirVerifier) links(nums []uint64, results []*segResult) {
 			tailOpen = len(rep.Damage) - 1
 		}
 	}
+	v.holes(results)
 	if v.treeOK {
 		rep.Tree = &Tree{Size: global.End(), Root: global.Root()}
 		v.roots[global.End()] = rep.Tree.Root
@@ -147,9 +141,10 @@ func (v *dirVerifier) links(nums []uint64, results []*segResult) {
 	}
 	v.dataSize = prevLast
 	rep.LastSeq = prevLast
-	if tailOpen >= 0 {
-		d := rep.Damage[tailOpen]
-		v.endWhy = fmt.Sprintf("%s ends in unreadable bytes from offset %d, so the data may hold records after seq %d", d.File, d.Offset, prevLast)
+	if prev != nil {
+		if d := openTail(rep.Damage, prev.name); d != nil {
+			v.endWhy = fmt.Sprintf("%s ends in unreadable bytes from offset %d, so the data may hold records after seq %d", d.File, d.Offset, prevLast)
+		}
 	}
 }
 
@@ -234,4 +229,58 @@ func (v *dirVerifier) checkMerkle(rank uint64, r *segResult, global *merkle.Rang
 		}
 		v.problem(rank, &Problem{Check: CheckMerkle, File: r.name, Offset: ft.Offset, Seq: ft.LastSeq, Detail: detail})
 	}
+}
+
+// holes counts the seqs between the first and the last record that no
+// file holds (Missing), and gives the extent of a segment's unreadable end
+// (Unreadable) when the next records tell it. Records are placed by their
+// seqs, not by file order, so swapped or renamed files lose nothing.
+func (v *dirVerifier) holes(results []*segResult) {
+	rep := v.rep
+	type run struct {
+		from, to uint64
+		r        *segResult
+	}
+	var runs []run
+	for _, r := range results {
+		if r.count == 0 {
+			continue
+		}
+		from := r.firstRead
+		if r.hdrOK && r.first < from {
+			from = r.first // its first records are unreadable
+		}
+		runs = append(runs, run{from, r.lastRead, r})
+	}
+	slices.SortFunc(runs, func(a, b run) int { return cmp.Compare(a.from, b.from) })
+	for i := 1; i < len(runs); i++ {
+		prev, cur := runs[i-1], runs[i]
+		if cur.from <= prev.to+1 {
+			if cur.to < prev.to {
+				runs[i] = prev
+			}
+			continue
+		}
+		first, last := prev.to+1, cur.from-1
+		if d := openTail(rep.Damage, prev.r.name); d != nil {
+			d.FirstSeq, d.LastSeq, d.Records = first, last, last-first+1
+			rep.Unreadable += d.Records
+			continue
+		}
+		rep.Missing += last - first + 1
+		rep.Damage = append(rep.Damage, Damage{State: StateMissing, Offset: -1, FirstSeq: first, LastSeq: last, Records: last - first + 1,
+			Detail: fmt.Sprintf("no segment holds them: %s ends at seq %d and %s starts at seq %d", prev.r.name, prev.to, cur.r.name, cur.from)})
+	}
+	slices.SortStableFunc(rep.Damage, func(a, b Damage) int { return cmp.Compare(a.FirstSeq, b.FirstSeq) })
+}
+
+// openTail returns the unreadable end of segment name whose extent is not
+// known yet, or nil.
+func openTail(ds []Damage, name string) *Damage {
+	for i := len(ds) - 1; i >= 0; i-- {
+		if ds[i].File == name && ds[i].State == StateUnreadable && ds[i].LastSeq == 0 {
+			return &ds[i]
+		}
+	}
+	return nil
 }
