@@ -377,8 +377,18 @@ func (s *salvager) block(off int) (int, bool) {
 	}
 	s.resume = false
 	entries, perr, complete := s.entries(&h, b[BlockHeaderSize:n], int64(off), first, prev, why == "")
+	if !complete && uint64(len(entries)) >= uint64(h.count) {
+		complete = true // every record was read before the payload went wrong
+	}
 	if complete {
 		why = join(why, perr)
+	}
+	// A loss before this block ends where this block begins.
+	if s.lost >= 0 {
+		if d := &s.res.Damage[s.lost]; d.FirstSeq > 0 && first > d.FirstSeq {
+			d.Count = first - d.FirstSeq
+		}
+		s.lost = -1
 	}
 	if why != "" && len(entries) > 0 {
 		s.damage(Damage{Kind: DamageBlock, Offset: int64(off), Length: int64(n), FirstSeq: first, Count: uint64(len(entries)), Reason: why})
@@ -398,18 +408,21 @@ func (s *salvager) block(off int) (int, bool) {
 		if len(entries) == 0 {
 			reason = fmt.Sprintf("the block's payload does not decode (%s)", perr)
 		}
+		if why != "" {
+			// The block does not verify: its record count may be
+			// damaged too. The next block that verifies tells how many
+			// records were lost.
+			lost = 0
+		}
 		s.damage(Damage{Kind: DamageLost, Offset: int64(off), Length: int64(n), FirstSeq: first + uint64(len(entries)), Count: lost, Reason: reason})
+		if lost == 0 {
+			s.lost = len(s.res.Damage) - 1
+		}
 		// The chain resumes from the next block's own prev MAC.
 		s.resume = true
 	}
 	if why != "" || !complete {
 		s.batchDamaged = true
-	}
-	if s.lost >= 0 {
-		if d := &s.res.Damage[s.lost]; d.FirstSeq > 0 && first > d.FirstSeq {
-			d.Count = first - d.FirstSeq
-		}
-		s.lost = -1
 	}
 	if len(entries) > 0 {
 		s.pend = append(s.pend, salvBlock{off: off, h: h, entries: entries})

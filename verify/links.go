@@ -70,7 +70,7 @@ func (v *dirVerifier) links(nums []uint64, results []*segResult) {
 				link(40, fmt.Sprintf("first seq %d", prevLast+1), fmt.Sprintf("first seq %d", r.first), "seqs are not contiguous with the previous segment (records removed, inserted or reordered)")
 				stop(prevLast+1, fmt.Sprintf("%s starts at seq %d, not %d", r.name, r.first, prevLast+1))
 			}
-			if r.prevMAC != prevMAC && tailOpen < 0 {
+			if r.prevMAC != prevMAC && tailOpen < 0 && !prev.tailLost {
 				link(56, prevMAC.String(), r.prevMAC.String(), "header's prev MAC is not the previous segment's last MAC (the chain is broken between segments)")
 			}
 			if !prev.sealed {
@@ -124,10 +124,7 @@ func (v *dirVerifier) links(nums []uint64, results []*segResult) {
 		// What the next segment must continue.
 		tailOpen = -1
 		prev, prevMAC = r, r.lastMAC
-		prevLast = r.first - 1
-		if r.count > 0 {
-			prevLast = r.lastRead
-		}
+		prevLast = r.lastKnown
 		if n := len(r.damage); n > 0 && r.damage[n-1].State == StateUnreadable && r.damage[n-1].LastSeq == 0 {
 			tailOpen = len(rep.Damage) - 1
 		}
@@ -250,7 +247,7 @@ func (v *dirVerifier) holes(results []*segResult) {
 		if r.hdrOK && r.first < from {
 			from = r.first // its first records are unreadable
 		}
-		runs = append(runs, run{from, r.lastRead, r})
+		runs = append(runs, run{from, r.lastKnown, r})
 	}
 	slices.SortFunc(runs, func(a, b run) int { return cmp.Compare(a.from, b.from) })
 	for i := 1; i < len(runs); i++ {

@@ -35,6 +35,12 @@ type segResult struct {
 	firstRead  uint64     // first and last seq read (0 when none)
 	lastRead   uint64
 	lastMAC    vellum.MAC
+	// lastKnown is the last seq the segment holds as far as known: its
+	// last record read, or the last of its unreadable records when their
+	// range is known; tailLost is set when its last records are
+	// unreadable, so lastMAC is not the chain value at its end.
+	lastKnown uint64
+	tailLost  bool
 	// sealed: the file ends in a footer (verified or not); footer is set
 	// when it verifies and agrees with the records.
 	sealed bool
@@ -190,6 +196,11 @@ func (v *dirVerifier) segment(num uint64, last bool, done *atomic.Int64, buf *[]
 		}
 	}
 	c.finish()
+	for _, d := range r.damage {
+		if d.State == StateUnreadable && d.LastSeq >= r.lastKnown && d.LastSeq > 0 {
+			r.lastKnown, r.tailLost = d.LastSeq, true
+		}
+	}
 	// Name the damaged records their MACs show changed.
 	for i := range r.damage {
 		d := &r.damage[i]
@@ -378,5 +389,9 @@ func (c *segCheck) finish() {
 	}
 	if r.count == 0 && r.lastMAC == (vellum.MAC{}) {
 		r.lastMAC = r.prevMAC
+	}
+	r.lastKnown = r.first - 1
+	if r.count > 0 {
+		r.lastKnown = r.lastRead
 	}
 }
