@@ -102,14 +102,14 @@ func FuzzSalvage(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var last uint64
 		n := 0
-		res, err := Salvage("fuzz", b, opts, func(e Entry) error {
+		res, err := Salvage("fuzz", b, opts, func(e Entry, damaged bool) error {
 			if len(e.Record) > 4096 {
 				t.Fatalf("record of %d bytes passed the 4096-byte limit", len(e.Record))
 			}
 			if n > 0 && e.Seq <= last && e.Seq != 0 {
 				// Damaged input may claim any seq; only a repeat in
 				// order would be a reader bug when the blocks verify.
-				if !e.Damaged {
+				if !damaged {
 					t.Logf("seq %d after %d", e.Seq, last)
 				}
 			}

@@ -22,9 +22,6 @@ type Entry struct {
 	// Span is the first seq of the span holding the record; set by Scan
 	// (spans are the index's unit, see FORMAT.md), zero elsewhere.
 	Span uint64
-	// Damaged is set by Salvage for a record read from a block that does
-	// not verify: its bytes may not be the ones written.
-	Damaged bool
 }
 
 // Reader reads a segment file: its header, its footer when sealed, spans at

@@ -18,7 +18,7 @@ const (
 	// from the first readable block.
 	DamageHeader DamageKind = iota + 1
 	// DamageBlock: a block frame fails its CRC or its own checks, but its
-	// payload decoded: its records were delivered with Entry.Damaged set.
+	// payload decoded: its records were delivered marked damaged.
 	// Their content may be altered; MACs and checkpoints tell which.
 	DamageBlock
 	// DamageLost: bytes that could not be read as frames, or a block whose
@@ -96,7 +96,8 @@ type SalvageResult struct {
 // Salvage reads every record that can still be read from a segment image
 // that does not verify, for a verifier that must say what exactly is
 // damaged. Unlike Scan it never stops at damage: a block whose CRC fails
-// is decoded anyway and its records delivered with Entry.Damaged set;
+// is decoded anyway and its records delivered with damaged set (their
+// bytes may not be the ones written);
 // bytes that cannot be read as frames are skipped to the next frame that
 // verifies, and the records they held are reported lost. Every record is
 // delivered once, in file order, with the MAC before it (the block's prev
@@ -107,7 +108,7 @@ type SalvageResult struct {
 // is valid only during the call; a non-nil error from fn stops Salvage
 // and is returned. Salvage never panics on hostile input and never
 // allocates more for a block than the options' maximum block size.
-func Salvage(path string, b []byte, opts *Options, fn func(Entry) error) (*SalvageResult, error) {
+func Salvage(path string, b []byte, opts *Options, fn func(e Entry, damaged bool) error) (*SalvageResult, error) {
 	o := opts.withDefaults()
 	s := &salvager{path: path, b: b, o: &o, fn: fn, res: &SalvageResult{FileSize: int64(len(b)), TornAt: -1}, end: len(b), batchStart: -1, footerAt: -1}
 	if err := s.run(); err != nil {
@@ -120,7 +121,7 @@ type salvager struct {
 	path string
 	b    []byte
 	o    *Options
-	fn   func(Entry) error
+	fn   func(Entry, bool) error
 	res  *SalvageResult
 
 	end        int  // where frames end: the footer, or the end of the file
@@ -142,6 +143,7 @@ type salvBlock struct {
 	off     int
 	h       blockHeader
 	entries []Entry
+	damaged bool
 }
 
 func (s *salvager) damage(d Damage) { s.res.Damage = append(s.res.Damage, d) }
@@ -392,9 +394,6 @@ func (s *salvager) block(off int) (int, bool) {
 	}
 	if why != "" && len(entries) > 0 {
 		s.damage(Damage{Kind: DamageBlock, Offset: int64(off), Length: int64(n), FirstSeq: first, Count: uint64(len(entries)), Reason: why})
-		for i := range entries {
-			entries[i].Damaged = true
-		}
 	}
 	if !complete {
 		// The block is delimited, but records from the damage on cannot
@@ -425,7 +424,7 @@ func (s *salvager) block(off int) (int, bool) {
 		s.batchDamaged = true
 	}
 	if len(entries) > 0 {
-		s.pend = append(s.pend, salvBlock{off: off, h: h, entries: entries})
+		s.pend = append(s.pend, salvBlock{off: off, h: h, entries: entries, damaged: why != "" || !complete})
 	}
 	s.next = first + uint64(len(entries))
 	if !complete {
@@ -550,7 +549,7 @@ func (s *salvager) deliver(end int) error {
 		for _, e := range pb.entries {
 			e.Span = span
 			if s.fn != nil {
-				if err := s.fn(e); err != nil {
+				if err := s.fn(e, pb.damaged); err != nil {
 					return err
 				}
 			}

@@ -78,9 +78,9 @@ func salvage(t *testing.T, b []byte) salvaged {
 	t.Helper()
 	h := testKey(t).NewHasher()
 	var s salvaged
-	res, err := Salvage("s", b, nil, func(e Entry) error {
+	res, err := Salvage("s", b, nil, func(e Entry, damaged bool) error {
 		s.seqs = append(s.seqs, e.Seq)
-		if e.Damaged {
+		if damaged {
 			s.damaged = append(s.damaged, e.Seq)
 		}
 		if h.Next(e.PrevMAC, e.Record) != e.MAC {
@@ -226,7 +226,7 @@ func TestSalvageUnsealed(t *testing.T) {
 // deliver nothing.
 func TestSalvageGarbage(t *testing.T) {
 	for _, b := range [][]byte{nil, []byte("VELLUMSG"), bytes.Repeat([]byte{'B'}, 500), append([]byte(headerMagic), bytes.Repeat([]byte{'C', 0, 0, 0}, 200)...)} {
-		res, err := Salvage("x", b, nil, func(Entry) error { t.Fatal("delivered a record from garbage"); return nil })
+		res, err := Salvage("x", b, nil, func(Entry, bool) error { t.Fatal("delivered a record from garbage"); return nil })
 		if err != nil || len(res.Damage) == 0 {
 			t.Fatalf("%q: %v %+v", b, err, res)
 		}

@@ -143,7 +143,7 @@ func (v *dirVerifier) segment(num uint64, last bool, done *atomic.Int64, buf *[]
 	if herr == nil {
 		c.start(hdr, true)
 	}
-	sv, err := segment.Salvage(path, b, nil, func(en segment.Entry) error {
+	sv, err := segment.Salvage(path, b, nil, func(en segment.Entry, _ bool) error {
 		if !c.started {
 			// The header does not verify: the first readable block says
 			// where the segment starts.
