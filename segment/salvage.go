@@ -392,8 +392,8 @@ func (s *salvager) block(off int) (int, bool) {
 		}
 		s.lost = -1
 	}
-	if why != "" && len(entries) > 0 {
-		s.damage(Damage{Kind: DamageBlock, Offset: int64(off), Length: int64(n), FirstSeq: first, Count: uint64(len(entries)), Reason: why})
+	if (why != "" || !complete) && len(entries) > 0 {
+		s.damage(Damage{Kind: DamageBlock, Offset: int64(off), Length: int64(n), FirstSeq: first, Count: uint64(len(entries)), Reason: join(why, map[bool]string{false: "the payload does not decode to its end"}[complete])})
 	}
 	if !complete {
 		// The block is delimited, but records from the damage on cannot
