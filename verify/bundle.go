@@ -78,7 +78,8 @@ const maxBundleLine = 8 << 20
 // all; everything else is a Problem (File is name, Offset the line's byte
 // offset).
 func Bundle(r io.Reader, name string, v note.Verifier) (*Report, error) {
-	rep := &Report{Dir: name, Checked: []string{"checkpoint signature", "record JSON against its canonical encoding", "inclusion proofs against the signed root"}}
+	rep := &Report{Dir: name}
+	const recordsWhat = "records: JSON against the canonical encoding, inclusion proofs against the signed root"
 	br := bufio.NewReaderSize(r, 64<<10)
 	var off int64
 	line, err := readLine(br)
@@ -105,9 +106,19 @@ func Bundle(r io.Reader, name string, v note.Verifier) (*Report, error) {
 			check = CheckSignature
 		}
 		problem(0, &Problem{Check: check, Detail: err.Error()})
+		rep.Checks = []Coverage{
+			{Check: CheckSignature, What: "checkpoint signature", Status: StatusChecked, Scope: "the bundle's checkpoint"},
+			{Check: CheckBundle, What: recordsWhat, Status: StatusNotChecked, Why: "the bundle's checkpoint does not verify, so there is no signed root to check them against"},
+		}
 		return rep, nil
 	}
-	rep.Checkpoints, rep.TreeSize, rep.Root = 1, cp.Size, cp.Root
+	rep.Checkpoints, rep.Tree = 1, &Tree{Size: cp.Size, Root: cp.Root}
+	defer func() {
+		rep.Checks = []Coverage{
+			{Check: CheckSignature, What: "checkpoint signature", Status: StatusChecked, Scope: "the bundle's checkpoint"},
+			{Check: CheckBundle, What: recordsWhat, Status: StatusChecked, Scope: plural(int(rep.Records), "record line")},
+		}
+	}()
 	if h.TreeSize != cp.Size || h.Root != cp.Root || h.Origin != cp.Origin {
 		problem(0, &Problem{Check: CheckBundle, Detail: "the header's origin, tree size or root differ from the signed checkpoint's"})
 	}
