@@ -79,7 +79,7 @@ func (s *Server) initOps(opts *Options) error {
 
 // Principals returns how many principals may call the server: by token
 // (configured or quick-start) or by client certificate.
-func (s *Server) Principals() int { return s.auth.Len() + len(s.ops.certs) }
+func (s *Server) Principals() int { return s.auth.Load().Len() + len(s.ops.certs) }
 
 // Metrics returns the server's metrics.
 func (s *Server) Metrics() *metrics.Metrics { return s.ops.metrics }

@@ -108,7 +108,7 @@ func (s *Server) handleReport(w http.ResponseWriter, r *http.Request, _ httprout
 		return err
 	}
 	attrs["result_bytes"] = strconv.Itoa(page.Len())
-	if err := s.audit(r, p, tenant, attrs, vellum.Outcome{Status: vellum.StatusSuccess}); err != nil {
+	if _, err := s.audit(r, p, tenant, attrs, vellum.Outcome{Status: vellum.StatusSuccess}); err != nil {
 		return err
 	}
 	h := w.Header()

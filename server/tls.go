@@ -72,6 +72,16 @@ func (t *tlsState) load() error {
 	return nil
 }
 
+// CheckTLSFiles loads the files cfg names (when TLS is on), so that a
+// command can refuse a bad certificate before it writes anything.
+func CheckTLSFiles(cfg *TLSConfig) error {
+	if !cfg.Enabled() {
+		return nil
+	}
+	_, err := newTLSState(cfg, nil)
+	return err
+}
+
 func (t *tlsState) config() *tls.Config {
 	return &tls.Config{
 		MinVersion:   tls.VersionTLS12,
@@ -147,7 +157,7 @@ func (s *Server) authenticate(r *http.Request) (Principal, error) {
 		stateOf(r).authMode = "mtls"
 		return p, nil
 	}
-	return s.auth.Authenticate(r)
+	return s.auth.Load().Authenticate(r)
 }
 
 // authModeOr returns how the request's principal authenticated, or def.

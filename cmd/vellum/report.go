@@ -145,3 +145,24 @@ func fileExists(p string) bool {
 	_, err := os.Stat(p)
 	return err == nil
 }
+
+func init() {
+	helps["report"] = helpText{
+		usage: "report --data DIR [--since T] [--until T] [--tenant ID]... [--pubkey FILE] [--config FILE] --out FILE.html",
+		description: `Writes the compliance report: one self-contained HTML page (inline SVG
+charts and CSS; no scripts, fonts or stylesheets from anywhere, so it opens
+offline and can be handed over as a file). It shows records per day by
+outcome, top actions and tools, denied and approval-pending decisions over
+time, failures, redaction hits by rule and per-tenant activity, and the
+integrity section: the latest signed checkpoint, its signature checked
+with the public key and its Merkle root recomputed from the segment files,
+the key's fingerprint, retention and legal holds as --config says, and the
+commands to re-verify offline. It reads DIR once, without a lock (beside a
+running server or on a copy); a progress bar shows on a terminal only.
+GET /v1/admin/report serves the same page from a running server, and
+records the read.`,
+		examples: `vellum report --data ./vellum-data --out report.html
+vellum report --data ./copy --since 2026-11-01 --until 2026-12-01 --tenant acme --pubkey signing.pub --out acme-november.html
+vellum report --data /var/lib/vellum --config /etc/vellum/vellum.yaml --out report.html   # shows retention and holds`,
+	}
+}

@@ -38,3 +38,15 @@ func runVersion(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintln(stdout)
 	return 0
 }
+
+func init() {
+	helps["version"] = helpText{
+		usage: "version [--json]",
+		description: `Prints which build this is: the module version, the VCS commit it was
+built from (when the build recorded one), the Go version, and the FIPS
+140-3 mode in force: off, on, or only (GODEBUG=fips140=only: non-approved
+algorithms are refused). The vellum_build_info metric carries the same.`,
+		examples: `vellum version
+GODEBUG=fips140=only vellum version --json`,
+	}
+}
