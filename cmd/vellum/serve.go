@@ -90,7 +90,7 @@ func serve(ctx context.Context, cfgPath, dataDir, addr string, ready chan<- stri
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
-	defer l.Close() // after Serve returns this is a no-op
+	defer l.Close()     // after Serve returns this is a no-op
 	var ml net.Listener // the open /metrics listener (metrics.addr)
 	if cfg.Metrics.Addr != "" {
 		if ml, err = net.Listen("tcp", cfg.Metrics.Addr); err != nil {
