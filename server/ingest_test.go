@@ -180,3 +180,21 @@ func TestDecodeEventsLimit(t *testing.T) {
 		t.Fatalf("exactly the limit: %d records, %v", len(recs), err)
 	}
 }
+
+// TestDecodeEventsDepth pins the nesting bound: 10,000 levels counted from
+// the top of the body, so tool arguments inside an array body may nest
+// 9,997 levels (array, event and tool take three).
+func TestDecodeEventsDepth(t *testing.T) {
+	args := func(depth int) string {
+		return `[{"action":"a","outcome":{"status":"success"},"tool":{"arguments":` +
+			strings.Repeat("[", depth) + strings.Repeat("]", depth) + `}}]`
+	}
+	if _, err := DecodeEvents([]byte(args(9997)), DecodeOptions{}); err != nil {
+		t.Fatalf("9,997 levels of arguments: %v", err)
+	}
+	_, err := DecodeEvents([]byte(args(9998)), DecodeOptions{})
+	var ee *EventError
+	if !errors.As(err, &ee) || ee.Index != 0 || !strings.Contains(ee.Reason, "depth") {
+		t.Fatalf("9,998 levels: %v, want a depth error for events[0]", err)
+	}
+}
