@@ -107,7 +107,14 @@ func DecodeEvents(body []byte, opts DecodeOptions) ([]vellum.Record, error) {
 		if err := d.event(rec); err != nil {
 			return nil, err
 		}
-		if err := rec.Validate(); err != nil {
+		// The decoder has just checked the arguments' syntax with the
+		// scanner Validate uses (and nesting within its bound), so
+		// Validate checks everything else without scanning them again.
+		args := rec.Tool.Arguments
+		rec.Tool.Arguments = nil
+		err := rec.Validate()
+		rec.Tool.Arguments = args
+		if err != nil {
 			return nil, d.fail("", "%s", strings.TrimPrefix(err.Error(), vellum.ErrInvalid.Error()+": "))
 		}
 		if n := rec.EncodedSize(); n > opts.MaxRecordSize {

@@ -3,6 +3,13 @@ package server
 import (
 	"bytes"
 	"fmt"
+	"github.com/vellumlog/vellum/chain"
+	"github.com/vellumlog/vellum/engine"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
 	"testing"
 
 	"github.com/vellumlog/vellum"
@@ -48,5 +55,52 @@ func BenchmarkDecodeEvents(b *testing.B) {
 				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/event")
 			})
 		}
+	}
+}
+
+// BenchmarkIngestRequest measures the server's own work for one ingest
+// request of one event, with everything but the network and the disk:
+// routing, auth, the request log line, decoding, the engine's append and
+// the response. The engine runs on tmpfs (/dev/shm), where fsync costs
+// nothing, so that what is measured is CPU; log=text formats every
+// request's log line as `vellum serve` does (into io.Discard).
+func BenchmarkIngestRequest(b *testing.B) {
+	body := benchBody(b, 1)
+	for _, logName := range []string{"text", "none"} {
+		b.Run("events=1/log="+logName, func(b *testing.B) {
+			dir, err := os.MkdirTemp("/dev/shm", "vellum-bench")
+			if err != nil {
+				b.Skipf("no tmpfs: %v", err)
+			}
+			defer os.RemoveAll(dir)
+			key, _ := chain.GenerateKey()
+			e, err := engine.Open(dir, &engine.Options{Keys: chain.NewKeyring(key), Logger: slog.New(slog.DiscardHandler), DedupEntries: -1})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer e.Close()
+			log := slog.New(slog.DiscardHandler)
+			if logName == "text" {
+				log = slog.New(slog.NewTextHandler(io.Discard, nil))
+			}
+			cfg := DefaultConfig()
+			cfg.Auth = testAuthConfig()
+			srv, err := New(cfg, e, &Options{Logger: log, LookupEnv: envOf(map[string]string{"ACME_INGEST": acmeIngest})})
+			if err != nil {
+				b.Fatal(err)
+			}
+			h := srv.Handler()
+			b.ReportAllocs()
+			for b.Loop() {
+				req := httptest.NewRequest(http.MethodPost, "/v1/audit/events", bytes.NewReader(body))
+				req.Header.Set("Authorization", "Bearer "+ingestToken)
+				req.Header.Set("Content-Type", "application/json")
+				w := httptest.NewRecorder()
+				h.ServeHTTP(w, req)
+				if w.Code != http.StatusOK {
+					b.Fatalf("%d %s", w.Code, w.Body)
+				}
+			}
+		})
 	}
 }

@@ -3,6 +3,8 @@ package server
 import (
 	"encoding/json"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"reflect"
 	"strings"
 	"testing"
@@ -196,5 +198,16 @@ func TestDecodeEventsDepth(t *testing.T) {
 	var ee *EventError
 	if !errors.As(err, &ee) || ee.Index != 0 || !strings.Contains(ee.Reason, "depth") {
 		t.Fatalf("9,998 levels: %v, want a depth error for events[0]", err)
+	}
+}
+
+func TestWriteSeqsMatchesJSON(t *testing.T) {
+	for _, seqs := range [][]uint64{{}, {1}, {1, 2, 18446744073709551615}} {
+		a, b := httptest.NewRecorder(), httptest.NewRecorder()
+		writeSeqs(a, seqs)
+		writeJSON(b, http.StatusOK, ingestResponse{Seqs: seqs})
+		if a.Body.String() != b.Body.String() || a.Code != b.Code || a.Header().Get("Content-Type") != b.Header().Get("Content-Type") {
+			t.Fatalf("writeSeqs %d %q, writeJSON %d %q", a.Code, a.Body, b.Code, b.Body)
+		}
 	}
 }

@@ -47,7 +47,7 @@ const span = 24 * time.Hour
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: harness build|query [flags]")
+		fmt.Fprintln(os.Stderr, "usage: harness build|query|ingest|soak [flags] (harness <command> -h for each)")
 		os.Exit(2)
 	}
 	var err error
@@ -56,6 +56,10 @@ func main() {
 		err = build(os.Args[2:])
 	case "query":
 		err = runQueries(os.Args[2:])
+	case "ingest":
+		err = runIngest(os.Args[2:])
+	case "soak":
+		err = runSoak(os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown command %q", os.Args[1])
 	}
