@@ -122,6 +122,9 @@ type AuditConfig struct {
 	// mode 0600, kept apart from the chain key). Empty: the key is
 	// <data_dir>/pseudonym.key, generated on first run.
 	PseudonymKeyFile string `yaml:"pseudonym_key_file"`
+	// Compression is the codec of new segments' blocks: s2 (default) or
+	// zstd (see CompressionCodec).
+	Compression string `yaml:"compression"`
 }
 
 // CheckpointConfig makes a checkpoint after EveryRecords records or Every,
@@ -161,6 +164,7 @@ func (c *ServerConfig) SetDefaults() {
 	setDefault(&a.MaxRecordSize, DefaultMaxRecordSize)
 	setDefault(&a.Checkpoint.EveryRecords, DefaultCheckpointRecs)
 	setDefault(&a.Checkpoint.Every, DefaultCheckpointAge)
+	setDefault(&a.Compression, DefaultCompression)
 }
 
 func setDefault[T comparable](p *T, v T) {
@@ -256,6 +260,9 @@ func (c *ServerConfig) Validate() error {
 		if f.v < 0 {
 			return bad(f.key, "%s is negative", f.v)
 		}
+	}
+	if _, err := a.CompressionCodec(); err != nil {
+		return err
 	}
 	if a.Checkpoint.EveryRecords < 0 {
 		return bad("audit.checkpoint.every_records", "%d is negative", a.Checkpoint.EveryRecords)
@@ -500,6 +507,7 @@ func (c *ServerConfig) LogValue() slog.Value {
 			slog.String("checkpoint_every", a.Checkpoint.Every.String()),
 			slog.String("retention_max_age", a.Retention.MaxAge.String()),
 			slog.Int("legal_holds", len(a.Retention.LegalHolds)),
+			slog.String("compression", a.Compression),
 		),
 	)
 }

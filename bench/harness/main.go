@@ -82,7 +82,12 @@ func build(args []string) error {
 	n := fl.Int("records", 10_000_000, "records to append")
 	callers := fl.Int("callers", 4, "concurrent appenders")
 	batch := fl.Int("batch", 1000, "records per Append call")
+	compression := fl.String("compression", "s2", "block codec of the store: s2 or zstd")
 	fl.Parse(args)
+	codec, err := codecFlag(*compression)
+	if err != nil {
+		return err
+	}
 	if *dir == "" {
 		return errors.New("--data is required")
 	}
@@ -90,7 +95,7 @@ func build(args []string) error {
 	step := int64(span) / calls
 	var clock atomic.Int64
 	e, err := engine.Open(*dir, &engine.Options{
-		Keys: key(), Logger: quiet(), DedupEntries: -1,
+		Keys: key(), Logger: quiet(), DedupEntries: -1, Codec: codec,
 		// Callers advance the synthetic clock by one step per call, so
 		// that the whole build covers one day evenly.
 		Now: func() time.Time { return epoch.Add(time.Duration(clock.Load())) },
@@ -133,6 +138,11 @@ func build(args []string) error {
 	total := calls * int64(*batch)
 	fmt.Printf("built %d records in %v (%.0f records/s incl. generation), %d callers x %d per call\n",
 		total, el.Round(time.Millisecond), float64(total)/el.Seconds(), *callers, *batch)
+	size, segs, err := segmentBytes(*dir)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("store: %d segments, %d bytes, %.1f bytes per record (%s)\n", segs, size, float64(size)/float64(total), codec)
 	return nil
 }
 

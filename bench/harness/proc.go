@@ -18,6 +18,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/vellumlog/vellum/bench"
+	"github.com/vellumlog/vellum/engine"
+	"github.com/vellumlog/vellum/segment"
 )
 
 // Tokens the harness starts servers with (quick-start variables).
@@ -247,4 +249,32 @@ func buildAt(rev, out string) error {
 		os.RemoveAll(wt)
 	}()
 	return buildVellum(wt, out)
+}
+
+// codecFlag maps a --compression value to its segment codec.
+func codecFlag(s string) (segment.Codec, error) {
+	switch s {
+	case "s2":
+		return segment.CodecS2, nil
+	case "zstd":
+		return segment.CodecZstd, nil
+	}
+	return 0, fmt.Errorf("--compression %q is not s2 or zstd", s)
+}
+
+// segmentBytes sums the sizes of a store's segment files.
+func segmentBytes(dir string) (int64, int, error) {
+	nums, err := engine.ListSegments(nil, dir)
+	if err != nil {
+		return 0, 0, err
+	}
+	var n int64
+	for _, num := range nums {
+		fi, err := os.Stat(engine.SegmentPath(dir, num))
+		if err != nil {
+			return 0, 0, err
+		}
+		n += fi.Size()
+	}
+	return n, len(nums), nil
 }
