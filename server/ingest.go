@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 	"unsafe"
@@ -60,7 +61,9 @@ func DecodeEvents(body []byte, opts DecodeOptions) ([]vellum.Record, error) {
 	if opts.MaxRecordSize <= 0 {
 		opts.MaxRecordSize = DefaultMaxRecordSize
 	}
-	d := &eventDecoder{body: body, index: -1, lines: lineCounter{b: body}}
+	d := decoders.Get().(*eventDecoder)
+	defer d.release()
+	d.body, d.index, d.start, d.lines = body, -1, 0, lineCounter{b: body}
 	start := skipSpace(body, 0)
 	if start == len(body) {
 		return nil, d.fail("", "the body is empty (send a JSON array of events or one JSON object per line)")
@@ -69,7 +72,8 @@ func DecodeEvents(body []byte, opts DecodeOptions) ([]vellum.Record, error) {
 	// Duplicate names are checked here, per object, with the field's
 	// path; inside tool arguments they are allowed, as encoding/json
 	// allows them.
-	d.dec.Reset(bytes.NewBuffer(body),
+	d.in = *bytes.NewBuffer(body)
+	d.dec.Reset(&d.in,
 		jsontext.AllowDuplicateNames(true),
 		jsontext.AllowInvalidUTF8(true))
 	d.arena = make([]byte, 0, len(body))
@@ -138,10 +142,30 @@ func DecodeEvents(body []byte, opts DecodeOptions) ([]vellum.Record, error) {
 	return recs, nil
 }
 
+// decoders keeps eventDecoders (a jsontext.Decoder holds a few hundred
+// bytes of state) for reuse: one-event requests are the common case.
+var decoders = sync.Pool{New: func() any { return new(eventDecoder) }}
+
+// noInput is what a pooled decoder reads from: it keeps no body alive.
+var noInput = new(bytes.Reader)
+
+// release drops every reference to the body and the records and returns
+// d to the pool.
+func (d *eventDecoder) release() {
+	d.dec.Reset(noInput)
+	d.in = bytes.Buffer{}
+	d.body, d.lines, d.arena = nil, lineCounter{}, nil
+	if cap(d.name) > 1<<10 {
+		d.name = nil
+	}
+	decoders.Put(d)
+}
+
 // eventDecoder reads the events of one body with a jsontext.Decoder,
 // remembering which event it is in for error messages.
 type eventDecoder struct {
 	body  []byte
+	in    bytes.Buffer // body, read in place
 	dec   jsontext.Decoder
 	index int // event index, -1 outside an event
 	start int // byte offset where the current event starts

@@ -1,9 +1,17 @@
 // Command harness builds large Vellum stores and measures them: the query
 // latency of the time index in-process and over HTTP, reopen time and
-// resident memory. It is the `bench/` harness PERFORMANCE.md quotes.
+// resident memory; and it loads `vellum serve`, run as a separate process
+// on loopback, with HTTP ingest (throughput, latency, server CPU per event)
+// and with a long mixed soak (throughput, p99s, RSS and descriptors per
+// minute). It is the `bench/` harness PERFORMANCE.md quotes.
 //
-//	go run ./bench/harness build --data /tmp/v10m --records 10000000
+//	go run ./bench/harness build --data /tmp/v10m --records 10000000 [--compression zstd]
 //	go run ./bench/harness query --data /tmp/v10m --queries 2000 --http
+//	go run ./bench/harness ingest --clients 4 --batch 1000 --runs 5 [--baseline e851bcb]
+//	go run ./bench/harness ingest --clients 64 --batch 1 --runs 5
+//	go run ./bench/harness soak --duration 10m
+//
+// `harness <command> -h` lists each command's flags.
 //
 // Records come from bench.Gen (about 350 bytes encoded, 20 tenants, 8
 // actions); receipt times are synthetic and spread evenly over one day so
