@@ -184,6 +184,9 @@ func runQueries(args []string) error {
 	reopen := time.Since(start)
 	defer e.Close()
 	fmt.Printf("reopen: %v for %d records (peak RSS so far %.0f MB)\n", reopen.Round(time.Millisecond), e.LastSeq(), peakRSSMB())
+	if size, segs, err := segmentBytes(*dir); err == nil && e.LastSeq() > 0 {
+		fmt.Printf("store: %d segments, %.1f bytes per record\n", segs, float64(size)/float64(e.LastSeq()))
+	}
 
 	rng := rand.New(rand.NewPCG(1, 2))
 	lat := make([]time.Duration, 0, *n)
