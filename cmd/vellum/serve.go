@@ -119,7 +119,8 @@ func serve(ctx context.Context, cfgPath, dataDir, addr string, ready chan<- stri
 		return err
 	}
 	codec, _ := cfg.Audit.CompressionCodec() // validated above
-	m := metrics.New(nil) // Prometheus series (docs/metrics.md)
+	// Prometheus series (docs/metrics.md): the engine reports to m.
+	m := metrics.New(nil)
 	eng, err := engine.Open(cfg.DataDir, &engine.Options{
 		Codec:              codec,
 		Keys:               keys,
