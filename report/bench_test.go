@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -14,8 +15,10 @@ import (
 	"github.com/vellumlog/vellum"
 	"github.com/vellumlog/vellum/bench"
 	"github.com/vellumlog/vellum/chain"
+	"github.com/vellumlog/vellum/checkpoint"
 	"github.com/vellumlog/vellum/engine"
 	"github.com/vellumlog/vellum/verify"
+	"github.com/vellumlog/vellum/vfs"
 )
 
 var (
@@ -33,8 +36,9 @@ func TestMain(m *testing.M) {
 }
 
 // benchStore returns the store the benchmarks read: $VELLUM_REPORT_BENCH_DIR
-// (say the 10M-record store of `go run ./bench/harness build`), or 200,000
-// generated records (bench.NewGen, ~350 bytes each) spread over 30 days.
+// (say the 10M-record store of `go run ./bench/harness build`, which has no
+// signed checkpoints), or 200,000 generated records (bench.NewGen, ~350
+// bytes each) spread over 30 days, with signed checkpoints.
 func benchStore(b *testing.B) string {
 	if d := os.Getenv("VELLUM_REPORT_BENCH_DIR"); d != "" {
 		return d
@@ -47,10 +51,24 @@ func benchStore(b *testing.B) string {
 		}
 		benchDir = dir
 		key, _ := chain.GenerateKey()
+		// Signed checkpoints, so the integrity check has work to do.
+		sk, vk, err := checkpoint.GenerateKey("bench")
+		if err == nil {
+			err = checkpoint.WriteKeyPair(filepath.Join(dir, checkpoint.PrivateKeyFile), filepath.Join(dir, checkpoint.PublicKeyFile), sk, vk)
+		}
+		if err != nil {
+			benchErr = err
+			return
+		}
+		signer, err := checkpoint.LoadSigner(filepath.Join(dir, checkpoint.PrivateKeyFile))
+		if err != nil {
+			benchErr = err
+			return
+		}
 		const n = 200_000
 		epoch := time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC)
 		var clock atomic.Int64
-		e, err := engine.Open(dir, &engine.Options{Keys: chain.NewKeyring(key), Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		e, err := engine.Open(dir, &engine.Options{Keys: chain.NewKeyring(key), Signer: signer, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 			Now: func() time.Time { return epoch.Add(time.Duration(clock.Load())) }})
 		if err != nil {
 			benchErr = err
@@ -108,15 +126,31 @@ func BenchmarkReport(b *testing.B) {
 		// cores free, wall time is about half of it.
 		b.ReportMetric(float64(cpuTime()-cpu0)/float64(recs)/float64(b.N), "cpu-ns/record")
 	})
-	b.Run("method=full-report", func(b *testing.B) {
+	b.Run("method=integrity", func(b *testing.B) {
 		for b.Loop() {
-			if err := Generate(ctx, io.Discard, &Options{Dir: dir}); err != nil {
-				b.Fatal(err)
+			if in := checkIntegrity(vfs.Default, dir, filepath.Join(dir, checkpoint.PublicKeyFile)); in.Latest != nil && !in.Verified() {
+				b.Fatalf("root: %s", in.RootErr)
 			}
 		}
 	})
+	b.Run("method=full-report", func(b *testing.B) {
+		var recs uint64
+		cpu0 := cpuTime()
+		for b.Loop() {
+			r, err := Build(ctx, &Options{Dir: dir})
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := r.Write(io.Discard, &Options{Dir: dir}); err != nil {
+				b.Fatal(err)
+			}
+			recs = r.Summary.Scanned
+		}
+		b.ReportMetric(float64(cpuTime()-cpu0)/float64(recs)/float64(b.N), "cpu-ns/record")
+	})
 	b.Run("method=decode-all-baseline", func(b *testing.B) {
 		var n uint64
+		cpu0 := cpuTime()
 		for b.Loop() {
 			st, err := verify.OpenStore(nil, dir)
 			if err != nil {
@@ -134,5 +168,6 @@ func BenchmarkReport(b *testing.B) {
 			st.Close()
 		}
 		b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "records/s")
+		b.ReportMetric(float64(cpuTime()-cpu0)/float64(n)/float64(b.N), "cpu-ns/record")
 	})
 }
