@@ -75,9 +75,13 @@ func buildFixture(t testing.TB, n, days int) *fixture {
 	e, err := engine.Open(dir, &engine.Options{
 		Keys:        chain.NewKeyring(key),
 		SegmentSize: 256 << 10,
-		Redactor:    red,
-		Signer:      signer,
-		Logger:      slog.New(slog.NewTextHandler(io.Discard, nil)),
+		// Small spans, and no sealing by age (the fake clock runs days in
+		// seconds): the layout depends on the records alone.
+		BlockSize:  8 << 10,
+		SegmentAge: 1 << 62,
+		Redactor:   red,
+		Signer:     signer,
+		Logger:     slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Now: func() time.Time {
 			mu.Lock()
 			defer mu.Unlock()
