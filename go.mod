@@ -11,6 +11,13 @@ require (
 )
 
 require (
+	github.com/jackc/pgpassfile v1.0.0 // indirect
+	github.com/jackc/pgservicefile v0.0.0-20240606120523-5a60cdf6a761 // indirect
+	github.com/jackc/pgx/v5 v5.12.0 // indirect
+	golang.org/x/text v0.41.0 // indirect
+)
+
+require (
 	github.com/google/btree v1.1.3 // indirect
 	github.com/transparency-dev/merkle v0.0.2
 	golang.org/x/mod v0.43.0

@@ -13,7 +13,7 @@ import (
 	"github.com/julienschmidt/httprouter"
 
 	"github.com/vellumlog/vellum"
-	"github.com/vellumlog/vellum/engine"
+	"github.com/vellumlog/vellum/backends"
 	"github.com/vellumlog/vellum/merkle"
 	"github.com/vellumlog/vellum/query"
 )
@@ -131,7 +131,7 @@ func (s *Server) handleGet(w http.ResponseWriter, r *http.Request, ps httprouter
 	}
 	rec, err := s.store.Get(r.Context(), seq)
 	ok := err == nil
-	if err != nil && !errors.Is(err, engine.ErrNotFound) {
+	if err != nil && !errors.Is(err, backends.ErrNotFound) {
 		return s.storeErr(err)
 	}
 	attrs := map[string]string{"route": "GET /v1/audit/:seq", "role": string(p.Role), "query.seq": raw}

@@ -15,22 +15,25 @@ import (
 	"github.com/julienschmidt/httprouter"
 
 	"github.com/vellumlog/vellum"
+	"github.com/vellumlog/vellum/backends"
 	"github.com/vellumlog/vellum/chain"
 	"github.com/vellumlog/vellum/engine"
 	"github.com/vellumlog/vellum/query"
 )
 
-// Store is what the server needs from the audit store; *engine.Engine
-// implements it. Implementations must be safe for concurrent use.
+// Store is what the server needs from the audit store: the AuditStore
+// contract (backends.Store) without Close, which the server leaves to its
+// owner. *engine.Engine and every backends store implement it.
+// Implementations must be safe for concurrent use.
 type Store interface {
 	// Append stores records in order and returns their seqs, only once
 	// they are durable (fsync'd). The store stamps Seq and Time and stores
 	// a retried (tenant, event_id) once, returning its first seq. An error
-	// means none of them is acknowledged; errors wrapping vellum.ErrInvalid
-	// or engine.ErrTooLarge are the caller's fault.
+	// means none of them is acknowledged; errors wrapping
+	// backends.ErrInvalid or backends.ErrTooLarge are the caller's fault.
 	Append(ctx context.Context, recs ...vellum.Record) ([]uint64, error)
 	// Get returns the record with seq, or an error wrapping
-	// engine.ErrNotFound when the store does not hold it (never written,
+	// backends.ErrNotFound when the store does not hold it (never written,
 	// or expired by retention).
 	Get(ctx context.Context, seq uint64) (vellum.Record, error)
 	// Query returns the next page of records matching q (q.Match), in q's
@@ -42,7 +45,10 @@ type Store interface {
 	Err() error
 }
 
-var _ Store = (*engine.Engine)(nil)
+var (
+	_ Store = (*engine.Engine)(nil)
+	_ Store = backends.Store(nil)
+)
 
 // Options are the run-time settings of a Server that do not come from the
 // config file. The zero value works.
