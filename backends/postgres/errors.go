@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"regexp"
 	"strings"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -17,6 +18,12 @@ import (
 // errors. A DSN that is not a URL is reduced to its host and database
 // keywords.
 func Redact(dsn string) string {
+	if strings.Contains(dsn, "://") {
+		if _, err := url.Parse(dsn); err != nil {
+			// Not a URL after all: keep nothing between :// and @.
+			return userinfoRE.ReplaceAllString(dsn, "://$1:xxxxx@")
+		}
+	}
 	if u, err := url.Parse(dsn); err == nil && u.Scheme != "" {
 		if u.User != nil {
 			if _, ok := u.User.Password(); ok {
@@ -40,8 +47,15 @@ func Redact(dsn string) string {
 	return strings.Join(keep, " ")
 }
 
+var userinfoRE = regexp.MustCompile(`://([^:/@]*):([^@]*)@`)
+
 // password returns the DSN's password, to scrub it from driver messages.
 func password(dsn string) string {
+	if m := userinfoRE.FindStringSubmatch(dsn); m != nil {
+		if _, err := url.Parse(dsn); err != nil {
+			return m[2]
+		}
+	}
 	if u, err := url.Parse(dsn); err == nil && u.Scheme != "" {
 		if u.User != nil {
 			if p, ok := u.User.Password(); ok {
@@ -70,9 +84,7 @@ func classify(err error, dsn, doing string) error {
 		return fmt.Errorf("postgres %s: %s: %w", where, doing, err)
 	}
 	msg := err.Error()
-	if p := password(dsn); p != "" {
-		msg = strings.ReplaceAll(msg, p, "xxxxx")
-	}
+	msg = scrub(msg, dsn)
 	cause := errors.New(msg)
 	var pe *pgconn.PgError
 	var ne net.Error
@@ -98,4 +110,12 @@ func classify(err error, dsn, doing string) error {
 		return fmt.Errorf("%w: postgres %s: %s: timed out: %v", backends.ErrUnavailable, where, doing, cause)
 	}
 	return fmt.Errorf("postgres %s: %s: %v", where, doing, cause)
+}
+
+// scrub removes dsn's password from msg.
+func scrub(msg, dsn string) string {
+	if p := password(dsn); p != "" {
+		msg = strings.ReplaceAll(msg, p, "xxxxx")
+	}
+	return msg
 }

@@ -120,12 +120,13 @@ DECLARE
 	name text := 'audit_records_' || to_char(day, 'YYYYMMDD');
 BEGIN
 	IF to_regclass(name) IS NULL THEN
-		PERFORM pg_advisory_xact_lock(hashtext(current_schema() || '.' || name));
-		IF to_regclass(name) IS NULL THEN
+		BEGIN
 			EXECUTE format('CREATE TABLE %I PARTITION OF audit_records FOR VALUES FROM (%L) TO (%L)',
 				name, (day::timestamp AT TIME ZONE 'UTC'), ((day + 1)::timestamp AT TIME ZONE 'UTC'));
 			EXECUTE format('CREATE TRIGGER audit_records_no_truncate BEFORE TRUNCATE ON %I FOR EACH STATEMENT EXECUTE FUNCTION audit_refuse()', name);
-		END IF;
+		EXCEPTION WHEN duplicate_table OR duplicate_object OR unique_violation THEN
+			NULL; -- another writer made it meanwhile
+		END;
 	END IF;
 	RETURN name;
 END $$;
@@ -160,12 +161,14 @@ func migrate(ctx context.Context, pool *pgxpool.Pool, dsn string) error {
 		return classify(err, dsn, "connect")
 	}
 	defer conn.Release()
-	var schema string
+	var schema *string
 	if err := conn.QueryRow(ctx, `SELECT current_schema()`).Scan(&schema); err != nil {
 		return classify(err, dsn, "read the schema")
 	}
-	if schema == "" {
-		return fmt.Errorf("%w: postgres %s: no schema on the search_path exists; create it or fix search_path", backends.ErrSchema, Redact(dsn))
+	if schema == nil {
+		return fmt.Errorf("%w: postgres %s: no usable schema on the search_path (it does not exist, or permission denied for this role): "+
+			"run vellum once with the schema owner's DSN (the migration needs the schema's owner) so it creates the tables and the role %s, "+
+			"then GRANT %s TO <this role> (docs/backends.md)", backends.ErrUnavailable, Redact(dsn), AppRole, AppRole)
 	}
 	version := func() (int, error) {
 		var exists bool
@@ -186,7 +189,7 @@ func migrate(ctx context.Context, pool *pgxpool.Pool, dsn string) error {
 		return err
 	}
 	if v > SchemaVersion {
-		return newerSchema(dsn, schema, v)
+		return newerSchema(dsn, *schema, v)
 	}
 	if v == SchemaVersion {
 		return nil
@@ -196,21 +199,21 @@ func migrate(ctx context.Context, pool *pgxpool.Pool, dsn string) error {
 			return classify(err, dsn, "lock for migration")
 		}
 		if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS audit_migrations (version int PRIMARY KEY, applied timestamptz NOT NULL DEFAULT now())`); err != nil {
-			return classify(err, dsn, fmt.Sprintf("migrate schema %s from version %d (needs the schema's owner)", schema, v))
+			return classify(err, dsn, fmt.Sprintf("migrate schema %s from version %d (needs the schema's owner)", *schema, v))
 		}
 		var v int
 		if err := tx.QueryRow(ctx, `SELECT COALESCE(MAX(version), 0) FROM audit_migrations`).Scan(&v); err != nil {
 			return classify(err, dsn, "read the schema version")
 		}
 		if v > SchemaVersion {
-			return newerSchema(dsn, schema, v)
+			return newerSchema(dsn, *schema, v)
 		}
 		for ; v < SchemaVersion; v++ {
 			if _, err := tx.Exec(ctx, migrations[v]); err != nil {
-				return classify(err, dsn, fmt.Sprintf("migration %d of schema %s", v+1, schema))
+				return classify(err, dsn, fmt.Sprintf("migration %d of schema %s", v+1, *schema))
 			}
 			if _, err := tx.Exec(ctx, `INSERT INTO audit_migrations (version) VALUES ($1)`, v+1); err != nil {
-				return classify(err, dsn, fmt.Sprintf("migration %d of schema %s", v+1, schema))
+				return classify(err, dsn, fmt.Sprintf("migration %d of schema %s", v+1, *schema))
 			}
 		}
 		return nil

@@ -80,7 +80,7 @@ func connect(ctx context.Context, dsn string, maxConns int32, log *slog.Logger) 
 	}
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
-		return nil, fmt.Errorf("%w: postgres: the DSN %s does not parse: %v", backends.ErrUnavailable, Redact(dsn), strings.ReplaceAll(err.Error(), password(dsn), "xxxxx"))
+		return nil, fmt.Errorf("%w: postgres: the DSN %s does not parse: %v", backends.ErrUnavailable, Redact(dsn), scrub(err.Error(), dsn))
 	}
 	if maxConns > 0 {
 		cfg.MaxConns = maxConns

@@ -647,3 +647,6 @@ func testClosed(t *testing.T, s backends.Store, c *Clock) {
 		t.Errorf("Append after Close = %v, want ErrClosed", err)
 	}
 }
+
+// KeyRing returns a keyring with Key() active.
+func KeyRing() *chain.Keyring { return chain.NewKeyring(Key()) }
