@@ -175,3 +175,19 @@ func (r *Replica) Close() error {
 
 // Name says which database this is, for logs and /readyz.
 func (r *Replica) Name() string { return "sqlite " + r.path }
+
+// Row returns the stored row with seq (a SQLite replica holds one writer),
+// for checking it against its segment record.
+func (r *Replica) Row(ctx context.Context, writer string, seq uint64) (sqlrec.Row, error) {
+	var sc sqlrec.Scanner
+	var s, t int64
+	dest := append([]any{&s, &t}, sc.Dest()...)
+	err := r.r.QueryRowContext(ctx, `SELECT seq, time, `+sqlrec.ColumnList+` FROM audit_records WHERE seq = ?`, int64(seq)).Scan(dest...)
+	if errors.Is(err, sql.ErrNoRows) {
+		return sqlrec.Row{}, fmt.Errorf("%w: sqlite %s seq %d", backends.ErrNotFound, r.path, seq)
+	}
+	if err != nil {
+		return sqlrec.Row{}, classify(err, r.path, "get")
+	}
+	return sc.Row(uint64(s), t), nil
+}
