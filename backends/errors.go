@@ -42,10 +42,10 @@ var ErrTampered = errors.New("backends: row does not verify")
 // BadRowError names the first row of a chain that does not verify: the
 // writer (empty for SQLite's single writer), its seq, and why.
 type BadRowError struct {
-	Backend string
-	Writer  string
-	Seq     uint64
-	Reason  string
+	Backend string `json:"backend"`
+	Writer  string `json:"writer"`
+	Seq     uint64 `json:"seq"`
+	Reason  string `json:"reason"`
 }
 
 func (e *BadRowError) Error() string {

@@ -68,6 +68,8 @@ type ServerConfig struct {
 	Auth AuthConfig `yaml:"auth"`
 	// Audit holds the store's settings.
 	Audit AuditConfig `yaml:"audit"`
+	// Query says where GET /v1/audit reads from (config_backends.go).
+	Query QueryConfig `yaml:"query"`
 }
 
 // AuthConfig lists the bearer tokens the server accepts.
@@ -122,6 +124,12 @@ type AuditConfig struct {
 	// mode 0600, kept apart from the chain key). Empty: the key is
 	// <data_dir>/pseudonym.key, generated on first run.
 	PseudonymKeyFile string `yaml:"pseudonym_key_file"`
+	// Store is the primary store: segment (the engine, default), sqlite,
+	// postgres or null (config_backends.go).
+	Store     string          `yaml:"store"`
+	SQLite    SQLiteConfig    `yaml:"sqlite"`
+	Postgres  PostgresConfig  `yaml:"postgres"`
+	Replicate ReplicateConfig `yaml:"replicate"`
 }
 
 // CheckpointConfig makes a checkpoint after EveryRecords records or Every,
@@ -161,6 +169,7 @@ func (c *ServerConfig) SetDefaults() {
 	setDefault(&a.MaxRecordSize, DefaultMaxRecordSize)
 	setDefault(&a.Checkpoint.EveryRecords, DefaultCheckpointRecs)
 	setDefault(&a.Checkpoint.Every, DefaultCheckpointAge)
+	c.setBackendDefaults()
 }
 
 func setDefault[T comparable](p *T, v T) {
@@ -277,7 +286,7 @@ func (c *ServerConfig) Validate() error {
 		}
 		seen[t] = true
 	}
-	return nil
+	return c.validateBackends()
 }
 
 func (a *AuthConfig) validate() error {
@@ -501,5 +510,7 @@ func (c *ServerConfig) LogValue() slog.Value {
 			slog.String("retention_max_age", a.Retention.MaxAge.String()),
 			slog.Int("legal_holds", len(a.Retention.LegalHolds)),
 		),
+		slog.Group("backends", c.backendLogAttrs()...),
+		slog.String("query_source", c.Query.Source),
 	)
 }

@@ -220,7 +220,9 @@ func TestDefaults(t *testing.T) {
 		Audit: AuditConfig{
 			SegmentMaxSize: 32 << 20, SegmentMaxAge: Duration(time.Hour), MaxRecordSize: 1 << 20,
 			Checkpoint: CheckpointConfig{EveryRecords: 10_000, Every: Duration(time.Minute)},
+			Store:      StoreSegment,
 		},
+		Query: QueryConfig{Source: SourceStore},
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Fatalf("defaults:\n got %+v\nwant %+v", c, want)

@@ -96,7 +96,7 @@ func (s *Server) handleList(w http.ResponseWriter, r *http.Request, _ httprouter
 		}
 		q.After = &pos
 	}
-	page, err := s.store.Query(r.Context(), q)
+	page, err := s.lister().Query(r.Context(), q)
 	if err != nil {
 		return s.storeErr(err)
 	}
@@ -231,7 +231,7 @@ func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request, _ httprout
 		s.log.Warn("not ready", "id", stateOf(r).id, "err", err.Error())
 		writeError(w, http.StatusServiceUnavailable, "the audit store is not available; see the server log")
 	default:
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+		writeJSON(w, http.StatusOK, s.readyDetail())
 	}
 }
 

@@ -80,6 +80,8 @@ func toAPIError(err error) *apiError {
 		return &apiError{status: http.StatusRequestEntityTooLarge, detail: "a record is larger than the maximum record size (audit.max_record_size)", cause: err}
 	case errors.Is(err, vellum.ErrInvalid):
 		return &apiError{status: http.StatusBadRequest, detail: trimPrefix(err, vellum.ErrInvalid), cause: err}
+	case errors.Is(err, backends.ErrUnavailable):
+		return &apiError{status: http.StatusServiceUnavailable, detail: "the replica database is unavailable; see the server log", cause: err}
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return &apiError{status: http.StatusServiceUnavailable, detail: "the request was canceled before it finished", cause: err}
 	}

@@ -64,6 +64,10 @@ type Options struct {
 	// LookupEnv resolves token_env and the quick-start token variables;
 	// nil means os.LookupEnv.
 	LookupEnv func(string) (string, bool)
+	// Replica, when replication runs, reports its lag in /readyz.
+	Replica ReplicaStatus
+	// ReplicaQuery answers GET /v1/audit when query.source is replica.
+	ReplicaQuery Lister
 }
 
 // Server is the HTTP API of an audit store. It is safe for concurrent use.
@@ -76,6 +80,9 @@ type Server struct {
 	handler   http.Handler
 	http      *http.Server
 	stopping  atomic.Bool
+	// replication (replica.go)
+	replica     ReplicaStatus
+	replicaList Lister
 }
 
 // Timeouts of the HTTP server. Bodies may be several MiB from slow agents,
@@ -104,6 +111,9 @@ func New(cfg *ServerConfig, store Store, opts *Options) (*Server, error) {
 	s := &Server{cfg: *cfg, store: store, log: opts.Logger, cursorKey: opts.CursorKey}
 	s.cfg.SetDefaults()
 	if err := s.cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if err := s.checkReplicaOptions(opts); err != nil {
 		return nil, err
 	}
 	if s.log == nil {

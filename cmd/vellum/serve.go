@@ -83,6 +83,9 @@ func serve(ctx context.Context, cfgPath, dataDir, addr string, ready chan<- stri
 	if err := firstRunToken(cfg, stdout, log); err != nil {
 		return err
 	}
+	if cfg.Audit.Store != server.StoreSegment { // audit.store: sqlite, postgres, null (backends.go)
+		return serveSQL(ctx, cfg, keys, redactor, ready, log)
+	}
 	if cfg.Audit.Retention.MaxAge > 0 {
 		log.Warn("retention.max_age is set, but this build does not expire segments yet; everything is kept")
 	}
@@ -107,16 +110,25 @@ func serve(ctx context.Context, cfgPath, dataDir, addr string, ready chan<- stri
 	if err != nil {
 		return err
 	}
+	repl, err := startReplication(ctx, cfg, eng, log) // audit.replicate (backends.go)
+	if err != nil {
+		eng.Close()
+		return err
+	}
 	srv, err := server.New(cfg, eng, &server.Options{
-		Logger:    log,
-		CursorKey: keys.Active().Derive(query.CursorKeyLabel),
+		Logger:       log,
+		CursorKey:    keys.Active().Derive(query.CursorKeyLabel),
+		Replica:      repl.status(),
+		ReplicaQuery: repl.lister(),
 	})
 	if err != nil {
+		repl.Close()
 		eng.Close()
 		return err
 	}
 	l, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
+		repl.Close()
 		eng.Close()
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
@@ -139,6 +151,7 @@ func serve(ctx context.Context, cfgPath, dataDir, addr string, ready chan<- stri
 	if err := srv.Shutdown(sctx); err != nil && serveErr == nil {
 		serveErr = err
 	}
+	repl.Close() // stops tailing; it resumes from the database's cursor next start
 	// Everything acknowledged is already fsync'd; Close commits what
 	// callers handed in and releases the lock.
 	if err := eng.Close(); err != nil && serveErr == nil {
