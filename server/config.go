@@ -383,6 +383,7 @@ func ParseConfig(data []byte, lookupEnv func(string) (string, bool)) (*ServerCon
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
 		return nil, fmt.Errorf("%w: the file holds more than one YAML document (remove the second ---)", ErrConfig)
 	}
+	nullStore(text, c) // audit.store: null is the null store (config_backends.go)
 	c.SetDefaults()
 	if err := c.Validate(); err != nil {
 		return nil, err

@@ -8,6 +8,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"go.yaml.in/yaml/v3"
 )
 
 // Primary stores (audit.store).
@@ -29,6 +31,29 @@ const (
 	DefaultReplicateBatch = 5000
 	DefaultReplicateFlush = Duration(100 * time.Millisecond)
 )
+
+// nullStore sets audit.store to "null" when the YAML says `store: null`,
+// which YAML reads as no value: it must not silently mean the default.
+func nullStore(text []byte, c *ServerConfig) {
+	var root yaml.Node
+	if yaml.Unmarshal(text, &root) != nil || len(root.Content) == 0 {
+		return
+	}
+	lookup := func(n *yaml.Node, key string) *yaml.Node {
+		if n == nil || n.Kind != yaml.MappingNode {
+			return nil
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if n.Content[i].Value == key {
+				return n.Content[i+1]
+			}
+		}
+		return nil
+	}
+	if v := lookup(lookup(root.Content[0], "audit"), "store"); v != nil && v.Kind == yaml.ScalarNode && v.Tag == "!!null" && v.Value == "null" {
+		c.Audit.Store = StoreNull
+	}
+}
 
 // SQLiteConfig is the SQLite primary store (audit.sqlite).
 type SQLiteConfig struct {
