@@ -3,7 +3,7 @@ GO       ?= go
 FUZZTIME ?= 4s
 PKGS     := ./...
 
-.PHONY: all build run test check test-race test-fips fuzz-smoke bench-smoke bench fuzz clean
+.PHONY: all build run test check pg-up test-race test-fips fuzz-smoke bench-smoke bench fuzz clean
 
 all: build
 
@@ -17,12 +17,18 @@ run:
 # The README's test command: formatting and vet, the whole suite under the
 # race detector, the suite again under FIPS 140-only crypto, every fuzz
 # target briefly, and every benchmark once as a smoke test.
-test: check test-race test-fips fuzz-smoke bench-smoke
+test: check pg-up test-race test-fips fuzz-smoke bench-smoke
 
 check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
+
+# The PostgreSQL the tests use (docs/backends.md, "Tests"): VELLUM_TEST_PG_DSN,
+# or a local cluster on 127.0.0.1:5432 that this starts (and installs) when
+# nothing answers. Under CI=true a missing PostgreSQL fails the tests.
+pg-up:
+	./scripts/pg-up.sh
 
 test-race:
 	$(GO) test -race -count=1 -timeout 30m $(PKGS)

@@ -175,6 +175,12 @@ func TestVerifyLocatesTampering(t *testing.T) {
 	if _, err := sqlite.Verify(ctx, path2, keys()); !errors.As(err, &bad) || bad.Seq != 2 || !strings.Contains(bad.Reason, "missing") {
 		t.Errorf("Verify after a middle row was removed = %v", err)
 	}
+	if _, err := db2.Exec(`DELETE FROM audit_records WHERE seq = 1`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sqlite.Verify(ctx, path2, keys()); !errors.As(err, &bad) || bad.Seq != 1 || !strings.Contains(bad.Reason, "retention removed nothing") {
+		t.Errorf("Verify after the first row was removed = %v", err)
+	}
 }
 
 // TestBadInput: each problem is a clear error naming the backend and what

@@ -90,6 +90,14 @@ func verifyDB(ctx context.Context, sdb *sql.DB, path string, keys *chain.Keyring
 		row := sc.Row(uint64(seq), t)
 		if rep.Rows == 0 {
 			rep.FirstSeq = row.Seq
+			var horizon int64
+			if err := db.QueryRowContext(ctx, `SELECT time FROM audit_horizon WHERE id = 1`).Scan(&horizon); err != nil {
+				return rep, classify(err, path, "read the horizon")
+			}
+			if row.Seq > 1 && kind == "primary" && horizon <= -1<<63 {
+				return rep, &backends.BadRowError{Backend: "sqlite " + path, Seq: 1,
+					Reason: fmt.Sprintf("missing: the rows start at seq %d and retention removed nothing", row.Seq)}
+			}
 		}
 		if err := v.Next(&row); err != nil {
 			return rep, err
