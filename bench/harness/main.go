@@ -47,7 +47,7 @@ const span = 24 * time.Hour
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: harness build|query [flags]")
+		fmt.Fprintln(os.Stderr, "usage: harness build|query|replicate|query-sql [flags]")
 		os.Exit(2)
 	}
 	var err error
@@ -56,6 +56,8 @@ func main() {
 		err = build(os.Args[2:])
 	case "query":
 		err = runQueries(os.Args[2:])
+	case "replicate", "query-sql": // the SQL side (sql.go)
+		err = map[string]func([]string) error{"replicate": replicateSQL, "query-sql": querySQL}[os.Args[1]](os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown command %q", os.Args[1])
 	}
