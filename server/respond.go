@@ -81,7 +81,7 @@ func toAPIError(err error) *apiError {
 	case errors.Is(err, vellum.ErrInvalid):
 		return &apiError{status: http.StatusBadRequest, detail: trimPrefix(err, vellum.ErrInvalid), cause: err}
 	case errors.Is(err, backends.ErrUnavailable):
-		return &apiError{status: http.StatusServiceUnavailable, detail: "the replica database is unavailable; see the server log", cause: err}
+		return &apiError{status: http.StatusServiceUnavailable, detail: "the database is unavailable; see the server log", cause: err}
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return &apiError{status: http.StatusServiceUnavailable, detail: "the request was canceled before it finished", cause: err}
 	}
