@@ -13,8 +13,9 @@
 // The cases: round trip of every field, the HMAC chain, dedup of a retried
 // (tenant, event_id), every filter and the action prefix, both orders,
 // cursor paging while appends continue, since/until edges, tenant scoping,
-// Get of a missing seq, and errors for bad input. Dataset and Answers give
-// the records and query answers that different stores must agree on.
+// Get of a missing seq, and errors for bad input. Dataset, Queries and Oracle give
+// the records, the queries and their exact answers that every store must
+// agree on.
 //
 // Helpers here are safe for concurrent use; each test opens its own store.
 package storetest
