@@ -165,17 +165,22 @@ func BenchmarkReplicate(b *testing.B) {
 			b.SetBytes(recordBytes)
 			b.ResetTimer()
 			cpu0 := cpuTime()
+			start := time.Now()
 			r := replicate.Start(e, open, &replicate.Options{Writer: "bench", Logger: quiet(), FlushInterval: time.Millisecond})
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 			err = r.WaitFor(ctx, uint64(b.N))
 			cancel()
+			el := time.Since(start)
 			b.StopTimer()
+			// A batch may carry it past b.N (the shared engine holds more):
+			// the rate counts the rows actually written.
+			_, rows := r.Stats()
 			r.Close()
 			if err != nil {
 				b.Fatal(err)
 			}
-			b.ReportMetric(float64((cpuTime()-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/record")
-			recordsPerSec(b, b.N)
+			b.ReportMetric(float64((cpuTime()-cpu0).Nanoseconds())/float64(rows), "cpu-ns/record")
+			b.ReportMetric(float64(rows)/el.Seconds(), "records/s")
 		})
 	}
 }
