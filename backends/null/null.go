@@ -60,6 +60,9 @@ func (s *Store) Append(ctx context.Context, recs ...vellum.Record) ([]uint64, er
 	return seqs, nil
 }
 
+// LastSeq returns the last seq handed out.
+func (s *Store) LastSeq() uint64 { return s.next.Load() }
+
 // Get finds nothing.
 func (s *Store) Get(ctx context.Context, seq uint64) (vellum.Record, error) {
 	return vellum.Record{}, fmt.Errorf("%w: seq %d (the null store keeps nothing)", backends.ErrNotFound, seq)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync/atomic"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -142,6 +143,20 @@ func (r *Replica) Write(ctx context.Context, writer string, rows []sqlrec.Row) e
 // replicated when it runs.
 func (r *Replica) Query(ctx context.Context, q query.Query) (query.Page, error) {
 	return r.query(ctx, q)
+}
+
+// LastSeq returns the high-water mark of the fleet view: the last row id
+// handed out (0 when none). A query's first page pins it in its cursor and
+// the fleet view reads only rows up to it (Query.MaxSeq bounds row ids
+// here, not seqs), so paging ends even while the fleet replicates.
+func (r *Replica) LastSeq() uint64 {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var v int64
+	if err := r.pool.QueryRow(ctx, `SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM audit_row_id`).Scan(&v); err != nil {
+		return 0
+	}
+	return uint64(v)
 }
 
 // Row returns writer's row with seq as stored, for checking a summary

@@ -143,7 +143,7 @@ REVOKE ALL ON audit_records, audit_writers, audit_meta, audit_horizon, audit_mig
 GRANT SELECT, INSERT ON audit_records TO vellum_app;
 GRANT SELECT, INSERT, UPDATE ON audit_writers TO vellum_app;
 GRANT SELECT ON audit_meta, audit_horizon, audit_migrations TO vellum_app;
-GRANT USAGE ON SEQUENCE audit_row_id TO vellum_app;
+GRANT USAGE, SELECT ON SEQUENCE audit_row_id TO vellum_app;
 REVOKE ALL ON FUNCTION audit_ensure_partition(timestamptz) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION audit_ensure_partition(timestamptz) TO vellum_app;
 `,

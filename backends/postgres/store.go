@@ -58,6 +58,7 @@ type Store struct {
 	ch      sqlrec.Chain // owned by the commit goroutine
 	stale   bool
 	closed  atomic.Bool
+	last    atomic.Uint64 // the last durable seq of this writer, for LastSeq
 }
 
 var _ backends.Store = (*Store)(nil)
@@ -197,8 +198,13 @@ func (s *Store) reload(ctx context.Context) error {
 		copy(s.ch.Prev[:], mac)
 	}
 	s.stale = false
+	s.last.Store(s.ch.Next - 1)
 	return nil
 }
+
+// LastSeq returns the seq of this writer's last durable record (0 when
+// none): the high-water mark a query's first page pins in its cursor.
+func (s *Store) LastSeq() uint64 { return s.last.Load() }
 
 // Append stores records durably as this writer; see backends.Store.
 func (s *Store) Append(ctx context.Context, recs ...vellum.Record) ([]uint64, error) {
@@ -234,6 +240,7 @@ func (s *Store) commitGroup(calls [][]sqlrec.Item) ([][]uint64, error) {
 		saved := s.ch
 		out, err := s.writeGroup(ctx, calls)
 		if err == nil {
+			s.last.Store(s.ch.Next - 1)
 			return out, nil
 		}
 		s.ch = saved
@@ -477,6 +484,9 @@ func (d *reader) query(ctx context.Context, q query.Query) (query.Page, error) {
 	dest := append([]any{&w, &rowID, &seq, &t}, sc.Dest()...)
 	check := q
 	check.After = nil
+	if d.writer == "" {
+		check.MaxSeq = 0 // the fleet view bounds row ids, not seqs
+	}
 	var last query.Position
 	for rows.Next() {
 		if err := rows.Scan(dest...); err != nil {

@@ -191,3 +191,13 @@ func (r *Replica) Row(ctx context.Context, writer string, seq uint64) (sqlrec.Ro
 	}
 	return sc.Row(uint64(s), t), nil
 }
+
+// LastSeq returns the last replicated seq (0 when none): the high-water
+// mark a query's first page pins in its cursor.
+func (r *Replica) LastSeq() uint64 {
+	var seq int64
+	if err := r.r.QueryRowContext(context.Background(), `SELECT COALESCE(MAX(seq), 0) FROM audit_records`).Scan(&seq); err != nil {
+		return 0
+	}
+	return uint64(seq)
+}

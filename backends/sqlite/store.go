@@ -55,6 +55,7 @@ type Store struct {
 	ch      sqlrec.Chain // owned by the commit goroutine
 	stale   bool         // reload ch from the database before the next group
 	closed  atomic.Bool
+	last    atomic.Uint64 // the last durable seq, for LastSeq
 }
 
 var _ backends.Store = (*Store)(nil)
@@ -231,6 +232,7 @@ func (s *Store) reload(ctx context.Context) error {
 		copy(s.ch.Prev[:], mac)
 	}
 	s.stale = false
+	s.last.Store(s.ch.Next - 1)
 	return nil
 }
 
@@ -270,8 +272,13 @@ func (s *Store) commitGroup(calls [][]sqlrec.Item) ([][]uint64, error) {
 		s.stale = true // a failed COMMIT may or may not have landed
 		return nil, err
 	}
+	s.last.Store(s.ch.Next - 1)
 	return out, nil
 }
+
+// LastSeq returns the seq of the last durable record (0 when empty): the
+// high-water mark a query's first page pins in its cursor.
+func (s *Store) LastSeq() uint64 { return s.last.Load() }
 
 func (s *Store) writeGroup(ctx context.Context, calls [][]sqlrec.Item) ([][]uint64, error) {
 	tx, err := s.w.BeginTx(ctx, nil)

@@ -319,6 +319,9 @@ func Dataset(t *testing.T, s backends.Store, c *Clock, n int) []vellum.Record {
 				Model:     vellum.Model{Name: []string{"m1", "m2", ""}[x%3]},
 				Outcome:   vellum.Outcome{Status: vellum.Statuses[x%len(vellum.Statuses)]},
 			}
+			if x%4 != 3 { // some records have no event time
+				recs[j].EventTime = Base.Add(-time.Duration(x%17) * time.Minute)
+			}
 		}
 		// Some calls share a nanosecond clock reading; the store still
 		// gives strictly increasing times.
@@ -367,6 +370,11 @@ func Queries(recs []vellum.Record) []query.Query {
 		{Since: mid, Until: mid},
 		{TenantID: "initech", Action: "approval.granted", Outcome: vellum.StatusFailure},
 		{TenantID: "nobody"},
+		{EventSince: Base.Add(-8 * time.Minute)},
+		{EventUntil: Base.Add(-8 * time.Minute)},
+		{EventSince: Base.Add(-12 * time.Minute), EventUntil: Base.Add(-3 * time.Minute), TenantID: "acme"},
+		{MaxSeq: recs[len(recs)/3].Seq},
+		{MaxSeq: recs[len(recs)/3].Seq, Since: q1, Action: "approval."},
 	}
 	for _, q := range base {
 		for _, desc := range []bool{false, true} {
@@ -605,7 +613,7 @@ func testBadInput(t *testing.T, s backends.Store, c *Clock) {
 		t.Errorf("refused calls stored %d records", len(page.Records))
 	}
 	for _, q := range []query.Query{{Limit: -1}, {Limit: query.MaxLimit + 1}, {Outcome: "maybe"}, {Action: "Bad"},
-		{Since: Base, Until: Base.Add(-1)}} {
+		{Since: Base, Until: Base.Add(-1)}, {EventSince: Base, EventUntil: Base.Add(-1)}} {
 		if _, err := s.Query(ctx, q); !errors.Is(err, query.ErrBadParam) {
 			t.Errorf("Query(%+v) = %v, want ErrBadParam", q, err)
 		}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -45,8 +46,11 @@ func openPrimary(ctx context.Context, cfg *server.ServerConfig, keys *chain.Keyr
 }
 
 // serveSQL runs the server on a primary store other than the segment
-// engine until ctx ends.
-func serveSQL(ctx context.Context, cfg *server.ServerConfig, keys *chain.Keyring, red *redact.Redactor, ready chan<- string, log *slog.Logger) error {
+// engine, on the listener serve bound, until ctx ends: the same steps as
+// serve after the store is open (first-run token, token watching, graceful
+// stop).
+func serveSQL(ctx context.Context, cfg *server.ServerConfig, keys *chain.Keyring, red *redact.Redactor, stored []server.StoredToken,
+	l net.Listener, ready chan<- string, stdout io.Writer, log *slog.Logger) error {
 	if cfg.Audit.Retention.MaxAge > 0 {
 		return fmt.Errorf("audit.retention.max_age is set, but audit.store %s does not expire records in this build; remove it", cfg.Audit.Store)
 	}
@@ -54,15 +58,28 @@ func serveSQL(ctx context.Context, cfg *server.ServerConfig, keys *chain.Keyring
 	if err != nil {
 		return err
 	}
-	srv, err := server.New(cfg, store, &server.Options{Logger: log, CursorKey: keys.Active().Derive(query.CursorKeyLabel)})
+	var firstToken string
+	if needsFirstToken(cfg, stored) {
+		if firstToken, err = server.GenerateToken(); err != nil {
+			store.Close()
+			return err
+		}
+		stored = append(stored, server.StoredToken{Name: "admin", Role: server.RoleAdmin, TokenSHA256: server.HashToken(firstToken),
+			Created: time.Now().UTC().Truncate(time.Second)})
+	}
+	srv, err := server.New(cfg, store, &server.Options{Logger: log, CursorKey: keys.Active().Derive(query.CursorKeyLabel), StoredTokens: stored})
 	if err != nil {
 		store.Close()
 		return err
 	}
-	l, err := net.Listen("tcp", cfg.Addr)
-	if err != nil {
-		store.Close()
-		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	if firstToken != "" {
+		if err := server.SaveStoredTokens(cfg.DataDir, stored); err != nil {
+			store.Close()
+			return err
+		}
+		page, _ := store.Query(ctx, query.Query{Limit: 1})
+		printFirstToken(stdout, firstToken, cfg.DataDir, len(page.Records) == 0)
+		log.Info("created an admin token", slog.String("tokens_file", filepath.Join(cfg.DataDir, server.TokenFileName)))
 	}
 	log.Info("serving", slog.String("addr", "http://"+l.Addr().String()), slog.String("store", cfg.Audit.Store))
 	if ready != nil {
@@ -70,12 +87,16 @@ func serveSQL(ctx context.Context, cfg *server.ServerConfig, keys *chain.Keyring
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(l) }()
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	go watchTokens(watchCtx, srv, cfg.DataDir, log)
 	var serveErr error
 	select {
 	case <-ctx.Done():
 		log.Info("stopping: no new connections; finishing requests in flight")
 	case serveErr = <-served:
 	}
+	stopWatch()
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil && serveErr == nil {
@@ -93,8 +114,9 @@ func serveSQL(ctx context.Context, cfg *server.ServerConfig, keys *chain.Keyring
 // query.source is replica. Its methods accept a nil receiver (no
 // replication).
 type replication struct {
-	r    *replicate.Replicator
-	list *lazyReplica
+	r     *replicate.Replicator
+	list  *lazyReplica
+	close sync.Once
 }
 
 // openTarget returns the function that opens audit.replicate's database.
@@ -179,10 +201,13 @@ func (r *replication) Close() error {
 	if r == nil {
 		return nil
 	}
-	err := r.r.Close()
-	if r.list != nil {
-		r.list.Close()
-	}
+	var err error
+	r.close.Do(func() {
+		err = r.r.Close()
+		if r.list != nil {
+			r.list.Close()
+		}
+	})
 	return err
 }
 
@@ -194,22 +219,43 @@ type lazyReplica struct {
 	t    replicate.Target
 }
 
-func (l *lazyReplica) Query(ctx context.Context, q query.Query) (query.Page, error) {
+func (l *lazyReplica) target(ctx context.Context) (replicate.Target, error) {
 	l.mu.Lock()
+	defer l.mu.Unlock()
 	if l.t == nil {
 		t, err := l.open(ctx)
 		if err != nil {
-			l.mu.Unlock()
 			if errors.Is(err, backends.ErrUnavailable) {
-				return query.Page{}, err
+				return nil, err
 			}
-			return query.Page{}, fmt.Errorf("%w: %w", backends.ErrUnavailable, err)
+			return nil, fmt.Errorf("%w: %w", backends.ErrUnavailable, err)
 		}
 		l.t = t
 	}
-	t := l.t
-	l.mu.Unlock()
+	return l.t, nil
+}
+
+func (l *lazyReplica) Query(ctx context.Context, q query.Query) (query.Page, error) {
+	t, err := l.target(ctx)
+	if err != nil {
+		return query.Page{}, err
+	}
 	return t.(server.Lister).Query(ctx, q)
+}
+
+// LastSeq is the replica's high-water mark for cursors (0 while it cannot
+// be opened).
+func (l *lazyReplica) LastSeq() uint64 {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	t, err := l.target(ctx)
+	if err != nil {
+		return 0
+	}
+	if ls, ok := t.(interface{ LastSeq() uint64 }); ok {
+		return ls.LastSeq()
+	}
+	return 0
 }
 
 func (l *lazyReplica) Close() {

@@ -12,7 +12,8 @@ type Dialect struct {
 	// Placeholder returns the n-th (1-based) parameter marker: "?" or "$n".
 	Placeholder func(n int) string
 	// TimeCol is the column of receipt time in Unix nanoseconds; PosCol
-	// the column that breaks ties in the position (seq, or a row id).
+	// the column that breaks ties in the position (seq, or a row id), and
+	// the one q.MaxSeq bounds.
 	TimeCol, PosCol string
 	// TimeBounds, when set, adds conditions on another time column from
 	// the bounds [lo, hi) in Unix nanoseconds (PostgreSQL's partition key,
@@ -26,8 +27,10 @@ type Dialect struct {
 
 // Where returns the WHERE clause (without the keyword; "TRUE" for none) and
 // its arguments for q (normalized) over [lo, hi): every filter, the action
-// prefix, the tenant scope and the position after q.After. The clause is
-// exact: q.Match holds for every row it selects and for no other.
+// prefix, the tenant scope, the event-time range (a row without an event
+// time has NULL there and never matches one), MaxSeq (on PosCol) and the
+// position after q.After. The clause is exact: q.Match holds for every row
+// it selects and for no other (when PosCol is the record's seq).
 func (d *Dialect) Where(q *query.Query, lo, hi int64, extra ...Cond) (string, []any) {
 	var conds []string
 	var args []any
@@ -53,6 +56,15 @@ func (d *Dialect) Where(q *query.Query, lo, hi int64, extra ...Cond) (string, []
 			conds = append(conds, s)
 			args = append(args, a...)
 		}
+	}
+	if !q.EventSince.IsZero() {
+		add("event_time_ns >= ?", q.EventSince.UnixNano())
+	}
+	if !q.EventUntil.IsZero() {
+		add("event_time_ns < ?", q.EventUntil.UnixNano())
+	}
+	if q.MaxSeq != 0 {
+		add(d.PosCol+" <= ?", int64(min(q.MaxSeq, 1<<63-1)))
 	}
 	for _, f := range [...]struct{ col, v string }{
 		{"tenant_id", q.TenantID}, {"user_id", q.UserID}, {"session_id", q.SessionID}, {"trace_id", q.TraceID},
