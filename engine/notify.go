@@ -1,6 +1,9 @@
 package engine
 
-import "sync/atomic"
+import (
+	"sort"
+	"sync/atomic"
+)
 
 // notifier wakes whoever waits for new durable records (replication
 // tailing the log): a channel closed at every publish and replaced on the
@@ -40,9 +43,14 @@ func (e *Engine) SegmentOf(seq uint64) (uint64, bool) {
 	if seq == 0 || seq < s.first || seq > s.last {
 		return 0, false
 	}
-	si, _ := s.locate(seq)
-	if si == nil {
+	// Not locate: for the active segment it copies the span list, which
+	// a per-record lookup cannot afford.
+	if a := s.active; a != nil && seq >= a.seg.hdr.FirstSeq {
+		return a.seg.num, true
+	}
+	i := sort.Search(len(s.sealed), func(i int) bool { return lastSeqOf(s.sealed[i]) >= seq })
+	if i == len(s.sealed) || s.sealed[i].hdr.FirstSeq > seq {
 		return 0, false
 	}
-	return si.num, true
+	return s.sealed[i].num, true
 }

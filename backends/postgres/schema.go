@@ -83,7 +83,9 @@ CREATE TABLE audit_records (
 ) PARTITION BY RANGE (time);
 CREATE INDEX audit_records_time ON audit_records (time_ns, row_id);
 CREATE INDEX audit_records_tenant_action ON audit_records (tenant_id, action, time_ns);
-CREATE INDEX audit_records_event ON audit_records (writer_id, tenant_id, event_id) WHERE event_id <> '';
+-- Deduplication of a primary writer's retries; replicated rows (segment
+-- set) were deduplicated by their engine and stay out of it.
+CREATE INDEX audit_records_event ON audit_records (writer_id, tenant_id, event_id) WHERE event_id <> '' AND segment IS NULL;
 
 CREATE TABLE audit_horizon (id int PRIMARY KEY CHECK (id = 1), time timestamptz NOT NULL);
 INSERT INTO audit_horizon VALUES (1, '-infinity');

@@ -379,7 +379,7 @@ func (s *Store) lookupDups(ctx context.Context, tx pgx.Tx, calls [][]sqlrec.Item
 	}
 	rows, err := tx.Query(ctx, `SELECT a.tenant_id, a.event_id, min(a.seq) FROM audit_records a
 		JOIN unnest($2::text[], $3::text[]) AS k(tenant_id, event_id) ON a.tenant_id = k.tenant_id AND a.event_id = k.event_id
-		WHERE a.writer_id = $1 AND a.event_id <> '' GROUP BY a.tenant_id, a.event_id`, s.opts.WriterID, tenants, events)
+		WHERE a.writer_id = $1 AND a.event_id <> '' AND a.segment IS NULL GROUP BY a.tenant_id, a.event_id`, s.opts.WriterID, tenants, events)
 	if err != nil {
 		return nil, classify(err, s.dsn, "look up event ids")
 	}

@@ -117,6 +117,26 @@ func TestSQLite(t *testing.T) {
 	}
 	defer dst.Close()
 	checkAll(t, e, dst, "")
+	// Rows name their segments: from 1, never decreasing, up to the last
+	// segment file.
+	nums, err := engine.ListSegments(nil, e.Dir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	prevSeg := int64(1)
+	for seq := uint64(1); seq <= e.LastSeq(); seq++ {
+		row, err := dst.Row(ctx, "", seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if row.Segment < prevSeg || row.Segment > int64(nums[len(nums)-1]) || seq == 1 && row.Segment != 1 {
+			t.Fatalf("seq %d: segment %d after %d (segments 1..%d)", seq, row.Segment, prevSeg, nums[len(nums)-1])
+		}
+		prevSeg = row.Segment
+	}
+	if len(nums) < 2 || prevSeg != int64(nums[len(nums)-1]) {
+		t.Errorf("%d segments, last row in segment %d", len(nums), prevSeg)
+	}
 	// Summaries leave the arguments and the long attribute out.
 	page, err := dst.Query(ctx, query.Query{TenantID: "acme", Limit: 5})
 	if err != nil {
