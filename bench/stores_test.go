@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/vellumlog/vellum"
 	"github.com/vellumlog/vellum/backends"
 	"github.com/vellumlog/vellum/backends/postgres"
@@ -21,28 +23,62 @@ import (
 	"github.com/vellumlog/vellum/engine"
 )
 
-// openStore opens an empty primary store of the given kind for b.
-func openStore(b *testing.B, kind string) backends.Store {
+// openStore opens an empty primary store of the given kind for b, and
+// returns a function that reports the bytes it occupies.
+func openStore(b *testing.B, kind string) (backends.Store, func() int64) {
 	b.Helper()
 	switch kind {
 	case "engine":
-		return openEngine(b)
+		dir := b.TempDir()
+		requireDisk(b, dir)
+		return openEngineIn(b, dir, 0), func() int64 { return dirSize(dir) }
 	case "sqlite":
-		s, err := sqlite.Open(filepath.Join(b.TempDir(), "audit.db"), &sqlite.Options{Keys: key(b), Logger: quiet()})
+		dir := b.TempDir()
+		requireDisk(b, dir)
+		s, err := sqlite.Open(filepath.Join(dir, "audit.db"), &sqlite.Options{Keys: key(b), Logger: quiet()})
 		if err != nil {
 			b.Fatal(err)
 		}
-		return s
+		return s, func() int64 { return dirSize(dir) }
 	case "postgres":
 		_, dsn := pgtest.Schema(b)
 		s, err := postgres.Open(context.Background(), &postgres.Options{DSN: dsn, WriterID: "bench", Keys: key(b), Logger: quiet(), MaxConns: 8})
 		if err != nil {
 			b.Fatal(err)
 		}
-		return s
+		return s, func() int64 { return pgSize(b, dsn) }
 	}
 	b.Fatalf("unknown store %s", kind)
-	return nil
+	return nil, nil
+}
+
+func dirSize(dir string) int64 {
+	var n int64
+	filepath.WalkDir(dir, func(_ string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			if fi, err := d.Info(); err == nil {
+				n += fi.Size()
+			}
+		}
+		return nil
+	})
+	return n
+}
+
+// pgSize is the size of audit_records's partitions with their indexes
+// (the WAL, shared with the rest of the server, is not counted).
+func pgSize(b *testing.B, dsn string) int64 {
+	c, err := pgx.Connect(context.Background(), dsn)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close(context.Background())
+	var n int64
+	if err := c.QueryRow(context.Background(), `SELECT COALESCE(sum(pg_total_relation_size(i.inhrelid)), 0)::bigint FROM pg_inherits i
+		WHERE i.inhparent = 'audit_records'::regclass`).Scan(&n); err != nil {
+		b.Fatal(err)
+	}
+	return n
 }
 
 // BenchmarkStores measures durable appends into each primary store, with
@@ -56,7 +92,7 @@ func BenchmarkStores(b *testing.B) {
 	for _, kind := range []string{"engine", "sqlite", "postgres"} {
 		for _, c := range []struct{ callers, batch int }{{1, 1}, {64, 1}, {1, 1000}} {
 			b.Run(fmt.Sprintf("store=%s/callers=%d/batch=%d", kind, c.callers, c.batch), func(b *testing.B) {
-				s := openStore(b, kind)
+				s, size := openStore(b, kind)
 				defer s.Close()
 				pool := pregen(4096)
 				calls := (b.N + c.batch - 1) / c.batch
@@ -93,6 +129,7 @@ func BenchmarkStores(b *testing.B) {
 				b.StopTimer()
 				b.ReportMetric(float64((cpuTime()-cpu0).Nanoseconds())/float64(calls*c.batch), "cpu-ns/record")
 				recordsPerSec(b, calls*c.batch)
+				b.ReportMetric(float64(size())/float64(calls*c.batch), "bytes/record")
 			})
 		}
 	}
@@ -113,7 +150,7 @@ func replEngine(b *testing.B, n int) *engine.Engine {
 		if err != nil {
 			b.Fatal(err)
 		}
-		e := openEngineIn(b, dir)
+		e := openEngineIn(b, dir, 0)
 		replSource.e = e
 		cleanups = append(cleanups, func() { e.Close(); removeAll(dir) })
 	}
