@@ -78,6 +78,8 @@ type ServerConfig struct {
 	Auth AuthConfig `yaml:"auth"`
 	// Audit holds the store's settings.
 	Audit AuditConfig `yaml:"audit"`
+	// Query says where GET /v1/audit reads from (config_backends.go).
+	Query QueryConfig `yaml:"query"`
 }
 
 // AuthConfig lists the bearer tokens the server accepts.
@@ -146,6 +148,12 @@ type AuditConfig struct {
 	// Compression is the codec of new segments' blocks: s2 (default) or
 	// zstd (see CompressionCodec).
 	Compression string `yaml:"compression"`
+	// Store is the primary store: segment (the engine, default), sqlite,
+	// postgres or null (config_backends.go).
+	Store     string          `yaml:"store"`
+	SQLite    SQLiteConfig    `yaml:"sqlite"`
+	Postgres  PostgresConfig  `yaml:"postgres"`
+	Replicate ReplicateConfig `yaml:"replicate"`
 	// Disk sets the free-space alarms (config_ops.go).
 	Disk DiskConfig `yaml:"disk"`
 }
@@ -190,6 +198,7 @@ func (c *ServerConfig) SetDefaults() {
 	setDefault(&a.Checkpoint.EveryRecords, DefaultCheckpointRecs)
 	setDefault(&a.Checkpoint.Every, DefaultCheckpointAge)
 	setDefault(&a.Compression, DefaultCompression)
+	c.setBackendDefaults()
 	c.setOpsDefaults()
 }
 
@@ -313,7 +322,7 @@ func (c *ServerConfig) Validate() error {
 		}
 		seen[t] = true
 	}
-	return nil
+	return c.validateBackends()
 }
 
 func (a *AuthConfig) validate() error {
@@ -431,6 +440,7 @@ func ParseConfig(data []byte, lookupEnv func(string) (string, bool)) (*ServerCon
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
 		return nil, fmt.Errorf("%w: the file holds more than one YAML document (remove the second ---)", ErrConfig)
 	}
+	nullStore(text, c) // audit.store: null is the null store (config_backends.go)
 	c.SetDefaults()
 	if err := c.Validate(); err != nil {
 		return nil, err
@@ -559,6 +569,8 @@ func (c *ServerConfig) LogValue() slog.Value {
 			slog.Int("legal_holds", len(a.Retention.LegalHolds)),
 			slog.String("compression", a.Compression),
 		),
+		slog.Group("backends", c.backendLogAttrs()...),
+		slog.String("query_source", c.Query.Source),
 		c.opsLogValue(),
 	)
 }

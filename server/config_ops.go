@@ -93,7 +93,7 @@ func (c *ServerConfig) validateOps() error {
 		if p, perr := strconv.Atoi(port); err != nil || perr != nil || p < 0 || p > 65535 {
 			return bad("metrics.addr", "%q is not host:port (e.g. 127.0.0.1:9464)", a)
 		}
-		if a == c.Addr {
+		if a == c.Addr && port != "0" { // port 0: each gets a free one
 			return bad("metrics.addr", "%q is also addr; give the metrics listener its own port, or leave metrics.addr empty to serve /metrics on addr to role metrics", a)
 		}
 	}

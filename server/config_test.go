@@ -224,7 +224,9 @@ func TestDefaults(t *testing.T) {
 			Checkpoint:  CheckpointConfig{EveryRecords: 100_000, Every: Duration(10 * time.Second)},
 			Compression: "s2",
 			Disk:        DiskConfig{WarnFree: 1 << 30, MinFree: 256 << 20, CheckInterval: Duration(10 * time.Second)},
+			Store:       StoreSegment,
 		},
+		Query:     QueryConfig{Source: SourceStore},
 		LogFormat: "text",
 	}
 	if !reflect.DeepEqual(c, want) {

@@ -17,6 +17,7 @@ import (
 	"github.com/julienschmidt/httprouter"
 
 	"github.com/vellumlog/vellum"
+	"github.com/vellumlog/vellum/backends/replicate"
 	"github.com/vellumlog/vellum/engine"
 	"github.com/vellumlog/vellum/metrics"
 )
@@ -49,6 +50,13 @@ func (s *Server) initOps(opts *Options) error {
 		o.metrics.WatchStore(src)
 	}
 	o.report = opts.Report
+	if r := opts.Replica; r != nil { // audit.replicate: lag at every scrape
+		name := s.cfg.Audit.Replicate.Backend
+		if name == "" {
+			name = "replica"
+		}
+		o.metrics.WatchReplica(name, func() (uint64, float64) { l := r.Lag(); return l.Records, l.Seconds })
+	}
 	o.stop = make(chan struct{})
 	dir := s.cfg.DataDir
 	if d, ok := s.store.(interface{ Dir() string }); ok {
@@ -234,6 +242,9 @@ type readiness struct {
 	// audit.disk.warn_free (ingest still works).
 	Status string `json:"status"`
 	Detail string `json:"detail,omitempty"`
+	// Replica is the SQL replica's lag, when replication runs (the
+	// server stays ready while it lags).
+	Replica *replicate.Lag `json:"replica,omitempty"`
 }
 
 // writeReadiness answers GET /readyz: 503 with a detail while shutting
@@ -255,14 +266,19 @@ func (s *Server) writeReadiness(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ds := s.ops.disk.check()
-	switch {
-	case ds.level == diskRefuse:
+	if ds.level == diskRefuse {
 		writeError(w, http.StatusServiceUnavailable, ds.detail())
-	case ds.level == diskWarn || ds.err != nil:
-		writeJSON(w, http.StatusOK, readiness{Status: "degraded", Detail: ds.detail()})
-	default:
-		writeJSON(w, http.StatusOK, readiness{Status: "ready"})
+		return
 	}
+	rd := readiness{Status: "ready"}
+	if ds.level == diskWarn || ds.err != nil {
+		rd.Status, rd.Detail = "degraded", ds.detail()
+	}
+	if s.replica != nil {
+		l := s.replica.Lag()
+		rd.Replica = &l
+	}
+	writeJSON(w, http.StatusOK, rd)
 }
 
 // failReason says why the store failed, for /readyz, which anyone may

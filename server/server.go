@@ -17,23 +17,26 @@ import (
 	"github.com/julienschmidt/httprouter"
 
 	"github.com/vellumlog/vellum"
+	"github.com/vellumlog/vellum/backends"
 	"github.com/vellumlog/vellum/chain"
 	"github.com/vellumlog/vellum/engine"
 	"github.com/vellumlog/vellum/metrics"
 	"github.com/vellumlog/vellum/query"
 )
 
-// Store is what the server needs from the audit store; *engine.Engine
-// implements it. Implementations must be safe for concurrent use.
+// Store is what the server needs from the audit store: the AuditStore
+// contract (backends.Store) without Close, which the server leaves to its
+// owner. *engine.Engine and every backends store implement it.
+// Implementations must be safe for concurrent use.
 type Store interface {
 	// Append stores records in order and returns their seqs, only once
 	// they are durable (fsync'd). The store stamps Seq and Time and stores
 	// a retried (tenant, event_id) once, returning its first seq. An error
-	// means none of them is acknowledged; errors wrapping vellum.ErrInvalid
-	// or engine.ErrTooLarge are the caller's fault.
+	// means none of them is acknowledged; errors wrapping
+	// backends.ErrInvalid or backends.ErrTooLarge are the caller's fault.
 	Append(ctx context.Context, recs ...vellum.Record) ([]uint64, error)
 	// Get returns the record with seq, or an error wrapping
-	// engine.ErrNotFound when the store does not hold it (never written,
+	// backends.ErrNotFound when the store does not hold it (never written,
 	// or expired by retention).
 	Get(ctx context.Context, seq uint64) (vellum.Record, error)
 	// Query returns the next page of records matching q (q.Match), in q's
@@ -45,7 +48,10 @@ type Store interface {
 	Err() error
 }
 
-var _ Store = (*engine.Engine)(nil)
+var (
+	_ Store = (*engine.Engine)(nil)
+	_ Store = backends.Store(nil)
+)
 
 // Options are the run-time settings of a Server that do not come from the
 // config file. The zero value works.
@@ -65,6 +71,10 @@ type Options struct {
 	// (LoadStoredTokens), accepted beside the config's auth.tokens;
 	// SetStoredTokens replaces them while the server runs.
 	StoredTokens []StoredToken
+	// Replica, when replication runs, reports its lag in /readyz.
+	Replica ReplicaStatus
+	// ReplicaQuery answers GET /v1/audit when query.source is replica.
+	ReplicaQuery Lister
 	// Metrics receives the server's request, ingest and disk series and
 	// serves GET /metrics; pass the one the engine observes. Nil: the
 	// server makes its own (ops.go).
@@ -88,7 +98,10 @@ type Server struct {
 	handler   http.Handler
 	http      *http.Server
 	stopping  atomic.Bool
-	ops       opsState // metrics, disk alarms, TLS (ops.go)
+	// replication (replica.go)
+	replica     ReplicaStatus
+	replicaList Lister
+	ops         opsState // metrics, disk alarms, TLS (ops.go)
 }
 
 // Timeouts of the HTTP server. Bodies may be several MiB from slow agents,
@@ -117,6 +130,9 @@ func New(cfg *ServerConfig, store Store, opts *Options) (*Server, error) {
 	s := &Server{cfg: *cfg, store: store, log: opts.Logger, cursorKey: opts.CursorKey}
 	s.cfg.SetDefaults()
 	if err := s.cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if err := s.checkReplicaOptions(opts); err != nil {
 		return nil, err
 	}
 	if s.log == nil {

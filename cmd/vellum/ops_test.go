@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strings"
 	"testing"
@@ -197,4 +198,41 @@ func TestProgress(t *testing.T) {
 		t.Fatalf("no bar on a terminal: %q", term.String())
 	}
 	p.done()
+}
+
+// TestMetricsWithBackends: with audit.replicate the replica's lag is a
+// series (it reaches 0 once the real SQLite replica caught up), and a SQL
+// primary store still serves the server's own series, on the open metrics
+// listener too.
+func TestMetricsWithBackends(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "replica.db")
+	url, logs, _ := serveWith(t, t.TempDir(), "audit:\n  replicate:\n    backend: sqlite\n    path: "+db+"\n")
+	ingest(t, url, 5)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		status, body := get(t, url+"/metrics", testToken)
+		if status != 200 {
+			t.Fatalf("/metrics: %d %s", status, body)
+		}
+		if strings.Contains(string(body), `vellum_replica_lag_records{replica="sqlite"} 0`) && strings.Contains(string(body), `vellum_replica_lag_seconds{replica="sqlite"} 0`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the replica lag never reached 0:\n%s\n%s", body, logs)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	primary := filepath.Join(t.TempDir(), "primary.db")
+	url, logs, stop := serveWith(t, t.TempDir(), "audit:\n  store: sqlite\n  sqlite:\n    path: "+primary+"\nmetrics:\n  addr: 127.0.0.1:0\n")
+	ingest(t, url, 2)
+	m := regexp.MustCompile(`serving /metrics without authentication" addr=(http://[0-9.:]+/metrics)`).FindStringSubmatch(logs.String())
+	if m == nil {
+		t.Fatalf("no metrics listener on a SQL store:\n%s", logs)
+	}
+	status, body := get(t, m[1], "")
+	if status != 200 || !strings.Contains(string(body), `vellum_append_calls_total{result="ok"} 1`) {
+		t.Fatalf("metrics listener on a SQL store: %d\n%s", status, body)
+	}
+	stop()
 }

@@ -17,7 +17,6 @@ import (
 
 	"golang.org/x/mod/sumdb/note"
 
-	"github.com/vellumlog/vellum/buildinfo"
 	"github.com/vellumlog/vellum/chain"
 	"github.com/vellumlog/vellum/checkpoint"
 	"github.com/vellumlog/vellum/engine"
@@ -111,6 +110,9 @@ func serve(ctx context.Context, cfgPath, dataDir, addr string, ready chan<- stri
 	if err != nil {
 		return err
 	}
+	if cfg.Audit.Store != server.StoreSegment { // audit.store: sqlite, postgres, null (backends.go)
+		return serveSQL(ctx, cfg, keys, redactor, stored, l, ml, ready, stdout, log)
+	}
 	if cfg.Audit.Retention.MaxAge > 0 {
 		log.Warn("retention.max_age is set, but this build does not expire segments yet; everything is kept")
 	}
@@ -138,6 +140,12 @@ func serve(ctx context.Context, cfgPath, dataDir, addr string, ready chan<- stri
 	if err != nil {
 		return err
 	}
+	repl, err := startReplication(ctx, cfg, eng, log) // audit.replicate (backends.go)
+	if err != nil {
+		eng.Close()
+		return err
+	}
+	defer repl.Close()
 
 	// 4. A store nobody can call gets an admin token: made now, kept and
 	// printed only once the server is set up.
@@ -154,6 +162,8 @@ func serve(ctx context.Context, cfgPath, dataDir, addr string, ready chan<- stri
 		Logger:       log,
 		CursorKey:    keys.Active().Derive(query.CursorKeyLabel),
 		StoredTokens: stored,
+		Replica:      repl.status(),
+		ReplicaQuery: repl.lister(),
 		Metrics:      m,
 		Report:       serveReport(cfg), // GET /v1/admin/report (report.go)
 	})
@@ -169,52 +179,18 @@ func serve(ctx context.Context, cfgPath, dataDir, addr string, ready chan<- stri
 		printFirstToken(stdout, firstToken, cfg.DataDir, eng.LastSeq() == 0)
 		log.Info("created an admin token", slog.String("tokens_file", filepath.Join(cfg.DataDir, server.TokenFileName)))
 	}
-	scheme := "http://"
-	if cfg.TLS.Enabled() {
-		scheme = "https://"
-	}
-	served := make(chan error, 2)
-	if ml != nil {
-		log.Info("serving /metrics without authentication", slog.String("addr", "http://"+ml.Addr().String()+"/metrics"))
-		go func() {
-			if err := srv.ServeMetrics(ml); err != nil {
-				served <- err
-			}
-		}()
-	}
-	log.Info("serving", slog.String("addr", scheme+l.Addr().String()), slog.String("data", cfg.DataDir),
-		slog.Uint64("last_seq", eng.LastSeq()), slog.String("origin", eng.Origin()),
-		slog.Int("principals", srv.Principals()), slog.String("version", buildinfo.Read().Version))
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP) // reload the TLS certificate
-	defer signal.Stop(hup)
-	if ready != nil {
-		ready <- l.Addr().String()
-	}
-	go func() { served <- srv.Serve(l) }()
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
 	go watchTokens(watchCtx, srv, cfg.DataDir, log)
-
-	var serveErr error
-wait:
-	for {
-		select {
-		case <-ctx.Done():
-			log.Info("stopping: no new connections; finishing requests in flight")
-			break wait
-		case serveErr = <-served:
-			break wait
-		case <-hup:
-			srv.ReloadTLS() // logs the result; a failed reload keeps the old certificate
-		}
-	}
+	serveErr := runServer(ctx, cfg, srv, l, ml, ready, log, // serveops.go
+		slog.String("data", cfg.DataDir), slog.Uint64("last_seq", eng.LastSeq()), slog.String("origin", eng.Origin()))
 	stopWatch()
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil && serveErr == nil {
 		serveErr = err
 	}
+	repl.Close() // stops tailing; it resumes from the database's cursor next start
 	// Everything acknowledged is already fsync'd; Close commits what
 	// callers handed in and releases the lock.
 	if err := eng.Close(); err != nil && serveErr == nil {

@@ -20,8 +20,13 @@ func runVerify(args []string, stdout, stderr io.Writer) int {
 	cpFile := fl.String("checkpoint", "", "a signed checkpoint you trust (needs --pubkey): the data must still hold what it describes")
 	asJSON := fl.Bool("json", false, "print the report as JSON")
 	workers := fl.Int("workers", 0, "segments checked at once (default: all cores)")
+	dsn := fl.String("dsn", "", "PostgreSQL database to verify instead (every writer's chain; needs --key)")
+	sqlitePath := fl.String("sqlite", "", "SQLite database to verify instead (needs --key)")
 	if code, ok := parse(fl, args); !ok {
 		return code
+	}
+	if *dsn != "" || *sqlitePath != "" { // SQL stores (verify_sql.go)
+		return runVerifySQL(*dsn, *sqlitePath, *keyFile, *asJSON, *dir != "" || *bundle != "" || *pubFile != "" || *cpFile != "", stdout, stderr)
 	}
 	fail := func(format string, a ...any) int {
 		fmt.Fprintf(stderr, "vellum verify: "+format+"\n", a...)
