@@ -11,7 +11,13 @@ require (
 )
 
 require (
-	github.com/google/btree v1.1.3 // indirect
+	filippo.io/mldsa v0.0.0-20260215214346-43d0283efc3e // indirect
+	github.com/transparency-dev/formats v0.1.1
+	golang.org/x/crypto v0.52.0 // indirect
+)
+
+require (
+	github.com/google/btree v1.1.3
 	github.com/transparency-dev/merkle v0.0.2
 	golang.org/x/mod v0.43.0
 	golang.org/x/term v0.48.0
