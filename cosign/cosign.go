@@ -346,3 +346,21 @@ func lineKey(line []byte) string {
 	}
 	return fmt.Sprintf("%s %x", name, raw[:4])
 }
+
+// Find reports whether msg carries a cosignature by w and returns it; the
+// error is set when w's signature line is present but does not verify.
+func Find(msg []byte, w note.Verifier) (Cosignature, bool, error) { return find(msg, w) }
+
+// Files of a Vellum data directory that hold cosigned checkpoints
+// (segment/FORMAT.md, "Cosigned checkpoints"). Do not change.
+const (
+	// CheckpointFile is the latest checkpoint cosigned by a quorum of the
+	// store's witnesses: the store's signed note with the witnesses'
+	// signature lines after its own. Replaced atomically.
+	CheckpointFile = "cosigned-checkpoint"
+	// ConflictPrefix starts the name of a file holding a witness's
+	// cosigned checkpoint that this store's history does not extend,
+	// kept when the witness refused the store:
+	// "witness-conflict-<8 hex key hash of the witness>".
+	ConflictPrefix = "witness-conflict-"
+)
