@@ -25,14 +25,14 @@ var (
 // Refusal kinds. Kinds marked "alarm" are also recorded in the witness's
 // alarm log.
 const (
-	KindMalformed    = "malformed"     // 400: the request does not parse or breaks a protocol rule
-	KindUnknownLog   = "unknown-log"   // 404: the witness does not watch this origin
-	KindSignature    = "signature"     // 403, alarm: no valid signature by the log's key
-	KindConflict     = "conflict"      // 409: the old size is not the latest cosigned size
-	KindRollback     = "rollback"      // 409 (or 400), alarm: a checkpoint smaller than the latest cosigned one
-	KindFork         = "fork"          // 409, alarm: the latest cosigned size with another root
-	KindInconsistent = "inconsistent"  // 422, alarm: the consistency proof from the latest cosigned checkpoint fails
-	KindStorage      = "storage"       // 500: the witness could not persist its view; nothing was cosigned
+	KindMalformed    = "malformed"    // 400: the request does not parse or breaks a protocol rule
+	KindUnknownLog   = "unknown-log"  // 404: the witness does not watch this origin
+	KindSignature    = "signature"    // 403, alarm: no valid signature by the log's key
+	KindConflict     = "conflict"     // 409: the old size is not the latest cosigned size
+	KindRollback     = "rollback"     // 409 (or 400), alarm: a checkpoint smaller than the latest cosigned one
+	KindFork         = "fork"         // 409, alarm: the latest cosigned size with another root
+	KindInconsistent = "inconsistent" // 422, alarm: the consistency proof from the latest cosigned checkpoint fails
+	KindStorage      = "storage"      // 500: the witness could not persist its view; nothing was cosigned
 )
 
 // RefusedError is why the witness did not cosign a checkpoint: the HTTP

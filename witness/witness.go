@@ -550,4 +550,3 @@ func (w *Witness) Close() error {
 	}
 	return err
 }
-
