@@ -95,8 +95,10 @@ func (l *testLog) ConsistencyProof(_ context.Context, size1, size2 uint64) (*mer
 	return merkle.ProveConsistency(l, size1, size2)
 }
 
-func (l *testLog) StoredNode(uint, uint64) (merkle.Hash, bool, error) { return merkle.Hash{}, false, nil }
-func (l *testLog) Leaves(from, to uint64) ([]merkle.Hash, error)      { return l.leaves[from:to], nil }
+func (l *testLog) StoredNode(uint, uint64) (merkle.Hash, bool, error) {
+	return merkle.Hash{}, false, nil
+}
+func (l *testLog) Leaves(from, to uint64) ([]merkle.Hash, error) { return l.leaves[from:to], nil }
 
 // clock is a settable test clock.
 type clock struct{ t time.Time }

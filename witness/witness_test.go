@@ -359,9 +359,9 @@ func TestCrashKeepsWhatWasAnswered(t *testing.T) {
 func TestOpenRejectsBadOptions(t *testing.T) {
 	lg := newTestLog(t, 7)
 	for name, logs := range map[string][]Log{
-		"bad origin":   {{Origin: "has space", Key: lg.key}},
-		"no key":       {{Origin: lg.origin}},
-		"twice":        {{Origin: lg.origin, Key: lg.key}, {Origin: lg.origin, Key: lg.key}},
+		"bad origin":    {{Origin: "has space", Key: lg.key}},
+		"no key":        {{Origin: lg.origin}},
+		"twice":         {{Origin: lg.origin, Key: lg.key}, {Origin: lg.origin, Key: lg.key}},
 		"origin with +": {{Origin: "a+b", Key: lg.key}},
 	} {
 		if _, err := Open(t.TempDir(), &Options{Logs: logs}); err == nil {
