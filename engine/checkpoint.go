@@ -187,6 +187,7 @@ func (e *Engine) signNow() (*checkpoint.Signed, error) {
 		return nil, e.fail(err)
 	}
 	cp.latest.Store(&s)
+	e.notifyCheckpoint(s)
 	return &s, nil
 }
 

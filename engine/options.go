@@ -10,6 +10,7 @@ import (
 
 	"github.com/vellumlog/vellum"
 	"github.com/vellumlog/vellum/chain"
+	"github.com/vellumlog/vellum/checkpoint"
 	"github.com/vellumlog/vellum/segment"
 	"github.com/vellumlog/vellum/vfs"
 )
@@ -94,6 +95,11 @@ type Options struct {
 	// CheckpointInterval signs a checkpoint this long after the last one
 	// when the log grew. Default 10 s; negative disables.
 	CheckpointInterval time.Duration
+	// OnCheckpoint, when set, is called with every checkpoint the engine
+	// signs, after it is durable in the checkpoint log (on the tree
+	// goroutine, in signing order). It must not block: a witness pusher
+	// hands the checkpoint to its own goroutines (engine/observe.go).
+	OnCheckpoint func(checkpoint.Signed)
 }
 
 func (o *Options) withDefaults() (Options, error) {

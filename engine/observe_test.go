@@ -1,0 +1,50 @@
+package engine
+
+import (
+	"bytes"
+	"sync"
+	"testing"
+
+	"github.com/vellumlog/vellum"
+	"github.com/vellumlog/vellum/checkpoint"
+)
+
+// TestOnCheckpoint: every checkpoint the engine signs reaches
+// Options.OnCheckpoint, in order, byte for byte as logged.
+func TestOnCheckpoint(t *testing.T) {
+	dir := t.TempDir()
+	signer, verifier := testSigner(t)
+	var mu sync.Mutex
+	var got []checkpoint.Signed
+	o := testOpts(t)
+	o.Signer, o.CheckpointRecords = signer, 100
+	o.OnCheckpoint = func(s checkpoint.Signed) {
+		mu.Lock()
+		got = append(got, s)
+		mu.Unlock()
+	}
+	e := open(t, dir, o)
+	for i := 0; i < 500; i += 50 {
+		batch := make([]vellum.Record, 50)
+		for j := range batch {
+			batch[j] = rec(i + j)
+		}
+		if _, err := e.Append(ctx, batch...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	logged := readCheckpoints(t, dir, verifier)
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != len(logged) || len(got) < 5 {
+		t.Fatalf("%d notifications for %d logged checkpoints", len(got), len(logged))
+	}
+	for i := range got {
+		if !bytes.Equal(got[i].Note, logged[i].Note) {
+			t.Fatalf("notification %d is not checkpoint %d", i, i)
+		}
+	}
+}
