@@ -122,6 +122,8 @@ type AuditConfig struct {
 	// mode 0600, kept apart from the chain key). Empty: the key is
 	// <data_dir>/pseudonym.key, generated on first run.
 	PseudonymKeyFile string `yaml:"pseudonym_key_file"`
+	// Witness lists the witnesses that cosign checkpoints (witness_config.go).
+	Witness WitnessConfig `yaml:"witness"`
 }
 
 // CheckpointConfig makes a checkpoint after EveryRecords records or Every,
@@ -265,6 +267,9 @@ func (c *ServerConfig) Validate() error {
 	}
 	if a.HMACKeyEnv != "" && !envNameRE.MatchString(a.HMACKeyEnv) {
 		return bad("audit.hmac_key_env", "%q is not an environment variable name", a.HMACKeyEnv)
+	}
+	if err := a.Witness.validate(); err != nil {
+		return err
 	}
 	seen := map[string]bool{}
 	for i, t := range a.Retention.LegalHolds {
@@ -500,6 +505,7 @@ func (c *ServerConfig) LogValue() slog.Value {
 			slog.String("checkpoint_every", a.Checkpoint.Every.String()),
 			slog.String("retention_max_age", a.Retention.MaxAge.String()),
 			slog.Int("legal_holds", len(a.Retention.LegalHolds)),
+			slog.Int("witnesses", len(a.Witness.Witnesses)),
 		),
 	)
 }

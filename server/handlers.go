@@ -29,6 +29,9 @@ type listResponse struct {
 	// Checkpoint is the latest signed checkpoint, once the store makes
 	// them.
 	Checkpoint *checkpointJSON `json:"checkpoint,omitempty"`
+	// CosignedCheckpoint is the latest checkpoint a quorum of the store's
+	// witnesses cosigned, when witnesses are configured.
+	CosignedCheckpoint *checkpointJSON `json:"cosigned_checkpoint,omitempty"`
 }
 
 // getResponse is the body of GET /v1/audit/:seq: the record, and when the
@@ -100,7 +103,7 @@ func (s *Server) handleList(w http.ResponseWriter, r *http.Request, _ httprouter
 	if err != nil {
 		return s.storeErr(err)
 	}
-	resp := listResponse{Records: page.Records, Checkpoint: s.latestCheckpoint()}
+	resp := listResponse{Records: page.Records, Checkpoint: s.latestCheckpoint(), CosignedCheckpoint: s.cosignedCheckpoint()}
 	if resp.Records == nil {
 		resp.Records = []vellum.Record{}
 	}
@@ -231,7 +234,7 @@ func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request, _ httprout
 		s.log.Warn("not ready", "id", stateOf(r).id, "err", err.Error())
 		writeError(w, http.StatusServiceUnavailable, "the audit store is not available; see the server log")
 	default:
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+		writeJSON(w, http.StatusOK, s.readyBody())
 	}
 }
 

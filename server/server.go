@@ -58,6 +58,9 @@ type Options struct {
 	// LookupEnv resolves token_env and the quick-start token variables;
 	// nil means os.LookupEnv.
 	LookupEnv func(string) (string, bool)
+	// Witness, when set, is the store's witness pusher: its cosigned
+	// checkpoint is served in GET /v1/audit and its alarms in GET /readyz.
+	Witness Witnessed
 }
 
 // Server is the HTTP API of an audit store. It is safe for concurrent use.
@@ -70,6 +73,7 @@ type Server struct {
 	handler   http.Handler
 	http      *http.Server
 	stopping  atomic.Bool
+	witness   Witnessed
 }
 
 // Timeouts of the HTTP server. Bodies may be several MiB from slow agents,
@@ -95,7 +99,7 @@ func New(cfg *ServerConfig, store Store, opts *Options) (*Server, error) {
 	if opts == nil {
 		opts = &Options{}
 	}
-	s := &Server{cfg: *cfg, store: store, log: opts.Logger, cursorKey: opts.CursorKey}
+	s := &Server{cfg: *cfg, store: store, log: opts.Logger, cursorKey: opts.CursorKey, witness: opts.Witness}
 	s.cfg.SetDefaults()
 	if err := s.cfg.Validate(); err != nil {
 		return nil, err

@@ -52,6 +52,17 @@ type Options struct {
 	// Progress, when set, is called about ten times a second and once at
 	// the end with the segment bytes checked so far and the total.
 	Progress func(done, total int64)
+	// Witnesses are witness cosignature keys (cosign.Verifier). With them
+	// Dir requires a checkpoint cosigned by Quorum of them, from the data
+	// directory or Cosigned, and checks the data against every cosigned
+	// checkpoint it finds (verify/witness.go). Requires Verifier.
+	Witnesses []note.Verifier
+	// Quorum is how many of Witnesses must cosign; all of them when zero.
+	Quorum int
+	// Cosigned are further cosigned checkpoints: ones fetched from the
+	// witnesses themselves, or kept by the auditor, which the operator
+	// cannot roll back with the data.
+	Cosigned []CosignedNote
 }
 
 // Dir verifies the Vellum data directory dir without changing it. It
@@ -70,6 +81,12 @@ func Dir(dir string, opts *Options) (*Report, error) {
 	}
 	if len(o.Trusted) > 0 && o.Verifier == nil {
 		return nil, errors.New("verify: a trusted checkpoint needs the public key to check it")
+	}
+	if len(o.Witnesses) > 0 && o.Verifier == nil {
+		return nil, errors.New("verify: witness cosignatures need the store's public key to check the checkpoints they cosign")
+	}
+	if o.Quorum < 0 || o.Quorum > len(o.Witnesses) {
+		return nil, fmt.Errorf("verify: quorum %d is not between 1 and the %d witnesses given", o.Quorum, len(o.Witnesses))
 	}
 	v := &dirVerifier{o: o, dir: dir, rep: &Report{Dir: dir}}
 	if err := v.run(); err != nil {
@@ -92,6 +109,8 @@ type dirVerifier struct {
 
 	treeOK   bool   // the log-wide tree of all the data is known
 	dataSize uint64 // records the data holds (last seq)
+
+	cosigned []cosignedEntry // cosigned checkpoints (witness.go)
 }
 
 type cpEntry struct {
@@ -144,6 +163,7 @@ func (v *dirVerifier) run() error {
 	}
 	v.links(nums, results)
 	v.checkpoints()
+	v.witnessChecks()
 	slices.SortStableFunc(v.rep.Problems, func(a, b *Problem) int {
 		return slices.Compare(a.order[:], b.order[:])
 	})
@@ -167,6 +187,9 @@ func (v *dirVerifier) note() {
 	r.Checked = append(r.Checked, "checkpoints against the data and each other")
 	if len(v.o.Trusted) > 0 {
 		r.Checked = append(r.Checked, "the trusted checkpoint")
+	}
+	if len(v.o.Witnesses) > 0 {
+		r.Checked = append(r.Checked, fmt.Sprintf("a checkpoint cosigned by %d of %d witnesses, and the data against every cosigned checkpoint", v.quorum(), len(v.o.Witnesses)))
 	}
 }
 
@@ -220,6 +243,9 @@ func (v *dirVerifier) readCheckpoints() error {
 			v.trusted = &s
 			v.sizes = append(v.sizes, s.Size)
 		}
+	}
+	if err := v.readCosigned(); err != nil {
+		return err
 	}
 	slices.Sort(v.sizes)
 	v.sizes = slices.Compact(v.sizes)

@@ -74,6 +74,9 @@ type Report struct {
 	Skipped     []string    `json:"skipped,omitempty"`
 	Warnings    []string    `json:"warnings,omitempty"`
 	Problems    []*Problem  `json:"problems,omitempty"`
+	// Witnessed is the newest checkpoint a quorum of the trusted witnesses
+	// cosigned, when witnesses were given (verify/witness.go).
+	Witnessed *Witnessed `json:"witnessed,omitempty"`
 }
 
 // OK reports that everything checked verified.

@@ -8,6 +8,7 @@ import (
 	"os"
 
 	"github.com/vellumlog/vellum/checkpoint"
+	"github.com/vellumlog/vellum/cosign"
 	"github.com/vellumlog/vellum/verify"
 )
 
@@ -18,7 +19,7 @@ func runExport(args []string, stdout, stderr io.Writer) int {
 	to := fl.Uint64("to", 0, "last seq (0: the last record, or with --proof the last the checkpoint covers)")
 	withProof := fl.Bool("proof", false, "write an evidence bundle: the signed checkpoint, then each record with its encoding and inclusion proof")
 	pubFile := fl.String("pubkey", "", "with --proof: check the checkpoint's signature with this public key before exporting")
-	cpFile := fl.String("checkpoint", "", "with --proof: prove against this signed checkpoint instead of the latest in the data directory")
+	cpFile := fl.String("checkpoint", "", "with --proof: prove against this signed checkpoint instead of the one witnesses cosigned (cosigned-checkpoint) or else the latest in the data directory")
 	outFile := fl.String("out", "", "write to this file instead of stdout")
 	if code, ok := parse(fl, args); !ok {
 		return code
@@ -66,6 +67,10 @@ func runExport(args []string, stdout, stderr io.Writer) int {
 			if note, err = os.ReadFile(*cpFile); err != nil {
 				return fail("%v", err)
 			}
+		} else if cosigned, ok := cosignedNote(*dir); ok {
+			// Evidence is best proved against what the witnesses cosigned.
+			note = cosigned
+			fmt.Fprintf(stderr, "vellum export: proving against the checkpoint the witnesses cosigned (%s)\n", cosign.CheckpointFile)
 		} else {
 			entries, err := s.Checkpoints()
 			if err != nil {

@@ -6,6 +6,7 @@
 //	vellum verify  --data DIR [--key FILE] [--pubkey FILE] [--checkpoint FILE] [--json]
 //	vellum verify  --bundle FILE --pubkey FILE [--json]
 //	vellum export  --data DIR [--from N] [--to N] [--proof] [--pubkey FILE] [--out FILE]
+//	vellum witness --data DIR --addr HOST:PORT --log ORIGIN=KEY [--name NAME]
 //
 // Exit status: 0 on success, 1 when a check fails, 2 on usage or I/O errors.
 package main
@@ -33,6 +34,7 @@ var commands = map[string]command{
 	"keygen":  {"create the HMAC key (and signing keys) for a store", runKeygen},
 	"verify":  {"verify a data directory or an evidence bundle offline", runVerify},
 	"export":  {"export records as JSON lines, or with --proof as an evidence bundle", runExport},
+	"witness": {"run a witness that cosigns a store's checkpoints and refuses rollbacks and forks", runWitness},
 }
 
 func main() {

@@ -93,6 +93,10 @@ func serve(ctx context.Context, cfgPath, dataDir, addr string, ready chan<- stri
 	if err != nil {
 		return err
 	}
+	pusher, err := newPusher(cfg, log) // witnesses (issue 16): nil without any
+	if err != nil {
+		return err
+	}
 	eng, err := engine.Open(cfg.DataDir, &engine.Options{
 		Keys:               keys,
 		SegmentSize:        int64(cfg.Audit.SegmentMaxSize),
@@ -103,13 +107,17 @@ func serve(ctx context.Context, cfgPath, dataDir, addr string, ready chan<- stri
 		Signer:             signer,
 		CheckpointRecords:  cfg.Audit.Checkpoint.EveryRecords,
 		CheckpointInterval: time.Duration(cfg.Audit.Checkpoint.Every),
+		OnCheckpoint:       pusher.Notify,
 	})
 	if err != nil {
 		return err
 	}
+	startPusher(pusher, eng, log)
+	defer pusher.Close()
 	srv, err := server.New(cfg, eng, &server.Options{
 		Logger:    log,
 		CursorKey: keys.Active().Derive(query.CursorKeyLabel),
+		Witness:   witnessed(pusher),
 	})
 	if err != nil {
 		eng.Close()
@@ -141,6 +149,7 @@ func serve(ctx context.Context, cfgPath, dataDir, addr string, ready chan<- stri
 	}
 	// Everything acknowledged is already fsync'd; Close commits what
 	// callers handed in and releases the lock.
+	pusher.Close()
 	if err := eng.Close(); err != nil && serveErr == nil {
 		serveErr = err
 	}

@@ -24,6 +24,10 @@ func runVerify(args []string, stdout, stderr io.Writer) int {
 	cpFile := fl.String("checkpoint", "", "a signed checkpoint you trust (needs --pubkey): the data must still hold what it describes")
 	asJSON := fl.Bool("json", false, "print the report as JSON")
 	workers := fl.Int("workers", 0, "segments checked at once (default: all cores)")
+	var wkeys, wurls stringList
+	fl.Var(&wkeys, "witness", "a witness's public key, or a file holding it (repeatable; needs --pubkey): require a checkpoint cosigned by the witnesses and check the data against it")
+	quorum := fl.Int("quorum", 0, "with --witness: how many of the witnesses must cosign (default: all)")
+	fl.Var(&wurls, "witness-url", "with --witness: fetch the latest cosigned checkpoint of this store from the witness at this URL (repeatable); catches a store rolled back with its own files")
 	if code, ok := parse(fl, args); !ok {
 		return code
 	}
@@ -42,8 +46,20 @@ func runVerify(args []string, stdout, stderr io.Writer) int {
 		}
 		opts.Verifier = v
 	}
+	witnesses, err := witnessKeys(wkeys)
+	if err != nil {
+		return fail("%v", err)
+	}
+	if len(witnesses) > 0 && opts.Verifier == nil {
+		return fail("--witness needs --pubkey: a cosigned checkpoint is first the store's own signed checkpoint")
+	}
+	if len(witnesses) == 0 && (*quorum != 0 || len(wurls) > 0) {
+		return fail("--quorum and --witness-url need --witness")
+	}
+	if *quorum < 0 || *quorum > len(witnesses) {
+		return fail("--quorum %d is not between 1 and the %d witnesses given", *quorum, len(witnesses))
+	}
 	var rep *verify.Report
-	var err error
 	if *bundle != "" {
 		if opts.Verifier == nil {
 			return fail("--bundle needs --pubkey: a bundle is only as good as its checkpoint's signature")
@@ -55,7 +71,15 @@ func runVerify(args []string, stdout, stderr io.Writer) int {
 		if ferr != nil {
 			return fail("%v", ferr)
 		}
-		rep, err = verify.Bundle(f, *bundle, opts.Verifier)
+		if len(wurls) > 0 {
+			f.Close()
+			return fail("--witness-url applies to --data only")
+		}
+		if len(witnesses) > 0 {
+			rep, err = verify.BundleWitnessed(f, *bundle, opts.Verifier, witnesses, *quorum)
+		} else {
+			rep, err = verify.Bundle(f, *bundle, opts.Verifier)
+		}
 		f.Close()
 	} else {
 		if *keyFile != "" {
@@ -74,6 +98,17 @@ func runVerify(args []string, stdout, stderr io.Writer) int {
 				return fail("%v", rerr)
 			}
 			opts.Trusted = b
+			if len(witnesses) > 0 {
+				opts.Cosigned = append(opts.Cosigned, verify.CosignedNote{Source: *cpFile, Note: b})
+			}
+		}
+		if len(witnesses) > 0 {
+			fetched, ferr := fetchCosigned(*dir, wurls)
+			if ferr != nil {
+				return fail("%v", ferr)
+			}
+			opts.Witnesses, opts.Quorum = witnesses, *quorum
+			opts.Cosigned = append(opts.Cosigned, fetched...)
 		}
 		bar := newProgress(stderr)
 		opts.Progress = bar.update
@@ -115,6 +150,9 @@ func printReport(w io.Writer, rep *verify.Report, bundle bool) {
 	}
 	for _, s := range rep.Skipped {
 		fmt.Fprintf(w, "  skipped: %s\n", s)
+	}
+	if rep.Witnessed != nil {
+		fmt.Fprintf(w, "  witnessed: %s\n", rep.Witnessed)
 	}
 	for _, s := range rep.Warnings {
 		fmt.Fprintf(w, "  warning: %s\n", s)
