@@ -15,6 +15,9 @@ type WitnessConfig struct {
 	Quorum int `yaml:"quorum"`
 	// Witnesses are the witnesses, each a URL and a public key.
 	Witnesses []WitnessEndpoint `yaml:"witnesses"`
+	// RetryMax bounds the wait between retries to a witness that did not
+	// answer or refused (exponential backoff from 1 s); default 1m.
+	RetryMax Duration `yaml:"retry_max"`
 }
 
 // WitnessEndpoint is one witness: the URL its add-checkpoint endpoint is
@@ -32,6 +35,9 @@ func (w *WitnessConfig) validate() error {
 	}
 	if w.Quorum < 0 || w.Quorum > len(w.Witnesses) {
 		return bad("audit.witness.quorum", "%d is not between 0 (all) and the %d witnesses listed", w.Quorum, len(w.Witnesses))
+	}
+	if w.RetryMax < 0 {
+		return bad("audit.witness.retry_max", "%s is negative", w.RetryMax)
 	}
 	keys := map[string]int{}
 	for i, e := range w.Witnesses {

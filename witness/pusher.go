@@ -152,12 +152,13 @@ func NewPusher(dir string, opts *PusherOptions) (*Pusher, error) {
 	if o.HTTP == nil {
 		o.HTTP = &http.Client{Timeout: requestTimeout}
 	}
+	if o.RetryMax <= 0 {
+		o.RetryMax = DefaultRetryMax
+	}
 	if o.RetryMin <= 0 {
-		o.RetryMin = DefaultRetryMin
+		o.RetryMin = min(DefaultRetryMin, o.RetryMax)
 	}
-	if o.RetryMax < o.RetryMin {
-		o.RetryMax = max(DefaultRetryMax, o.RetryMin)
-	}
+	o.RetryMax = max(o.RetryMax, o.RetryMin)
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -230,6 +231,10 @@ func (p *Pusher) Start(prover Prover, latest *checkpoint.Signed) {
 		p.latest.Store(latest)
 	}
 	for _, t := range p.targets {
+		// Push once even if the saved file says the witness has the
+		// latest checkpoint: a store restored from an earlier copy has an
+		// earlier file too, and only the witness knows better.
+		t.rootKnown = false
 		p.wg.Add(1)
 		go p.run(t)
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"log/slog"
+	"time"
 
 	"github.com/vellumlog/vellum/engine"
 	"github.com/vellumlog/vellum/server"
@@ -24,7 +25,8 @@ func newPusher(cfg *server.ServerConfig, log *slog.Logger) (*witness.Pusher, err
 	for i, k := range keys {
 		targets[i] = witness.Target{URL: wc.Witnesses[i].URL, Key: k}
 	}
-	return witness.NewPusher(cfg.DataDir, &witness.PusherOptions{Targets: targets, Quorum: wc.Quorum, Logger: log})
+	return witness.NewPusher(cfg.DataDir, &witness.PusherOptions{Targets: targets, Quorum: wc.Quorum, Logger: log,
+		RetryMax: time.Duration(wc.RetryMax)})
 }
 
 // startPusher starts pushing with the store's latest checkpoint, and
