@@ -83,6 +83,10 @@ func TestArchitecture(t *testing.T) {
 		// the engine: verifiers and auditors' tools use them on their own.
 		"merkle":     {"."},
 		"checkpoint": {"merkle", "vfs"},
+		// Witnesses know checkpoints and files, never the store they
+		// watch: a witness runs apart from it (issue 16).
+		"cosign":  {"checkpoint"},
+		"witness": {"checkpoint", "cosign", "merkle", "vfs"},
 	}
 	// Nothing but the command and the benchmark harness may import the
 	// server; nothing below the engine may import the engine.
