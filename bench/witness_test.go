@@ -1,0 +1,168 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/vellumlog/vellum"
+	"github.com/vellumlog/vellum/chain"
+	"github.com/vellumlog/vellum/checkpoint"
+	"github.com/vellumlog/vellum/engine"
+	"github.com/vellumlog/vellum/witness"
+)
+
+// BenchmarkIngestWitness measures durable appends to a store that signs
+// checkpoints, without and with a witness. With one, every checkpoint is
+// pushed to a real witness (loopback HTTP, in this process, fsyncing its
+// view) with a consistency proof built from the store's tree. The two
+// stores take turns in rounds of 50,000 records (4 callers, 1,000 records
+// per call), so both see the same disk and the same neighbours: on a shared
+// machine only an interleaved run gives a ratio worth quoting.
+//
+// After each of the witnessed store's rounds the benchmark waits until the
+// witness has cosigned the round's last checkpoint, so none of the
+// witness's work spills into the other store's round. That wait is not
+// wall time ingest would spend (a server never waits for a witness), but
+// the CPU the pusher and the witness burn in it would compete with ingest,
+// so it is charged to the witnessed store as CPU time. The witness runs on
+// the same two cores here; on its own machine it would cost ingest less.
+// checkpoint=N signs every N records (the server's default is 10,000;
+// 1,000 is ten times the pushes). Reported: both rates and ratio =
+// witnessed / plain (target >= 0.98), and each side's CPU per record.
+func BenchmarkIngestWitness(b *testing.B) {
+	const callers, batch, round = 4, 1000, 50_000
+	for _, every := range []int{10_000, 1_000} {
+		b.Run(fmt.Sprintf("checkpoint=%d", every), func(b *testing.B) {
+			plain, _, _ := openWitnessed(b, every, false)
+			witnessed, cosigned, latest := openWitnessed(b, every, true)
+			pool := pregen(4096)
+			rounds := (b.N + round - 1) / round
+			var plainTime, witnessTime, plainCPU, witnessCPU time.Duration
+			b.SetBytes(recordBytes)
+			b.ResetTimer()
+			for r := 0; r < rounds; r++ {
+				cpu0 := cpuTime()
+				plainTime += ingestRound(b, plain, pool, callers, batch, round)
+				cpu1 := cpuTime()
+				witnessTime += ingestRound(b, witnessed, pool, callers, batch, round)
+				cpu2 := cpuTime()
+				for want := latest(); cosigned() < want; {
+					time.Sleep(100 * time.Microsecond)
+				}
+				cpu3 := cpuTime()
+				witnessTime += cpu3 - cpu2
+				plainCPU += cpu1 - cpu0
+				witnessCPU += cpu3 - cpu1
+			}
+			b.StopTimer()
+			n := float64(rounds * round)
+			pr, wr := n/plainTime.Seconds(), n/witnessTime.Seconds()
+			b.ReportMetric(pr, "records/s-plain")
+			b.ReportMetric(wr, "records/s-witness")
+			b.ReportMetric(wr/pr, "ratio")
+			// CPU per record is steadier than wall time on a shared machine.
+			b.ReportMetric(float64(plainCPU.Nanoseconds())/n, "cpu-ns/record-plain")
+			b.ReportMetric(float64(witnessCPU.Nanoseconds())/n, "cpu-ns/record-witness")
+			plain.Close()
+			witnessed.Close()
+		})
+	}
+}
+
+// ingestRound appends n records to e from callers goroutines, batch
+// records per call, and returns how long it took.
+func ingestRound(b *testing.B, e *engine.Engine, pool []vellum.Record, callers, batch, n int) time.Duration {
+	calls := n / batch
+	t0 := time.Now()
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	issued := 0
+	for w := 0; w < callers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			recs := make([]vellum.Record, batch)
+			for i := 0; ; i++ {
+				mu.Lock()
+				if issued >= calls {
+					mu.Unlock()
+					return
+				}
+				issued++
+				mu.Unlock()
+				for j := range recs {
+					recs[j] = pool[(w*7919+i*batch+j)%len(pool)]
+				}
+				if _, err := e.Append(context.Background(), recs...); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		}(w)
+	}
+	wg.Wait()
+	return time.Since(t0)
+}
+
+// openWitnessed opens a signing store in a fresh directory, with a witness
+// pusher and a witness when withWitness. cosigned reports the size of the
+// newest checkpoint the witness cosigned, latest that of the newest the
+// store signed.
+func openWitnessed(b *testing.B, every int, withWitness bool) (e *engine.Engine, cosigned, latest func() uint64) {
+	b.Helper()
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	priv, pub, err := checkpoint.GenerateKey("bench")
+	if err != nil {
+		b.Fatal(err)
+	}
+	signer, _ := note.NewSigner(priv)
+	logKey, _ := note.NewVerifier(pub)
+	k, _ := chain.NewKey(bytes.Repeat([]byte{1}, 32))
+	dir := b.TempDir()
+	opts := &engine.Options{Keys: chain.NewKeyring(k), Logger: quiet, Signer: signer, CheckpointRecords: every, CheckpointInterval: -1}
+	if !withWitness {
+		e, err := engine.Open(dir, opts)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return e, nil, nil
+	}
+	// The origin is known once the store exists.
+	e, err = engine.Open(dir, opts)
+	if err != nil {
+		b.Fatal(err)
+	}
+	origin := e.Origin()
+	e.Close()
+	w, err := witness.Open(b.TempDir(), &witness.Options{Logs: []witness.Log{{Origin: origin, Key: logKey}}, Logger: quiet})
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := httptest.NewServer(w.Handler())
+	p, err := witness.NewPusher(dir, &witness.PusherOptions{Targets: []witness.Target{{URL: srv.URL, Key: w.Verifier()}}, Logger: quiet})
+	if err != nil {
+		b.Fatal(err)
+	}
+	opts.OnCheckpoint = p.Notify
+	if e, err = engine.Open(dir, opts); err != nil {
+		b.Fatal(err)
+	}
+	p.Start(e, nil)
+	b.Cleanup(func() { p.Close(); srv.Close(); w.Close() })
+	return e, func() uint64 {
+			s, _ := p.LatestCosigned()
+			return s.Size
+		}, func() uint64 {
+			s, _ := e.LatestCheckpoint()
+			return s.Size
+		}
+}
