@@ -387,6 +387,20 @@ func TestWitnessCatchesRewrite(t *testing.T) {
 	s.waitCosigned()
 	s.srv.stop(false)
 
+	// An evidence bundle exported now is proved against the cosigned
+	// checkpoint and carries its cosignature.
+	bundle := filepath.Join(t.TempDir(), "evidence.jsonl")
+	if code, out := runVellum("export", "--data", s.data, "--proof", "--pubkey", s.pub(), "--out", bundle); code != 0 || !strings.Contains(out, cosign.CheckpointFile) {
+		t.Fatalf("export: %d %s", code, out)
+	}
+	if code, out := runVellum("verify", "--bundle", bundle, "--pubkey", s.pub(), "--witness", w.pub()); code != 0 || !strings.Contains(out, "witnessed: checkpoint of") {
+		t.Fatalf("verify --bundle --witness: %d %s", code, out)
+	}
+	_, other, _ := cosign.GenerateKey("someone.else")
+	if code, out := runVellum("verify", "--bundle", bundle, "--pubkey", s.pub(), "--witness", other); code != 1 || !strings.Contains(out, "witness:") {
+		t.Fatalf("verify --bundle with a witness that did not cosign: %d %s", code, out)
+	}
+
 	// Rewrite: keep the store's identity and keys, drop its history and
 	// every file that remembers it, write another history.
 	for _, name := range []string{"segments", checkpoint.LogName, cosign.CheckpointFile} {
