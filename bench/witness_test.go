@@ -1,12 +1,17 @@
 package bench
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http/httptest"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -16,28 +21,29 @@ import (
 	"github.com/vellumlog/vellum"
 	"github.com/vellumlog/vellum/chain"
 	"github.com/vellumlog/vellum/checkpoint"
+	"github.com/vellumlog/vellum/cosign"
 	"github.com/vellumlog/vellum/engine"
 	"github.com/vellumlog/vellum/witness"
 )
 
 // BenchmarkIngestWitness measures durable appends to a store that signs
 // checkpoints, without and with a witness. With one, every checkpoint is
-// pushed to a real witness (loopback HTTP, in this process, fsyncing its
-// view) with a consistency proof built from the store's tree. The two
-// stores take turns in rounds of 50,000 records (4 callers, 1,000 records
-// per call), so both see the same disk and the same neighbours: on a shared
-// machine only an interleaved run gives a ratio worth quoting.
+// pushed over loopback HTTP to a real witness running in a child process
+// (as on its own machine, but sharing these two cores), which fsyncs its
+// view before answering. The two stores take turns in rounds of 50,000
+// records (4 callers, 1,000 records per call), so both see the same disk
+// and the same neighbours: on a shared machine only an interleaved run
+// gives a ratio worth quoting.
 //
 // After each of the witnessed store's rounds the benchmark waits until the
-// witness has cosigned the round's last checkpoint, so none of the
-// witness's work spills into the other store's round. That wait is not
-// wall time ingest would spend (a server never waits for a witness), but
-// the CPU the pusher and the witness burn in it would compete with ingest,
-// so it is charged to the witnessed store as CPU time. The witness runs on
-// the same two cores here; on its own machine it would cost ingest less.
-// checkpoint=N signs every N records (the server's default is 10,000;
-// 1,000 is ten times the pushes). Reported: both rates and ratio =
-// witnessed / plain (target >= 0.98), and each side's CPU per record.
+// witness has cosigned the round's last checkpoint, so none of the push
+// work spills into the other store's round. That wait is not wall time
+// ingest would spend (a server never waits for a witness), but the CPU the
+// pusher burns in it would compete with ingest, so it is charged to the
+// witnessed store as CPU time. checkpoint=N signs every N records (the
+// server's default is 10,000; 1,000 is ten times the pushes). Reported:
+// both rates, ratio = witnessed / plain (target >= 0.98), and each side's
+// CPU per record in this process (the witness's own CPU is not counted).
 func BenchmarkIngestWitness(b *testing.B) {
 	const callers, batch, round = 4, 1000, 50_000
 	for _, every := range []int{10_000, 1_000} {
@@ -125,7 +131,6 @@ func openWitnessed(b *testing.B, every int, withWitness bool) (e *engine.Engine,
 		b.Fatal(err)
 	}
 	signer, _ := note.NewSigner(priv)
-	logKey, _ := note.NewVerifier(pub)
 	k, _ := chain.NewKey(bytes.Repeat([]byte{1}, 32))
 	dir := b.TempDir()
 	opts := &engine.Options{Keys: chain.NewKeyring(k), Logger: quiet, Signer: signer, CheckpointRecords: every, CheckpointInterval: -1}
@@ -143,12 +148,8 @@ func openWitnessed(b *testing.B, every int, withWitness bool) (e *engine.Engine,
 	}
 	origin := e.Origin()
 	e.Close()
-	w, err := witness.Open(b.TempDir(), &witness.Options{Logs: []witness.Log{{Origin: origin, Key: logKey}}, Logger: quiet})
-	if err != nil {
-		b.Fatal(err)
-	}
-	srv := httptest.NewServer(w.Handler())
-	p, err := witness.NewPusher(dir, &witness.PusherOptions{Targets: []witness.Target{{URL: srv.URL, Key: w.Verifier()}}, Logger: quiet})
+	url, key := startWitnessProcess(b, origin, pub)
+	p, err := witness.NewPusher(dir, &witness.PusherOptions{Targets: []witness.Target{{URL: url, Key: key}}, Logger: quiet})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -157,7 +158,7 @@ func openWitnessed(b *testing.B, every int, withWitness bool) (e *engine.Engine,
 		b.Fatal(err)
 	}
 	p.Start(e, nil)
-	b.Cleanup(func() { p.Close(); srv.Close(); w.Close() })
+	b.Cleanup(p.Close)
 	return e, func() uint64 {
 			s, _ := p.LatestCosigned()
 			return s.Size
@@ -165,4 +166,66 @@ func openWitnessed(b *testing.B, every int, withWitness bool) (e *engine.Engine,
 			s, _ := e.LatestCheckpoint()
 			return s.Size
 		}
+}
+
+// The witness runs in a child process (this test binary, re-executed), as
+// it would on its own machine: its CPU is not this process's, and
+// cpu-ns/record counts only what the store spends on pushing.
+const (
+	envWitnessDir = "VELLUM_BENCH_WITNESS_DIR"
+	envWitnessLog = "VELLUM_BENCH_WITNESS_LOG"
+)
+
+func init() {
+	dir := os.Getenv(envWitnessDir)
+	if dir == "" {
+		return
+	}
+	origin, key, _ := strings.Cut(os.Getenv(envWitnessLog), "=")
+	v, err := note.NewVerifier(key)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	w, err := witness.Open(dir, &witness.Options{Logs: []witness.Log{{Origin: origin, Key: v}}, Logger: quiet})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	fmt.Printf("%s %s\n", l.Addr(), w.Verifier())
+	go http.Serve(l, w.Handler())
+	io.Copy(io.Discard, os.Stdin) // until the parent closes stdin or exits
+	w.Close()
+	os.Exit(0)
+}
+
+// startWitnessProcess starts a witness watching origin in a child process
+// and returns its URL and key.
+func startWitnessProcess(b *testing.B, origin, logKey string) (string, *cosign.Verifier) {
+	b.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), envWitnessDir+"="+b.TempDir(), envWitnessLog+"="+origin+"="+logKey)
+	stdin, _ := cmd.StdinPipe()
+	stdout, _ := cmd.StdoutPipe()
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { stdin.Close(); cmd.Wait() })
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		b.Fatalf("witness process: %v", err)
+	}
+	addr, vkey, _ := strings.Cut(strings.TrimSpace(line), " ")
+	key, err := cosign.NewVerifier(vkey)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return "http://" + addr, key
 }

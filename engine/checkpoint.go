@@ -169,6 +169,7 @@ func (e *Engine) signNow() (*checkpoint.Signed, error) {
 	if prev != nil && prev.Size == c.Size && prev.Root == c.Root {
 		return prev, nil
 	}
+	var proof *merkle.ConsistencyProof
 	if prev != nil {
 		p, err := merkle.ProveConsistency(treeSource{e}, prev.Size, c.Size)
 		if err == nil {
@@ -178,6 +179,7 @@ func (e *Engine) signNow() (*checkpoint.Signed, error) {
 			err = fmt.Errorf("%w: refusing to sign a checkpoint: %w", ErrCorrupt, err)
 			return nil, e.fail(err)
 		}
+		proof = p
 	}
 	s, err := checkpoint.Sign(c, e.opts.Signer)
 	if err != nil {
@@ -187,7 +189,7 @@ func (e *Engine) signNow() (*checkpoint.Signed, error) {
 		return nil, e.fail(err)
 	}
 	cp.latest.Store(&s)
-	e.notifyCheckpoint(s)
+	e.notifyCheckpoint(s, proof)
 	return &s, nil
 }
 

@@ -7,6 +7,7 @@ import (
 
 	"github.com/vellumlog/vellum"
 	"github.com/vellumlog/vellum/checkpoint"
+	"github.com/vellumlog/vellum/merkle"
 )
 
 // TestOnCheckpoint: every checkpoint the engine signs reaches
@@ -16,11 +17,13 @@ func TestOnCheckpoint(t *testing.T) {
 	signer, verifier := testSigner(t)
 	var mu sync.Mutex
 	var got []checkpoint.Signed
+	var proofs []*merkle.ConsistencyProof
 	o := testOpts(t)
 	o.Signer, o.CheckpointRecords = signer, 100
-	o.OnCheckpoint = func(s checkpoint.Signed) {
+	o.OnCheckpoint = func(s checkpoint.Signed, p *merkle.ConsistencyProof) {
 		mu.Lock()
 		got = append(got, s)
+		proofs = append(proofs, p)
 		mu.Unlock()
 	}
 	e := open(t, dir, o)
@@ -45,6 +48,16 @@ func TestOnCheckpoint(t *testing.T) {
 	for i := range got {
 		if !bytes.Equal(got[i].Note, logged[i].Note) {
 			t.Fatalf("notification %d is not checkpoint %d", i, i)
+		}
+		// Each comes with the proof that it extends the one before.
+		if i == 0 {
+			if proofs[0] != nil {
+				t.Fatal("a proof for the first checkpoint")
+			}
+			continue
+		}
+		if err := checkpoint.CheckConsistency(got[i-1].Checkpoint, got[i].Checkpoint, proofs[i]); err != nil {
+			t.Fatalf("checkpoint %d: %v", i, err)
 		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/vellumlog/vellum"
 	"github.com/vellumlog/vellum/chain"
 	"github.com/vellumlog/vellum/checkpoint"
+	"github.com/vellumlog/vellum/merkle"
 	"github.com/vellumlog/vellum/segment"
 	"github.com/vellumlog/vellum/vfs"
 )
@@ -97,9 +98,11 @@ type Options struct {
 	CheckpointInterval time.Duration
 	// OnCheckpoint, when set, is called with every checkpoint the engine
 	// signs, after it is durable in the checkpoint log (on the tree
-	// goroutine, in signing order). It must not block: a witness pusher
-	// hands the checkpoint to its own goroutines (engine/observe.go).
-	OnCheckpoint func(checkpoint.Signed)
+	// goroutine, in signing order), with the consistency proof from the
+	// previous checkpoint (nil for the first). It must not block or keep
+	// the proof's hashes for writing: a witness pusher hands both to its
+	// own goroutines (engine/observe.go).
+	OnCheckpoint func(checkpoint.Signed, *merkle.ConsistencyProof)
 }
 
 func (o *Options) withDefaults() (Options, error) {

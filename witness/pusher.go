@@ -103,6 +103,7 @@ type Pusher struct {
 	prover  Prover
 
 	latest  atomic.Pointer[checkpoint.Signed]
+	proof   atomic.Pointer[merkle.ConsistencyProof] // from the checkpoint before latest, when Notify had one
 	ctx     context.Context
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
@@ -240,13 +241,17 @@ func (p *Pusher) Start(prover Prover, latest *checkpoint.Signed) {
 	}
 }
 
-// Notify hands the pusher a newly signed checkpoint. It never blocks; a
-// witness busy with an older checkpoint gets the newest when it is done.
-// Use it as engine.Options.OnCheckpoint. Safe on a nil Pusher.
-func (p *Pusher) Notify(s checkpoint.Signed) {
+// Notify hands the pusher a newly signed checkpoint and, when the caller
+// has it, the consistency proof from the previous one (a witness that
+// cosigned that one needs no other, so the pusher does not rebuild it).
+// It never blocks; a witness busy with an older checkpoint gets the newest
+// when it is done. Use it as engine.Options.OnCheckpoint. Safe on a nil
+// Pusher.
+func (p *Pusher) Notify(s checkpoint.Signed, proof *merkle.ConsistencyProof) {
 	if p == nil {
 		return
 	}
+	p.proof.Store(proof)
 	p.latest.Store(&s)
 	for _, t := range p.targets {
 		select {
@@ -361,7 +366,9 @@ func (p *Pusher) push(t *target, cp *checkpoint.Signed) error {
 	req := &AddRequest{Checkpoint: cp.Note}
 	if t.known && t.size <= cp.Size {
 		req.OldSize = t.size
-		if t.size > 0 && t.size < cp.Size {
+		if pr := p.proof.Load(); t.size > 0 && t.size < cp.Size && pr != nil && pr.Size1 == t.size && pr.Size2 == cp.Size {
+			req.Proof = pr.Hashes
+		} else if t.size > 0 && t.size < cp.Size {
 			pr, err := p.prover.ConsistencyProof(ctx, t.size, cp.Size)
 			if err != nil {
 				if ctx.Err() == nil {

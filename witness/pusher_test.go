@@ -1,6 +1,8 @@
 package witness
 
 import (
+	"context"
+	"errors"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -10,6 +12,7 @@ import (
 
 	"github.com/vellumlog/vellum/checkpoint"
 	"github.com/vellumlog/vellum/cosign"
+	"github.com/vellumlog/vellum/merkle"
 	"github.com/vellumlog/vellum/vfs"
 )
 
@@ -76,11 +79,11 @@ func TestPusherQuorum(t *testing.T) {
 	w2 := startWitness(t, "w2.test", lg)
 	dir := t.TempDir()
 	p := newPusher(t, dir, 2, w1, w2)
-	p.Notify(lg.checkpoint(10)) // before Start: kept as the latest
+	p.Notify(lg.checkpoint(10), nil) // before Start: kept as the latest
 	p.Start(lg, nil)
 	eventually(t, "both witnesses cosign size 10", func() bool { return cosignedSize(p) == 10 })
-	p.Notify(lg.checkpoint(30))
-	p.Notify(lg.checkpoint(70)) // coalesced: 30 may never be pushed
+	p.Notify(lg.checkpoint(30), nil)
+	p.Notify(lg.checkpoint(70), nil) // coalesced: 30 may never be pushed
 	eventually(t, "both witnesses cosign size 70", func() bool { return cosignedSize(p) == 70 })
 
 	msg, err := os.ReadFile(filepath.Join(dir, cosign.CheckpointFile))
@@ -108,7 +111,7 @@ func TestPusherQuorum(t *testing.T) {
 		t.Fatal("a restarted pusher does not serve the saved cosigned checkpoint")
 	}
 	p2.Start(lg, nil)
-	p2.Notify(lg.checkpoint(100))
+	p2.Notify(lg.checkpoint(100), nil)
 	eventually(t, "size 100 cosigned after the restart", func() bool { return cosignedSize(p2) == 100 })
 }
 
@@ -120,7 +123,7 @@ func TestPusherQuorumOfTwo(t *testing.T) {
 	down.srv.Close()
 	p := newPusher(t, t.TempDir(), 1, w1, down)
 	p.Start(lg, nil)
-	p.Notify(lg.checkpoint(20))
+	p.Notify(lg.checkpoint(20), nil)
 	eventually(t, "one of two witnesses suffices for quorum 1", func() bool { return cosignedSize(p) == 20 })
 	eventually(t, "the down witness is reported unreachable", func() bool { return p.WitnessStatus()[1].State == StateUnreachable })
 	if len(p.Alarms()) != 0 {
@@ -165,7 +168,7 @@ func TestPusherRefusals(t *testing.T) {
 			dir := t.TempDir()
 			p := newPusher(t, dir, 1, w)
 			p.Start(tt.log, nil)
-			p.Notify(tt.log.checkpoint(tt.size))
+			p.Notify(tt.log.checkpoint(tt.size), nil)
 			eventually(t, "the refusal is reported", func() bool { return p.WitnessStatus()[0].State == StateRefused })
 			st := p.WitnessStatus()[0]
 			if st.Kind != tt.kind || len(p.Alarms()) != 1 || !strings.Contains(p.Alarms()[0], w.w.Verifier().ID()) {
@@ -189,11 +192,35 @@ func TestPusherRefusals(t *testing.T) {
 	// The honest log still extends.
 	p := newPusher(t, t.TempDir(), 1, w)
 	p.Start(lg, nil)
-	p.Notify(lg.checkpoint(100))
+	p.Notify(lg.checkpoint(100), nil)
 	eventually(t, "the honest log is cosigned", func() bool { return cosignedSize(p) == 100 })
 	if n := len(w.w.Alarms()); n < 4 {
 		t.Fatalf("the witness recorded %d alarms", n)
 	}
 	_ = checkpoint.ErrMalformed
 	_ = vfs.Default
+}
+
+// noProver fails every proof: the pusher must use the proof Notify handed it.
+type noProver struct{}
+
+func (noProver) ConsistencyProof(context.Context, uint64, uint64) (*merkle.ConsistencyProof, error) {
+	return nil, errors.New("no proofs here")
+}
+
+func TestPusherUsesHandedProof(t *testing.T) {
+	lg := newTestLog(t, 7)
+	lg.grow(70, 'a')
+	w := startWitness(t, "w1.test", lg)
+	if _, err := w.w.Add(lg.request(0, 30)); err != nil {
+		t.Fatal(err)
+	}
+	p := newPusher(t, t.TempDir(), 1, w)
+	p.Start(noProver{}, nil)
+	proof, err := merkle.ProveConsistency(lg, 30, 70)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Notify(lg.checkpoint(70), proof)
+	eventually(t, "size 70 cosigned with the handed proof", func() bool { return cosignedSize(p) == 70 })
 }
