@@ -2,8 +2,10 @@
 GO       ?= go
 FUZZTIME ?= 4s
 PKGS     := ./...
+# The OpenAPI linter, pinned; npx fetches it from the npm registry once.
+REDOCLY  ?= @redocly/cli@2.77.0
 
-.PHONY: all build run test check test-race test-fips fuzz-smoke bench-smoke bench fuzz clean
+.PHONY: all build run test check lint-openapi test-race test-fips fuzz-smoke bench-smoke bench fuzz clean
 
 all: build
 
@@ -17,12 +19,17 @@ run:
 # The README's test command: formatting and vet, the whole suite under the
 # race detector, the suite again under FIPS 140-only crypto, every fuzz
 # target briefly, and every benchmark once as a smoke test.
-test: check test-race test-fips fuzz-smoke bench-smoke
+test: check lint-openapi test-race test-fips fuzz-smoke bench-smoke
 
 check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
+
+# server/openapi.yaml must lint clean (redocly.yaml holds the rules); a
+# lint error fails make test.
+lint-openapi:
+	npx --yes $(REDOCLY) lint --config redocly.yaml server/openapi.yaml
 
 test-race:
 	$(GO) test -race -count=1 -timeout 30m $(PKGS)

@@ -10,7 +10,6 @@ package engine
 import (
 	"bytes"
 	"context"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -40,7 +39,7 @@ func (e *Engine) Origin() string {
 	if e.opts.Origin != "" {
 		return e.opts.Origin
 	}
-	return "vellum/" + hex.EncodeToString(e.storeID[:])
+	return DefaultOrigin(e.storeID)
 }
 
 // startTree opens the checkpoint log, checks its latest checkpoint against

@@ -133,6 +133,8 @@ func (v *dirVerifier) witnessChecks() {
 	if len(v.o.Witnesses) == 0 {
 		return
 	}
+	v.rep.Checks = append(v.rep.Checks, witnessCoverage(v.quorum(), len(v.o.Witnesses),
+		fmt.Sprintf("%s, and the data against each", plural(len(v.cosigned), "cosigned checkpoint"))))
 	sort.SliceStable(v.cosigned, func(i, j int) bool { return v.cosigned[i].c.Size > v.cosigned[j].c.Size })
 	for _, e := range v.cosigned {
 		if e.quorum && v.rep.Witnessed == nil {
@@ -225,9 +227,13 @@ func BundleWitnessed(r io.Reader, name string, v note.Verifier, witnesses []note
 	return bundle(r, name, v, witnesses, quorum)
 }
 
+// witnessCoverage is the Coverage entry of the witness check.
+func witnessCoverage(quorum, n int, scope string) Coverage {
+	return Coverage{Check: CheckWitness, What: fmt.Sprintf("a checkpoint cosigned by %d of %d witnesses", quorum, n), Status: StatusChecked, Scope: scope}
+}
+
 // bundleWitnesses checks the cosignatures on a bundle's checkpoint.
 func bundleWitnesses(rep *Report, name string, msg []byte, v note.Verifier, witnesses []note.Verifier, quorum int, problem func(int64, *Problem)) {
-	rep.Checked = append(rep.Checked, fmt.Sprintf("the checkpoint cosigned by %d of %d witnesses", quorum, len(witnesses)))
 	c, err := cosign.Open(msg, v, witnesses, quorum)
 	if err != nil {
 		p := &Problem{Check: CheckWitness, Detail: err.Error()}

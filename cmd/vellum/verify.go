@@ -93,7 +93,7 @@ func runVerify(args []string, stdout, stderr io.Writer) int {
 			if opts.Verifier == nil {
 				return fail("--checkpoint needs --pubkey to check its signature")
 			}
-			b, rerr := os.ReadFile(*cpFile)
+			b, rerr := readNote(*cpFile)
 			if rerr != nil {
 				return fail("%v", rerr)
 			}
@@ -136,32 +136,9 @@ func runVerify(args []string, stdout, stderr io.Writer) int {
 }
 
 func printReport(w io.Writer, rep *verify.Report, bundle bool) {
-	what := fmt.Sprintf("%d records in %d segments (%s), %d checkpoints", rep.Records, rep.Segments, humanBytes(rep.Bytes), rep.Checkpoints)
-	if bundle {
-		what = fmt.Sprintf("%d records against a signed checkpoint of %d records", rep.Records, rep.TreeSize)
-	}
-	if rep.OK() {
-		fmt.Fprintf(w, "INTACT: %s: %s; tree size %d, root %s\n", rep.Dir, what, rep.TreeSize, rep.Root.Base64())
-	} else {
-		fmt.Fprintf(w, "NOT INTACT: %s: %s; %d problems. First bad place:\n  %v\n", rep.Dir, what, len(rep.Problems), rep.Problems[0])
-	}
-	for _, c := range rep.Checked {
-		fmt.Fprintf(w, "  checked: %s\n", c)
-	}
-	for _, s := range rep.Skipped {
-		fmt.Fprintf(w, "  skipped: %s\n", s)
-	}
+	rep.WriteText(w, bundle)
 	if rep.Witnessed != nil {
 		fmt.Fprintf(w, "  witnessed: %s\n", rep.Witnessed)
-	}
-	for _, s := range rep.Warnings {
-		fmt.Fprintf(w, "  warning: %s\n", s)
-	}
-	if len(rep.Problems) > 1 {
-		fmt.Fprintln(w, "all problems:")
-		for _, p := range rep.Problems {
-			fmt.Fprintf(w, "  - %v\n", p)
-		}
 	}
 }
 

@@ -39,35 +39,32 @@ func (l *logFlags) Set(v string) error {
 	return nil
 }
 
-const witnessUsage = `usage: vellum witness --data DIR --addr HOST:PORT --log ORIGIN=KEY [--log ...] [--name NAME]
-
-Runs a witness: a separate process, best on a machine the log's operator
+func init() {
+	helps["witness"] = helpText{
+		usage: "witness --data DIR --addr HOST:PORT --log ORIGIN=KEY [--log ...] [--name NAME]",
+		description: `Runs a witness: a separate process, best on a machine the log's operator
 does not control, that cosigns a Vellum store's checkpoints (C2SP
 tlog-witness, tlog-cosignature) only when each extends the last one it
-cosigned, and refuses a rollback, a fork or a bad signature loudly.
+cosigned, and refuses a rollback, a fork or a bad signature loudly (HTTP
+status, an ALARM log line, and an entry in its alarm log).
 
 On first run it creates DIR with the witness's Ed25519 key pair
 (witness.key, mode 0600; witness.pub), and prints the public key: give it
 to auditors (vellum verify --witness KEY) and to the log's operator
 (audit.witness in the server's config). DIR also holds the witness's view
 (state) and its alarm log (alarms); neither may be removed, and the
-witness refuses to start if they were. See docs/witness.md.
-
-HTTP interface:
-  POST /add-checkpoint         C2SP tlog-witness (for the log's server)
-  GET  /checkpoint?origin=O    the latest checkpoint cosigned for O (for auditors)
-  GET  /alarms                 every refusal recorded as an alarm (JSON)
-  GET  /healthz
-
-Flags:
-`
+witness refuses to start if they were. HTTP: POST /add-checkpoint (C2SP
+tlog-witness, for the log's server), GET /checkpoint?origin=O (the latest
+checkpoint cosigned for O, for auditors), GET /alarms, GET /healthz.
+See docs/witness.md.`,
+		examples: `vellum witness --data /var/lib/vellum-witness --addr 0.0.0.0:8090 \
+    --name witness.example.com/audit \
+    --log vellum/0123456789abcdef0123456789abcdef=/etc/vellum-witness/store-a.pub`,
+	}
+}
 
 func runWitness(args []string, stdout, stderr io.Writer) int {
 	fl := newFlags("witness", stderr)
-	fl.Usage = func() {
-		fmt.Fprint(stderr, witnessUsage)
-		fl.PrintDefaults()
-	}
 	dir := fl.String("data", "./vellum-witness", "the witness's directory: its key, its view and its alarm log")
 	addr := fl.String("addr", "127.0.0.1:8090", "listen address host:port")
 	name := fl.String("name", "", "the witness's key name on first run, ideally a host name and path that identify it (default: "+witness.DefaultName+"/<host name>)")
