@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/hex"
 	"fmt"
 	"net/http"
 	"os"
@@ -49,7 +48,7 @@ func fetchCosigned(dir string, urls []string) ([]verify.CosignedNote, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--witness-url: the store's origin: %v", err)
 	}
-	origin := "vellum/" + hex.EncodeToString(id[:])
+	origin := engine.DefaultOrigin(id)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	var out []verify.CosignedNote
