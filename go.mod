@@ -3,6 +3,7 @@ module github.com/vellumlog/vellum
 go 1.26.0
 
 require (
+	github.com/go-json-experiment/json v1.27.2
 	github.com/julienschmidt/httprouter v1.3.0
 	github.com/klauspost/compress v1.20.4
 	github.com/mattn/go-sqlite3 v1.14.53

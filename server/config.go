@@ -132,6 +132,9 @@ type AuditConfig struct {
 	// mode 0600, kept apart from the chain key). Empty: the key is
 	// <data_dir>/pseudonym.key, generated on first run.
 	PseudonymKeyFile string `yaml:"pseudonym_key_file"`
+	// Compression is the codec of new segments' blocks: s2 (default) or
+	// zstd (see CompressionCodec).
+	Compression string `yaml:"compression"`
 	// Witness lists the witnesses that cosign checkpoints (witness_config.go).
 	Witness WitnessConfig `yaml:"witness"`
 }
@@ -175,6 +178,7 @@ func (c *ServerConfig) SetDefaults() {
 	setDefault(&a.MaxRecordSize, DefaultMaxRecordSize)
 	setDefault(&a.Checkpoint.EveryRecords, DefaultCheckpointRecs)
 	setDefault(&a.Checkpoint.Every, DefaultCheckpointAge)
+	setDefault(&a.Compression, DefaultCompression)
 }
 
 func setDefault[T comparable](p *T, v T) {
@@ -270,6 +274,9 @@ func (c *ServerConfig) Validate() error {
 		if f.v < 0 {
 			return bad(f.key, "%s is negative", f.v)
 		}
+	}
+	if _, err := a.CompressionCodec(); err != nil {
+		return err
 	}
 	if a.Checkpoint.EveryRecords < 0 {
 		return bad("audit.checkpoint.every_records", "%d is negative", a.Checkpoint.EveryRecords)
@@ -523,6 +530,7 @@ func (c *ServerConfig) LogValue() slog.Value {
 			slog.String("checkpoint_every", a.Checkpoint.Every.String()),
 			slog.String("retention_max_age", a.Retention.MaxAge.String()),
 			slog.Int("legal_holds", len(a.Retention.LegalHolds)),
+			slog.String("compression", a.Compression),
 			slog.Int("witnesses", len(a.Witness.Witnesses)),
 		),
 	)

@@ -230,7 +230,7 @@ func (s *Server) handleIngest(w http.ResponseWriter, r *http.Request, _ httprout
 			return s.storeErr(err)
 		}
 	}
-	writeJSON(w, http.StatusOK, ingestResponse{Seqs: seqs})
+	writeSeqs(w, seqs)
 	return nil
 }
 

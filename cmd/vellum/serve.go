@@ -113,7 +113,9 @@ func serve(ctx context.Context, cfgPath, dataDir, addr string, ready chan<- stri
 	if err != nil {
 		return err
 	}
+	codec, _ := cfg.Audit.CompressionCodec() // validated above
 	eng, err := engine.Open(cfg.DataDir, &engine.Options{
+		Codec:              codec,
 		Keys:               keys,
 		SegmentSize:        int64(cfg.Audit.SegmentMaxSize),
 		SegmentAge:         time.Duration(cfg.Audit.SegmentMaxAge),
