@@ -5,7 +5,7 @@ PKGS     := ./...
 # The OpenAPI linter, pinned; npx fetches it from the npm registry once.
 REDOCLY  ?= @redocly/cli@2.77.0
 
-.PHONY: all build run test check lint-openapi test-race test-fips fuzz-smoke bench-smoke bench fuzz clean
+.PHONY: all build run test check lint-openapi pg-up test-race test-fips fuzz-smoke bench-smoke bench fuzz clean
 
 all: build
 
@@ -19,7 +19,7 @@ run:
 # The README's test command: formatting and vet, the whole suite under the
 # race detector, the suite again under FIPS 140-only crypto, every fuzz
 # target briefly, and every benchmark once as a smoke test.
-test: check lint-openapi test-race test-fips fuzz-smoke bench-smoke
+test: check lint-openapi pg-up test-race test-fips fuzz-smoke bench-smoke
 
 check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -30,6 +30,12 @@ check:
 # lint error fails make test.
 lint-openapi:
 	npx --yes $(REDOCLY) lint --config redocly.yaml server/openapi.yaml
+
+# The PostgreSQL the tests use (docs/backends.md, "Tests"): VELLUM_TEST_PG_DSN,
+# or a local cluster on 127.0.0.1:5432 that this starts (and installs) when
+# nothing answers. Under CI=true a missing PostgreSQL fails the tests.
+pg-up:
+	./scripts/pg-up.sh
 
 test-race:
 	$(GO) test -race -count=1 -timeout 30m $(PKGS)

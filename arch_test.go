@@ -85,6 +85,9 @@ func TestArchitecture(t *testing.T) {
 		// the engine: verifiers and auditors' tools use them on their own.
 		"merkle":     {"."},
 		"checkpoint": {"merkle", "vfs"},
+		// The AuditStore contract is shared by the engine, the stores and
+		// the server, so it knows nothing but records and queries.
+		"backends": {".", "query"},
 		// Witnesses know checkpoints and files, never the store they
 		// watch: a witness runs apart from it (issue 16).
 		"cosign":  {"checkpoint"},
@@ -106,6 +109,11 @@ func TestArchitecture(t *testing.T) {
 			}
 			if p == "engine" && slices.Contains([]string{"segment", "chain", "index", "query", "redact", "vfs", "merkle", "checkpoint", "."}, dir) {
 				t.Errorf("%s imports engine", dir)
+			}
+			// The SQL stores and replication stand beside the engine: they
+			// share its contract (backends), not its code.
+			if (p == "engine" || p == "server") && strings.HasPrefix(dir, "backends") {
+				t.Errorf("%s imports %s; the backends use the engine only through interfaces", dir, p)
 			}
 		}
 	}

@@ -40,6 +40,7 @@ type Engine struct {
 	idx *index.Index
 	// filesClosed stops readers from reopening segment files after Close.
 	filesClosed atomic.Bool
+	notify      notifier // wakes tailing readers at every publish (notify.go)
 
 	// Queue shared by callers and the writer goroutine.
 	mu      sync.Mutex
@@ -478,6 +479,7 @@ func (e *Engine) publish() {
 		active: &activeView{seg: e.active, state: e.w.State(), spans: closed, open: open, hasOpen: hasOpen},
 	}
 	e.snap.Store(ns)
+	e.notify.wake()
 }
 
 // Close stops accepting records, commits what callers already handed in,

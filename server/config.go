@@ -72,6 +72,8 @@ type ServerConfig struct {
 	Auth AuthConfig `yaml:"auth"`
 	// Audit holds the store's settings.
 	Audit AuditConfig `yaml:"audit"`
+	// Query says where GET /v1/audit reads from (config_backends.go).
+	Query QueryConfig `yaml:"query"`
 }
 
 // AuthConfig lists the bearer tokens the server accepts.
@@ -135,6 +137,12 @@ type AuditConfig struct {
 	// Compression is the codec of new segments' blocks: s2 (default) or
 	// zstd (see CompressionCodec).
 	Compression string `yaml:"compression"`
+	// Store is the primary store: segment (the engine, default), sqlite,
+	// postgres or null (config_backends.go).
+	Store     string          `yaml:"store"`
+	SQLite    SQLiteConfig    `yaml:"sqlite"`
+	Postgres  PostgresConfig  `yaml:"postgres"`
+	Replicate ReplicateConfig `yaml:"replicate"`
 	// Witness lists the witnesses that cosign checkpoints (witness_config.go).
 	Witness WitnessConfig `yaml:"witness"`
 }
@@ -179,6 +187,7 @@ func (c *ServerConfig) SetDefaults() {
 	setDefault(&a.Checkpoint.EveryRecords, DefaultCheckpointRecs)
 	setDefault(&a.Checkpoint.Every, DefaultCheckpointAge)
 	setDefault(&a.Compression, DefaultCompression)
+	c.setBackendDefaults()
 }
 
 func setDefault[T comparable](p *T, v T) {
@@ -287,7 +296,7 @@ func (c *ServerConfig) Validate() error {
 	if a.HMACKeyEnv != "" && !envNameRE.MatchString(a.HMACKeyEnv) {
 		return bad("audit.hmac_key_env", "%q is not an environment variable name", a.HMACKeyEnv)
 	}
-	if err := a.Witness.validate(); err != nil {
+	if err := a.Witness.validate(a.Store); err != nil {
 		return err
 	}
 	seen := map[string]bool{}
@@ -301,7 +310,7 @@ func (c *ServerConfig) Validate() error {
 		}
 		seen[t] = true
 	}
-	return nil
+	return c.validateBackends()
 }
 
 func (a *AuthConfig) validate() error {
@@ -404,6 +413,7 @@ func ParseConfig(data []byte, lookupEnv func(string) (string, bool)) (*ServerCon
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
 		return nil, fmt.Errorf("%w: the file holds more than one YAML document (remove the second ---)", ErrConfig)
 	}
+	nullStore(text, c) // audit.store: null is the null store (config_backends.go)
 	c.SetDefaults()
 	if err := c.Validate(); err != nil {
 		return nil, err
@@ -533,5 +543,7 @@ func (c *ServerConfig) LogValue() slog.Value {
 			slog.String("compression", a.Compression),
 			slog.Int("witnesses", len(a.Witness.Witnesses)),
 		),
+		slog.Group("backends", c.backendLogAttrs()...),
+		slog.String("query_source", c.Query.Source),
 	)
 }

@@ -223,7 +223,9 @@ func TestDefaults(t *testing.T) {
 			SegmentMaxSize: 32 << 20, SegmentMaxAge: Duration(time.Hour), MaxRecordSize: 1 << 20,
 			Checkpoint:  CheckpointConfig{EveryRecords: 100_000, Every: Duration(10 * time.Second)},
 			Compression: "s2",
+			Store:       StoreSegment,
 		},
+		Query: QueryConfig{Source: SourceStore},
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Fatalf("defaults:\n got %+v\nwant %+v", c, want)

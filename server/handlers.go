@@ -13,7 +13,7 @@ import (
 	"github.com/julienschmidt/httprouter"
 
 	"github.com/vellumlog/vellum"
-	"github.com/vellumlog/vellum/engine"
+	"github.com/vellumlog/vellum/backends"
 	"github.com/vellumlog/vellum/query"
 )
 
@@ -93,7 +93,7 @@ func (s *Server) handleList(w http.ResponseWriter, r *http.Request, _ httprouter
 		// a record appended after it (such as this read's own record).
 		q.MaxSeq = s.lastSeq()
 	}
-	page, err := s.store.Query(r.Context(), q)
+	page, err := s.lister().Query(r.Context(), q)
 	if err != nil {
 		return s.storeErr(err)
 	}
@@ -140,7 +140,7 @@ type lastSeqer interface{ LastSeq() uint64 }
 
 // lastSeq returns the store's last seq, or 0 when it cannot tell.
 func (s *Server) lastSeq() uint64 {
-	if ls, ok := s.store.(lastSeqer); ok {
+	if ls, ok := s.lister().(lastSeqer); ok { // the replica's own mark with query.source: replica
 		return ls.LastSeq()
 	}
 	return 0
@@ -161,7 +161,7 @@ func (s *Server) handleGet(w http.ResponseWriter, r *http.Request, ps httprouter
 	}
 	rec, err := s.store.Get(r.Context(), seq)
 	ok := err == nil
-	if err != nil && !errors.Is(err, engine.ErrNotFound) {
+	if err != nil && !errors.Is(err, backends.ErrNotFound) {
 		return s.storeErr(err)
 	}
 	attrs := map[string]string{"route": "GET /v1/audit/:seq", "role": string(p.Role), "query.seq": raw}

@@ -17,22 +17,25 @@ import (
 	"github.com/julienschmidt/httprouter"
 
 	"github.com/vellumlog/vellum"
+	"github.com/vellumlog/vellum/backends"
 	"github.com/vellumlog/vellum/chain"
 	"github.com/vellumlog/vellum/engine"
 	"github.com/vellumlog/vellum/query"
 )
 
-// Store is what the server needs from the audit store; *engine.Engine
-// implements it. Implementations must be safe for concurrent use.
+// Store is what the server needs from the audit store: the AuditStore
+// contract (backends.Store) without Close, which the server leaves to its
+// owner. *engine.Engine and every backends store implement it.
+// Implementations must be safe for concurrent use.
 type Store interface {
 	// Append stores records in order and returns their seqs, only once
 	// they are durable (fsync'd). The store stamps Seq and Time and stores
 	// a retried (tenant, event_id) once, returning its first seq. An error
-	// means none of them is acknowledged; errors wrapping vellum.ErrInvalid
-	// or engine.ErrTooLarge are the caller's fault.
+	// means none of them is acknowledged; errors wrapping
+	// backends.ErrInvalid or backends.ErrTooLarge are the caller's fault.
 	Append(ctx context.Context, recs ...vellum.Record) ([]uint64, error)
 	// Get returns the record with seq, or an error wrapping
-	// engine.ErrNotFound when the store does not hold it (never written,
+	// backends.ErrNotFound when the store does not hold it (never written,
 	// or expired by retention).
 	Get(ctx context.Context, seq uint64) (vellum.Record, error)
 	// Query returns the next page of records matching q (q.Match), in q's
@@ -44,7 +47,10 @@ type Store interface {
 	Err() error
 }
 
-var _ Store = (*engine.Engine)(nil)
+var (
+	_ Store = (*engine.Engine)(nil)
+	_ Store = backends.Store(nil)
+)
 
 // Options are the run-time settings of a Server that do not come from the
 // config file. The zero value works.
@@ -64,6 +70,10 @@ type Options struct {
 	// (LoadStoredTokens), accepted beside the config's auth.tokens;
 	// SetStoredTokens replaces them while the server runs.
 	StoredTokens []StoredToken
+	// Replica, when replication runs, reports its lag in /readyz.
+	Replica ReplicaStatus
+	// ReplicaQuery answers GET /v1/audit when query.source is replica.
+	ReplicaQuery Lister
 	// Witness, when set, is the store's witness pusher: its cosigned
 	// checkpoint is served in GET /v1/audit and its alarms in GET /readyz.
 	Witness Witnessed
@@ -80,7 +90,10 @@ type Server struct {
 	handler   http.Handler
 	http      *http.Server
 	stopping  atomic.Bool
-	witness   Witnessed
+	// replication (replica.go)
+	replica     ReplicaStatus
+	replicaList Lister
+	witness     Witnessed
 }
 
 // Timeouts of the HTTP server. Bodies may be several MiB from slow agents,
@@ -109,6 +122,9 @@ func New(cfg *ServerConfig, store Store, opts *Options) (*Server, error) {
 	s := &Server{cfg: *cfg, store: store, log: opts.Logger, cursorKey: opts.CursorKey, witness: opts.Witness}
 	s.cfg.SetDefaults()
 	if err := s.cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if err := s.checkReplicaOptions(opts); err != nil {
 		return nil, err
 	}
 	if s.log == nil {

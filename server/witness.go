@@ -31,17 +31,20 @@ func (s *Server) cosignedCheckpoint() *checkpointJSON {
 }
 
 // readyBody is the body of a ready answer: with witnesses, each one's
-// state, and an alarm for each that refuses the store's checkpoints. A
+// state, and an alarm for each that refuses the store's checkpoints (and
+// the replica's lag when replication runs, as readyDetail gives it). A
 // refusing witness does not make the server unready: the store still
 // keeps every record durably, and refusing ingest would lose them.
 func (s *Server) readyBody() any {
 	if s.witness == nil {
-		return map[string]string{"status": "ready"}
+		return s.readyDetail()
 	}
-	out := struct {
-		Status    string           `json:"status"`
-		Witnesses []witness.Status `json:"witnesses"`
-		Alarms    []string         `json:"alarms,omitempty"`
-	}{"ready", s.witness.WitnessStatus(), s.witness.Alarms()}
+	out := map[string]any{"status": "ready", "witnesses": s.witness.WitnessStatus()}
+	if alarms := s.witness.Alarms(); len(alarms) > 0 {
+		out["alarms"] = alarms
+	}
+	if s.replica != nil {
+		out["replica"] = s.replica.Lag()
+	}
 	return out
 }

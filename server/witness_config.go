@@ -29,9 +29,12 @@ type WitnessEndpoint struct {
 	KeyFile string `yaml:"key_file"`
 }
 
-func (w *WitnessConfig) validate() error {
+func (w *WitnessConfig) validate(store string) error {
 	bad := func(key, format string, args ...any) error {
 		return fmt.Errorf("%w: %s: %s", ErrConfig, key, fmt.Sprintf(format, args...))
+	}
+	if len(w.Witnesses) > 0 && store != "" && store != StoreSegment {
+		return bad("audit.witness", "witnesses cosign the segment engine's signed checkpoints, but audit.store is %s; remove audit.witness", store)
 	}
 	if w.Quorum < 0 || w.Quorum > len(w.Witnesses) {
 		return bad("audit.witness.quorum", "%d is not between 0 (all) and the %d witnesses listed", w.Quorum, len(w.Witnesses))

@@ -37,6 +37,7 @@ func TestWitnessConfig(t *testing.T) {
 		{"a log key is not a witness key", w("    witnesses:\n      - {url: 'http://w', key: '" + logKey + "'}\n"), "audit.witness.witnesses[0].key"},
 		{"the same witness twice", w("    witnesses:\n      - {url: 'http://a', key: '" + vkey + "'}\n      - {url: 'http://b', key: '" + vkey + "'}\n"), "audit.witness.witnesses[1].key"},
 		{"negative retry", w("    retry_max: -1s\n"), "audit.witness.retry_max"},
+		{"not the segment store", "audit:\n  store: \"null\"\n  witness:\n    witnesses:\n      - {url: 'http://w', key: '" + vkey + "'}\n", "audit.witness"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -55,7 +55,7 @@ const span = 24 * time.Hour
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: harness build|query|ingest|soak [flags] (harness <command> -h for each)")
+		fmt.Fprintln(os.Stderr, "usage: harness build|query|ingest|soak|replicate|query-sql [flags] (harness <command> -h for each)")
 		os.Exit(2)
 	}
 	var err error
@@ -68,6 +68,8 @@ func main() {
 		err = runIngest(os.Args[2:])
 	case "soak":
 		err = runSoak(os.Args[2:])
+	case "replicate", "query-sql": // the SQL side (sql.go)
+		err = map[string]func([]string) error{"replicate": replicateSQL, "query-sql": querySQL}[os.Args[1]](os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown command %q", os.Args[1])
 	}

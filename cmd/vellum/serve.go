@@ -106,6 +106,9 @@ func serve(ctx context.Context, cfgPath, dataDir, addr string, ready chan<- stri
 	if err != nil {
 		return err
 	}
+	if cfg.Audit.Store != server.StoreSegment { // audit.store: sqlite, postgres, null (backends.go)
+		return serveSQL(ctx, cfg, keys, redactor, stored, l, ready, stdout, log)
+	}
 	if cfg.Audit.Retention.MaxAge > 0 {
 		log.Warn("retention.max_age is set, but this build does not expire segments yet; everything is kept")
 	}
@@ -131,6 +134,12 @@ func serve(ctx context.Context, cfgPath, dataDir, addr string, ready chan<- stri
 	if err != nil {
 		return err
 	}
+	repl, err := startReplication(ctx, cfg, eng, log) // audit.replicate (backends.go)
+	if err != nil {
+		eng.Close()
+		return err
+	}
+	defer repl.Close()
 	startPusher(pusher, eng, log)
 	defer pusher.Close()
 
@@ -149,6 +158,8 @@ func serve(ctx context.Context, cfgPath, dataDir, addr string, ready chan<- stri
 		Logger:       log,
 		CursorKey:    keys.Active().Derive(query.CursorKeyLabel),
 		StoredTokens: stored,
+		Replica:      repl.status(),
+		ReplicaQuery: repl.lister(),
 		Witness:      witnessed(pusher),
 	})
 	if err != nil {
@@ -186,6 +197,7 @@ func serve(ctx context.Context, cfgPath, dataDir, addr string, ready chan<- stri
 	if err := srv.Shutdown(sctx); err != nil && serveErr == nil {
 		serveErr = err
 	}
+	repl.Close() // stops tailing; it resumes from the database's cursor next start
 	// Everything acknowledged is already fsync'd; Close commits what
 	// callers handed in and releases the lock.
 	pusher.Close()

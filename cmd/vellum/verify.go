@@ -24,12 +24,17 @@ func runVerify(args []string, stdout, stderr io.Writer) int {
 	cpFile := fl.String("checkpoint", "", "a signed checkpoint you trust (needs --pubkey): the data must still hold what it describes")
 	asJSON := fl.Bool("json", false, "print the report as JSON")
 	workers := fl.Int("workers", 0, "segments checked at once (default: all cores)")
+	dsn := fl.String("dsn", "", "PostgreSQL database to verify instead (every writer's chain; needs --key)")
+	sqlitePath := fl.String("sqlite", "", "SQLite database to verify instead (needs --key)")
 	var wkeys, wurls stringList
 	fl.Var(&wkeys, "witness", "a witness's public key, or a file holding it (repeatable; needs --pubkey): require a checkpoint cosigned by the witnesses and check the data against it")
 	quorum := fl.Int("quorum", 0, "with --witness: how many of the witnesses must cosign (default: all)")
 	fl.Var(&wurls, "witness-url", "with --witness: fetch the latest cosigned checkpoint of this store from the witness at this URL (repeatable); catches a store rolled back with its own files")
 	if code, ok := parse(fl, args); !ok {
 		return code
+	}
+	if *dsn != "" || *sqlitePath != "" { // SQL stores (verify_sql.go)
+		return runVerifySQL(*dsn, *sqlitePath, *keyFile, *asJSON, *dir != "" || *bundle != "" || *pubFile != "" || *cpFile != "" || len(wkeys) > 0 || len(wurls) > 0 || *quorum != 0, stdout, stderr)
 	}
 	fail := func(format string, a ...any) int {
 		fmt.Fprintf(stderr, "vellum verify: "+format+"\n", a...)

@@ -158,20 +158,20 @@ func (s *store) ingest(n int, tag string) uint64 {
 	return s.last
 }
 
-type readyz struct {
+type witnessReadyz struct {
 	Status    string
 	Witnesses []witness.Status
 	Alarms    []string
 }
 
-func (s *store) ready() readyz {
+func (s *store) ready() witnessReadyz {
 	s.t.Helper()
 	resp, err := http.Get(s.srv.url + "/readyz")
 	if err != nil {
 		s.t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var r readyz
+	var r witnessReadyz
 	json.NewDecoder(resp.Body).Decode(&r)
 	return r
 }
@@ -191,9 +191,9 @@ func (s *store) waitCosigned() {
 }
 
 // waitRefused waits until a witness refuses the store, and returns the alarm.
-func (s *store) waitRefused() readyz {
+func (s *store) waitRefused() witnessReadyz {
 	s.t.Helper()
-	var r readyz
+	var r witnessReadyz
 	eventually(s.t, "a witness refuses the store", func() bool {
 		r = s.ready()
 		return len(r.Alarms) > 0
@@ -278,7 +278,7 @@ func replaceDir(t *testing.T, dir, with string) {
 
 // TestWitnessCatchesRollback: a server with a witness; the store is rolled
 // back to an earlier copy and restarted. The witness refuses its next
-// checkpoints and records alarms, the server reports them on /readyz, and
+// checkpoints and records alarms, the server reports them on /witnessReadyz, and
 // `vellum verify --witness` reports the rollback with the cosigned size,
 // where a verify without the witness says INTACT.
 func TestWitnessCatchesRollback(t *testing.T) {
@@ -320,7 +320,7 @@ func TestWitnessCatchesRollback(t *testing.T) {
 	s.start()
 	r := s.waitRefused()
 	if st := r.Witnesses[0]; st.State != witness.StateRefused || st.Kind != witness.KindRollback || !strings.Contains(r.Alarms[0], "rolled back") {
-		t.Fatalf("readyz after the rollback: %+v", r)
+		t.Fatalf("witnessReadyz after the rollback: %+v", r)
 	}
 	if !strings.Contains(s.srv.logs(), "ALARM") {
 		t.Fatal("the server did not log the refusal as an alarm")
