@@ -93,6 +93,10 @@ func TestArchitecture(t *testing.T) {
 		"buildinfo": {},
 		"metrics":   {".", "buildinfo", "engine"},
 		"report":    {".", "checkpoint", "engine", "merkle", "segment", "verify", "vfs"},
+		// Witnesses know checkpoints and files, never the store they
+		// watch: a witness runs apart from it (issue 16).
+		"cosign":  {"checkpoint"},
+		"witness": {"checkpoint", "cosign", "merkle", "vfs"},
 	}
 	// Nothing but the command and the benchmark harness may import the
 	// server; nothing below the engine may import the engine.

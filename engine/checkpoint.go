@@ -168,6 +168,7 @@ func (e *Engine) signNow() (*checkpoint.Signed, error) {
 	if prev != nil && prev.Size == c.Size && prev.Root == c.Root {
 		return prev, nil
 	}
+	var proof *merkle.ConsistencyProof
 	if prev != nil {
 		p, err := merkle.ProveConsistency(treeSource{e}, prev.Size, c.Size)
 		if err == nil {
@@ -177,6 +178,7 @@ func (e *Engine) signNow() (*checkpoint.Signed, error) {
 			err = fmt.Errorf("%w: refusing to sign a checkpoint: %w", ErrCorrupt, err)
 			return nil, e.fail(err)
 		}
+		proof = p
 	}
 	s, err := checkpoint.Sign(c, e.opts.Signer)
 	if err != nil {
@@ -187,6 +189,7 @@ func (e *Engine) signNow() (*checkpoint.Signed, error) {
 	}
 	cp.latest.Store(&s)
 	e.observeCheckpoint(&s) // metrics (observer.go)
+	e.notifyCheckpoint(s, proof)
 	return &s, nil
 }
 

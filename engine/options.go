@@ -10,6 +10,8 @@ import (
 
 	"github.com/vellumlog/vellum"
 	"github.com/vellumlog/vellum/chain"
+	"github.com/vellumlog/vellum/checkpoint"
+	"github.com/vellumlog/vellum/merkle"
 	"github.com/vellumlog/vellum/segment"
 	"github.com/vellumlog/vellum/vfs"
 )
@@ -102,6 +104,13 @@ type Options struct {
 	// CheckpointInterval signs a checkpoint this long after the last one
 	// when the log grew. Default 10 s; negative disables.
 	CheckpointInterval time.Duration
+	// OnCheckpoint, when set, is called with every checkpoint the engine
+	// signs, after it is durable in the checkpoint log (on the tree
+	// goroutine, in signing order), with the consistency proof from the
+	// previous checkpoint (nil for the first). It must not block or keep
+	// the proof's hashes for writing: a witness pusher hands both to its
+	// own goroutines (engine/observe.go).
+	OnCheckpoint func(checkpoint.Signed, *merkle.ConsistencyProof)
 }
 
 func (o *Options) withDefaults() (Options, error) {

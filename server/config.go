@@ -156,6 +156,8 @@ type AuditConfig struct {
 	Replicate ReplicateConfig `yaml:"replicate"`
 	// Disk sets the free-space alarms (config_ops.go).
 	Disk DiskConfig `yaml:"disk"`
+	// Witness lists the witnesses that cosign checkpoints (witness_config.go).
+	Witness WitnessConfig `yaml:"witness"`
 }
 
 // CheckpointConfig makes a signed checkpoint after EveryRecords records or
@@ -310,6 +312,9 @@ func (c *ServerConfig) Validate() error {
 	}
 	if a.HMACKeyEnv != "" && !envNameRE.MatchString(a.HMACKeyEnv) {
 		return bad("audit.hmac_key_env", "%q is not an environment variable name", a.HMACKeyEnv)
+	}
+	if err := a.Witness.validate(a.Store); err != nil {
+		return err
 	}
 	seen := map[string]bool{}
 	for i, t := range a.Retention.LegalHolds {
@@ -568,6 +573,7 @@ func (c *ServerConfig) LogValue() slog.Value {
 			slog.String("retention_max_age", a.Retention.MaxAge.String()),
 			slog.Int("legal_holds", len(a.Retention.LegalHolds)),
 			slog.String("compression", a.Compression),
+			slog.Int("witnesses", len(a.Witness.Witnesses)),
 		),
 		slog.Group("backends", c.backendLogAttrs()...),
 		slog.String("query_source", c.Query.Source),

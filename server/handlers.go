@@ -28,6 +28,9 @@ type listResponse struct {
 	// Checkpoint is the latest signed checkpoint, once the store makes
 	// them.
 	Checkpoint *checkpointJSON `json:"checkpoint,omitempty"`
+	// CosignedCheckpoint is the latest checkpoint a quorum of the store's
+	// witnesses cosigned, when witnesses are configured.
+	CosignedCheckpoint *checkpointJSON `json:"cosigned_checkpoint,omitempty"`
 }
 
 // getResponse is the body of GET /v1/audit/:seq: the record, and when the
@@ -94,7 +97,7 @@ func (s *Server) handleList(w http.ResponseWriter, r *http.Request, _ httprouter
 	if err != nil {
 		return s.storeErr(err)
 	}
-	resp := listResponse{Records: page.Records, Checkpoint: s.latestCheckpoint()}
+	resp := listResponse{Records: page.Records, Checkpoint: s.latestCheckpoint(), CosignedCheckpoint: s.cosignedCheckpoint()}
 	if resp.Records == nil {
 		resp.Records = []vellum.Record{}
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/vellumlog/vellum/backends/replicate"
 	"github.com/vellumlog/vellum/engine"
 	"github.com/vellumlog/vellum/metrics"
+	"github.com/vellumlog/vellum/witness"
 )
 
 // opsState is the server's operational machinery.
@@ -245,6 +246,12 @@ type readiness struct {
 	// Replica is the SQL replica's lag, when replication runs (the
 	// server stays ready while it lags).
 	Replica *replicate.Lag `json:"replica,omitempty"`
+	// Witnesses is each configured witness's state, and Alarms one line
+	// for each that refuses the store's checkpoints (witness.go). A
+	// refusing witness does not make the server unready: the store still
+	// keeps every record durably, and refusing ingest would lose them.
+	Witnesses []witness.Status `json:"witnesses,omitempty"`
+	Alarms    []string         `json:"alarms,omitempty"`
 }
 
 // writeReadiness answers GET /readyz: 503 with a detail while shutting
@@ -277,6 +284,9 @@ func (s *Server) writeReadiness(w http.ResponseWriter, r *http.Request) {
 	if s.replica != nil {
 		l := s.replica.Lag()
 		rd.Replica = &l
+	}
+	if s.witness != nil {
+		rd.Witnesses, rd.Alarms = s.witness.WitnessStatus(), s.witness.Alarms()
 	}
 	writeJSON(w, http.StatusOK, rd)
 }

@@ -85,6 +85,9 @@ type Options struct {
 	// Report writes the compliance report page of GET /v1/admin/report
 	// (report.go); nil: that route answers 501.
 	Report ReportFunc
+	// Witness, when set, is the store's witness pusher: its cosigned
+	// checkpoint is served in GET /v1/audit and its alarms in GET /readyz.
+	Witness Witnessed
 }
 
 // Server is the HTTP API of an audit store. It is safe for concurrent use.
@@ -102,6 +105,7 @@ type Server struct {
 	replica     ReplicaStatus
 	replicaList Lister
 	ops         opsState // metrics, disk alarms, TLS (ops.go)
+	witness     Witnessed
 }
 
 // Timeouts of the HTTP server. Bodies may be several MiB from slow agents,
@@ -127,7 +131,7 @@ func New(cfg *ServerConfig, store Store, opts *Options) (*Server, error) {
 	if opts == nil {
 		opts = &Options{}
 	}
-	s := &Server{cfg: *cfg, store: store, log: opts.Logger, cursorKey: opts.CursorKey}
+	s := &Server{cfg: *cfg, store: store, log: opts.Logger, cursorKey: opts.CursorKey, witness: opts.Witness}
 	s.cfg.SetDefaults()
 	if err := s.cfg.Validate(); err != nil {
 		return nil, err

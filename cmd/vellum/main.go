@@ -12,6 +12,7 @@
 //	vellum export      --data DIR [--from N] [--to N] [filters] [--format jsonl|csv] [--proof ...] [--out FILE]
 //	vellum report      --data DIR [--since T] [--until T] [--tenant ID] --out FILE.html
 //	vellum version     [--json]
+//	vellum witness     --data DIR --addr HOST:PORT --log ORIGIN=KEY [--name NAME]
 //
 // Every command's -h prints its description, flags, environment variables
 // and examples (help.go).
@@ -47,6 +48,7 @@ var commands = map[string]command{
 	"consistency": {"get (and check) a consistency proof between two tree sizes", runConsistency},
 	"report":      {"write the compliance report (one self-contained HTML page)", runReport},
 	"version":     {"print the version, commit, Go version and FIPS 140-3 mode", runVersion},
+	"witness":     {"run a witness that cosigns a store's checkpoints and refuses rollbacks and forks", runWitness},
 }
 
 func main() {

@@ -83,6 +83,10 @@ func serve(ctx context.Context, cfgPath, dataDir, addr string, ready chan<- stri
 	if err := checkBeforeDisk(cfg, stored); err != nil {
 		return err
 	}
+	pusher, err := newPusher(cfg, log) // witnesses (issue 16): nil without any; reads their key files, writes nothing
+	if err != nil {
+		return err
+	}
 
 	// 2. Bind: a busy port fails here, before anything is created.
 	l, err := net.Listen("tcp", cfg.Addr)
@@ -136,6 +140,7 @@ func serve(ctx context.Context, cfgPath, dataDir, addr string, ready chan<- stri
 		Origin:             origin,
 		CheckpointRecords:  cfg.Audit.Checkpoint.EveryRecords,
 		CheckpointInterval: time.Duration(cfg.Audit.Checkpoint.Every),
+		OnCheckpoint:       pusher.Notify,
 	})
 	if err != nil {
 		return err
@@ -146,6 +151,8 @@ func serve(ctx context.Context, cfgPath, dataDir, addr string, ready chan<- stri
 		return err
 	}
 	defer repl.Close()
+	startPusher(pusher, eng, log)
+	defer pusher.Close()
 
 	// 4. A store nobody can call gets an admin token: made now, kept and
 	// printed only once the server is set up.
@@ -166,6 +173,7 @@ func serve(ctx context.Context, cfgPath, dataDir, addr string, ready chan<- stri
 		ReplicaQuery: repl.lister(),
 		Metrics:      m,
 		Report:       serveReport(cfg), // GET /v1/admin/report (report.go)
+		Witness:      witnessed(pusher),
 	})
 	if err != nil {
 		eng.Close()
@@ -193,6 +201,7 @@ func serve(ctx context.Context, cfgPath, dataDir, addr string, ready chan<- stri
 	repl.Close() // stops tailing; it resumes from the database's cursor next start
 	// Everything acknowledged is already fsync'd; Close commits what
 	// callers handed in and releases the lock.
+	pusher.Close()
 	if err := eng.Close(); err != nil && serveErr == nil {
 		serveErr = err
 	}
