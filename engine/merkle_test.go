@@ -208,8 +208,14 @@ func TestCheckpointPeriodic(t *testing.T) {
 	}
 	time.Sleep(100 * time.Millisecond)
 	e.Close()
-	if cps := readCheckpoints(t, dir, verifier); len(cps) != 1 {
-		t.Fatalf("%d checkpoints for one record; an idle log must not sign again", len(cps))
+	// A tick before the append may sign the size-0 checkpoint that can
+	// start a log (FORMAT.md); after the record, exactly one more.
+	cps := readCheckpoints(t, dir, verifier)
+	if len(cps) > 0 && cps[0].Size == 0 {
+		cps = cps[1:]
+	}
+	if len(cps) != 1 || cps[0].Size != 1 {
+		t.Fatalf("%d checkpoints after one record; an idle log must not sign again", len(cps))
 	}
 }
 
