@@ -22,6 +22,7 @@ import (
 	"github.com/vellumlog/vellum/chain"
 	"github.com/vellumlog/vellum/checkpoint"
 	"github.com/vellumlog/vellum/engine"
+	"github.com/vellumlog/vellum/layout"
 	"github.com/vellumlog/vellum/verify"
 )
 
@@ -116,9 +117,9 @@ func buildVerifyStore() (*verifyStore, error) {
 	if vsErr != nil {
 		return nil, vsErr
 	}
-	nums, _ := engine.ListSegments(nil, dir)
+	nums, _ := layout.ListSegments(nil, dir)
 	for _, num := range nums {
-		fi, _ := os.Stat(engine.SegmentPath(dir, num))
+		fi, _ := os.Stat(layout.SegmentPath(dir, num))
 		s.bytes += fi.Size()
 	}
 	return s, nil

@@ -11,8 +11,8 @@ var (
 	// engine acknowledges nothing more until it is reopened. The wrapped
 	// error says why.
 	ErrFailed = errors.New("engine: failed, accepting no more records")
-	// ErrTooLarge reports a record whose encoding exceeds MaxRecordSize.
-	// Nothing of the call was written.
+	// ErrTooLarge reports a record whose encoding exceeds MaxRecordSize
+	// (inside a *RecordError naming it). Nothing of the call was written.
 	ErrTooLarge = errors.New("engine: record too large")
 	// ErrNotFound reports a seq that the store does not hold (never
 	// written, or expired by retention).
@@ -28,4 +28,7 @@ var (
 	// ErrNoSigner reports a checkpoint request to an engine without
 	// Options.Signer.
 	ErrNoSigner = errors.New("engine: no checkpoint signer configured")
+	// ErrPreparedUsed reports a Prepared handed to AppendPrepared a
+	// second time; its records were appended the first time.
+	ErrPreparedUsed = errors.New("engine: these prepared records were already appended")
 )

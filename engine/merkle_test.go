@@ -12,6 +12,7 @@ import (
 
 	"github.com/vellumlog/vellum"
 	"github.com/vellumlog/vellum/checkpoint"
+	"github.com/vellumlog/vellum/layout"
 	"github.com/vellumlog/vellum/merkle"
 	"github.com/vellumlog/vellum/segment"
 	"github.com/vellumlog/vellum/vfs"
@@ -116,10 +117,10 @@ func TestMerkleTreeAndCheckpoints(t *testing.T) {
 		}
 	}
 	// Every sealed segment carries its own root and a section.
-	nums, _ := ListSegments(nil, dir)
+	nums, _ := layout.ListSegments(nil, dir)
 	sealed := 0
 	for _, num := range nums {
-		r, err := segment.Open(vfs.Default, SegmentPath(dir, num), nil)
+		r, err := segment.Open(vfs.Default, layout.SegmentPath(dir, num), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -225,7 +226,7 @@ func TestOpenRefusesDataBehindCheckpoint(t *testing.T) {
 	if _, err := e.Append(ctx, rec(1), rec(2)); err != nil {
 		t.Fatal(err)
 	}
-	path := e.active.path
+	path := e.commit.seg.path
 	e.Close()
 	old, _ := os.ReadFile(path)
 	e = open(t, dir, o)

@@ -13,9 +13,10 @@
 //	entries, err := r.ReadSpan(r.Footer().Spans[0]) // random access by span
 //	sr, err := segment.Scan(fs, path, nil, func(e segment.Entry) error { ... }) // everything, in order
 //
-// A Writer is not safe for concurrent use, with one exception: Add may run
-// while another goroutine runs Sync for the previously flushed batch (see
-// Flush); State, Spans and SpanView must not be called during such a Sync. A Reader is safe for concurrent use; it reads with
-// ReadAt and keeps no cursor. The format is specified in FORMAT.md in this
-// directory.
+// A Writer is not safe for concurrent use, with one exception: its buffered
+// side (Add, Tip, Discard, Flush, FlushedSize) may run on one goroutine
+// while another runs Sync for the previously flushed batch; State, Spans and
+// SpanView belong to the goroutine that syncs (see Writer). A Reader is
+// safe for concurrent use; it reads with ReadAt and keeps no cursor. The
+// format is specified in FORMAT.md in this directory.
 package segment

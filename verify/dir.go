@@ -21,8 +21,8 @@ import (
 	"github.com/vellumlog/vellum"
 	"github.com/vellumlog/vellum/chain"
 	"github.com/vellumlog/vellum/checkpoint"
-	"github.com/vellumlog/vellum/engine"
 	"github.com/vellumlog/vellum/index"
+	"github.com/vellumlog/vellum/layout"
 	"github.com/vellumlog/vellum/merkle"
 	"github.com/vellumlog/vellum/segment"
 	"github.com/vellumlog/vellum/vfs"
@@ -121,11 +121,11 @@ func (v *dirVerifier) run() error {
 	if err := v.readCheckpoints(); err != nil {
 		return err
 	}
-	nums, err := engine.ListSegments(fs, v.dir)
+	nums, err := layout.ListSegments(fs, v.dir)
 	if err != nil {
 		return fmt.Errorf("verify: %w", err)
 	}
-	v.storeID, err = engine.ReadStoreID(fs, v.dir)
+	v.storeID, err = layout.ReadStoreID(fs, v.dir)
 	if err != nil {
 		if len(nums) == 0 {
 			return fmt.Errorf("verify: %s is not a Vellum data directory: %w", v.dir, err)
@@ -248,7 +248,7 @@ func (v *dirVerifier) segments(nums []uint64) ([]*segResult, error) {
 	var total int64
 	sizes := make([]int64, len(nums))
 	for i, n := range nums {
-		fi, err := v.o.FS.Stat(engine.SegmentPath(v.dir, n))
+		fi, err := v.o.FS.Stat(layout.SegmentPath(v.dir, n))
 		if err != nil {
 			return nil, fmt.Errorf("verify: %w", err)
 		}
@@ -313,8 +313,8 @@ func (v *dirVerifier) segments(nums []uint64) ([]*segResult, error) {
 // segment checks one segment on its own: framing and CRCs, the MAC of every
 // record from the block's prev MAC, and its leaves.
 func (v *dirVerifier) segment(num uint64, done *atomic.Int64, buf *[]byte) (r *segResult, err error) {
-	path := engine.SegmentPath(v.dir, num)
-	r = &segResult{num: num, name: filepath.Join("segments", engine.SegmentName(num))}
+	path := layout.SegmentPath(v.dir, num)
+	r = &segResult{num: num, name: filepath.Join("segments", layout.SegmentName(num))}
 	b, unmap, err := v.load(path, buf)
 	if err != nil {
 		return nil, fmt.Errorf("verify: read %s: %w", path, err)

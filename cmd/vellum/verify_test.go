@@ -15,6 +15,7 @@ import (
 	"github.com/vellumlog/vellum/chain"
 	"github.com/vellumlog/vellum/checkpoint"
 	"github.com/vellumlog/vellum/engine"
+	"github.com/vellumlog/vellum/layout"
 )
 
 func runCmd(args ...string) (int, string, string) {
@@ -93,7 +94,7 @@ func TestKeygenVerifyExport(t *testing.T) {
 	}
 
 	// Tampering: one byte of a sealed segment.
-	seg := engine.SegmentPath(data, 1)
+	seg := layout.SegmentPath(data, 1)
 	b, _ := os.ReadFile(seg)
 	b[300] ^= 1
 	os.Chmod(seg, 0o644)

@@ -1,0 +1,346 @@
+package engine
+
+// The group commit. One record's path, top to bottom in this file:
+//
+//  1. commit (on the appending goroutine): under mu, add stamps each
+//     record with the next seq and its receipt time, chains its MAC from
+//     the segment writer's tip, and adds it to the writer's buffer and to
+//     the filling batch. The caller then wakes the flush loop and waits
+//     for the batch to be released.
+//  2. flushLoop → flush (on the flush loop goroutine): the loop takes the
+//     filling batch (a new one starts filling at once), writes it with its
+//     commit frame in one write, and fsyncs it while callers fill the
+//     next.
+//  3. durable: the batch's summary keys go to the indexer, OnCommit sees
+//     its entries, readers get a new snapshot, its leaves go to the tree
+//     goroutine, and its callers are released.
+//  4. Between batches the loop seals a full or old segment and starts the
+//     next (rotate.go).
+//
+// The policy is that of pebble's LogWriter flush loop and etcd's WAL:
+// whatever arrived while the last batch was written and synced is the next
+// batch. Nothing waits on a timer and nothing is tuned to a disk: a slow
+// fsync makes batches larger, a fast one makes them smaller. At most one
+// batch is ever written and not yet synced, which recovery relies on: the
+// loop writes a batch only after the previous batch's fsync returned.
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/vellumlog/vellum"
+	"github.com/vellumlog/vellum/chain"
+	"github.com/vellumlog/vellum/index"
+	"github.com/vellumlog/vellum/segment"
+	"github.com/vellumlog/vellum/vfs"
+)
+
+// committer takes records from every appending goroutine, chains them, and
+// makes them durable, one write and one fsync per batch.
+//
+// Who owns what:
+//   - mu guards what appending goroutines touch: the filling batch, the
+//     buffered side of the segment writer (Add, Tip, Flush), the HMAC
+//     hasher, the dedup window, the active segment's identity and the
+//     state flags. Appending goroutines hold it while they add their
+//     records; the flush loop holds it while it takes a batch and writes
+//     it, and while it swaps segments.
+//   - The flush loop goroutine alone syncs, seals and creates segments,
+//     and does everything after a sync (the indexer's keys, publishing,
+//     handing leaves to the tree, OnCommit, releasing callers). It reads
+//     the writer's durable side (State, SpanView) without mu: appending
+//     goroutines never touch it.
+//   - Open uses all of it before the loop starts.
+type committer struct {
+	opts    *Options
+	log     *slog.Logger
+	fs      vfs.FS
+	dir     string
+	storeID [16]byte
+	files   *segmentFiles
+	index   *indexer
+	tree    *tree
+
+	mu      sync.Mutex
+	space   *sync.Cond // waited on for room in the filling batch; see wakeWaiters
+	filling *batch
+	syncing *batch          // the batch being written and synced, if any
+	seg     *segInfo        // the active segment; nil only after a failed rotation
+	writer  *segment.Writer // its writer: the one place that knows where the chain ends (Tip)
+	hasher  *chain.Hasher
+	dedup   *dedupWindow
+	waiting int   // appending goroutines that found no room since the last wakeWaiters
+	sealing bool  // a seal is under way: appends wait
+	closed  bool  // Close was called: appends are refused
+	failErr error // set once; the engine then acknowledges nothing more
+
+	wake chan struct{} // a batch is filling; capacity 1
+	quit chan struct{} // closed by close
+	done chan struct{} // closed when the flush loop has exited
+}
+
+// batch is one group commit: the records callers added while the previous
+// batch was being written and synced, released together once their fsync
+// returned.
+type batch struct {
+	bytes    int // encoded bytes, bounded by Options.MaxBatchBytes
+	callers  int
+	firstSeq uint64          // seq of the first new record
+	keys     []*index.Keys   // summary keys of the new records, in seq order
+	leaves   leafBatch       // encodings and MACs, for the Merkle tree
+	entries  []segment.Entry // for Options.OnCommit
+
+	done chan struct{} // closed when the batch is durable or failed
+	err  error         // set before done is closed
+}
+
+func newBatch(sizeHint int) *batch {
+	n := max(sizeHint, 16)
+	return &batch{
+		keys:   make([]*index.Keys, 0, n),
+		leaves: leafBatch{encs: make([][]byte, 0, n), macs: make([]vellum.MAC, 0, n)},
+		done:   make(chan struct{}),
+	}
+}
+
+func newCommitter(opts *Options, log *slog.Logger, dir string, storeID [16]byte, files *segmentFiles, index *indexer, tree *tree) *committer {
+	c := &committer{
+		opts: opts, log: log, fs: opts.FS, dir: dir, storeID: storeID, files: files, index: index, tree: tree,
+		filling: newBatch(0),
+		hasher:  opts.Keys.Active().NewHasher(),
+		dedup:   newDedupWindow(opts.DedupEntries),
+		wake:    make(chan struct{}, 1),
+		quit:    make(chan struct{}),
+		done:    make(chan struct{}),
+	}
+	c.space = sync.NewCond(&c.mu)
+	return c
+}
+
+// commit appends one call's prepared records and returns their seqs once
+// they are durable.
+func (c *committer) commit(ctx context.Context, p *Prepared) ([]uint64, error) {
+	seqs := make([]uint64, len(p.items))
+	b, err := c.enqueue(p, seqs)
+	if err != nil {
+		return nil, err
+	}
+	select {
+	case <-b.done:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	if b.err != nil {
+		return nil, b.err
+	}
+	return seqs, nil
+}
+
+// enqueue adds the records to the filling batch, waiting while a full batch
+// or a seal holds them back, and wakes the flush loop. It fills in seqs.
+// A call's records always go into one batch.
+func (c *committer) enqueue(p *Prepared, seqs []uint64) (*batch, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for {
+		if c.failErr != nil {
+			return nil, c.failErr
+		}
+		if c.closed {
+			return nil, ErrClosed
+		}
+		if !c.sealing && (c.filling.bytes == 0 || c.filling.bytes+p.size <= c.opts.MaxBatchBytes) {
+			break
+		}
+		c.waiting++
+		c.space.Wait()
+	}
+	b := c.filling
+	now := c.opts.Now().UnixNano()
+	for i := range p.items {
+		seq, err := c.add(b, &p.items[i], now)
+		if err != nil {
+			// Only a broken invariant gets here. Nothing of the batch is
+			// written: the flush loop releases it with the failure.
+			return nil, c.failLocked(err)
+		}
+		seqs[i] = seq
+	}
+	b.bytes += p.size
+	b.callers++
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+	return b, nil
+}
+
+// add chains one record onto the end of the log and returns its seq. A
+// record whose (tenant, event id) is in the dedup window is not stored
+// again: its first seq is returned, whose batch is this one or an earlier
+// one, so it is durable when this batch is. The caller holds mu.
+func (c *committer) add(b *batch, it *item, now int64) (uint64, error) {
+	if it.dedup != "" {
+		if seq, ok := c.dedup.get(it.dedup); ok {
+			return seq, nil
+		}
+	}
+	tip := c.writer.Tip()
+	t := max(now, tip.Time+1) // receipt times increase strictly with seq
+	vellum.StampEncoded(it.enc, tip.Seq, t)
+	mac := c.hasher.Next(tip.PrevMAC, it.enc)
+	if err := c.writer.Add(tip.Seq, t, it.enc, mac); err != nil {
+		return 0, err
+	}
+	if len(b.keys) == 0 {
+		b.firstSeq = tip.Seq
+	}
+	b.keys = append(b.keys, &it.keys)
+	b.leaves.encs = append(b.leaves.encs, it.enc)
+	b.leaves.macs = append(b.leaves.macs, mac)
+	if c.opts.OnCommit != nil {
+		b.entries = append(b.entries, segment.Entry{Seq: tip.Seq, Time: t, Record: it.enc, MAC: mac, PrevMAC: tip.PrevMAC})
+	}
+	if it.dedup != "" {
+		c.dedup.put(it.dedup, tip.Seq)
+	}
+	return tip.Seq, nil
+}
+
+// flushLoop is the flush loop goroutine.
+func (c *committer) flushLoop() {
+	defer close(c.done)
+	tick := newAgeTicker(c.opts.SegmentAge)
+	defer tick.Stop()
+	for {
+		select {
+		case <-c.wake:
+			c.flush()
+			if c.segmentFull() {
+				c.rotate()
+			}
+		case <-tick.C:
+			c.rotateIfOld()
+		case <-c.quit:
+			c.flush() // what callers handed in before Close
+			return
+		}
+	}
+}
+
+// flush writes the filling batch, syncs it, and releases its callers once
+// it is durable. Records that arrive meanwhile fill the next batch.
+func (c *committer) flush() {
+	c.mu.Lock()
+	b := c.filling
+	if b.callers == 0 {
+		c.mu.Unlock()
+		return
+	}
+	c.filling, c.syncing = newBatch(len(b.keys)), b
+	c.wakeWaiters()
+	err := c.failErr
+	var fl *segment.Flushed
+	if err == nil {
+		fl, err = c.writer.Flush() // one write(2); under mu, as Add shares the writer's buffer
+	}
+	c.mu.Unlock()
+	if err == nil && fl != nil {
+		err = c.writer.Sync(fl)
+	}
+	if err != nil {
+		c.release(b, c.fail(err))
+		return
+	}
+	c.durable(b)
+	c.release(b, nil)
+}
+
+// wakeWaiters wakes the callers waiting for room, when the filling batch
+// was taken, a seal ended, or the committer closed or failed. Each checks
+// again and counts itself in waiting if it still finds none. The caller
+// holds mu.
+func (c *committer) wakeWaiters() {
+	c.waiting = 0
+	c.space.Broadcast()
+}
+
+// durable hands a batch that just became durable to the parts that follow
+// the log, before its callers are released.
+func (c *committer) durable(b *batch) {
+	c.index.noteKeys(b.firstSeq, b.keys)
+	if c.opts.OnCommit != nil && len(b.entries) > 0 {
+		c.opts.OnCommit(c.seg.num, b.entries)
+	}
+	c.index.publish(c.seg, c.writer)
+	c.tree.hand(&b.leaves) // hashed on the tree goroutine, off this path
+}
+
+// release ends a batch's wait with err (nil: durable).
+func (c *committer) release(b *batch, err error) {
+	c.mu.Lock()
+	c.syncing = nil
+	c.mu.Unlock()
+	b.err = err
+	close(b.done)
+}
+
+// fail puts the engine in the failed state: nothing more is acknowledged,
+// reads go on, Close still works. The first cause wins; fail returns the
+// engine's error.
+func (c *committer) fail(cause error) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.failLocked(cause)
+}
+
+func (c *committer) failLocked(cause error) error {
+	if c.failErr == nil {
+		c.failErr = fmt.Errorf("%w: %w", ErrFailed, cause)
+		c.log.Error("store failed; refusing further appends until reopened", slog.String("error", cause.Error()))
+		c.wakeWaiters()
+		select { // the filling batch's callers are released with the failure
+		case c.wake <- struct{}{}:
+		default:
+		}
+	}
+	return c.failErr
+}
+
+// err returns why the committer refuses records: its failure, else
+// ErrClosed after close, else nil.
+func (c *committer) err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.failErr != nil {
+		return c.failErr
+	}
+	if c.closed {
+		return ErrClosed
+	}
+	return nil
+}
+
+// failed returns the committer's failure, or nil; unlike err it ignores
+// close.
+func (c *committer) failed() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.failErr
+}
+
+// start starts the flush loop.
+func (c *committer) start() { go c.flushLoop() }
+
+// close stops accepting records, lets the flush loop commit what callers
+// handed in, and waits for it to exit.
+func (c *committer) close() {
+	c.mu.Lock()
+	c.closed = true
+	c.wakeWaiters()
+	c.mu.Unlock()
+	close(c.quit)
+	<-c.done
+}
