@@ -108,7 +108,7 @@ func (e *Engine) Prepare(recs ...vellum.Record) (*Prepared, error) {
 		}
 		n := src[i].EncodedSize()
 		if n > o.MaxRecordSize {
-			return nil, &RecordError{Index: i, Err: fmt.Errorf("%w: %d bytes encoded, limit %d", ErrTooLarge, n, o.MaxRecordSize)}
+			return nil, &RecordError{Index: i, Err: fmt.Errorf("%w: the record is %d bytes encoded, over the maximum of %d", ErrTooLarge, n, o.MaxRecordSize)}
 		}
 		size += n
 	}

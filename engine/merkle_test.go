@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -353,5 +354,56 @@ func TestCrashKeepsCheckpointsConsistent(t *testing.T) {
 		}
 		e.Close()
 		disk = img
+	}
+}
+
+// TestSignCheckpointRacesClose: a checkpoint request that races Close
+// returns (a checkpoint, or ErrClosed) instead of waiting forever for a
+// tree goroutine that stopped. A request queued after the goroutine read
+// its stop message was never answered before.
+func TestSignCheckpointRacesClose(t *testing.T) {
+	signer, _ := testSigner(t)
+	o := testOpts(t)
+	o.Signer = signer
+	within := func(what string, f func() error) error {
+		t.Helper()
+		errc := make(chan error, 1)
+		go func() { errc <- f() }()
+		select {
+		case err := <-errc:
+			return err
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s hangs", what)
+			return nil
+		}
+	}
+	for round := 0; round < 20; round++ {
+		e := open(t, t.TempDir(), o)
+		if _, err := e.Append(ctx, rec(round)); err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		for i := 0; i < 4; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				err := within("SignCheckpoint racing Close", func() error { _, err := e.SignCheckpoint(ctx); return err })
+				if err != nil && !errors.Is(err, ErrClosed) {
+					t.Errorf("SignCheckpoint racing Close: %v", err)
+				}
+			}()
+		}
+		e.Close()
+		wg.Wait()
+		// After Close the queue has room and the goroutine is gone: every
+		// request must see that.
+		for i := 0; i < 10; i++ {
+			if err := within("a request after Close", func() error { _, err := e.tree.sign(ctx); return err }); !errors.Is(err, ErrClosed) {
+				t.Fatalf("request after Close: %v, want ErrClosed", err)
+			}
+		}
+		if s, err := e.SignCheckpoint(ctx); err != nil || s.Size != 1 {
+			t.Fatalf("SignCheckpoint after Close = size %d, %v; want the final checkpoint", s.Size, err)
+		}
 	}
 }

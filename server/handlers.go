@@ -177,10 +177,9 @@ func (s *Server) handleIngest(w http.ResponseWriter, r *http.Request, _ httprout
 	if err != nil {
 		return err
 	}
-	recs, err := DecodeEvents(body, DecodeOptions{
-		NDJSON:        isNDJSON(r.Header.Get("Content-Type")),
-		MaxEvents:     s.cfg.MaxEvents,
-		MaxRecordSize: int(s.cfg.Audit.MaxRecordSize),
+	recs, starts, err := decodeEvents(body, DecodeOptions{
+		NDJSON:    isNDJSON(r.Header.Get("Content-Type")),
+		MaxEvents: s.cfg.MaxEvents,
 	})
 	if err != nil {
 		return err
@@ -196,7 +195,13 @@ func (s *Server) handleIngest(w http.ResponseWriter, r *http.Request, _ httprout
 	}
 	seqs := []uint64{}
 	if len(recs) > 0 {
-		if seqs, err = s.store.Append(r.Context(), recs...); err != nil {
+		// Validated, redacted and encoded once, with the server's
+		// attributes; the size limit applies to those bytes.
+		prepared, err := s.store.Prepare(recs...)
+		if err != nil {
+			return recordError(body, starts, err)
+		}
+		if seqs, err = s.store.AppendPrepared(r.Context(), prepared); err != nil {
 			return s.storeErr(err)
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/vellumlog/vellum"
+	"github.com/vellumlog/vellum/engine"
 )
 
 // ReservedAttrPrefix starts the attribute keys the server sets itself (such
@@ -26,41 +27,48 @@ type DecodeOptions struct {
 	NDJSON bool
 	// MaxEvents bounds the events in the body (DefaultMaxEvents when 0).
 	MaxEvents int
-	// MaxRecordSize bounds each event's encoded record
-	// (DefaultMaxRecordSize when 0).
-	MaxRecordSize int
 }
 
-// DecodeEvents decodes an ingest body into records ready to append: either
-// a JSON array of events or newline-delimited JSON objects. Each event is
-// checked strictly: field names match exactly (case-sensitive), no field
-// appears twice, unknown fields and fields the store assigns (seq, mac,
-// prev_mac, key_id, redactions, event_time) are rejected, and the record
-// must pass vellum.Record.Validate. The sender's "time" becomes EventTime;
-// Time stays zero for the store to stamp. A JSON null counts as absent.
+// DecodeEvents decodes an ingest body into records: either a JSON array of
+// events or newline-delimited JSON objects. Each event's JSON is checked
+// strictly: field names match exactly (case-sensitive), no field appears
+// twice, and unknown fields and fields the store assigns (seq, mac,
+// prev_mac, key_id, redactions, event_time) are rejected. The sender's
+// "time" becomes EventTime; Time stays zero for the store to stamp. A JSON
+// null counts as absent.
+//
+// The records are not yet validated or measured: the store does both once,
+// when it prepares them for appending (engine.Engine.Prepare), after the
+// server has added its own attributes, so the record checked is the record
+// stored. The ingest handler turns the store's refusal of a record into an
+// *EventError naming the event and its line.
 //
 // Any error is an *EventError naming the event's index, its line and the
 // field; a body with an error yields no records at all.
 func DecodeEvents(body []byte, opts DecodeOptions) ([]vellum.Record, error) {
+	recs, _, err := decodeEvents(body, opts)
+	return recs, err
+}
+
+// decodeEvents is DecodeEvents, also returning the byte offset where each
+// event starts, for errors about it found later.
+func decodeEvents(body []byte, opts DecodeOptions) ([]vellum.Record, []int, error) {
 	if opts.MaxEvents <= 0 {
 		opts.MaxEvents = DefaultMaxEvents
-	}
-	if opts.MaxRecordSize <= 0 {
-		opts.MaxRecordSize = DefaultMaxRecordSize
 	}
 	d := &bodyDecoder{body: body, dec: json.NewDecoder(bytes.NewReader(body)), index: -1, lines: lineCounter{b: body}}
 	start := skipSpace(body, 0)
 	if start == len(body) {
-		return nil, d.fail("", "the body is empty (send a JSON array of events or one JSON object per line)")
+		return nil, nil, d.fail("", "the body is empty (send a JSON array of events or one JSON object per line)")
 	}
 	array := body[start] == '[' && !opts.NDJSON
 	var recs []vellum.Record
+	var starts []int
 	if array {
 		if _, err := d.dec.Token(); err != nil {
-			return nil, d.syntax(err)
+			return nil, nil, d.syntax(err)
 		}
 	}
-	var buf []byte
 	for {
 		off := skipSpace(body, int(d.dec.InputOffset()))
 		if array {
@@ -77,37 +85,49 @@ func DecodeEvents(body []byte, opts DecodeOptions) ([]vellum.Record, error) {
 		d.index = len(recs)
 		d.start = off
 		if len(recs) == opts.MaxEvents {
-			return nil, &EventError{Index: d.index, Line: d.lines.at(off), Err: ErrTooManyEvents,
+			return nil, nil, &EventError{Index: d.index, Line: d.lines.at(off), Err: ErrTooManyEvents,
 				Reason: fmt.Sprintf("more than %d events in one request; send them in several", opts.MaxEvents)}
 		}
 		rec, err := d.event()
 		if err != nil {
-			return nil, err
-		}
-		if err := rec.Validate(); err != nil {
-			return nil, d.fail("", "%s", strings.TrimPrefix(err.Error(), vellum.ErrInvalid.Error()+": "))
-		}
-		buf, err = rec.AppendBinary(buf[:0])
-		if err != nil {
-			return nil, d.fail("", "%s", err.Error())
-		}
-		if len(buf) > opts.MaxRecordSize {
-			return nil, &EventError{Index: d.index, Line: d.lines.at(d.start), Err: ErrEventTooLarge,
-				Reason: fmt.Sprintf("the record is %d bytes encoded, over the maximum of %d", len(buf), opts.MaxRecordSize)}
+			return nil, nil, err
 		}
 		recs = append(recs, rec)
+		starts = append(starts, off)
 	}
 	if array {
 		d.index = -1
 		if _, err := d.dec.Token(); err != nil { // the closing ]
-			return nil, d.syntax(err)
+			return nil, nil, d.syntax(err)
 		}
 		if off := skipSpace(body, int(d.dec.InputOffset())); off != len(body) {
 			d.start = off
-			return nil, d.fail("", "data after the closing ] of the event array")
+			return nil, nil, d.fail("", "data after the closing ] of the event array")
 		}
 	}
-	return recs, nil
+	return recs, starts, nil
+}
+
+// recordError turns the store's refusal of one record of a body (an
+// *engine.RecordError: invalid, or too large once encoded) into the
+// *EventError that names the event and its line. starts are the events'
+// offsets from decodeEvents. Other errors are returned as they are.
+func recordError(body []byte, starts []int, err error) error {
+	var re *engine.RecordError
+	if !errors.As(err, &re) || re.Index < 0 || re.Index >= len(starts) {
+		return err
+	}
+	lines := lineCounter{b: body}
+	ee := &EventError{Index: re.Index, Line: lines.at(starts[re.Index]), Err: ErrBadEvent}
+	switch {
+	case errors.Is(re.Err, engine.ErrTooLarge):
+		ee.Err, ee.Reason = ErrEventTooLarge, trimPrefix(re.Err, engine.ErrTooLarge)
+	case errors.Is(re.Err, vellum.ErrInvalid):
+		ee.Reason = trimPrefix(re.Err, vellum.ErrInvalid)
+	default:
+		ee.Reason = re.Err.Error()
+	}
+	return ee
 }
 
 // bodyDecoder walks the JSON tokens of an ingest body, remembering which

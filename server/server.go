@@ -29,6 +29,12 @@ type Store interface {
 	// means none of them is acknowledged; errors wrapping vellum.ErrInvalid
 	// or engine.ErrTooLarge are the caller's fault.
 	Append(ctx context.Context, recs ...vellum.Record) ([]uint64, error)
+	// Prepare validates, redacts and encodes records once, for
+	// AppendPrepared; a record it refuses is named by an
+	// *engine.RecordError wrapping vellum.ErrInvalid or engine.ErrTooLarge.
+	Prepare(recs ...vellum.Record) (*engine.Prepared, error)
+	// AppendPrepared appends what Prepare made ready, as Append does.
+	AppendPrepared(ctx context.Context, p *engine.Prepared) ([]uint64, error)
 	// Get returns the record with seq, or an error wrapping
 	// engine.ErrNotFound when the store does not hold it (never written,
 	// or expired by retention).

@@ -13,16 +13,23 @@ import (
 
 // newTestStore opens a real engine in a temporary directory for the
 // handler tests. Swapping the store is this one function.
-func newTestStore(t testing.TB) Store {
+func newTestStore(t testing.TB) Store { return newTestStoreOpts(t, nil) }
+
+// newTestStoreOpts is newTestStore with the engine options set by mod.
+func newTestStoreOpts(t testing.TB, mod func(*engine.Options)) Store {
 	t.Helper()
 	key, err := chain.GenerateKey()
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := engine.Open(t.TempDir(), &engine.Options{
+	o := &engine.Options{
 		Keys:   chain.NewKeyring(key),
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
+	}
+	if mod != nil {
+		mod(o)
+	}
+	e, err := engine.Open(t.TempDir(), o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,8 +48,11 @@ func (f *failedStore) Err() error { return f.err }
 func (f *failedStore) Append(context.Context, ...vellum.Record) ([]uint64, error) {
 	return nil, f.err
 }
+func (f *failedStore) AppendPrepared(context.Context, *engine.Prepared) ([]uint64, error) {
+	return nil, f.err
+}
 
-// blockingStore holds every Append until release is closed, to test that
+// blockingStore holds every append until release is closed, to test that
 // Shutdown waits for in-flight requests.
 type blockingStore struct {
 	Store
@@ -54,4 +64,10 @@ func (b *blockingStore) Append(ctx context.Context, recs ...vellum.Record) ([]ui
 	b.entered <- struct{}{}
 	<-b.release
 	return b.Store.Append(ctx, recs...)
+}
+
+func (b *blockingStore) AppendPrepared(ctx context.Context, p *engine.Prepared) ([]uint64, error) {
+	b.entered <- struct{}{}
+	<-b.release
+	return b.Store.AppendPrepared(ctx, p)
 }
