@@ -65,8 +65,9 @@ func internal(p string) (string, bool) {
 func TestArchitecture(t *testing.T) {
 	all := imports(t)
 	// The walk must see the real graph, or every rule passes vacuously.
-	if !slices.Contains(all["segment"], module+"/vfs") || !slices.Contains(all["engine"], module+"/segment") {
-		t.Fatalf("import graph looks wrong: segment %v, engine %v", all["segment"], all["engine"])
+	if !slices.Contains(all["segment"], module+"/vfs") || !slices.Contains(all["engine"], module+"/segment") ||
+		!slices.Contains(all["verify"], module+"/layout") {
+		t.Fatalf("import graph looks wrong: segment %v, engine %v, verify %v", all["segment"], all["engine"], all["verify"])
 	}
 	// mayImport lists, per package, the module packages it may import. A
 	// package not listed may import any module package except those
@@ -83,6 +84,9 @@ func TestArchitecture(t *testing.T) {
 		// the engine: verifiers and auditors' tools use them on their own.
 		"merkle":     {"."},
 		"checkpoint": {"merkle", "vfs"},
+		// The data directory's layout is shared by the engine and the
+		// offline tools; it sits below both.
+		"layout": {".", "chain", "segment", "vfs"},
 	}
 	// Nothing but the command and the benchmark harness may import the
 	// server; nothing below the engine may import the engine.
@@ -98,8 +102,13 @@ func TestArchitecture(t *testing.T) {
 			if p == "server" && !strings.HasPrefix(dir, "cmd") && !strings.HasPrefix(dir, "bench") {
 				t.Errorf("%s imports server; only cmd/ and bench/ may", dir)
 			}
-			if p == "engine" && slices.Contains([]string{"segment", "chain", "index", "query", "redact", "vfs", "merkle", "checkpoint", "."}, dir) {
+			if p == "engine" && slices.Contains([]string{"segment", "chain", "index", "query", "redact", "vfs", "merkle", "checkpoint", "layout", "."}, dir) {
 				t.Errorf("%s imports engine", dir)
+			}
+			// The offline verifier must not trust the engine's code to
+			// check the engine's files: it shares only the layout rules.
+			if p == "engine" && dir == "verify" {
+				t.Errorf("verify imports engine; it may use layout, segment, chain, merkle and checkpoint only")
 			}
 		}
 	}

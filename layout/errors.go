@@ -17,7 +17,7 @@ var ErrCorrupt = errors.New("layout: corrupt data directory")
 // what the header says.
 type LinkError struct {
 	Segment  uint64 // the file's segment number
-	Field    string // "segment number", "store id", "first seq", "prev MAC"
+	Field    string // FieldNumber, FieldStoreID, FieldFirstSeq or FieldPrevMAC
 	Offset   int64
 	Expected string
 	Found    string
@@ -27,6 +27,14 @@ type LinkError struct {
 func (e *LinkError) Error() string {
 	return fmt.Sprintf("layout: segment %d offset %d: %s (expected %s, found %s)", e.Segment, e.Offset, e.Reason, e.Expected, e.Found)
 }
+
+// The header fields a LinkError names.
+const (
+	FieldNumber   = "segment number"
+	FieldStoreID  = "store id"
+	FieldFirstSeq = "first seq"
+	FieldPrevMAC  = "prev MAC"
+)
 
 // Unwrap makes errors.Is(err, ErrCorrupt) true.
 func (e *LinkError) Unwrap() error { return ErrCorrupt }

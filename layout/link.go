@@ -45,30 +45,30 @@ func CheckLink(num uint64, storeID [16]byte, h *segment.Header, prev *End) []*Li
 		errs = append(errs, &LinkError{Segment: num, Field: field, Offset: off, Expected: expected, Found: found, Reason: reason})
 	}
 	if h.Number != num {
-		bad("segment number", segment.HeaderNumberOffset, fmt.Sprintf("segment %d", num), fmt.Sprintf("segment %d", h.Number),
+		bad(FieldNumber, segment.HeaderNumberOffset, fmt.Sprintf("segment %d", num), fmt.Sprintf("segment %d", h.Number),
 			"the header names another segment number than the file (segments renamed, swapped or moved)")
 	}
 	if h.StoreID != storeID {
-		bad("store id", segment.HeaderStoreIDOffset, "store "+hex.EncodeToString(storeID[:]), "store "+hex.EncodeToString(h.StoreID[:]),
+		bad(FieldStoreID, segment.HeaderStoreIDOffset, "store "+hex.EncodeToString(storeID[:]), "store "+hex.EncodeToString(h.StoreID[:]),
 			"the segment belongs to another store")
 	}
 	switch {
 	case prev != nil:
 		if h.FirstSeq != prev.LastSeq+1 {
-			bad("first seq", segment.HeaderFirstSeqOffset, fmt.Sprintf("first seq %d", prev.LastSeq+1), fmt.Sprintf("first seq %d", h.FirstSeq),
+			bad(FieldFirstSeq, segment.HeaderFirstSeqOffset, fmt.Sprintf("first seq %d", prev.LastSeq+1), fmt.Sprintf("first seq %d", h.FirstSeq),
 				fmt.Sprintf("seqs are not contiguous with segment %d, which ends at seq %d (records removed, inserted or reordered)", prev.Number, prev.LastSeq))
 		}
 		if h.PrevMAC != prev.LastMAC {
-			bad("prev MAC", segment.HeaderPrevMACOffset, prev.LastMAC.String(), h.PrevMAC.String(),
+			bad(FieldPrevMAC, segment.HeaderPrevMACOffset, prev.LastMAC.String(), h.PrevMAC.String(),
 				fmt.Sprintf("the header's prev MAC is not the last MAC of segment %d (the chain is broken between segments)", prev.Number))
 		}
 	case num == 1:
 		if g := chain.Genesis(storeID, h.KeyID); h.PrevMAC != g {
-			bad("prev MAC", segment.HeaderPrevMACOffset, g.String(), h.PrevMAC.String(),
+			bad(FieldPrevMAC, segment.HeaderPrevMACOffset, g.String(), h.PrevMAC.String(),
 				"the first segment's prev MAC is not the store's genesis value")
 		}
 		if h.FirstSeq != 1 {
-			bad("first seq", segment.HeaderFirstSeqOffset, "first seq 1", fmt.Sprintf("first seq %d", h.FirstSeq),
+			bad(FieldFirstSeq, segment.HeaderFirstSeqOffset, "first seq 1", fmt.Sprintf("first seq %d", h.FirstSeq),
 				"the first segment does not start at seq 1")
 		}
 	}

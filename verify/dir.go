@@ -356,7 +356,7 @@ func (v *dirVerifier) segment(num uint64, done *atomic.Int64, buf *[]byte) (r *s
 	var hasher *chain.Hasher
 	if v.o.Keys != nil {
 		if k, err := v.o.Keys.Lookup(r.hdr.KeyID); err != nil {
-			r.probs = append(r.probs, &Problem{Check: CheckKey, File: r.name, Offset: 48,
+			r.probs = append(r.probs, &Problem{Check: CheckKey, File: r.name, Offset: segment.HeaderKeyIDOffset,
 				Expected: "key id " + v.o.Keys.Active().ID().String(), Found: "key id " + r.hdr.KeyID.String(),
 				Detail: "the segment was chained under an HMAC key that was not given (wrong key?)"})
 		} else {
@@ -493,12 +493,17 @@ func (v *dirVerifier) links(nums []uint64, results []*segResult) {
 		link := func(off int64, expected, found, detail string) {
 			v.problem(rank, &Problem{Check: CheckLink, File: r.name, Offset: off, Seq: h.FirstSeq, Expected: expected, Found: found, Detail: detail})
 		}
-		if h.Number != r.num {
-			link(16, fmt.Sprintf("segment %d", r.num), fmt.Sprintf("segment %d", h.Number), "header names another segment number than the file (segments renamed, swapped or moved)")
-			treeOK = false
+		// The header's ties to the store and to the segment before it:
+		// the engine's rules (package layout), each failure reported.
+		var prevEnd *layout.End
+		if prev != nil {
+			prevEnd = &layout.End{Number: prev.num, LastSeq: prevLast, LastMAC: prevMAC}
 		}
-		if h.StoreID != v.storeID {
-			link(24, "store "+hex.EncodeToString(v.storeID[:]), "store "+hex.EncodeToString(h.StoreID[:]), "segment belongs to another store")
+		for _, le := range layout.CheckLink(r.num, v.storeID, &h, prevEnd) {
+			link(le.Offset, le.Expected, le.Found, le.Reason)
+			if le.Field == layout.FieldNumber || le.Field == layout.FieldFirstSeq {
+				treeOK = false // the records are not where the tree expects them
+			}
 		}
 		switch {
 		case i > 0 && nums[i] != nums[i-1]+1:
@@ -507,27 +512,11 @@ func (v *dirVerifier) links(nums []uint64, results []*segResult) {
 		case i == 0 && r.num != 1:
 			v.rep.Warnings = append(v.rep.Warnings, fmt.Sprintf("the store starts at segment %d (earlier segments expired): the chain and the tree are checked from seq %d", r.num, h.FirstSeq))
 		}
-		if prev != nil {
-			if h.FirstSeq != prevLast+1 {
-				link(40, fmt.Sprintf("first seq %d", prevLast+1), fmt.Sprintf("first seq %d", h.FirstSeq), "seqs are not contiguous with the previous segment (records removed, inserted or reordered)")
-				treeOK = false
-			}
-			if h.PrevMAC != prevMAC {
-				link(56, prevMAC.String(), h.PrevMAC.String(), "header's prev MAC is not the previous segment's last MAC (the chain is broken between segments)")
-			}
-			if !prev.scan.Sealed {
-				v.problem(uint64(rankSegment+i-1), &Problem{Check: CheckLink, File: prev.name, Offset: prev.scan.State.Size,
-					Detail: "segment is not sealed but later segments exist (replaced by an older copy, or truncated)"})
-			}
-		} else if r.num == 1 {
-			if g := chain.Genesis(v.storeID, h.KeyID); h.PrevMAC != g {
-				link(56, g.String(), h.PrevMAC.String(), "the first segment's prev MAC is not the store's genesis value")
-			}
-			if h.FirstSeq != 1 {
-				link(40, "first seq 1", fmt.Sprintf("first seq %d", h.FirstSeq), "the first segment does not start at seq 1")
-				treeOK = false
-			}
-		} else {
+		if prev != nil && !prev.scan.Sealed {
+			v.problem(uint64(rankSegment+i-1), &Problem{Check: CheckLink, File: prev.name, Offset: prev.scan.State.Size,
+				Detail: "segment is not sealed but later segments exist (replaced by an older copy, or truncated)"})
+		}
+		if prev == nil && r.num != 1 {
 			treeOK = false // no tree before an expired prefix
 		}
 		if r.scan.TornAt >= 0 {
