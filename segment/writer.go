@@ -141,7 +141,6 @@ type Writer struct {
 	out      []byte
 	raw      []byte
 	cur      blockHeader
-	curStart int // offset in out of the current block's header
 	batch    []pendingBlock
 	nextSeq  uint64
 	nextPrev vellum.MAC

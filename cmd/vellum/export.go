@@ -78,11 +78,11 @@ func runExport(args []string, stdout, stderr io.Writer) int {
 		}
 		var cp checkpoint.Signed
 		if *pubFile != "" {
-			v, err := checkpoint.LoadVerifier(*pubFile)
-			if err != nil {
-				return fail("%v", err)
+			v, verr := checkpoint.LoadVerifier(*pubFile)
+			if verr != nil {
+				return fail("%v", verr)
 			}
-			cp, err = checkpoint.Open(note, v)
+			cp, err = checkpoint.Open(note, v) // a checkpoint the key does not sign is refused
 		} else {
 			cp, err = checkpoint.ParseNote(note)
 		}
