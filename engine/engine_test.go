@@ -609,7 +609,7 @@ func TestGroupCommitSharesFsyncs(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	e.Close() // OnCommit runs on the sync goroutine; Close waits for it
+	e.Close() // OnCommit runs on the flush loop; Close waits for it
 	if records != 256*8 {
 		t.Fatalf("OnCommit saw %d records, want %d", records, 256*8)
 	}

@@ -283,8 +283,8 @@ func (w *Writer) Err() error {
 
 // Add buffers one record: its seq (which must follow the previous one), its
 // receipt time, its canonical encoding and its chain MAC. Nothing reaches
-// the file until Commit. A record over the maximum size is refused with
-// ErrTooLarge before anything is buffered.
+// the file until Flush (or Commit). A record over the maximum size is
+// refused with ErrTooLarge before anything is buffered.
 func (w *Writer) Add(seq uint64, t int64, encoded []byte, mac vellum.MAC) error {
 	if err := w.Err(); err != nil {
 		return err
