@@ -5,8 +5,10 @@ PKGS     := ./...
 # staticcheck at a pinned version, fetched through the module proxy and
 # cached by the go command: nothing to install by hand.
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
+# The OpenAPI linter, pinned; npx fetches it from the npm registry once.
+REDOCLY  ?= @redocly/cli@2.77.0
 
-.PHONY: all build run test check test-race test-fips fuzz-smoke bench-smoke bench fuzz clean
+.PHONY: all build run test check lint-openapi test-race test-fips fuzz-smoke bench-smoke bench fuzz clean
 
 all: build
 
@@ -18,10 +20,10 @@ run:
 	$(GO) run ./cmd/vellum serve
 
 # The README's test command: formatting, vet, go.mod tidiness, staticcheck
-# and a macOS build, the whole suite under the race detector, the suite
-# again under FIPS 140-only crypto, every fuzz target briefly, and every
-# benchmark once as a smoke test.
-test: check test-race test-fips fuzz-smoke bench-smoke
+# and a macOS build, the OpenAPI lint, the whole suite under the race
+# detector, the suite again under FIPS 140-only crypto, every fuzz target
+# briefly, and every benchmark once as a smoke test.
+test: check lint-openapi test-race test-fips fuzz-smoke bench-smoke
 
 check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -30,6 +32,11 @@ check:
 	$(GO) mod tidy -diff
 	GOOS=darwin $(GO) build $(PKGS)
 	$(GO) run $(STATICCHECK) $(PKGS)
+
+# server/openapi.yaml must lint clean (redocly.yaml holds the rules); a
+# lint error fails make test.
+lint-openapi:
+	npx --yes $(REDOCLY) lint --config redocly.yaml server/openapi.yaml
 
 test-race:
 	$(GO) test -race -count=1 -timeout 30m $(PKGS)

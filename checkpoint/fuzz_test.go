@@ -61,3 +61,41 @@ func FuzzParseLog(f *testing.F) {
 		}
 	})
 }
+
+// FuzzSalvageLog: the damage-tolerant log reader never panics, returns
+// entries that re-frame to the bytes where they lie, and accounts for
+// every byte as an entry or as damage, in order.
+func FuzzSalvageLog(f *testing.F) {
+	s, _, _ := fixedKey(f, "vellum-test", 7)
+	good, _ := Sign(sample(), s)
+	one := frame(good.Note)
+	two := append(bytes.Clone(one), one...)
+	bad := bytes.Clone(two)
+	bad[20] ^= 1
+	f.Add(two)
+	f.Add(bad)
+	f.Add(append(bytes.Clone(one), one[:9]...))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		entries, damage := SalvageLog(b)
+		off := int64(0)
+		for len(entries) > 0 || len(damage) > 0 {
+			switch {
+			case len(entries) > 0 && entries[0].Offset == off:
+				fr := frame(entries[0].Note)
+				if !bytes.Equal(fr, b[off:off+int64(len(fr))]) {
+					t.Fatalf("entry at %d does not re-frame to its bytes", off)
+				}
+				off += int64(len(fr))
+				entries = entries[1:]
+			case len(damage) > 0 && damage[0].Offset == off && damage[0].Length > 0:
+				off += damage[0].Length
+				damage = damage[1:]
+			default:
+				t.Fatalf("offset %d is neither an entry nor damage", off)
+			}
+		}
+		if off != int64(len(b)) {
+			t.Fatalf("%d of %d bytes accounted for", off, len(b))
+		}
+	})
+}

@@ -15,7 +15,9 @@ package engine
 //     its entries, readers get a new snapshot, its leaves go to the tree
 //     goroutine, and its callers are released.
 //  4. Between batches the loop seals a full or old segment and starts the
-//     next (rotate.go).
+//     next (rotate.go). A full segment is sealed when the next record
+//     comes: the appending goroutine that finds it full asks for the seal
+//     and waits.
 //
 // The policy is that of pebble's LogWriter flush loop and etcd's WAL:
 // whatever arrived while the last batch was written and synced is the next
@@ -72,7 +74,7 @@ type committer struct {
 	hasher  *chain.Hasher
 	dedup   *dedupWindow
 	waiting int   // appending goroutines that found no room since the last wakeWaiters
-	sealing bool  // a seal is under way: appends wait
+	sealing bool  // the active segment must be sealed first, or is being sealed: appends wait
 	closed  bool  // Close was called: appends are refused
 	failErr error // set once; the engine then acknowledges nothing more
 
@@ -151,6 +153,12 @@ func (c *committer) enqueue(p *Prepared, seqs []uint64) (*batch, error) {
 		if c.closed {
 			return nil, ErrClosed
 		}
+		if !c.sealing && c.filling.callers == 0 && c.writer.FlushedSize() >= c.opts.SegmentSize {
+			// Everything added so far is in the segment and it is full:
+			// the flush loop seals it before these records go in.
+			c.sealing = true
+			c.wakeLoop()
+		}
 		if !c.sealing && (c.filling.bytes == 0 || c.filling.bytes+p.size <= c.opts.MaxBatchBytes) {
 			break
 		}
@@ -170,11 +178,17 @@ func (c *committer) enqueue(p *Prepared, seqs []uint64) (*batch, error) {
 	}
 	b.bytes += p.size
 	b.callers++
+	c.wakeLoop()
+	return b, nil
+}
+
+// wakeLoop tells the flush loop there is work: a batch to write, a seal to
+// make, or a failure to release callers with.
+func (c *committer) wakeLoop() {
 	select {
 	case c.wake <- struct{}{}:
 	default:
 	}
-	return b, nil
 }
 
 // add chains one record onto the end of the log and returns its seq. A
@@ -218,7 +232,7 @@ func (c *committer) flushLoop() {
 		select {
 		case <-c.wake:
 			c.flush()
-			if c.segmentFull() {
+			if c.sealWanted() {
 				c.rotate()
 			}
 		case <-tick.C:
@@ -301,10 +315,7 @@ func (c *committer) failLocked(cause error) error {
 		c.failErr = fmt.Errorf("%w: %w", ErrFailed, cause)
 		c.log.Error("store failed; refusing further appends until reopened", slog.String("error", cause.Error()))
 		c.wakeWaiters()
-		select { // the filling batch's callers are released with the failure
-		case c.wake <- struct{}{}:
-		default:
-		}
+		c.wakeLoop() // the filling batch's callers are released with the failure
 	}
 	return c.failErr
 }

@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -192,5 +191,5 @@ func (e *Engine) Origin() string {
 	if e.opts.Origin != "" {
 		return e.opts.Origin
 	}
-	return "vellum/" + hex.EncodeToString(e.storeID[:])
+	return DefaultOrigin(e.storeID)
 }

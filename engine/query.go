@@ -31,7 +31,8 @@ type candidate struct {
 // filters, and reads, filters and decodes the rest until it has q.Limit
 // records. Records are those durable when the query starts; paging with
 // Page.Next (q.After) is stable while appends continue, because positions
-// only grow. q is normalized first; an invalid q returns a *query.ParamError.
+// only grow; q.MaxSeq, when set, bounds it to the log as it stood at the
+// first page. q is normalized first; an invalid q returns a *query.ParamError.
 func (e *Engine) Query(ctx context.Context, q query.Query) (query.Page, error) {
 	if err := q.Normalize(); err != nil {
 		return query.Page{}, err
@@ -50,6 +51,10 @@ func (e *Engine) Query(ctx context.Context, q query.Query) (query.Page, error) {
 	qr := &queryRun{e: e, q: &q, lo: lo, hi: hi, sc: scratchPool.Get().(*segment.Scratch)}
 	defer scratchPool.Put(qr.sc)
 	qr.snap = e.index.querySnapshot()
+	qr.last = qr.snap.last
+	if q.MaxSeq != 0 && q.MaxSeq < qr.last {
+		qr.last = q.MaxSeq // the cursor's high-water seq bounds every page
+	}
 	a := qr.snap.active
 	qr.openFirst = qr.snap.last + 1
 	if a != nil && a.hasOpen {
@@ -85,6 +90,7 @@ type queryRun struct {
 	q         *query.Query
 	lo, hi    int64
 	snap      *snapshot
+	last      uint64 // no record after this seq: the snapshot's, or q.MaxSeq
 	openFirst uint64 // spans from here on are newer than the snapshot's index view
 	out       []vellum.Record
 	f         vellum.Fields
@@ -103,7 +109,7 @@ func (qr *queryRun) walkIndex(ctx context.Context, asc bool) error {
 		visited := 0
 		visit := func(en *index.Entry) bool {
 			sp := en.Span
-			if asc && (sp.FirstTime >= hi || sp.FirstSeq >= qr.openFirst) {
+			if asc && (sp.FirstTime >= hi || sp.FirstSeq >= qr.openFirst || sp.FirstSeq > qr.last) {
 				return false
 			}
 			if !asc && sp.LastTime < lo {
@@ -157,7 +163,7 @@ func (qr *queryRun) walkIndex(ctx context.Context, asc bool) error {
 
 // span reads one span and appends its matching records in query order.
 func (qr *queryRun) span(ctx context.Context, si *segInfo, sp segment.Span) error {
-	if sp.LastTime < qr.lo || sp.FirstTime >= qr.hi || sp.FirstSeq > qr.snap.last {
+	if sp.LastTime < qr.lo || sp.FirstTime >= qr.hi || sp.FirstSeq > qr.last {
 		return nil
 	}
 	entries, err := si.readSpan(sp, qr.sc)
@@ -169,7 +175,7 @@ func (qr *queryRun) span(ctx context.Context, si *segInfo, sp segment.Span) erro
 	}
 	for i := range entries {
 		en := &entries[i]
-		if en.Time < qr.lo || en.Time >= qr.hi || en.Seq > qr.snap.last {
+		if en.Time < qr.lo || en.Time >= qr.hi || en.Seq > qr.last {
 			continue
 		}
 		if err := vellum.PeekFields(en.Record, &qr.f); err != nil {

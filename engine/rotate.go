@@ -2,8 +2,9 @@ package engine
 
 // The active segment's life, owned by the committer: Open takes over the
 // segment recovery found (or starts one); the flush loop seals it between
-// batches once it reaches Options.SegmentSize or Options.SegmentAge and
-// starts the next, which continues the chain from the sealed one's tip.
+// batches, when the first record after it reached Options.SegmentSize
+// arrives or once it is Options.SegmentAge old, and starts the next, which
+// continues the chain from the sealed one's tip.
 // The footer carries the span summaries (indexer) and the Merkle root and
 // section (tree).
 
@@ -62,10 +63,12 @@ func newAgeTicker(age time.Duration) *time.Ticker {
 	return time.NewTicker(min(max(age/10, time.Millisecond), time.Second))
 }
 
-// segmentFull reports whether the active segment reached its size. Flush
-// loop only.
-func (c *committer) segmentFull() bool {
-	return c.failed() == nil && c.writer.FlushedSize() >= c.opts.SegmentSize
+// sealWanted reports whether an appending goroutine found the active
+// segment full and waits for it to be sealed.
+func (c *committer) sealWanted() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.sealing && c.failErr == nil
 }
 
 // rotateIfOld seals a non-empty active segment older than SegmentAge.

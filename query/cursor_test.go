@@ -23,21 +23,31 @@ func testKey(t testing.TB) *chain.Key {
 	return k
 }
 
-// TestCursorKnownAnswer pins the version 1 cursor bytes for key 00 01 .. 1f
+// TestCursorKnownAnswer pins the version 2 cursor bytes for key 00 01 .. 1f
 // (used directly, not derived), the query {tenant_id=acme} in ascending
-// order and position (1000000000, 7). Reproduce with:
+// order, position (1000000000, 7) and high-water seq 9. Reproduce with:
 //
-//	python3 -c 'import hmac,hashlib,base64,struct;fp=hashlib.sha256(b"vellum query fingerprint v1\x00"+b"\x00\x00"+b"\x04acme"+b"\x00"*7+b"\x00").digest();h=bytes([1,0])+struct.pack("<qQ",10**9,7);print(base64.urlsafe_b64encode(h+hmac.new(bytes(range(32)),b"vellum cursor v1\x00"+h+fp,hashlib.sha256).digest()).decode().rstrip("="))'
+//	python3 -c 'import hmac,hashlib,base64,struct;fp=hashlib.sha256(b"vellum query fingerprint v2\x00"+b"\x00\x00"+b"\x04acme"+b"\x00"*7+b"\x00"+b"\x00\x00").digest();h=bytes([2,0])+struct.pack("<qQQ",10**9,7,9);print(base64.urlsafe_b64encode(h+hmac.new(bytes(range(32)),b"vellum cursor v2\x00"+h+fp,hashlib.sha256).digest()).decode().rstrip("="))'
 func TestCursorKnownAnswer(t *testing.T) {
-	const want = "AQAAypo7AAAAAAcAAAAAAAAASbZRHxox8iJwm4eMWLd6QG0-q4UkNUntXSYXyqfAe_I"
-	q := Query{TenantID: "acme"}
+	const want = "AgAAypo7AAAAAAcAAAAAAAAACQAAAAAAAADKJJ147ZrESxBRaBBGGhr_xbPj2k2odixrDjhRUFO3Pw"
+	q := Query{TenantID: "acme", MaxSeq: 9}
 	got := EncodeCursor(testKey(t), &q, Position{Time: 1_000_000_000, Seq: 7})
 	if got != want {
 		t.Fatalf("cursor = %s\nwant     %s", got, want)
 	}
-	pos, err := DecodeCursor(testKey(t), &q, want)
-	if err != nil || pos != (Position{1_000_000_000, 7}) {
-		t.Fatalf("decode = %+v, %v", pos, err)
+	c, err := DecodeCursor(testKey(t), &Query{TenantID: "acme"}, want)
+	if err != nil || c != (Cursor{After: Position{1_000_000_000, 7}, MaxSeq: 9}) {
+		t.Fatalf("decode = %+v, %v", c, err)
+	}
+}
+
+// TestCursorVersion1Refused: a version 1 cursor (no high-water seq; the
+// old known answer) is refused with its own reason, not "malformed".
+func TestCursorVersion1Refused(t *testing.T) {
+	const v1 = "AQAAypo7AAAAAAcAAAAAAAAASbZRHxox8iJwm4eMWLd6QG0-q4UkNUntXSYXyqfAe_I"
+	_, err := DecodeCursor(testKey(t), &Query{TenantID: "acme"}, v1)
+	if !errors.Is(err, ErrBadCursor) || !strings.Contains(err.Error(), "version 1") || !strings.Contains(err.Error(), "start again without a cursor") {
+		t.Fatalf("err = %v", err)
 	}
 }
 
@@ -48,10 +58,11 @@ func TestCursorRoundTrip(t *testing.T) {
 		q    Query
 		pos  Position
 	}{
-		{"asc", Query{}, Position{t0.UnixNano(), 1}},
-		{"desc with filters", Query{Desc: true, TenantID: "acme", Action: "approval.", Since: t0}, Position{t0.UnixNano() + 5, 99}},
-		{"scoped", Query{Tenants: []string{"a", "b"}}, Position{0, 0}},
-		{"extremes", Query{}, Position{-1 << 63, ^uint64(0)}},
+		{"asc", Query{MaxSeq: 1}, Position{t0.UnixNano(), 1}},
+		{"desc with filters", Query{Desc: true, TenantID: "acme", Action: "approval.", Since: t0, MaxSeq: 1000}, Position{t0.UnixNano() + 5, 99}},
+		{"event time", Query{EventSince: t0, EventUntil: t0.Add(time.Hour), MaxSeq: 5}, Position{t0.UnixNano(), 5}},
+		{"scoped", Query{Tenants: []string{"a", "b"}, MaxSeq: 1}, Position{0, 0}},
+		{"extremes", Query{MaxSeq: ^uint64(0)}, Position{-1 << 63, ^uint64(0)}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -63,8 +74,13 @@ func TestCursorRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got != tt.pos {
-				t.Fatalf("position = %+v, want %+v", got, tt.pos)
+			if got.After != tt.pos || got.MaxSeq != tt.q.MaxSeq {
+				t.Fatalf("cursor = %+v, want position %+v high-water %d", got, tt.pos, tt.q.MaxSeq)
+			}
+			var applied Query
+			got.Apply(&applied)
+			if *applied.After != tt.pos || applied.MaxSeq != tt.q.MaxSeq {
+				t.Fatalf("Apply: %+v", applied)
 			}
 			// The page size may change between pages.
 			q2 := tt.q
@@ -78,7 +94,7 @@ func TestCursorRoundTrip(t *testing.T) {
 
 func TestCursorRejected(t *testing.T) {
 	key := testKey(t).Derive(CursorKeyLabel)
-	q := Query{TenantID: "acme", Action: "tool."}
+	q := Query{TenantID: "acme", Action: "tool.", MaxSeq: 50}
 	good := EncodeCursor(key, &q, Position{t0.UnixNano(), 42})
 	raw, _ := base64.RawURLEncoding.DecodeString(good)
 	reencode := func(mod func(b []byte)) string {
@@ -100,11 +116,16 @@ func TestCursorRejected(t *testing.T) {
 		{"not base64url", key, q, "*" + good[1:], "malformed"},
 		{"std base64 alphabet", key, q, "+" + good[1:], "malformed"},
 		{"non-canonical trailing bits", key, q, good[:len(good)-1] + string(flipLowBits(good[len(good)-1])), "malformed"},
-		{"version 2", key, q, reencode(func(b []byte) { b[0] = 2 }), "unknown version 2"},
+		{"version 3", key, q, reencode(func(b []byte) { b[0] = 3 }), "unknown version 3"},
+		{"version 1 length", key, q, base64.RawURLEncoding.EncodeToString(append([]byte{1}, raw[1:50]...)), "version 1"},
+		{"high-water altered", key, q, reencode(func(b []byte) { b[18]++ }), "does not verify"},
+		{"high-water zero", key, q, EncodeCursor(key, &Query{TenantID: "acme", Action: "tool."}, Position{t0.UnixNano(), 42}), "malformed (high-water seq 0"},
+		{"position past high-water", key, q, EncodeCursor(key, &Query{TenantID: "acme", Action: "tool.", MaxSeq: 41}, Position{t0.UnixNano(), 42}), "malformed (high-water seq 41"},
+		{"event range added", key, Query{TenantID: "acme", Action: "tool.", EventSince: t0}, good, "does not verify"},
 		{"unknown flag", key, q, reencode(func(b []byte) { b[1] = 0x80 }), "unknown flags"},
 		{"seq altered", key, q, reencode(func(b []byte) { b[10]++ }), "does not verify"},
 		{"time altered", key, q, reencode(func(b []byte) { b[2] ^= 1 }), "does not verify"},
-		{"tag altered", key, q, reencode(func(b []byte) { b[49] ^= 1 }), "does not verify"},
+		{"tag altered", key, q, reencode(func(b []byte) { b[57] ^= 1 }), "does not verify"},
 		{"order flipped in cursor", key, q, reencode(func(b []byte) { b[1] = 1 }), "made for order=desc"},
 		{"order changed in query", key, Query{TenantID: "acme", Action: "tool.", Desc: true}, good, "made for order=asc"},
 		{"other filters", key, Query{TenantID: "globex", Action: "tool."}, good, "does not verify"},
@@ -131,8 +152,8 @@ func TestCursorRejected(t *testing.T) {
 }
 
 // flipLowBits returns the base64url character whose value differs from c
-// only in the two low bits, which the last character of a 50-byte encoding
-// does not use.
+// only in the low bit, which the last character of a 58-byte encoding
+// does not use (it carries 2 bits of data and 4 zero bits).
 func flipLowBits(c byte) byte {
 	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 	i := strings.IndexByte(alphabet, c)
@@ -143,7 +164,7 @@ func flipLowBits(c byte) byte {
 // rejected.
 func TestCursorEveryByte(t *testing.T) {
 	key := testKey(t)
-	q := Query{Since: t0, Until: t0.Add(time.Hour)}
+	q := Query{Since: t0, Until: t0.Add(time.Hour), MaxSeq: 3}
 	good := EncodeCursor(key, &q, Position{t0.UnixNano(), 3})
 	raw, _ := base64.RawURLEncoding.DecodeString(good)
 	for i := range raw {

@@ -12,7 +12,7 @@ import (
 // Params lists every URL parameter ParseValues accepts, in documentation
 // order.
 var Params = []string{
-	"since", "until", "tenant_id", "user_id", "session_id", "trace_id",
+	"since", "until", "event_since", "event_until", "tenant_id", "user_id", "session_id", "trace_id",
 	"action", "tool", "outcome", "model", "order", "limit", "cursor",
 }
 
@@ -22,9 +22,10 @@ var Params = []string{
 // values are rejected with a *ParamError naming the first bad parameter in
 // alphabetical order, so the same input always gives the same error.
 //
-// Parameters: since and until (RFC 3339, with or without fractional
-// seconds; a space where the offset's "+" should be, as an unescaped "+"
-// decodes, is taken as "+"), tenant_id, user_id, session_id, trace_id,
+// Parameters: since and until (the receipt time; RFC 3339, with or without
+// fractional seconds; a space where the offset's "+" should be, as an
+// unescaped "+" decodes, is taken as "+"), event_since and event_until (the
+// producer's event time, same forms), tenant_id, user_id, session_id, trace_id,
 // action, tool, outcome (one of vellum.Statuses), model, order (asc or
 // desc), limit (1 to MaxLimit) and cursor.
 func ParseValues(v url.Values) (Query, string, error) {
@@ -51,15 +52,20 @@ func ParseValues(v url.Values) (Query, string, error) {
 			return Query{}, "", paramErr(k, "is empty; leave it out instead")
 		}
 		switch k {
-		case "since", "until":
+		case "since", "until", "event_since", "event_until":
 			t, err := parseTime(s)
 			if err != nil {
 				return Query{}, "", paramErr(k, "%v", err)
 			}
-			if k == "since" {
+			switch k {
+			case "since":
 				q.Since = t
-			} else {
+			case "until":
 				q.Until = t
+			case "event_since":
+				q.EventSince = t
+			default:
+				q.EventUntil = t
 			}
 		case "order":
 			switch s {
@@ -124,8 +130,8 @@ func parseLimit(s string) (int, error) {
 
 // Values returns q as URL parameters that ParseValues turns back into q:
 // every non-empty filter, the time range with nanoseconds, order and limit.
-// It leaves out Tenants (a principal's scope, not a parameter) and After
-// (pass the cursor separately).
+// It leaves out Tenants (a principal's scope, not a parameter), After and
+// MaxSeq (pass the cursor separately).
 func (q *Query) Values() url.Values {
 	v := url.Values{}
 	if !q.Since.IsZero() {
@@ -133,6 +139,12 @@ func (q *Query) Values() url.Values {
 	}
 	if !q.Until.IsZero() {
 		v.Set("until", q.Until.UTC().Format(time.RFC3339Nano))
+	}
+	if !q.EventSince.IsZero() {
+		v.Set("event_since", q.EventSince.UTC().Format(time.RFC3339Nano))
+	}
+	if !q.EventUntil.IsZero() {
+		v.Set("event_until", q.EventUntil.UTC().Format(time.RFC3339Nano))
 	}
 	for _, f := range q.filters() {
 		if *f.v != "" {
@@ -146,4 +158,30 @@ func (q *Query) Values() url.Values {
 	}
 	v.Set("limit", strconv.Itoa(limit))
 	return v
+}
+
+// FilterParams lists the parameters that select records, in documentation
+// order: every parameter of Params except the paging ones (order, limit,
+// cursor).
+var FilterParams = slices.DeleteFunc(slices.Clone(Params), func(p string) bool {
+	return p == "order" || p == "limit" || p == "cursor"
+})
+
+// ParseFilterValues is ParseValues for exports, which return every
+// matching record in seq order: it accepts only FilterParams, and a paging
+// parameter is a *ParamError saying so. The returned Query has no Limit
+// set beyond the default; an exporter pages through it itself.
+func ParseFilterValues(v url.Values) (Query, error) {
+	keys := make([]string, 0, len(v))
+	for k := range v {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		if k == "order" || k == "limit" || k == "cursor" {
+			return Query{}, paramErr(k, "is not accepted by an export, which returns every matching record in seq order")
+		}
+	}
+	q, _, err := ParseValues(v)
+	return q, err
 }

@@ -131,6 +131,7 @@ func TestParamsListed(t *testing.T) {
 	// Every parameter in Params is accepted with some value.
 	sample := map[string]string{
 		"since": "2026-01-01T00:00:00Z", "until": "2027-01-01T00:00:00Z", "order": "desc",
+		"event_since": "2026-01-01T00:00:00Z", "event_until": "2027-01-01T00:00:00Z",
 		"limit": "5", "outcome": "success", "action": "tool.call",
 	}
 	for _, p := range Params {

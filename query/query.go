@@ -23,9 +23,16 @@ const (
 // Query selects audit records. The zero value, once normalized, asks for the
 // first DefaultLimit records of the whole log in ascending order.
 type Query struct {
-	// Since and Until bound the record's receipt Time to the half-open
-	// range [Since, Until). A zero time leaves that side unbounded.
+	// Since and Until bound the record's receipt Time (when the store
+	// received it) to the half-open range [Since, Until). A zero time
+	// leaves that side unbounded.
 	Since, Until time.Time
+
+	// EventSince and EventUntil bound the record's EventTime (the time the
+	// producer sent, the event's "time") to [EventSince, EventUntil). When
+	// either is set, records without an event time do not match. The index
+	// is by receipt time, so these filter records as they are read.
+	EventSince, EventUntil time.Time
 
 	// Exact-match filters; an empty string matches every record. Tool
 	// matches tool.name, Outcome matches outcome.status and Model matches
@@ -51,6 +58,12 @@ type Query struct {
 	// After continues a previous page: only records strictly after this
 	// position in the query's order match. It comes from DecodeCursor.
 	After *Position
+
+	// MaxSeq, when not zero, excludes records with a larger seq: it is the
+	// log's last seq when the query's first page was answered, pinned in
+	// the cursor, so paging never returns records appended after the first
+	// page and always ends.
+	MaxSeq uint64
 }
 
 // Position is where a record sits in the log's total order: its receipt
@@ -99,7 +112,7 @@ func (q *Query) Normalize() error {
 	for _, f := range [...]struct {
 		name string
 		t    *time.Time
-	}{{"since", &q.Since}, {"until", &q.Until}} {
+	}{{"since", &q.Since}, {"until", &q.Until}, {"event_since", &q.EventSince}, {"event_until", &q.EventUntil}} {
 		if f.t.IsZero() {
 			continue
 		}
@@ -110,6 +123,9 @@ func (q *Query) Normalize() error {
 	}
 	if !q.Since.IsZero() && !q.Until.IsZero() && q.Until.Before(q.Since) {
 		return paramErr("until", "%s is before since %s", q.Until.Format(time.RFC3339Nano), q.Since.Format(time.RFC3339Nano))
+	}
+	if !q.EventSince.IsZero() && !q.EventUntil.IsZero() && q.EventUntil.Before(q.EventSince) {
+		return paramErr("event_until", "%s is before event_since %s", q.EventUntil.Format(time.RFC3339Nano), q.EventSince.Format(time.RFC3339Nano))
 	}
 	for _, f := range q.filters() {
 		if err := checkFilter(f.name, *f.v); err != nil {
@@ -204,6 +220,12 @@ func (q *Query) Match(r *vellum.Record) bool {
 	if lo, hi := q.Bounds(); t < lo || t >= hi {
 		return false
 	}
+	if q.MaxSeq != 0 && r.Seq > q.MaxSeq {
+		return false
+	}
+	if !q.MatchEventTime(r.EventTime) {
+		return false
+	}
 	if q.TenantID != "" && r.TenantID != q.TenantID ||
 		q.UserID != "" && r.UserID != q.UserID ||
 		q.SessionID != "" && r.SessionID != q.SessionID ||
@@ -228,6 +250,19 @@ func (q *Query) Match(r *vellum.Record) bool {
 	return true
 }
 
+// MatchEventTime reports whether an event time satisfies q's EventSince
+// and EventUntil: always when neither is set, never for a zero time when
+// either is.
+func (q *Query) MatchEventTime(et time.Time) bool {
+	if q.EventSince.IsZero() && q.EventUntil.IsZero() {
+		return true
+	}
+	if et.IsZero() {
+		return false
+	}
+	return (q.EventSince.IsZero() || !et.Before(q.EventSince)) && (q.EventUntil.IsZero() || et.Before(q.EventUntil))
+}
+
 // MatchAction reports whether action satisfies q's Action filter: equal, or
 // starting with it when it ends with ".".
 func (q *Query) MatchAction(action string) bool {
@@ -243,25 +278,27 @@ func (q *Query) MatchAction(action string) bool {
 
 // fingerprintDomain separates query fingerprints from every other SHA-256
 // use. Wire constant: do not change (it would invalidate every cursor).
-const fingerprintDomain = "vellum query fingerprint v1\x00"
+// Version 2 added the event-time range (cursor version 2 came with it).
+const fingerprintDomain = "vellum query fingerprint v2\x00"
 
-// Fingerprint returns a SHA-256 digest of q's filters: the time range, every
-// exact-match filter, Action and the tenant scope. It leaves out Desc,
-// Limit and After, which a cursor carries or may change between pages.
+// Fingerprint returns a SHA-256 digest of q's filters: the receipt-time
+// range, every exact-match filter, Action, the tenant scope and the
+// event-time range. It leaves out Desc, Limit, After and MaxSeq, which a
+// cursor carries or may change between pages.
+//
+//	SHA-256(fingerprintDomain || since || until || each filter in filters()
+//	        order as uvarint length || bytes || uvarint tenant count ||
+//	        each tenant as uvarint length || bytes || event_since || event_until)
+//
+// where each time is 0x00 when zero, else 0x01 and int64 little-endian Unix
+// nanoseconds.
 // Equal filters give equal fingerprints whether or not q is normalized
 // (Tenants is taken sorted and without duplicates, times as Unix
 // nanoseconds).
 func (q *Query) Fingerprint() [32]byte {
 	b := make([]byte, 0, 128)
 	b = append(b, fingerprintDomain...)
-	for _, t := range [...]time.Time{q.Since, q.Until} {
-		if t.IsZero() {
-			b = append(b, 0)
-			continue
-		}
-		b = append(b, 1)
-		b = binary.LittleEndian.AppendUint64(b, uint64(t.UnixNano()))
-	}
+	b = appendFingerprintTimes(b, q.Since, q.Until)
 	for _, f := range q.filters() {
 		b = binary.AppendUvarint(b, uint64(len(*f.v)))
 		b = append(b, *f.v...)
@@ -275,7 +312,20 @@ func (q *Query) Fingerprint() [32]byte {
 		b = binary.AppendUvarint(b, uint64(len(t)))
 		b = append(b, t...)
 	}
+	b = appendFingerprintTimes(b, q.EventSince, q.EventUntil)
 	return sha256.Sum256(b)
+}
+
+func appendFingerprintTimes(b []byte, ts ...time.Time) []byte {
+	for _, t := range ts {
+		if t.IsZero() {
+			b = append(b, 0)
+			continue
+		}
+		b = append(b, 1)
+		b = binary.LittleEndian.AppendUint64(b, uint64(t.UnixNano()))
+	}
+	return b
 }
 
 // Page is one page of a query's results, as a store returns it.

@@ -58,7 +58,7 @@ func decompress(c Codec, buf, stored []byte, rawLen int) ([]byte, error) {
 	case CodecS2:
 		n, err := s2.DecodedLen(stored)
 		if err != nil {
-			return nil, fmt.Errorf("s2: %v", err)
+			return nil, err // "s2: corrupt input"
 		}
 		if n != rawLen {
 			return nil, fmt.Errorf("s2 payload decodes to %d bytes, header says %d", n, rawLen)
@@ -68,7 +68,7 @@ func decompress(c Codec, buf, stored []byte, rawLen int) ([]byte, error) {
 		}
 		out, err := s2.Decode(buf[:rawLen], stored)
 		if err != nil {
-			return nil, fmt.Errorf("s2: %v", err)
+			return nil, err
 		}
 		return out, nil
 	case CodecZstd:

@@ -12,6 +12,7 @@
 //	r, err := segment.Open(fs, path, nil)
 //	entries, err := r.ReadSpan(r.Footer().Spans[0]) // random access by span
 //	sr, err := segment.Scan(fs, path, nil, func(e segment.Entry) error { ... }) // everything, in order
+//	sv, err := segment.Salvage(path, b, nil, fn) // a damaged segment: what can still be read, and where the damage is
 //
 // A Writer is not safe for concurrent use, with one exception: its buffered
 // side (Add, Tip, Discard, Flush, FlushedSize) may run on one goroutine

@@ -54,13 +54,16 @@ func (p Principal) InScope(tenant string) bool {
 type Authenticator struct {
 	hashes     [][sha256.Size]byte
 	principals []Principal
+	skipped    []Principal // optional principals whose token_env is unset
 }
 
 // NewAuthenticator builds the principals of cfg, reading token_env
 // variables and, unless disabled, VELLUM_ADMIN_TOKEN and
 // VELLUM_INGEST_TOKEN through lookupEnv (os.LookupEnv when nil). A
 // referenced variable that is unset or shorter than MinTokenLen, or two
-// principals with the same token, is an error wrapping ErrConfig.
+// principals with the same token, is an error wrapping ErrConfig; a
+// principal marked optional whose variable is unset is left out
+// (Skipped).
 func NewAuthenticator(cfg *AuthConfig, lookupEnv func(string) (string, bool)) (*Authenticator, error) {
 	if lookupEnv == nil {
 		lookupEnv = osLookupEnv
@@ -100,8 +103,11 @@ func NewAuthenticator(cfg *AuthConfig, lookupEnv func(string) (string, bool)) (*
 			var err error
 			if h, ok, err = fromEnv(where+".token_env", t.TokenEnv); err != nil {
 				return nil, err
+			} else if !ok && t.Optional {
+				a.skipped = append(a.skipped, p)
+				continue
 			} else if !ok {
-				return nil, fmt.Errorf("%w: %s.token_env: environment variable %s is not set", ErrConfig, where, t.TokenEnv)
+				return nil, fmt.Errorf("%w: %s.token_env: environment variable %s is not set (set it, or mark the principal optional: true)", ErrConfig, where, t.TokenEnv)
 			}
 		}
 		if err := add(where, h, p); err != nil {
@@ -127,6 +133,10 @@ func NewAuthenticator(cfg *AuthConfig, lookupEnv func(string) (string, bool)) (*
 	}
 	return a, nil
 }
+
+// Skipped returns the optional principals left out because their token
+// variable is unset.
+func (a *Authenticator) Skipped() []Principal { return slices.Clone(a.skipped) }
 
 // Len returns how many principals a knows.
 func (a *Authenticator) Len() int { return len(a.hashes) }

@@ -16,6 +16,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/vellumlog/vellum/engine"
 	"github.com/vellumlog/vellum/redact"
 )
 
@@ -29,8 +30,11 @@ const (
 	DefaultSegmentMaxSize = 32 << 20
 	DefaultSegmentMaxAge  = Duration(time.Hour)
 	DefaultMaxRecordSize  = 1 << 20
-	DefaultCheckpointRecs = 10_000
-	DefaultCheckpointAge  = Duration(time.Minute)
+	// DefaultCheckpointRecs and DefaultCheckpointAge are the engine's
+	// cadence, the one the docs state: a signed checkpoint at least every
+	// 10 s or 100,000 records while the log grows (and at every seal).
+	DefaultCheckpointRecs = engine.DefaultCheckpointRecords
+	DefaultCheckpointAge  = Duration(engine.DefaultCheckpointInterval)
 	// DefaultHMACKeyName is the key file name inside the data directory
 	// when neither audit.hmac_key_file nor audit.hmac_key_env is set.
 	DefaultHMACKeyName = "hmac.key"
@@ -90,6 +94,11 @@ type TokenConfig struct {
 	Tenants     []string `yaml:"tenants"`
 	TokenSHA256 string   `yaml:"token_sha256"`
 	TokenEnv    string   `yaml:"token_env"`
+	// Optional, with TokenEnv only: when the variable is unset or empty
+	// the principal is left out (and the server logs that it is) instead
+	// of refusing to start. Without it an unset variable is an error, so a
+	// misspelled name never silently disables a principal.
+	Optional bool `yaml:"optional"`
 }
 
 // AuditConfig holds the settings of the store the server runs.
@@ -107,8 +116,9 @@ type AuditConfig struct {
 	// HMACKeyEnv names an environment variable holding the chain key in
 	// hex, instead of a file.
 	HMACKeyEnv string `yaml:"hmac_key_env"`
-	// SigningKeyFile is the Ed25519 key that signs checkpoints (empty:
-	// checkpoints are not signed).
+	// SigningKeyFile is the Ed25519 key that signs checkpoints. Empty:
+	// <data_dir>/signing.key, generated on first run (with signing.pub for
+	// auditors). Checkpoints are always signed.
 	SigningKeyFile string `yaml:"signing_key_file"`
 	// Checkpoint says how often a Merkle checkpoint is made.
 	Checkpoint CheckpointConfig `yaml:"checkpoint"`
@@ -124,8 +134,10 @@ type AuditConfig struct {
 	PseudonymKeyFile string `yaml:"pseudonym_key_file"`
 }
 
-// CheckpointConfig makes a checkpoint after EveryRecords records or Every,
-// whichever comes first.
+// CheckpointConfig makes a signed checkpoint after EveryRecords records or
+// Every, whichever comes first, while the log grows (and one at every
+// segment seal). Zero means the default (DefaultCheckpointRecs,
+// DefaultCheckpointAge).
 type CheckpointConfig struct {
 	EveryRecords int      `yaml:"every_records"`
 	Every        Duration `yaml:"every"`
@@ -318,6 +330,9 @@ func (a *AuthConfig) validate() error {
 		case t.TokenSHA256 != "" && t.TokenEnv != "":
 			return bad("token_env", "set only one of token_sha256 and token_env")
 		case t.TokenSHA256 != "":
+			if t.Optional {
+				return bad("optional", "applies to token_env only (a token_sha256 principal is always there)")
+			}
 			h := strings.ToLower(t.TokenSHA256)
 			if !sha256RE.MatchString(h) {
 				return bad("token_sha256", "is not 64 hex characters (make one with: printf %%s \"$TOKEN\" | sha256sum)")
@@ -327,6 +342,9 @@ func (a *AuthConfig) validate() error {
 			}
 			hashes[h] = i
 		default:
+			if t.Optional && t.TokenEnv == "" {
+				return bad("optional", "applies to token_env only")
+			}
 			if !envNameRE.MatchString(t.TokenEnv) {
 				return bad("token_env", "%q is not an environment variable name", t.TokenEnv)
 			}

@@ -219,7 +219,7 @@ func TestDefaults(t *testing.T) {
 		BodyLimit: 8 << 20, MaxEvents: 10_000,
 		Audit: AuditConfig{
 			SegmentMaxSize: 32 << 20, SegmentMaxAge: Duration(time.Hour), MaxRecordSize: 1 << 20,
-			Checkpoint: CheckpointConfig{EveryRecords: 10_000, Every: Duration(time.Minute)},
+			Checkpoint: CheckpointConfig{EveryRecords: 100_000, Every: Duration(10 * time.Second)},
 		},
 	}
 	if !reflect.DeepEqual(c, want) {

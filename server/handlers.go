@@ -14,7 +14,6 @@ import (
 
 	"github.com/vellumlog/vellum"
 	"github.com/vellumlog/vellum/engine"
-	"github.com/vellumlog/vellum/merkle"
 	"github.com/vellumlog/vellum/query"
 )
 
@@ -36,8 +35,8 @@ type listResponse struct {
 // checkpoint.
 type getResponse struct {
 	vellum.Record
-	InclusionProof *merkle.InclusionProof `json:"inclusion_proof,omitempty"`
-	Checkpoint     *checkpointJSON        `json:"checkpoint,omitempty"`
+	InclusionProof *inclusionJSON  `json:"inclusion_proof,omitempty"`
+	Checkpoint     *checkpointJSON `json:"checkpoint,omitempty"`
 }
 
 type ingestResponse struct {
@@ -77,24 +76,19 @@ func (s *Server) handleList(w http.ResponseWriter, r *http.Request, _ httprouter
 	if err != nil {
 		return err
 	}
-	if len(p.Tenants) > 0 {
-		if q.TenantID != "" && !p.InScope(q.TenantID) {
-			attrs := queryAttrs(&q, cursor != "")
-			attrs["query.scope"] = strings.Join(p.Tenants, ",")
-			s.auditDenied(r, p, q.TenantID, attrs, "tenant outside the principal's scope")
-			return forbidden("tenant_id %q is outside the tenants principal %s may read", q.TenantID, p.Name)
-		}
-		q.Tenants = p.Tenants
-		if err := q.Normalize(); err != nil {
-			return err
-		}
+	if err := s.scope(r, p, &q, queryAttrs(&q, cursor != "")); err != nil {
+		return err
 	}
 	if cursor != "" {
-		pos, err := query.DecodeCursor(s.cursorKey, &q, cursor)
+		c, err := query.DecodeCursor(s.cursorKey, &q, cursor)
 		if err != nil {
 			return err
 		}
-		q.After = &pos
+		c.Apply(&q)
+	} else {
+		// The first page pins the end of the log: no later page returns
+		// a record appended after it (such as this read's own record).
+		q.MaxSeq = s.lastSeq()
 	}
 	page, err := s.store.Query(r.Context(), q)
 	if err != nil {
@@ -104,16 +98,49 @@ func (s *Server) handleList(w http.ResponseWriter, r *http.Request, _ httprouter
 	if resp.Records == nil {
 		resp.Records = []vellum.Record{}
 	}
-	if page.Next != nil {
-		resp.NextCursor = query.EncodeCursor(s.cursorKey, &q, *page.Next)
-	}
 	attrs := queryAttrs(&q, cursor != "")
 	attrs["result_count"] = strconv.Itoa(len(resp.Records))
-	if err := s.audit(r, p, q.TenantID, attrs, vellum.Outcome{Status: vellum.StatusSuccess}); err != nil {
+	seq, err := s.audit(r, p, q.TenantID, attrs, vellum.Outcome{Status: vellum.StatusSuccess})
+	if err != nil {
 		return err
+	}
+	if q.MaxSeq == 0 {
+		// A store that cannot tell its last seq: everything this page
+		// could have seen was appended before this read's own record.
+		q.MaxSeq = seq - 1
+	}
+	if next := page.Next; next != nil && (q.Desc || next.Seq < q.MaxSeq) {
+		resp.NextCursor = query.EncodeCursor(s.cursorKey, &q, *next)
 	}
 	writeJSON(w, http.StatusOK, resp)
 	return nil
+}
+
+// scope limits q to the tenants principal p may read. Asking for a tenant
+// outside them is refused, and the refusal recorded with attrs.
+func (s *Server) scope(r *http.Request, p Principal, q *query.Query, attrs map[string]string) error {
+	if len(p.Tenants) == 0 {
+		return nil
+	}
+	if q.TenantID != "" && !p.InScope(q.TenantID) {
+		attrs["query.scope"] = strings.Join(p.Tenants, ",")
+		s.auditDenied(r, p, q.TenantID, attrs, "tenant outside the principal's scope")
+		return forbidden("tenant_id %q is outside the tenants principal %s may read", q.TenantID, p.Name)
+	}
+	q.Tenants = p.Tenants
+	return q.Normalize()
+}
+
+// lastSeqer is implemented by stores that can tell the last seq they hold
+// (*engine.Engine does).
+type lastSeqer interface{ LastSeq() uint64 }
+
+// lastSeq returns the store's last seq, or 0 when it cannot tell.
+func (s *Server) lastSeq() uint64 {
+	if ls, ok := s.store.(lastSeqer); ok {
+		return ls.LastSeq()
+	}
+	return 0
 }
 
 // GET /v1/audit/:seq
@@ -149,14 +176,14 @@ func (s *Server) handleGet(w http.ResponseWriter, r *http.Request, ps httprouter
 	} else {
 		attrs["result_count"] = "0"
 	}
-	if err := s.audit(r, p, tenant, attrs, vellum.Outcome{Status: vellum.StatusSuccess}); err != nil {
+	if _, err := s.audit(r, p, tenant, attrs, vellum.Outcome{Status: vellum.StatusSuccess}); err != nil {
 		return err
 	}
 	if !ok {
 		return httpErr(http.StatusNotFound, "no record with seq %d", seq)
 	}
 	resp := getResponse{Record: rec}
-	resp.InclusionProof, resp.Checkpoint = s.inclusion(r.Context(), seq)
+	resp.InclusionProof, resp.Checkpoint = s.inclusion(r.Context(), &rec)
 	writeJSON(w, http.StatusOK, resp)
 	return nil
 }
@@ -258,10 +285,10 @@ func queryAttrs(q *query.Query, paged bool) map[string]string {
 }
 
 // audit appends the audit.query record of a read before its answer is
-// written: no read goes unrecorded. A read whose record cannot be appended
-// is refused. The append outlives a client that hangs up, since the read
-// has already happened.
-func (s *Server) audit(r *http.Request, p Principal, tenant string, attrs map[string]string, out vellum.Outcome) error {
+// written, and returns its seq: no read goes unrecorded. A read whose
+// record cannot be appended is refused. The append outlives a client that
+// hangs up, since the read has already happened.
+func (s *Server) audit(r *http.Request, p Principal, tenant string, attrs map[string]string, out vellum.Outcome) (uint64, error) {
 	attrs["role"] = string(p.Role)
 	rec := vellum.Record{
 		Action:     ActionAuditQuery,
@@ -272,17 +299,18 @@ func (s *Server) audit(r *http.Request, p Principal, tenant string, attrs map[st
 		Outcome:    out,
 		Attributes: attrs,
 	}
-	if _, err := s.store.Append(context.WithoutCancel(r.Context()), rec); err != nil {
-		return s.storeErr(err)
+	seqs, err := s.store.Append(context.WithoutCancel(r.Context()), rec)
+	if err != nil {
+		return 0, s.storeErr(err)
 	}
-	return nil
+	return seqs[0], nil
 }
 
 // auditDenied records a refused read (an authenticated principal asking
 // outside its scope). The refusal stands even if the record cannot be
 // written; that failure is logged.
 func (s *Server) auditDenied(r *http.Request, p Principal, tenant string, attrs map[string]string, reason string) {
-	if err := s.audit(r, p, tenant, attrs, vellum.Outcome{Status: vellum.StatusDenied, Reason: reason}); err != nil {
+	if _, err := s.audit(r, p, tenant, attrs, vellum.Outcome{Status: vellum.StatusDenied, Reason: reason}); err != nil {
 		s.log.Error("cannot record a denied read", "id", stateOf(r).id, "principal", p.Name, "err", err.Error())
 	}
 }

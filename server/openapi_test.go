@@ -12,6 +12,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/vellumlog/vellum"
+	"github.com/vellumlog/vellum/merkle"
 	"github.com/vellumlog/vellum/query"
 )
 
@@ -218,4 +219,41 @@ func keys(m map[string]bool) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// TestOpenAPIExportAndProofs checks the export's documented parameters
+// against what it accepts, and the proof schemas against the Go types.
+func TestOpenAPIExportAndProofs(t *testing.T) {
+	spec := loadSpec(t)
+	var got []string
+	for _, p := range spec.Paths["/v1/audit/export"]["get"].Parameters {
+		got = append(got, p.Name)
+	}
+	if want := append([]string{"format"}, query.FilterParams...); !slices.Equal(got, want) {
+		t.Fatalf("export documents %v, accepts %v", got, want)
+	}
+	got = nil
+	for _, p := range spec.Paths["/v1/audit/consistency"]["get"].Parameters {
+		got = append(got, p.Name)
+	}
+	if !slices.Equal(got, []string{"first", "second"}) {
+		t.Fatalf("consistency documents %v", got)
+	}
+	schemas := spec.Components.Schemas
+	for name, typ := range map[string]reflect.Type{
+		"ConsistencyProof": reflect.TypeFor[consistencyResponse](),
+		"Checkpoint":       reflect.TypeFor[checkpointJSON](),
+	} {
+		if got, want := keys(toSet(schemas[name].Properties)), jsonNames(typ); !slices.Equal(got, want) {
+			t.Errorf("schema %s has %v, the Go type %v", name, got, want)
+		}
+	}
+	want := append(jsonNames(reflect.TypeFor[merkle.InclusionProof]()), "leaf_input")
+	sort.Strings(want)
+	if got := keys(toSet(schemas["InclusionProof"].Properties)); !slices.Equal(got, want) {
+		t.Errorf("schema InclusionProof has %v, the response %v", got, want)
+	}
+	if !slices.Contains(schemas["InclusionProof"].Required, "leaf_input") {
+		t.Error("leaf_input is not required")
+	}
 }

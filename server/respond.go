@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -97,15 +98,22 @@ func trimPrefix(err, sentinel error) string {
 	return s
 }
 
+// writeJSON writes v as JSON with status. HTML is not escaped: bodies are
+// application/json with nosniff, and details such as "Authorization:
+// Bearer <token>" must read as written, not as \u003ctoken\u003e.
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	b := []byte(`{"detail":"internal error: cannot encode the response"}` + "\n")
+	if err := enc.Encode(v); err != nil {
 		status = http.StatusInternalServerError
-		b = []byte(`{"detail":"internal error: cannot encode the response"}`)
+	} else {
+		b = buf.Bytes() // Encode ends with a newline
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	w.Write(append(b, '\n'))
+	w.Write(b)
 }
 
 func writeError(w http.ResponseWriter, status int, detail string) {

@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -64,13 +66,18 @@ type Options struct {
 	// LookupEnv resolves token_env and the quick-start token variables;
 	// nil means os.LookupEnv.
 	LookupEnv func(string) (string, bool)
+	// StoredTokens are principals from the data directory's token file
+	// (LoadStoredTokens), accepted beside the config's auth.tokens;
+	// SetStoredTokens replaces them while the server runs.
+	StoredTokens []StoredToken
 }
 
 // Server is the HTTP API of an audit store. It is safe for concurrent use.
 type Server struct {
 	cfg       ServerConfig
 	store     Store
-	auth      *Authenticator
+	auth      atomic.Pointer[Authenticator]
+	lookupEnv func(string) (string, bool)
 	cursorKey *chain.Key
 	log       *slog.Logger
 	handler   http.Handler
@@ -109,11 +116,12 @@ func New(cfg *ServerConfig, store Store, opts *Options) (*Server, error) {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
-	auth, err := NewAuthenticator(&s.cfg.Auth, opts.LookupEnv)
+	s.lookupEnv = opts.LookupEnv
+	auth, err := s.buildAuth(opts.StoredTokens)
 	if err != nil {
 		return nil, err
 	}
-	s.auth = auth
+	s.auth.Store(auth)
 	if s.cursorKey == nil {
 		k, err := chain.GenerateKey()
 		if err != nil {
@@ -132,8 +140,11 @@ func New(cfg *ServerConfig, store Store, opts *Options) (*Server, error) {
 		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
+	for _, p := range auth.Skipped() {
+		s.log.Warn("an optional principal is disabled: its token variable is not set", "principal", p.Name)
+	}
 	if auth.Len() == 0 {
-		s.log.Warn("no tokens configured: every API call will get 401; set VELLUM_ADMIN_TOKEN or auth.tokens")
+		s.log.Warn("no tokens configured: every API call will get 401; set VELLUM_ADMIN_TOKEN, auth.tokens, or create one with vellum token create")
 	}
 	return s, nil
 }
@@ -154,7 +165,7 @@ func (s *Server) ListenAndServe() error {
 
 // Serve serves on l until Shutdown, then returns nil.
 func (s *Server) Serve(l net.Listener) error {
-	s.log.Info("serving", "addr", l.Addr().String(), "principals", s.auth.Len())
+	s.log.Info("serving", "addr", l.Addr().String(), "principals", s.auth.Load().Len())
 	if err := s.http.Serve(l); !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("server: %w", err)
 	}
@@ -181,24 +192,110 @@ func (s *Server) routes() []route {
 	return []route{
 		{http.MethodGet, "/v1/audit", s.authed(s.handleList)},
 		{http.MethodGet, "/v1/audit/:seq", s.authed(s.handleGet)},
+		{http.MethodGet, "/v1/audit/consistency", s.authed(s.handleConsistency)},
+		{http.MethodGet, "/v1/audit/export", s.authed(s.handleExport)},
 		{http.MethodPost, "/v1/audit/events", s.authed(s.handleIngest)},
+		{http.MethodPost, "/v1/audit/checkpoints", s.authed(s.handleSignCheckpoint)},
 		{http.MethodGet, "/healthz", s.handleHealthz},
+		{http.MethodHead, "/healthz", s.handleHealthz},
 		{http.MethodGet, "/readyz", s.handleReadyz},
+		{http.MethodHead, "/readyz", s.handleReadyz},
 	}
 }
 
+// router builds the router from routes(). httprouter cannot hold a static
+// segment beside a parameter (/v1/audit/export beside /v1/audit/:seq), so
+// a parameter route dispatches its static siblings of the same method
+// itself, and answers 405 (with Allow) for a static sibling served only by
+// other methods: GET /v1/audit/events is 405, not "bad seq".
 func (s *Server) router() *httprouter.Router {
 	r := httprouter.New()
-	for _, rt := range s.routes() {
-		r.Handle(rt.method, rt.path, rt.handle)
+	rts := s.routes()
+	// static[method][parent][name] is the handler of parent+name where
+	// parent also has a parameter route.
+	type key struct{ method, parent string }
+	params := map[key]string{} // parameter route path by method and parent
+	for _, rt := range rts {
+		if i := strings.LastIndex(rt.path, "/:"); i >= 0 {
+			params[key{rt.method, rt.path[:i+1]}] = rt.path
+		}
+	}
+	isSibling := func(path string) (parent, name string, ok bool) {
+		i := strings.LastIndex(path, "/")
+		parent, name = path[:i+1], path[i+1:]
+		if strings.HasPrefix(name, ":") {
+			return "", "", false
+		}
+		for k := range params {
+			if k.parent == parent {
+				return parent, name, true
+			}
+		}
+		return "", "", false
+	}
+	siblings := map[key]map[string]httprouter.Handle{}
+	allowed := map[string][]string{} // sibling path -> methods serving it
+	for _, rt := range rts {
+		if parent, name, ok := isSibling(rt.path); ok {
+			allowed[rt.path] = append(allowed[rt.path], rt.method)
+			if _, clash := params[key{rt.method, parent}]; clash {
+				k := key{rt.method, parent}
+				if siblings[k] == nil {
+					siblings[k] = map[string]httprouter.Handle{}
+				}
+				siblings[k][name] = rt.handle
+				continue
+			}
+		}
+		h := rt.handle
+		if i := strings.LastIndex(rt.path, "/:"); i >= 0 {
+			k := key{rt.method, rt.path[:i+1]}
+			pname := rt.path[i+2:]
+			h = func(w http.ResponseWriter, req *http.Request, ps httprouter.Params) {
+				v := ps.ByName(pname)
+				if sh, ok := siblings[k][v]; ok {
+					sh(w, req, nil)
+					return
+				}
+				if methods, ok := allowed[k.parent+v]; ok {
+					notAllowed(w, req, strings.Join(append(methods, http.MethodOptions), ", "))
+					return
+				}
+				rt.handle(w, req, ps)
+			}
+		}
+		r.Handle(rt.method, rt.path, h)
 	}
 	r.NotFound = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no route %s %s (see openapi.yaml)", req.Method, req.URL.Path))
 	})
+	// allowedOn lists the methods that serve path, from the table: a
+	// static route, or a parameter route whose value is not a sibling
+	// served only by other methods (GET does not serve /v1/audit/events).
+	allowedOn := func(path string) string {
+		var ms []string
+		for _, rt := range rts {
+			ok := rt.path == path
+			if i := strings.LastIndex(rt.path, "/:"); !ok && i >= 0 {
+				parent := rt.path[:i+1]
+				v, found := strings.CutPrefix(path, parent)
+				_, sibling := allowed[path]
+				_, mine := siblings[key{rt.method, parent}][v]
+				ok = found && v != "" && !strings.Contains(v, "/") && (!sibling || mine)
+			}
+			if ok && !slices.Contains(ms, rt.method) {
+				ms = append(ms, rt.method)
+			}
+		}
+		return strings.Join(append(ms, http.MethodOptions), ", ")
+	}
 	r.MethodNotAllowed = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("%s is not allowed on %s (allowed: %s)", req.Method, req.URL.Path, w.Header().Get("Allow")))
+		notAllowed(w, req, allowedOn(req.URL.Path))
 	})
 	r.PanicHandler = func(w http.ResponseWriter, req *http.Request, v any) {
+		if v == http.ErrAbortHandler {
+			panic(v) // a streamed response cut short on purpose
+		}
 		s.log.Error("handler panic", "method", req.Method, "path", req.URL.Path, "panic", fmt.Sprint(v))
 		writeError(w, http.StatusInternalServerError, "internal error; see the server log")
 	}
@@ -293,7 +390,7 @@ type apiHandler func(w http.ResponseWriter, r *http.Request, ps httprouter.Param
 
 func (s *Server) authed(h apiHandler) httprouter.Handle {
 	return func(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
-		p, err := s.auth.Authenticate(r)
+		p, err := s.auth.Load().Authenticate(r)
 		if err != nil {
 			s.fail(w, r, err)
 			return

@@ -78,7 +78,8 @@ const maxBundleLine = 8 << 20
 // all; everything else is a Problem (File is name, Offset the line's byte
 // offset).
 func Bundle(r io.Reader, name string, v note.Verifier) (*Report, error) {
-	rep := &Report{Dir: name, Checked: []string{"checkpoint signature", "record JSON against its canonical encoding", "inclusion proofs against the signed root"}}
+	rep := &Report{Dir: name}
+	const recordsWhat = "records: JSON against the canonical encoding, inclusion proofs against the signed root"
 	br := bufio.NewReaderSize(r, 64<<10)
 	var off int64
 	line, err := readLine(br)
@@ -105,9 +106,19 @@ func Bundle(r io.Reader, name string, v note.Verifier) (*Report, error) {
 			check = CheckSignature
 		}
 		problem(0, &Problem{Check: check, Detail: err.Error()})
+		rep.Checks = []Coverage{
+			{Check: CheckSignature, What: "checkpoint signature", Status: StatusChecked, Scope: "the bundle's checkpoint"},
+			{Check: CheckBundle, What: recordsWhat, Status: StatusNotChecked, Why: "the bundle's checkpoint does not verify, so there is no signed root to check them against"},
+		}
 		return rep, nil
 	}
-	rep.Checkpoints, rep.TreeSize, rep.Root = 1, cp.Size, cp.Root
+	rep.Checkpoints, rep.Tree = 1, &Tree{Size: cp.Size, Root: cp.Root}
+	defer func() {
+		rep.Checks = []Coverage{
+			{Check: CheckSignature, What: "checkpoint signature", Status: StatusChecked, Scope: "the bundle's checkpoint"},
+			{Check: CheckBundle, What: recordsWhat, Status: StatusChecked, Scope: plural(int(rep.Records), "record line")},
+		}
+	}()
 	if h.TreeSize != cp.Size || h.Root != cp.Root || h.Origin != cp.Origin {
 		problem(0, &Problem{Check: CheckBundle, Detail: "the header's origin, tree size or root differ from the signed checkpoint's"})
 	}
@@ -192,35 +203,5 @@ func readLine(br *bufio.Reader) ([]byte, error) {
 // writes a bundle that cannot verify. It returns the number of records
 // written.
 func ExportBundle(s *Store, w io.Writer, cp checkpoint.Signed, from, to uint64) (int, error) {
-	if to == 0 || to > cp.Size {
-		to = cp.Size
-	}
-	from = max(from, s.FirstSeq())
-	src := s.Source()
-	root, err := merkle.RootAt(src, cp.Size)
-	if err != nil {
-		return 0, fmt.Errorf("verify: tree at the checkpoint's size %d: %w", cp.Size, err)
-	}
-	if root != cp.Root {
-		return 0, fmt.Errorf("verify: the store does not match its checkpoint of size %d: %w", cp.Size, &merkle.RootMismatchError{Expected: cp.Root, Calculated: root})
-	}
-	bw, err := NewBundleWriter(w, cp)
-	if err != nil {
-		return 0, err
-	}
-	n := 0
-	for sr, err := range s.Records(from, to) {
-		if err != nil {
-			return n, err
-		}
-		p, err := merkle.ProveInclusion(src, sr.Record.Seq-1, cp.Size)
-		if err != nil {
-			return n, fmt.Errorf("verify: proof of seq %d: %w", sr.Record.Seq, err)
-		}
-		if err := bw.Add(sr.Record, sr.Encoding, p); err != nil {
-			return n, err
-		}
-		n++
-	}
-	return n, nil
+	return ExportBundleFunc(s, w, cp, from, to, nil)
 }

@@ -44,7 +44,7 @@ func TestBundleRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !rep.OK() || rep.Records != cp.Size || rep.TreeSize != cp.Size {
+	if !rep.OK() || rep.Records != cp.Size || rep.Tree == nil || rep.Tree.Size != cp.Size {
 		t.Fatalf("intact bundle: %d records of %d, problems %v", rep.Records, cp.Size, rep.Problems)
 	}
 }

@@ -1,30 +1,23 @@
 package verify
 
 import (
-	"bytes"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
 	"runtime"
-	"runtime/debug"
 	"slices"
-	"sort"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"golang.org/x/mod/sumdb/note"
 
-	"github.com/vellumlog/vellum"
 	"github.com/vellumlog/vellum/chain"
 	"github.com/vellumlog/vellum/checkpoint"
-	"github.com/vellumlog/vellum/index"
 	"github.com/vellumlog/vellum/layout"
 	"github.com/vellumlog/vellum/merkle"
-	"github.com/vellumlog/vellum/segment"
 	"github.com/vellumlog/vellum/vfs"
 )
 
@@ -91,13 +84,30 @@ type dirVerifier struct {
 	roots   map[uint64]merkle.Hash
 
 	treeOK   bool   // the log-wide tree of all the data is known
+	treeFrom uint64 // otherwise the first seq it lacks,
+	treeWhy  string // and why
 	dataSize uint64 // records the data holds (last seq)
+	// endWhy is set when the data's end is unknown: the last segment ends
+	// in unreadable bytes, so records after dataSize may exist.
+	endWhy string
+
+	cpLog     string   // "" when the checkpoint log was read; else why not
+	cpDamaged []string // damaged entries of the checkpoint log
+	cpChecked []cpOutcome
+	beyond    uint64 // the largest checkpoint size beyond the data's end
+	cov       coverageState
 }
+
+// segPath and segmentName name segment files in the data directory.
+func (v *dirVerifier) segPath(n uint64) string { return layout.SegmentPath(v.dir, n) }
+
+func segmentName(n uint64) string { return layout.SegmentName(n) }
 
 type cpEntry struct {
 	offset int64
 	s      checkpoint.Signed
-	ok     bool // parsed (and, with a verifier, signature valid)
+	ok     bool   // parsed (and, with a verifier, signature valid)
+	why    string // why not
 }
 
 // file ranks for problem order.
@@ -137,49 +147,47 @@ func (v *dirVerifier) run() error {
 		v.o.Origin = "vellum/" + v.rep.StoreID
 	}
 	v.rep.Segments = len(nums)
-	v.note()
 	results, err := v.segments(nums)
 	if err != nil {
 		return err
 	}
 	v.links(nums, results)
 	v.checkpoints()
+	v.coverage(results)
 	slices.SortStableFunc(v.rep.Problems, func(a, b *Problem) int {
 		return slices.Compare(a.order[:], b.order[:])
 	})
 	return nil
 }
 
-// note records which checks run.
-func (v *dirVerifier) note() {
-	r := v.rep
-	r.Checked = append(r.Checked, "segment framing and CRCs", "links between segments", "Merkle roots and sections")
-	if v.o.Keys != nil {
-		r.Checked = append(r.Checked, "HMAC chain of every record")
-	} else {
-		r.Skipped = append(r.Skipped, "HMAC chain (no --key): integrity against the key holder is not checked")
-	}
-	if v.o.Verifier != nil {
-		r.Checked = append(r.Checked, "checkpoint signatures")
-	} else {
-		r.Skipped = append(r.Skipped, "checkpoint signatures (no --pubkey): checkpoints are only compared with the data")
-	}
-	r.Checked = append(r.Checked, "checkpoints against the data and each other")
-	if len(v.o.Trusted) > 0 {
-		r.Checked = append(r.Checked, "the trusted checkpoint")
-	}
-}
-
 // readCheckpoints loads the checkpoint log and the trusted checkpoint, so
 // the segment workers know at which tree sizes to take roots.
 func (v *dirVerifier) readCheckpoints() error {
 	path := filepath.Join(v.dir, checkpoint.LogName)
+	if _, err := v.o.FS.Stat(path); err != nil {
+		v.cpLog = "there is no checkpoint log (" + checkpoint.LogName + " is missing)"
+	}
 	res, err := checkpoint.ReadLog(v.o.FS, path)
 	var ce *checkpoint.CorruptError
 	switch {
 	case errors.As(err, &ce):
-		v.problem(rankCheckpoints, &Problem{Check: CheckCheckpoint, File: checkpoint.LogName, Offset: ce.Offset, Detail: ce.Reason})
-		res = &checkpoint.ReadResult{TornAt: -1}
+		// Damage with valid entries after it: report every damaged
+		// stretch, and check every entry that still verifies.
+		b, err := vfs.ReadFile(v.o.FS, path)
+		if err != nil {
+			return fmt.Errorf("verify: %w", err)
+		}
+		entries, damage := checkpoint.SalvageLog(b)
+		res = &checkpoint.ReadResult{Entries: entries, TornAt: -1}
+		for i, d := range damage {
+			if i == len(damage)-1 && d.Offset+d.Length == int64(len(b)) {
+				res.TornAt, res.TornReason = d.Offset, d.Reason
+				break
+			}
+			v.problem(rankCheckpoints, &Problem{Check: CheckCheckpoint, File: checkpoint.LogName, Offset: d.Offset,
+				Detail: d.Reason + "; a valid entry follows, so this was a complete checkpoint"})
+			v.cpDamaged = append(v.cpDamaged, fmt.Sprintf("the entry at offset %d of %s is damaged", d.Offset, checkpoint.LogName))
+		}
 	case err != nil:
 		return fmt.Errorf("verify: %w", err)
 	}
@@ -198,8 +206,9 @@ func (v *dirVerifier) readCheckpoints() error {
 		e := cpEntry{offset: en.Offset, s: s, ok: err == nil}
 		if err != nil {
 			check := CheckCheckpoint
+			e.why = "it does not parse"
 			if errors.Is(err, checkpoint.ErrSignature) {
-				check = CheckSignature
+				check, e.why = CheckSignature, "its signature does not verify"
 			}
 			v.problem(rankCheckpoints, &Problem{Check: check, File: checkpoint.LogName, Offset: en.Offset, Detail: err.Error()})
 		} else {
@@ -226,29 +235,12 @@ func (v *dirVerifier) readCheckpoints() error {
 	return nil
 }
 
-// segResult is what a worker found in one segment.
-type segResult struct {
-	num   uint64
-	name  string
-	size  int64
-	hdr   segment.Header
-	scan  *segment.ScanResult
-	bad   bool // framing did not verify: the segment's tree is unknown
-	first uint64
-	count uint64
-	local merkle.RootBuilder       // the segment's own tree
-	piece *merkle.Range            // its leaves in the log-wide tree
-	nodes []merkle.Node            // stored-level nodes complete inside the piece
-	snaps map[uint64]*merkle.Range // the piece at checkpoint sizes inside it
-	probs []*Problem
-}
-
 func (v *dirVerifier) segments(nums []uint64) ([]*segResult, error) {
 	results := make([]*segResult, len(nums))
 	var total int64
 	sizes := make([]int64, len(nums))
 	for i, n := range nums {
-		fi, err := v.o.FS.Stat(layout.SegmentPath(v.dir, n))
+		fi, err := v.o.FS.Stat(v.segPath(n))
 		if err != nil {
 			return nil, fmt.Errorf("verify: %w", err)
 		}
@@ -290,7 +282,7 @@ func (v *dirVerifier) segments(nums []uint64) ([]*segResult, error) {
 				if i >= len(nums) {
 					return
 				}
-				r, err := v.segment(nums[i], &done, &buf)
+				r, err := v.segment(nums[i], i == len(nums)-1, &done, &buf)
 				if err != nil {
 					mu.Lock()
 					ioErr = err
@@ -308,123 +300,6 @@ func (v *dirVerifier) segments(nums []uint64) ([]*segResult, error) {
 		return nil, ioErr
 	}
 	return results, nil
-}
-
-// segment checks one segment on its own: framing and CRCs, the MAC of every
-// record from the block's prev MAC, and its leaves.
-func (v *dirVerifier) segment(num uint64, done *atomic.Int64, buf *[]byte) (r *segResult, err error) {
-	path := layout.SegmentPath(v.dir, num)
-	r = &segResult{num: num, name: filepath.Join("segments", layout.SegmentName(num))}
-	b, unmap, err := v.load(path, buf)
-	if err != nil {
-		return nil, fmt.Errorf("verify: read %s: %w", path, err)
-	}
-	defer unmap()
-	// A mapped file that shrinks under us faults: report it, do not crash.
-	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	defer func() {
-		if p := recover(); p != nil {
-			r, err = nil, fmt.Errorf("verify: %s changed while it was being read (%v); verify a copy", path, p)
-		}
-	}()
-	r.size = int64(len(b))
-	bad := func(err error) {
-		var ce *segment.CorruptError
-		p := &Problem{Check: CheckFrame, File: r.name, Offset: -1, Detail: err.Error()}
-		if errors.As(err, &ce) {
-			p.Offset, p.Seq, p.Detail = ce.Offset, ce.Seq, ce.Reason
-			// A reason that quotes an inner error repeats the path and
-			// place; keep only what it says.
-			if i := strings.LastIndex(p.Detail, path); i >= 0 {
-				if j := strings.Index(p.Detail[i:], ": "); j >= 0 {
-					p.Detail = p.Detail[i+j+2:]
-				}
-			}
-		}
-		r.probs = append(r.probs, p)
-		r.bad = true
-	}
-	rd, err := segment.Open(memFS{path: path, b: b}, path, nil)
-	if err != nil {
-		bad(err)
-		done.Add(r.size)
-		return r, nil
-	}
-	r.hdr = rd.Header()
-	rd.Close()
-	r.first = r.hdr.FirstSeq
-	var hasher *chain.Hasher
-	if v.o.Keys != nil {
-		if k, err := v.o.Keys.Lookup(r.hdr.KeyID); err != nil {
-			r.probs = append(r.probs, &Problem{Check: CheckKey, File: r.name, Offset: segment.HeaderKeyIDOffset,
-				Expected: "key id " + v.o.Keys.Active().ID().String(), Found: "key id " + r.hdr.KeyID.String(),
-				Detail: "the segment was chained under an HMAC key that was not given (wrong key?)"})
-		} else {
-			hasher = k.NewHasher()
-		}
-	}
-	r.piece = merkle.NewRange(r.first - 1)
-	visit := func(n merkle.Node) { r.nodes = append(r.nodes, n) }
-	// Checkpoint sizes inside this segment, in order.
-	lo := sort.Search(len(v.sizes), func(i int) bool { return v.sizes[i] >= r.first })
-	snapAt := v.sizes[lo:]
-	var lh merkle.Hasher
-	var lastOff int64 = segment.HeaderSize
-	done.Add(lastOff)
-	macBad := false
-	var sum index.Summarizer
-	var fields vellum.Fields
-	sr, err := segment.ScanBytes(path, b, nil, func(en segment.Entry) error {
-		if err := vellum.PeekFields(en.Record, &fields); err == nil {
-			k := index.KeysOfFields(&fields)
-			sum.Add(en.Span, &k)
-		}
-		if en.Offset != lastOff {
-			done.Add(en.Offset - lastOff)
-			lastOff = en.Offset
-		}
-		if hasher != nil && !macBad {
-			if want, err := hasher.Check(en.Seq, en.PrevMAC, en.Record, en.MAC); err != nil {
-				macBad = true
-				r.probs = append(r.probs, &Problem{Check: CheckMAC, File: r.name, Offset: en.Offset, Seq: en.Seq,
-					Expected: want.String(), Found: en.MAC.String(), Detail: "record MAC does not verify under the HMAC key (record altered, forged, moved or removed)"})
-			}
-		}
-		l := lh.Leaf(en.Record, en.MAC)
-		r.local.Append(l)
-		r.piece.AppendStored(l, visit)
-		r.count++
-		if len(snapAt) > 0 && r.piece.End() == snapAt[0] {
-			if r.snaps == nil {
-				r.snaps = map[uint64]*merkle.Range{}
-			}
-			r.snaps[snapAt[0]] = r.piece.Clone()
-			snapAt = snapAt[1:]
-		}
-		return nil
-	})
-	done.Add(r.size - lastOff)
-	if err != nil {
-		bad(err)
-		return r, nil
-	}
-	if sr.Footer != nil {
-		// The query index trusts section 2 to skip spans: forged summaries
-		// would hide records from filtered queries, so they must be the
-		// ones the records give.
-		if sec, ok := sr.Footer.Sections[segment.SectionSummaries]; ok && !bytes.Equal(sec, index.MarshalSummaries(sum.Finish())) {
-			r.probs = append(r.probs, &Problem{Check: CheckSummary, File: r.name, Offset: sr.Footer.Offset,
-				Detail: "the footer's span summaries (section 2) differ from those the records give: filtered queries could skip records"})
-		}
-		// Footer sections alias the file buffer, which the worker reuses.
-		secs := make(map[uint16][]byte, len(sr.Footer.Sections))
-		for k, s := range sr.Footer.Sections {
-			secs[k] = bytes.Clone(s)
-		}
-		sr.Footer.Sections = secs
-	}
-	r.scan = sr
-	return r, nil
 }
 
 // load returns a segment's bytes: mapped when possible, else read into
@@ -468,151 +343,6 @@ func readInto(fs vfs.FS, path string, buf *[]byte) ([]byte, error) {
 		return nil, err
 	}
 	return b, nil
-}
-
-// links checks what joins segments, grows the log-wide tree segment by
-// segment, and checks every segment's Merkle root and section.
-func (v *dirVerifier) links(nums []uint64, results []*segResult) {
-	global := merkle.NewRange(0)
-	treeOK := true // the log-wide tree so far is known
-	var prev *segResult
-	var prevLast uint64
-	var prevMAC vellum.MAC
-	for i, r := range results {
-		rank := uint64(rankSegment + i)
-		for _, p := range r.probs {
-			v.problem(rank, p)
-		}
-		if r.scan == nil {
-			treeOK, prev = false, nil
-			continue
-		}
-		st := r.scan.State
-		v.rep.Records += st.Count
-		h := r.hdr
-		link := func(off int64, expected, found, detail string) {
-			v.problem(rank, &Problem{Check: CheckLink, File: r.name, Offset: off, Seq: h.FirstSeq, Expected: expected, Found: found, Detail: detail})
-		}
-		// The header's ties to the store and to the segment before it:
-		// the engine's rules (package layout), each failure reported.
-		var prevEnd *layout.End
-		if prev != nil {
-			prevEnd = &layout.End{Number: prev.num, LastSeq: prevLast, LastMAC: prevMAC}
-		}
-		for _, le := range layout.CheckLink(r.num, v.storeID, &h, prevEnd) {
-			link(le.Offset, le.Expected, le.Found, le.Reason)
-			if le.Field == layout.FieldNumber || le.Field == layout.FieldFirstSeq {
-				treeOK = false // the records are not where the tree expects them
-			}
-		}
-		switch {
-		case i > 0 && nums[i] != nums[i-1]+1:
-			link(-1, fmt.Sprintf("segment %d", nums[i-1]+1), fmt.Sprintf("segment %d", nums[i]), "a segment is missing")
-			treeOK = false
-		case i == 0 && r.num != 1:
-			v.rep.Warnings = append(v.rep.Warnings, fmt.Sprintf("the store starts at segment %d (earlier segments expired): the chain and the tree are checked from seq %d", r.num, h.FirstSeq))
-		}
-		if prev != nil && !prev.scan.Sealed {
-			v.problem(uint64(rankSegment+i-1), &Problem{Check: CheckLink, File: prev.name, Offset: prev.scan.State.Size,
-				Detail: "segment is not sealed but later segments exist (replaced by an older copy, or truncated)"})
-		}
-		if prev == nil && r.num != 1 {
-			treeOK = false // no tree before an expired prefix
-		}
-		if r.scan.TornAt >= 0 {
-			// A checkpoint is signed only over durable records: damage to
-			// records one covers is tampering, not a torn tail.
-			covered := len(v.sizes) > 0 && v.sizes[len(v.sizes)-1] > r.scan.State.LastSeq
-			if i == len(results)-1 && covered {
-				v.problem(rank, &Problem{Check: CheckFrame, File: r.name, Offset: r.scan.TornAt, Seq: r.scan.State.LastSeq + 1,
-					Detail: fmt.Sprintf("damaged bytes that a signed checkpoint (%d records) covers, so they were acknowledged: %s", v.sizes[len(v.sizes)-1], r.scan.TornReason)})
-			} else if i == len(results)-1 {
-				v.rep.Warnings = append(v.rep.Warnings, fmt.Sprintf("%s: %d bytes after offset %d are an incomplete final batch that was never acknowledged (%s)", r.name, r.scan.FileSize-r.scan.TornAt, r.scan.TornAt, r.scan.TornReason))
-			} else {
-				v.problem(rank, &Problem{Check: CheckFrame, File: r.name, Offset: r.scan.TornAt, Detail: "damaged bytes after the last commit frame: " + r.scan.TornReason})
-			}
-		}
-		// The log-wide tree and this segment's root.
-		if treeOK && !r.bad {
-			before := global.Clone()
-			var joined []merkle.Node
-			if err := global.AppendRange(r.piece, func(n merkle.Node) {
-				if merkle.StoredLevel(n.Level) {
-					joined = append(joined, n)
-				}
-			}); err != nil {
-				treeOK = false
-			} else {
-				for size, snap := range r.snaps {
-					g := before.Clone()
-					if err := g.AppendRange(snap, nil); err == nil {
-						v.roots[size] = g.Root()
-					}
-				}
-				if r.first == 1 && st.Count == 0 {
-					v.roots[0] = merkle.EmptyRoot
-				}
-				v.checkMerkle(rank, r, global, append(r.nodes, joined...))
-			}
-		} else {
-			treeOK = false
-		}
-		prev, prevLast, prevMAC = r, st.LastSeq, st.LastMAC
-		if st.Count == 0 {
-			prevLast = h.FirstSeq - 1
-		}
-	}
-	if treeOK {
-		v.rep.TreeSize = global.End()
-		v.rep.Root = global.Root()
-		v.roots[global.End()] = v.rep.Root
-	}
-	v.rep.TreeSize = max(v.rep.TreeSize, prevLast)
-	v.treeOK = treeOK
-	v.dataSize = prevLast
-}
-
-// checkMerkle compares a sealed segment's trailer root and Merkle section
-// with the data.
-func (v *dirVerifier) checkMerkle(rank uint64, r *segResult, global *merkle.Range, nodes []merkle.Node) {
-	ft := r.scan.Footer
-	if ft == nil {
-		return
-	}
-	trailer := r.size - segment.TrailerSize
-	if !ft.HasRoot {
-		v.rep.Warnings = append(v.rep.Warnings, r.name+": sealed without a Merkle root")
-	} else if calc := r.local.Root(); calc != merkle.Hash(ft.MerkleRoot) {
-		v.problem(rank, &Problem{Check: CheckMerkle, File: r.name, Offset: trailer + 80, Seq: ft.LastSeq,
-			Expected: merkle.Hash(ft.MerkleRoot).String(), Found: calc.String(),
-			Detail: "the trailer's Merkle root differs from the root of the segment's records"})
-	}
-	b, ok := ft.Sections[merkle.SectionType]
-	if !ok {
-		if ft.HasRoot {
-			// Writers put both or neither: a root without its section
-			// means the section was removed.
-			v.problem(rank, &Problem{Check: CheckMerkle, File: r.name, Offset: ft.Offset, Seq: ft.LastSeq,
-				Detail: "the footer has a Merkle root but no Merkle section (section removed)"})
-		}
-		return
-	}
-	want, err := merkle.NewSection(r.first-1, global, nodes)
-	if err != nil {
-		v.problem(rank, &Problem{Check: CheckMerkle, File: r.name, Offset: ft.Offset, Seq: ft.LastSeq, Detail: "cannot rebuild the Merkle section: " + err.Error()})
-		return
-	}
-	wb, _ := want.MarshalBinary()
-	if string(wb) != string(b) {
-		got, perr := merkle.ParseSection(b)
-		detail := "the footer's Merkle section differs from the log-wide tree the records give"
-		if perr == nil && got.Size == want.Size && len(got.Range) == len(want.Range) && len(want.Range) > 0 {
-			if g, err := merkle.RangeFrom(0, got.Size, got.Range); err == nil {
-				detail += fmt.Sprintf(" (its tree root %s, the records' %s)", g.Root(), global.Root())
-			}
-		}
-		v.problem(rank, &Problem{Check: CheckMerkle, File: r.name, Offset: ft.Offset, Seq: ft.LastSeq, Detail: detail})
-	}
 }
 
 // memFS serves one file's bytes already read, so segment.Open does not

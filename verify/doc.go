@@ -3,7 +3,12 @@
 // (with the key), the links between segments, every Merkle root, and every
 // signed checkpoint's signature and agreement with the data (with the
 // public key). It reports the first place that does not verify with its
-// file, offset and seq, and what was expected and found.
+// file, offset and seq, and what was expected and found; and, so that a
+// report never claims more than was checked, what the data holds (records
+// read, unreadable, missing, with their ranges: a damaged segment is read
+// as far as it can be, record by record, with segment.Salvage) and, check
+// by check, whether it ran over everything, over part or not at all, and
+// why (Report.Checks).
 //
 //	rep, err := verify.Dir("/copy/of/vellum-data", &verify.Options{
 //		Keys:     chain.NewKeyring(hmacKey), // optional: MAC chain
@@ -11,6 +16,7 @@
 //	})
 //	if err != nil { ... }                    // I/O or usage
 //	if !rep.OK() { fmt.Println(rep.Problems[0]) }
+//	rep.WriteText(os.Stdout, false)          // the report vellum verify prints
 //
 //	brep, err := verify.Bundle(file, pub)    // an exported evidence bundle
 //

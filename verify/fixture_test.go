@@ -79,14 +79,31 @@ func record(i int) vellum.Record {
 
 func getFixture(t *testing.T) *fixture {
 	t.Helper()
-	fixOnce.Do(func() { fix, fixErr = buildFixture() })
+	fixOnce.Do(func() { fix, fixErr = buildFixture(false) })
 	if fixErr != nil {
 		t.Fatal(fixErr)
 	}
 	return fix
 }
 
-func buildFixture() (*fixture, error) {
+var (
+	fixS2Once sync.Once
+	fixS2     *fixture
+	fixS2Err  error
+)
+
+// getFixtureS2 is the fixture written with S2 compression, as stores are
+// by default.
+func getFixtureS2(t *testing.T) *fixture {
+	t.Helper()
+	fixS2Once.Do(func() { fixS2, fixS2Err = buildFixture(true) })
+	if fixS2Err != nil {
+		t.Fatal(fixS2Err)
+	}
+	return fixS2
+}
+
+func buildFixture(compress bool) (*fixture, error) {
 	dir, err := os.MkdirTemp("", "vellum-verify-fixture-")
 	if err != nil {
 		return nil, err
@@ -96,7 +113,10 @@ func buildFixture() (*fixture, error) {
 	f.otherSign, _ = signerPair("vellum-test")
 	o := &engine.Options{
 		Keys: chain.NewKeyring(f.key), Signer: f.signer, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		SegmentSize: 24 << 10, BlockSize: 4 << 10, NoCompression: true, CheckpointRecords: 100, CheckpointInterval: -1,
+		SegmentSize: 24 << 10, BlockSize: 4 << 10, NoCompression: !compress, CheckpointRecords: 100, CheckpointInterval: -1,
+	}
+	if compress {
+		o.SegmentSize = 8 << 10 // several segments, as uncompressed
 	}
 	e, err := engine.Open(dir, o)
 	if err != nil {
@@ -345,8 +365,10 @@ var _ = time.Second
 // TestMain removes the fixture built for the package's tests.
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if fix != nil {
-		os.RemoveAll(fix.dir)
+	for _, f := range []*fixture{fix, fixS2} {
+		if f != nil {
+			os.RemoveAll(f.dir)
+		}
 	}
 	os.Exit(code)
 }

@@ -44,8 +44,8 @@ func TestKeyRotationAndReopen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !rep.OK() || rep.Records != 150 || rep.TreeSize != 150 {
-		t.Fatalf("rotated store: %d records, tree %d, problems %v", rep.Records, rep.TreeSize, rep.Problems)
+	if !rep.OK() || rep.Records != 150 || rep.Tree == nil || rep.Tree.Size != 150 {
+		t.Fatalf("rotated store: %d records, tree %v, problems %v", rep.Records, rep.Tree, rep.Problems)
 	}
 	rep, err = Dir(dir, &Options{Keys: chain.NewKeyring(b), Verifier: verifier})
 	if err != nil {

@@ -16,9 +16,18 @@ const HMACKeyFile = "hmac.key"
 func runKeygen(args []string, stdout, stderr io.Writer) int {
 	fl := newFlags("keygen", stderr)
 	out := fl.String("out", "./vellum-keys", "directory to write the keys into (created with mode 0700)")
-	name := fl.String("name", "vellum", "name of the checkpoint signing key (appears in every signature line)")
+	name := fl.String("name", "vellum", "name of the checkpoint signing key (in every signature line); C2SP tlog-checkpoint recommends the log's origin, vellum/<store id>, which vellum serve prints when they differ")
 	if code, ok := parse(fl, args); !ok {
 		return code
+	}
+	// Refuse before writing anything: keys are never overwritten, and a
+	// half-written key directory helps nobody.
+	for _, f := range []string{HMACKeyFile, checkpoint.PrivateKeyFile, checkpoint.PublicKeyFile} {
+		p := filepath.Join(*out, f)
+		if _, err := os.Lstat(p); err == nil {
+			fmt.Fprintf(stderr, "vellum keygen: %s already exists; keygen never overwrites a key: choose another --out directory, or move the old keys away first\n", p)
+			return 2
+		}
 	}
 	if err := os.MkdirAll(*out, 0o700); err != nil {
 		fmt.Fprintf(stderr, "vellum keygen: %v\n", err)

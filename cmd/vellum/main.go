@@ -1,11 +1,18 @@
 // Command vellum runs and inspects a Vellum audit store.
 //
-//	vellum serve   [--config FILE] [--data DIR] [--addr HOST:PORT]
-//	vellum inspect --data DIR [--json]
-//	vellum keygen  --out DIR [--name NAME]
-//	vellum verify  --data DIR [--key FILE] [--pubkey FILE] [--checkpoint FILE] [--json]
-//	vellum verify  --bundle FILE --pubkey FILE [--json]
-//	vellum export  --data DIR [--from N] [--to N] [--proof] [--pubkey FILE] [--out FILE]
+//	vellum serve       [--config FILE] [--data DIR] [--addr HOST:PORT]
+//	vellum query       [--server URL] [--token T] [filters] [--all] [--json]
+//	vellum inspect     --data DIR [--json]
+//	vellum keygen      --out DIR [--name NAME]
+//	vellum token       create|list|revoke --data DIR ...
+//	vellum checkpoint  [--server URL] [--token T] [--out FILE]
+//	vellum consistency --first N --second M (--server URL | --data DIR)
+//	vellum verify      --data DIR [--key FILE] [--pubkey FILE] [--checkpoint FILE] [--json]
+//	vellum verify      --bundle FILE --pubkey FILE [--json]
+//	vellum export      --data DIR [--from N] [--to N] [filters] [--format jsonl|csv] [--proof ...] [--out FILE]
+//
+// Every command's -h prints its description, flags, environment variables
+// and examples (help.go).
 //
 // Exit status: 0 on success, 1 when a check fails, 2 on usage or I/O errors.
 package main
@@ -27,12 +34,15 @@ type command struct {
 }
 
 var commands = map[string]command{
-	"serve":   {"run the HTTP server (ingest and queries) on a data directory", runServe},
-	"query":   {"query a running server's audit log (table or JSON lines)", runQuery},
-	"inspect": {"show the segments in a data directory", runInspect},
-	"keygen":  {"create the HMAC key (and signing keys) for a store", runKeygen},
-	"verify":  {"verify a data directory or an evidence bundle offline", runVerify},
-	"export":  {"export records as JSON lines, or with --proof as an evidence bundle", runExport},
+	"serve":       {"run the HTTP server (ingest and queries) on a data directory", runServe},
+	"query":       {"query a running server's audit log (table or JSON lines)", runQuery},
+	"inspect":     {"show the segments in a data directory", runInspect},
+	"keygen":      {"create the HMAC key (and signing keys) for a store", runKeygen},
+	"verify":      {"verify a data directory or an evidence bundle offline", runVerify},
+	"export":      {"export records as JSON lines or CSV, or with --proof as an evidence bundle", runExport},
+	"token":       {"create, list or revoke API tokens in a data directory (offline; hashes only)", runToken},
+	"checkpoint":  {"ask a running server to sign a checkpoint now, and print it", runCheckpoint},
+	"consistency": {"get (and check) a consistency proof between two tree sizes", runConsistency},
 }
 
 func main() {
@@ -64,15 +74,17 @@ func usage(w io.Writer) {
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		fmt.Fprintf(w, "  %-8s %s\n", n, commands[n].summary)
+		fmt.Fprintf(w, "  %-11s %s\n", n, commands[n].summary)
 	}
 	fmt.Fprintln(w, "\nRun 'vellum <command> -h' for a command's flags.")
 }
 
-// newFlags makes a FlagSet that reports errors on stderr and never exits.
+// newFlags makes a FlagSet that reports errors on stderr and never exits;
+// its -h prints the command's help (help.go).
 func newFlags(name string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("vellum "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() { printHelp(fs.Output(), name, fs) }
 	return fs
 }
 

@@ -4,45 +4,49 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net/http"
 	"net/url"
-	"os"
-	"strings"
 	"text/tabwriter"
-	"time"
 
 	"github.com/vellumlog/vellum"
+	"github.com/vellumlog/vellum/query"
 )
+
+// queryParamHelp is the flag help of each query parameter.
+var queryParamHelp = map[string]string{
+	"since":       "receipt time from (inclusive), RFC 3339",
+	"until":       "receipt time until (exclusive), RFC 3339",
+	"event_since": "event time (the producer's time) from (inclusive), RFC 3339",
+	"event_until": "event time until (exclusive), RFC 3339",
+	"tenant_id":   "tenant",
+	"user_id":     "user",
+	"session_id":  "session",
+	"trace_id":    "trace",
+	"action":      "action, or a prefix ending in a dot (approval.)",
+	"tool":        "tool name",
+	"outcome":     "success, failure, denied, approved, pending or blocked",
+	"model":       "model name",
+	"order":       "asc or desc",
+	"limit":       "page size (1..1000)",
+	"cursor":      "next_cursor of a previous page",
+}
 
 // runQuery asks a running server, so that the read is authorized and itself
 // recorded as an audit.query record like any other.
 func runQuery(args []string, stdout, stderr io.Writer) int {
 	fl := newFlags("query", stderr)
-	srv := fl.String("server", "http://127.0.0.1:8080", "server base URL")
-	token := fl.String("token", "", "bearer token (default: $VELLUM_TOKEN, then $VELLUM_ADMIN_TOKEN)")
+	srv, token := clientFlags(fl)
 	asJSON := fl.Bool("json", false, "print JSON lines instead of a table")
-	all := fl.Bool("all", false, "follow next_cursor through every page")
+	all := fl.Bool("all", false, "follow next_cursor through every page (the log as it stood at the first page)")
 	params := map[string]*string{}
-	for _, p := range []struct{ name, usage string }{
-		{"since", "RFC 3339 start (inclusive)"}, {"until", "RFC 3339 end (exclusive)"},
-		{"tenant_id", "tenant"}, {"user_id", "user"}, {"session_id", "session"}, {"trace_id", "trace"},
-		{"action", "action, or a prefix ending in a dot (approval.)"}, {"tool", "tool name"},
-		{"outcome", "success, failure, denied, approved, pending or blocked"}, {"model", "model name"},
-		{"order", "asc or desc"}, {"limit", "page size (1..1000)"}, {"cursor", "next_cursor of a previous page"},
-	} {
-		params[p.name] = fl.String(p.name, "", p.usage)
+	for _, name := range query.Params {
+		params[name] = fl.String(name, "", queryParamHelp[name])
 	}
 	if code, ok := parse(fl, args); !ok {
 		return code
 	}
-	if *token == "" {
-		*token = os.Getenv("VELLUM_TOKEN")
-	}
-	if *token == "" {
-		*token = os.Getenv("VELLUM_ADMIN_TOKEN")
-	}
-	if *token == "" {
-		fmt.Fprintln(stderr, "vellum query: no token: pass --token or set VELLUM_TOKEN")
+	c, err := newClient(*srv, *token)
+	if err != nil {
+		fmt.Fprintf(stderr, "vellum query: %v\n", err)
 		return 2
 	}
 	v := url.Values{}
@@ -51,18 +55,19 @@ func runQuery(args []string, stdout, stderr io.Writer) int {
 			v.Set(name, *p)
 		}
 	}
-	client := &http.Client{Timeout: time.Minute}
 	var tw *tabwriter.Writer
-	if !*asJSON {
-		tw = tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "SEQ\tTIME (UTC)\tTENANT\tUSER\tACTION\tTOOL\tMODEL\tOUTCOME")
-		defer tw.Flush()
-	}
-	for {
-		page, err := fetchPage(client, strings.TrimRight(*srv, "/")+"/v1/audit?"+v.Encode(), *token)
-		if err != nil {
+	for first := true; ; first = false {
+		var page listPage
+		if err := c.callJSON("GET", "/v1/audit?"+v.Encode(), &page); err != nil {
 			fmt.Fprintf(stderr, "vellum query: %v\n", err)
 			return 1
+		}
+		// The header only once the first page has arrived: an error
+		// prints no empty table.
+		if first && !*asJSON {
+			tw = tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+			fmt.Fprintln(tw, "SEQ\tTIME (UTC)\tTENANT\tUSER\tACTION\tTOOL\tMODEL\tOUTCOME")
+			defer tw.Flush()
 		}
 		for _, raw := range page.Records {
 			if *asJSON {
@@ -78,8 +83,10 @@ func runQuery(args []string, stdout, stderr io.Writer) int {
 				r.TenantID, r.UserID, r.Action, r.Tool.Name, r.Model.Name, r.Outcome.Status)
 		}
 		if !*all || page.NextCursor == "" {
-			if page.NextCursor != "" && !*asJSON {
-				tw.Flush()
+			if page.NextCursor != "" {
+				if tw != nil {
+					tw.Flush()
+				}
 				fmt.Fprintf(stderr, "more: --cursor %s (or --all)\n", page.NextCursor)
 			}
 			return 0
@@ -91,36 +98,4 @@ func runQuery(args []string, stdout, stderr io.Writer) int {
 type listPage struct {
 	Records    []json.RawMessage `json:"records"`
 	NextCursor string            `json:"next_cursor"`
-}
-
-func fetchPage(client *http.Client, u, token string) (*listPage, error) {
-	req, err := http.NewRequest(http.MethodGet, u, nil)
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := client.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 256<<20))
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		var e struct {
-			Detail string `json:"detail"`
-		}
-		json.Unmarshal(body, &e)
-		if e.Detail == "" {
-			e.Detail = strings.TrimSpace(string(body))
-		}
-		return nil, fmt.Errorf("%s: %s", resp.Status, e.Detail)
-	}
-	var p listPage
-	if err := json.Unmarshal(body, &p); err != nil {
-		return nil, fmt.Errorf("bad response: %v", err)
-	}
-	return &p, nil
 }

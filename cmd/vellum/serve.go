@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -24,9 +25,6 @@ import (
 	"github.com/vellumlog/vellum/redact"
 	"github.com/vellumlog/vellum/server"
 )
-
-// adminTokenFile holds the SHA-256 of the admin token printed on first run.
-const adminTokenFile = "admin-token.sha256"
 
 // shutdownGrace bounds how long SIGTERM waits for requests in flight.
 const shutdownGrace = 30 * time.Second
@@ -50,6 +48,13 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 
 // serve runs the server until ctx ends. ready, when not nil, receives the
 // listening address once the server accepts connections.
+//
+// The order matters: everything in the config (tokens and their
+// variables, redaction rules, configured key files) is checked before
+// anything is written; the address is bound before any key, directory or
+// token is created, so a busy port leaves nothing behind; a first-run
+// admin token is stored and printed only once the store is open and the
+// server can serve.
 func serve(ctx context.Context, cfgPath, dataDir, addr string, ready chan<- string, stdout, stderr io.Writer) error {
 	cfg := server.DefaultConfig()
 	if cfgPath != "" {
@@ -69,10 +74,27 @@ func serve(ctx context.Context, cfgPath, dataDir, addr string, ready chan<- stri
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.Level()}))
-	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+
+	// 1. Check everything, write nothing.
+	stored, err := server.LoadStoredTokens(cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	if err := checkBeforeDisk(cfg, stored); err != nil {
 		return err
 	}
 
+	// 2. Bind: a busy port fails here, before anything is created.
+	l, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	defer l.Close() // after Serve returns this is a no-op
+
+	// 3. Create what a first run needs, open the store.
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return err
+	}
 	keys, err := loadHMACKey(cfg, log)
 	if err != nil {
 		return err
@@ -81,16 +103,10 @@ func serve(ctx context.Context, cfgPath, dataDir, addr string, ready chan<- stri
 	if err != nil {
 		return err
 	}
-	if err := firstRunToken(cfg, stdout, log); err != nil {
-		return err
-	}
 	if cfg.Audit.Retention.MaxAge > 0 {
 		log.Warn("retention.max_age is set, but this build does not expire segments yet; everything is kept")
 	}
-
-	// Signed checkpoints (issue 3): without a signing key the store keeps
-	// Merkle roots but signs nothing an auditor could check.
-	signer, err := loadSigner(cfg, log)
+	signer, origin, err := loadSigner(cfg, log)
 	if err != nil {
 		return err
 	}
@@ -102,32 +118,52 @@ func serve(ctx context.Context, cfgPath, dataDir, addr string, ready chan<- stri
 		Redactor:           redactor,
 		Logger:             log,
 		Signer:             signer,
+		Origin:             origin,
 		CheckpointRecords:  cfg.Audit.Checkpoint.EveryRecords,
 		CheckpointInterval: time.Duration(cfg.Audit.Checkpoint.Every),
 	})
 	if err != nil {
 		return err
 	}
+
+	// 4. A store nobody can call gets an admin token: made now, kept and
+	// printed only once the server is set up.
+	var firstToken string
+	if needsFirstToken(cfg, stored) {
+		if firstToken, err = server.GenerateToken(); err != nil {
+			eng.Close()
+			return err
+		}
+		stored = append(stored, server.StoredToken{Name: "admin", Role: server.RoleAdmin, TokenSHA256: server.HashToken(firstToken),
+			Created: time.Now().UTC().Truncate(time.Second)})
+	}
 	srv, err := server.New(cfg, eng, &server.Options{
-		Logger:    log,
-		CursorKey: keys.Active().Derive(query.CursorKeyLabel),
+		Logger:       log,
+		CursorKey:    keys.Active().Derive(query.CursorKeyLabel),
+		StoredTokens: stored,
 	})
 	if err != nil {
 		eng.Close()
 		return err
 	}
-	l, err := net.Listen("tcp", cfg.Addr)
-	if err != nil {
-		eng.Close()
-		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	if firstToken != "" {
+		if err := server.SaveStoredTokens(cfg.DataDir, stored); err != nil {
+			eng.Close()
+			return err
+		}
+		printFirstToken(stdout, firstToken, cfg.DataDir, eng.LastSeq() == 0)
+		log.Info("created an admin token", slog.String("tokens_file", filepath.Join(cfg.DataDir, server.TokenFileName)))
 	}
 	log.Info("serving", slog.String("addr", "http://"+l.Addr().String()), slog.String("data", cfg.DataDir),
-		slog.Uint64("last_seq", eng.LastSeq()))
+		slog.Uint64("last_seq", eng.LastSeq()), slog.String("origin", eng.Origin()))
 	if ready != nil {
 		ready <- l.Addr().String()
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(l) }()
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	go watchTokens(watchCtx, srv, cfg.DataDir, log)
 
 	var serveErr error
 	select {
@@ -135,6 +171,7 @@ func serve(ctx context.Context, cfgPath, dataDir, addr string, ready chan<- stri
 		log.Info("stopping: no new connections; finishing requests in flight")
 	case serveErr = <-served:
 	}
+	stopWatch()
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil && serveErr == nil {
@@ -147,6 +184,112 @@ func serve(ctx context.Context, cfgPath, dataDir, addr string, ready chan<- stri
 	}
 	log.Info("stopped")
 	return serveErr
+}
+
+// checkBeforeDisk checks what serve will need, reading but never writing:
+// the principals (token_env variables must be set, names and tokens
+// unique, stored tokens included), the redaction rules, and every key file
+// or variable the config names.
+func checkBeforeDisk(cfg *server.ServerConfig, stored []server.StoredToken) error {
+	auth := cfg.Auth
+	auth.Tokens = slices.Clone(auth.Tokens)
+	for _, t := range stored {
+		auth.Tokens = append(auth.Tokens, t.Config())
+	}
+	if _, err := server.NewAuthenticator(&auth, nil); err != nil {
+		return err
+	}
+	// The rules compile the same with any key; the real one may not
+	// exist yet.
+	if _, err := redact.New(cfg.Audit.Redaction, redact.Options{PseudonymKey: make([]byte, 32)}); err != nil {
+		return fmt.Errorf("redaction config: %w", err)
+	}
+	a := &cfg.Audit
+	switch {
+	case a.HMACKeyEnv != "":
+		if _, err := chain.KeyFromEnv(a.HMACKeyEnv); err != nil {
+			return fmt.Errorf("audit.hmac_key_env: %w", err)
+		}
+	case a.HMACKeyFile != "":
+		if _, err := chain.LoadKeyFile(a.HMACKeyFile); err != nil {
+			return fmt.Errorf("audit.hmac_key_file: %w", err)
+		}
+	}
+	if a.SigningKeyFile != "" {
+		if _, err := checkpoint.LoadSigner(a.SigningKeyFile); err != nil {
+			return fmt.Errorf("audit.signing_key_file: %w", err)
+		}
+	}
+	if a.PseudonymKeyFile != "" {
+		if _, err := chain.LoadKeyFile(a.PseudonymKeyFile); err != nil {
+			return fmt.Errorf("audit.pseudonym_key_file: %w", err)
+		}
+	}
+	return nil
+}
+
+// needsFirstToken reports whether nobody could call the server: no token
+// in the config, none stored in the data directory, and no quick-start
+// variable.
+func needsFirstToken(cfg *server.ServerConfig, stored []server.StoredToken) bool {
+	if len(cfg.Auth.Tokens) > 0 || len(stored) > 0 {
+		return false
+	}
+	return cfg.Auth.DisableQuickStartEnv || os.Getenv(server.EnvAdminToken) == "" && os.Getenv(server.EnvIngestToken) == ""
+}
+
+// printFirstToken shows the created admin token, the only time it is
+// shown. "First run" only on a store without records.
+func printFirstToken(w io.Writer, tok, dataDir string, empty bool) {
+	path := filepath.Join(dataDir, server.TokenFileName)
+	if empty {
+		fmt.Fprintf(w, "\nFirst run: the admin token is\n\n    %s\n\n", tok)
+	} else {
+		fmt.Fprintf(w, "\nNo API token is configured for this store (auth.tokens, %s, vellum token): created the admin token\n\n    %s\n\n",
+			server.EnvAdminToken, tok)
+	}
+	fmt.Fprintf(w, "It is shown only now (%s keeps its SHA-256). Use it as\n    Authorization: Bearer <token>\nLost it? vellum token create --data %s --name admin2 --role admin, then vellum token revoke --data %s admin.\n\n",
+		path, dataDir, dataDir)
+}
+
+// tokenPoll is how often serve looks for changes to the token file.
+const tokenPoll = 2 * time.Second
+
+// watchTokens reloads the stored tokens when the token files change, so
+// vellum token create and revoke take effect without a restart. A file
+// that does not load keeps the previous tokens (and is logged).
+func watchTokens(ctx context.Context, srv *server.Server, dataDir string, log *slog.Logger) {
+	stamp := func() string {
+		var b strings.Builder
+		for _, name := range []string{server.TokenFileName, server.LegacyAdminTokenFile} {
+			if fi, err := os.Stat(filepath.Join(dataDir, name)); err == nil {
+				fmt.Fprintf(&b, "%s %d %d;", name, fi.Size(), fi.ModTime().UnixNano())
+			}
+		}
+		return b.String()
+	}
+	last := stamp()
+	t := time.NewTicker(tokenPoll)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		now := stamp()
+		if now == last {
+			continue
+		}
+		last = now
+		stored, err := server.LoadStoredTokens(dataDir)
+		if err == nil {
+			err = srv.SetStoredTokens(stored)
+		}
+		if err != nil {
+			log.Error("the token file changed but cannot be used; keeping the previous tokens", slog.String("err", err.Error()))
+		}
+	}
 }
 
 // loadHMACKey reads the chain key from the configured file or variable, or
@@ -204,57 +347,45 @@ func buildRedactor(cfg *server.ServerConfig, log *slog.Logger) (*redact.Redactor
 	return r, nil
 }
 
-// firstRunToken makes sure somebody can read the log: with no token
-// configured at all, it creates an admin token, prints it once, and keeps
-// only its SHA-256 in <data>/admin-token.sha256 for later runs.
-func firstRunToken(cfg *server.ServerConfig, stdout io.Writer, log *slog.Logger) error {
-	path := filepath.Join(cfg.DataDir, adminTokenFile)
-	if b, err := os.ReadFile(path); err == nil {
-		cfg.Auth.Tokens = append(cfg.Auth.Tokens, server.TokenConfig{Name: "admin", Role: server.RoleAdmin, TokenSHA256: strings.TrimSpace(string(b))})
-		return cfg.Validate()
-	}
-	if len(cfg.Auth.Tokens) > 0 {
-		return nil
-	}
-	if !cfg.Auth.DisableQuickStartEnv && (os.Getenv(server.EnvAdminToken) != "" || os.Getenv(server.EnvIngestToken) != "") {
-		return nil
-	}
-	tok, err := server.GenerateToken()
-	if err != nil {
-		return err
-	}
-	if err := os.WriteFile(path, []byte(server.HashToken(tok)+"\n"), 0o600); err != nil {
-		return err
-	}
-	cfg.Auth.Tokens = append(cfg.Auth.Tokens, server.TokenConfig{Name: "admin", Role: server.RoleAdmin, TokenSHA256: server.HashToken(tok)})
-	fmt.Fprintf(stdout, "\nFirst run: the admin token is\n\n    %s\n\nIt is shown only now (%s keeps its SHA-256). Use it as\n    Authorization: Bearer <token>\n\n", tok, path)
-	log.Info("created the first-run admin token", slog.String("hash_file", path))
-	return cfg.Validate()
-}
-
 // loadSigner reads the checkpoint signing key from audit.signing_key_file,
 // or, when none is configured, from <data>/signing.key, generating that key
-// pair on first run (private 0600; signing.pub is what auditors are given).
-func loadSigner(cfg *server.ServerConfig, log *slog.Logger) (note.Signer, error) {
-	if cfg.Audit.SigningKeyFile != "" {
-		return checkpoint.LoadSigner(cfg.Audit.SigningKeyFile)
-	}
-	priv := filepath.Join(cfg.DataDir, checkpoint.PrivateKeyFile)
-	pub := filepath.Join(cfg.DataDir, checkpoint.PublicKeyFile)
-	if _, err := os.Stat(priv); err == nil {
-		return checkpoint.LoadSigner(priv)
-	}
-	if res, err := checkpoint.ReadLog(nil, filepath.Join(cfg.DataDir, checkpoint.LogName)); err == nil && len(res.Entries) > 0 {
-		return nil, fmt.Errorf("the store in %s has signed checkpoints but its signing key %s is missing; restore it or set audit.signing_key_file", cfg.DataDir, priv)
-	}
-	sk, vk, err := checkpoint.GenerateKey("vellum")
+// pair on first run (private 0600; signing.pub is what auditors are given)
+// named after the store's origin, vellum/<store id>, as C2SP
+// tlog-checkpoint recommends. It returns the origin to sign under: the
+// store's, which a key named otherwise does not change (a warning says
+// so).
+func loadSigner(cfg *server.ServerConfig, log *slog.Logger) (note.Signer, string, error) {
+	id, err := engine.InitStore(cfg.DataDir)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	if err := checkpoint.WriteKeyPair(priv, pub, sk, vk); err != nil {
-		return nil, err
+	origin := engine.DefaultOrigin(id)
+	path := cfg.Audit.SigningKeyFile
+	if path == "" {
+		path = filepath.Join(cfg.DataDir, checkpoint.PrivateKeyFile)
+		pub := filepath.Join(cfg.DataDir, checkpoint.PublicKeyFile)
+		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+			if res, err := checkpoint.ReadLog(nil, filepath.Join(cfg.DataDir, checkpoint.LogName)); err == nil && len(res.Entries) > 0 {
+				return nil, "", fmt.Errorf("the store in %s has signed checkpoints but its signing key %s is missing; restore it or set audit.signing_key_file", cfg.DataDir, path)
+			}
+			sk, vk, err := checkpoint.GenerateKey(origin)
+			if err != nil {
+				return nil, "", err
+			}
+			if err := checkpoint.WriteKeyPair(path, pub, sk, vk); err != nil {
+				return nil, "", err
+			}
+			log.Warn("generated a checkpoint signing key in the data directory; give auditors the public key, and for production keep the private key elsewhere (audit.signing_key_file)",
+				slog.String("public_key", pub))
+		}
 	}
-	log.Warn("generated a checkpoint signing key in the data directory; give auditors the public key, and for production keep the private key elsewhere (audit.signing_key_file)",
-		slog.String("public_key", pub))
-	return checkpoint.LoadSigner(priv)
+	signer, err := checkpoint.LoadSigner(path)
+	if err != nil {
+		return nil, "", err
+	}
+	if signer.Name() != origin {
+		log.Warn("the checkpoint signing key is not named after the log's origin (C2SP tlog-checkpoint recommends it); make one that is with vellum keygen --name "+origin,
+			slog.String("key_name", signer.Name()), slog.String("origin", origin))
+	}
+	return signer, origin, nil
 }

@@ -69,7 +69,7 @@ func runVerify(args []string, stdout, stderr io.Writer) int {
 			if opts.Verifier == nil {
 				return fail("--checkpoint needs --pubkey to check its signature")
 			}
-			b, rerr := os.ReadFile(*cpFile)
+			b, rerr := readNote(*cpFile)
 			if rerr != nil {
 				return fail("%v", rerr)
 			}
@@ -100,32 +100,7 @@ func runVerify(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-func printReport(w io.Writer, rep *verify.Report, bundle bool) {
-	what := fmt.Sprintf("%d records in %d segments (%s), %d checkpoints", rep.Records, rep.Segments, humanBytes(rep.Bytes), rep.Checkpoints)
-	if bundle {
-		what = fmt.Sprintf("%d records against a signed checkpoint of %d records", rep.Records, rep.TreeSize)
-	}
-	if rep.OK() {
-		fmt.Fprintf(w, "INTACT: %s: %s; tree size %d, root %s\n", rep.Dir, what, rep.TreeSize, rep.Root.Base64())
-	} else {
-		fmt.Fprintf(w, "NOT INTACT: %s: %s; %d problems. First bad place:\n  %v\n", rep.Dir, what, len(rep.Problems), rep.Problems[0])
-	}
-	for _, c := range rep.Checked {
-		fmt.Fprintf(w, "  checked: %s\n", c)
-	}
-	for _, s := range rep.Skipped {
-		fmt.Fprintf(w, "  skipped: %s\n", s)
-	}
-	for _, s := range rep.Warnings {
-		fmt.Fprintf(w, "  warning: %s\n", s)
-	}
-	if len(rep.Problems) > 1 {
-		fmt.Fprintln(w, "all problems:")
-		for _, p := range rep.Problems {
-			fmt.Fprintf(w, "  - %v\n", p)
-		}
-	}
-}
+func printReport(w io.Writer, rep *verify.Report, bundle bool) { rep.WriteText(w, bundle) }
 
 // progress draws a bar on stderr when stderr is a terminal.
 type progress struct {

@@ -74,12 +74,22 @@ func TestKeygenVerifyExport(t *testing.T) {
 	}
 	code, out, _ := runCmd("verify", "--data", data, "--pubkey", pub, "--json")
 	var rep struct {
-		Intact  bool     `json:"intact"`
-		Records int      `json:"records"`
-		Skipped []string `json:"skipped"`
+		Intact  bool `json:"intact"`
+		Records int  `json:"records"`
+		Tree    struct {
+			Size int `json:"size"`
+		} `json:"tree"`
+		Checks []struct {
+			Check, Status string
+		} `json:"checks"`
 	}
-	if err := json.Unmarshal([]byte(out), &rep); code != 0 || err != nil || !rep.Intact || rep.Records != 200 || len(rep.Skipped) != 1 {
+	if err := json.Unmarshal([]byte(out), &rep); code != 0 || err != nil || !rep.Intact || rep.Records != 200 || rep.Tree.Size != 200 {
 		t.Fatalf("auditor verify --json: %d %v %s", code, err, out)
+	}
+	for _, c := range rep.Checks {
+		if (c.Check == "mac") != (c.Status == "not checked") && c.Check != "consistency" {
+			t.Fatalf("auditor verify --json: %s is %s\n%s", c.Check, c.Status, out)
+		}
 	}
 
 	bundle := filepath.Join(t.TempDir(), "evidence.jsonl")
