@@ -101,9 +101,11 @@ func (c *committer) rotate() {
 	seg, w, err := c.createSegment(old.num+1, tip)
 	c.mu.Lock()
 	c.seg, c.writer = seg, w // nil after a failure: the sealed segment is complete, and a reopen starts the next
+	if err != nil {
+		c.failLocked(err)
+	}
 	c.mu.Unlock()
 	if err != nil {
-		c.fail(err)
 		return
 	}
 	c.index.publish(seg, w)
