@@ -250,3 +250,64 @@ func TestSerialCallsDoNotWait(t *testing.T) {
 		t.Fatalf("%d fsyncs, batches %v; want 20 of one record", syncs, batches)
 	}
 }
+
+// TestGroupCommitRejoin pins the one wait in the policy (committer.rejoin):
+// the callers of a batch just released, appending again at once, join the
+// next batch with those who arrived during its fsync, instead of forming a
+// cohort of their own. The clock makes every fsync look an hour long, so
+// only the callers' return ends the wait.
+func TestGroupCommitRejoin(t *testing.T) {
+	m := vfs.NewMem()
+	o := testOpts(t)
+	o.FS = m
+	var hours atomic.Int64
+	base := time.Now()
+	o.Now = func() time.Time { return base.Add(time.Duration(hours.Add(1)) * time.Hour) }
+	var mu sync.Mutex
+	var got []int
+	o.OnCommit = func(_ uint64, es []segment.Entry) {
+		mu.Lock()
+		got = append(got, len(es))
+		mu.Unlock()
+	}
+	e := open(t, "/data", o)
+	defer e.Close()
+	gate := holdSyncs(m)
+	defer gate.openAll()
+	var wg sync.WaitGroup
+	call := func(times int) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range times {
+				if _, err := e.Append(ctx, rec(0)); err != nil {
+					t.Error(err)
+				}
+			}
+		}()
+	}
+	queued := func(n int) {
+		waitCommitter(t, e, fmt.Sprintf("%d calls are queued", n), func(c *committer) bool { return c.filling.callers+c.waiting == n })
+	}
+	call(1) // A, alone: fsync 1
+	gate.waitHeld(t)
+	for range 4 { // B1..B4 arrive during fsync 1, and append twice
+		call(2)
+	}
+	queued(4)
+	gate.release()
+	gate.waitHeld(t) // fsync 2: the Bs' first records
+	call(1)          // C1 and C2 arrive during fsync 2
+	call(1)
+	queued(2)
+	gate.release()
+	gate.waitHeld(t) // fsync 3: the Cs and the Bs' second records, together
+	gate.openAll()
+	gate.release()
+	wg.Wait()
+	mu.Lock()
+	defer mu.Unlock()
+	if want := []int{1, 4, 6}; !slices.Equal(got, want) {
+		t.Fatalf("records per fsync = %v, want %v", got, want)
+	}
+}
