@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,6 +22,7 @@ import (
 	"github.com/vellumlog/vellum"
 	"github.com/vellumlog/vellum/chain"
 	"github.com/vellumlog/vellum/engine"
+	"github.com/vellumlog/vellum/segment"
 )
 
 // recordsPerSec reports throughput in records per second.
@@ -65,14 +67,23 @@ func tmpfsDir(b *testing.B) string {
 	return dir
 }
 
-func openEngineIn(b *testing.B, dir string) *engine.Engine {
+func openEngineIn(b *testing.B, dir string) *engine.Engine { return openEngineCounting(b, dir, nil) }
+
+// openEngineCounting opens an engine that counts its group commits (one
+// fsync each) in batches, when it is not nil.
+func openEngineCounting(b *testing.B, dir string, batches *atomic.Int64) *engine.Engine {
+	var onCommit func(uint64, []segment.Entry)
+	if batches != nil {
+		onCommit = func(uint64, []segment.Entry) { batches.Add(1) }
+	}
 	k, err := chain.NewKey(bytes.Repeat([]byte{1}, 32))
 	if err != nil {
 		b.Fatal(err)
 	}
 	e, err := engine.Open(dir, &engine.Options{
-		Keys:   chain.NewKeyring(k),
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Keys:     chain.NewKeyring(k),
+		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
+		OnCommit: onCommit,
 	})
 	if err != nil {
 		b.Fatal(err)
@@ -113,7 +124,8 @@ func BenchmarkAppend(b *testing.B) {
 			if c.disk == "tmpfs" {
 				dir = tmpfsDir(b)
 			}
-			e := openEngineIn(b, dir)
+			var batches atomic.Int64
+			e := openEngineCounting(b, dir, &batches)
 			defer e.Close()
 			pool := pregen(4096)
 			calls := (b.N + c.batch - 1) / c.batch
@@ -149,6 +161,7 @@ func BenchmarkAppend(b *testing.B) {
 			wg.Wait()
 			b.StopTimer()
 			b.ReportMetric(float64((cpuTime()-cpu0).Nanoseconds())/float64(calls*c.batch), "cpu-ns/record")
+			b.ReportMetric(float64(calls*c.batch)/float64(max(batches.Load(), 1)), "records/fsync")
 			recordsPerSec(b, calls*c.batch)
 			peakRSS(b)
 		})
