@@ -344,38 +344,3 @@ func readInto(fs vfs.FS, path string, buf *[]byte) ([]byte, error) {
 	}
 	return b, nil
 }
-
-// memFS serves one file's bytes already read, so segment.Open does not
-// read it again.
-type memFS struct {
-	vfs.FS
-	path string
-	b    []byte
-}
-
-func (m memFS) Open(name string) (vfs.File, error) {
-	if name != m.path {
-		return nil, fmt.Errorf("verify: unexpected open of %s", name)
-	}
-	return &memFile{b: m.b, name: name}, nil
-}
-
-type memFile struct {
-	vfs.File
-	b    []byte
-	name string
-}
-
-func (f *memFile) ReadAt(p []byte, off int64) (int, error) {
-	if off >= int64(len(f.b)) {
-		return 0, io.EOF
-	}
-	n := copy(p, f.b[off:])
-	if n < len(p) {
-		return n, io.EOF
-	}
-	return n, nil
-}
-func (f *memFile) Size() (int64, error) { return int64(len(f.b)), nil }
-func (f *memFile) Close() error         { return nil }
-func (f *memFile) Name() string         { return f.name }
