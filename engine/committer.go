@@ -80,7 +80,8 @@ type committer struct {
 	closed  bool  // Close was called: appends are refused
 	failErr error // set once; the engine then acknowledges nothing more
 
-	lastSync time.Duration // how long the last fsync took (rejoin); flush loop only
+	lastSync     time.Duration // how long the last fsync took (rejoin); flush loop only
+	rejoinMissed bool          // the last rejoin ran out of time; flush loop only
 
 	wake chan struct{} // a batch is filling; capacity 1
 	quit chan struct{} // closed by close
@@ -288,9 +289,14 @@ func (c *committer) flush() {
 // until as many calls are queued as were queued when the batch was released
 // plus those it released, and never longer than an eighth of the last
 // fsync, so that when nobody comes back it costs at most an eighth of the
-// disk's time. A lone caller is never waited for. Flush loop only.
+// disk's time. A lone caller is never waited for. When the last wait ran
+// out (more callers than come back in that time: 1,024 of them take longer
+// to wake and prepare than the disk takes to sync), the next batch is not
+// waited for, so a wait that does not pay costs every other batch at most.
+// Flush loop only.
 func (c *committer) rejoin(released int) {
-	if released < 2 || c.lastSync <= 0 {
+	if released < 2 || c.lastSync <= 0 || c.rejoinMissed {
+		c.rejoinMissed = false
 		return
 	}
 	c.mu.Lock()
@@ -303,6 +309,7 @@ func (c *committer) rejoin(released int) {
 		select {
 		case <-c.wake:
 		case <-timer.C:
+			c.rejoinMissed = true
 			return
 		case <-c.quit:
 			return
