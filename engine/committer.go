@@ -75,13 +75,19 @@ type committer struct {
 	writer  *segment.Writer // its writer: the one place that knows where the chain ends (Tip)
 	hasher  *chain.Hasher
 	dedup   *dedupWindow
-	waiting int   // appending goroutines that found no room since the last wakeWaiters
-	sealing bool  // the active segment must be sealed first, or is being sealed: appends wait
-	closed  bool  // Close was called: appends are refused
-	failErr error // set once; the engine then acknowledges nothing more
+	waiting int  // appending goroutines that found no room since the last wakeWaiters
+	sealing bool // the active segment must be sealed first, or is being sealed: appends wait
+	// flushing: a flusher holds the writer's durable side, between taking
+	// a batch and releasing it (and through a seal): the flush loop, or an
+	// appending goroutine that found the committer idle and writes its own
+	// batch. flushFree is broadcast when it is given back.
+	flushing  bool
+	flushFree *sync.Cond
+	closed    bool  // Close was called: appends are refused
+	failErr   error // set once; the engine then acknowledges nothing more
 
-	lastSync     time.Duration // how long the last fsync took (rejoin); flush loop only
-	rejoinMissed bool          // the last rejoin ran out of time; flush loop only
+	lastSync     time.Duration // how long the last fsync took (rejoin); the flusher's
+	rejoinMissed bool          // the last rejoin ran out of time; the flusher's
 
 	wake chan struct{} // a batch is filling; capacity 1
 	quit chan struct{} // closed by close
@@ -123,6 +129,7 @@ func newCommitter(opts *Options, log *slog.Logger, dir string, storeID [16]byte,
 		done:    make(chan struct{}),
 	}
 	c.space = sync.NewCond(&c.mu)
+	c.flushFree = sync.NewCond(&c.mu)
 	return c
 }
 
@@ -130,9 +137,16 @@ func newCommitter(opts *Options, log *slog.Logger, dir string, storeID [16]byte,
 // they are durable.
 func (c *committer) commit(ctx context.Context, p *Prepared) ([]uint64, error) {
 	seqs := make([]uint64, len(p.items))
-	b, err := c.enqueue(p, seqs)
+	b, inline, err := c.enqueue(p, seqs)
 	if err != nil {
 		return nil, err
+	}
+	if inline {
+		// The committer was idle: write and sync the batch here, and
+		// spare the caller two goroutine switches (serial appends:
+		// PERFORMANCE.md).
+		c.writeBatch()
+		c.endFlush()
 	}
 	select {
 	case <-b.done:
@@ -146,17 +160,19 @@ func (c *committer) commit(ctx context.Context, p *Prepared) ([]uint64, error) {
 }
 
 // enqueue adds the records to the filling batch, waiting while a full batch
-// or a seal holds them back, and wakes the flush loop. It fills in seqs.
-// A call's records always go into one batch.
-func (c *committer) enqueue(p *Prepared, seqs []uint64) (*batch, error) {
+// or a seal holds them back, and fills in seqs. A call's records always go
+// into one batch. It wakes the flush loop, unless the committer was idle:
+// nothing being written, nobody else in the batch. Then the caller takes
+// the flusher's role and writes the batch itself (inline is true).
+func (c *committer) enqueue(p *Prepared, seqs []uint64) (b *batch, inline bool, err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for {
 		if c.failErr != nil {
-			return nil, c.failErr
+			return nil, false, c.failErr
 		}
 		if c.closed {
-			return nil, ErrClosed
+			return nil, false, ErrClosed
 		}
 		if !c.sealing && c.filling.callers == 0 && c.writer.FlushedSize() >= c.opts.SegmentSize {
 			// Everything added so far is in the segment and it is full:
@@ -170,21 +186,25 @@ func (c *committer) enqueue(p *Prepared, seqs []uint64) (*batch, error) {
 		c.waiting++
 		c.space.Wait()
 	}
-	b := c.filling
+	b = c.filling
 	now := c.opts.Now().UnixNano()
 	for i := range p.items {
 		seq, err := c.add(b, &p.items[i], now)
 		if err != nil {
 			// Only a broken invariant gets here. Nothing of the batch is
 			// written: the flush loop releases it with the failure.
-			return nil, c.failLocked(err)
+			return nil, false, c.failLocked(err)
 		}
 		seqs[i] = seq
 	}
 	b.bytes += p.size
 	b.callers++
+	if !c.flushing && !c.sealing && b.callers == 1 {
+		c.flushing = true
+		return b, true, nil
+	}
 	c.wakeLoop()
-	return b, nil
+	return b, false, nil
 }
 
 // wakeLoop tells the flush loop there is work: a batch to write, a seal to
@@ -249,14 +269,29 @@ func (c *committer) flushLoop() {
 	}
 }
 
-// flush writes the filling batch, syncs it, and releases its callers once
-// it is durable. Records that arrive meanwhile fill the next batch.
+// flush is the flush loop's turn: it takes the flusher's role (waiting
+// for an appending goroutine that writes its own batch), writes the filling
+// batch, and lets the callers it released rejoin.
 func (c *committer) flush() {
+	c.mu.Lock()
+	for c.flushing {
+		c.flushFree.Wait()
+	}
+	c.flushing = true
+	c.mu.Unlock()
+	c.rejoin(c.writeBatch())
+	c.endFlush()
+}
+
+// writeBatch writes the filling batch, syncs it, and releases its callers
+// once it is durable; records that arrive meanwhile fill the next batch. It
+// returns how many calls it released. The caller holds the flusher's role.
+func (c *committer) writeBatch() int {
 	c.mu.Lock()
 	b := c.filling
 	if b.callers == 0 {
 		c.mu.Unlock()
-		return
+		return 0
 	}
 	c.filling, c.syncing = newBatch(len(b.keys)), b
 	c.wakeWaiters()
@@ -273,11 +308,23 @@ func (c *committer) flush() {
 	}
 	if err != nil {
 		c.release(b, c.fail(err))
-		return
+		return b.callers
 	}
 	c.durable(b)
 	c.release(b, nil)
-	c.rejoin(b.callers)
+	return b.callers
+}
+
+// endFlush gives the flusher's role back, and wakes the flush loop when
+// records or a seal wait.
+func (c *committer) endFlush() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.flushing = false
+	c.flushFree.Broadcast()
+	if c.filling.callers > 0 || c.sealing {
+		c.wakeLoop()
+	}
 }
 
 // rejoin is the one wait in the policy. It gives the callers of the batch

@@ -71,13 +71,17 @@ func (c *committer) sealWanted() bool {
 	return c.sealing && c.failErr == nil
 }
 
-// rotateIfOld seals a non-empty active segment older than SegmentAge.
-// Flush loop only.
+// rotateIfOld seals a non-empty active segment older than SegmentAge
+// (when a batch is being written, at the next tick). Flush loop only.
 func (c *committer) rotateIfOld() {
-	if c.failed() != nil {
-		return
+	c.mu.Lock()
+	old := !c.flushing && c.failErr == nil && c.writer.FlushedSize() > segment.HeaderSize &&
+		c.opts.Now().Sub(c.seg.hdr.Created) >= c.opts.SegmentAge
+	if old {
+		c.sealing = true // no appending goroutine starts a batch of its own now
 	}
-	if c.writer.State().Count > 0 && c.opts.Now().Sub(c.seg.hdr.Created) >= c.opts.SegmentAge {
+	c.mu.Unlock()
+	if old {
 		c.rotate()
 	}
 }
