@@ -7,10 +7,10 @@ package engine
 //     the segment writer's tip, and adds it to the writer's buffer and to
 //     the filling batch. The caller then wakes the flush loop and waits
 //     for the batch to be released.
-//  2. flushLoop → flush (on the flush loop goroutine): the loop takes the
-//     filling batch (a new one starts filling at once), writes it with its
-//     commit frame in one write, and fsyncs it while callers fill the
-//     next.
+//  2. flushLoop → flush → writeBatch (on the flush loop goroutine, or on
+//     the caller when it found the committer idle): the filling batch is
+//     taken (a new one starts filling at once), written with its commit
+//     frame in one write, and fsynced while callers fill the next.
 //  3. durable: the batch's summary keys go to the indexer, OnCommit sees
 //     its entries, readers get a new snapshot, its leaves go to the tree
 //     goroutine, and its callers are released.
@@ -51,11 +51,13 @@ import (
 //     state flags. Appending goroutines hold it while they add their
 //     records; the flush loop holds it while it takes a batch and writes
 //     it, and while it swaps segments.
-//   - The flush loop goroutine alone syncs, seals and creates segments,
-//     and does everything after a sync (the indexer's keys, publishing,
-//     handing leaves to the tree, OnCommit, releasing callers). It reads
-//     the writer's durable side (State, SpanView) without mu: appending
-//     goroutines never touch it.
+//   - The holder of the flusher's role (flushing) alone writes and syncs
+//     a batch and does everything after the sync (the indexer's keys,
+//     publishing, handing leaves to the tree, OnCommit, releasing
+//     callers), and reads the writer's durable side (State, SpanView)
+//     without mu. It is the flush loop, or an appending goroutine that
+//     found the committer idle and writes its own batch. Only the flush
+//     loop seals and creates segments.
 //   - Open uses all of it before the loop starts.
 type committer struct {
 	opts    *Options

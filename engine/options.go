@@ -79,9 +79,10 @@ type Options struct {
 	// OnCommit, when set, is called after each batch is durable, with the
 	// batch's new records (seq, time, encoding, MAC, prev MAC) and the
 	// number of their segment, before the batch's callers are released. It
-	// runs on the committer's flush loop goroutine, one batch at a time, in
-	// seq order; it must not block for long, must not call the Engine's
-	// Append, and must not keep the slices.
+	// runs on the goroutine that wrote the batch (the committer's flush
+	// loop, or an appending goroutine that found the committer idle), one
+	// batch at a time, in seq order; it must not block for long, must not
+	// call the Engine's Append, and must not keep the slices.
 	OnCommit func(seg uint64, entries []segment.Entry)
 
 	// Signer signs checkpoints of the log-wide Merkle tree (an Ed25519
