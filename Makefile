@@ -8,12 +8,12 @@ STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # The OpenAPI linter, pinned; npx fetches it from the npm registry once.
 REDOCLY  ?= @redocly/cli@2.77.0
 
-.PHONY: all build run test check lint-openapi test-race test-fips fuzz-smoke bench-smoke bench fuzz clean
+.PHONY: all build run test check lint-openapi pg-up test-race test-fips fuzz-smoke bench-smoke bench fuzz clean
 
 all: build
 
 build:
-	$(GO) build -o vellum ./cmd/vellum
+	$(GO) build -buildvcs=auto -o vellum ./cmd/vellum
 
 # The README's run command: a server on 127.0.0.1:8080 with ./vellum-data.
 run:
@@ -23,7 +23,7 @@ run:
 # and a macOS build, the OpenAPI lint, the whole suite under the race
 # detector, the suite again under FIPS 140-only crypto, every fuzz target
 # briefly, and every benchmark once as a smoke test.
-test: check lint-openapi test-race test-fips fuzz-smoke bench-smoke
+test: check lint-openapi pg-up test-race test-fips fuzz-smoke bench-smoke
 
 check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -37,6 +37,12 @@ check:
 # lint error fails make test.
 lint-openapi:
 	npx --yes $(REDOCLY) lint --config redocly.yaml server/openapi.yaml
+
+# The PostgreSQL the tests use (docs/backends.md, "Tests"): VELLUM_TEST_PG_DSN,
+# or a local cluster on 127.0.0.1:5432 that this starts (and installs) when
+# nothing answers. Under CI=true a missing PostgreSQL fails the tests.
+pg-up:
+	./scripts/pg-up.sh
 
 test-race:
 	$(GO) test -race -count=1 -timeout 30m $(PKGS)

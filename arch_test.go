@@ -89,6 +89,18 @@ func TestArchitecture(t *testing.T) {
 		// The data directory's layout is shared by the engine and the
 		// offline tools; it sits below both.
 		"layout": {".", "chain", "segment", "vfs"},
+		// The AuditStore contract is shared by the engine, the stores and
+		// the server, so it knows nothing but records and queries.
+		"backends": {".", "query"},
+		// Build information and metrics are leaves the server and the
+		// command use; the report reads files, never the server.
+		"buildinfo": {},
+		"metrics":   {".", "buildinfo", "engine"},
+		"report":    {".", "checkpoint", "engine", "layout", "merkle", "segment", "verify", "vfs"},
+		// Witnesses know checkpoints and files, never the store they
+		// watch: a witness runs apart from it (issue 16).
+		"cosign":  {"checkpoint"},
+		"witness": {"checkpoint", "cosign", "merkle", "vfs"},
 	}
 	// Nothing but the command and the benchmark harness may import the
 	// server; nothing below the engine may import the engine.
@@ -111,6 +123,11 @@ func TestArchitecture(t *testing.T) {
 			// check the engine's files: it shares only the layout rules.
 			if p == "engine" && dir == "verify" {
 				t.Errorf("verify imports engine; it may use layout, segment, chain, merkle and checkpoint only")
+			}
+			// The SQL stores and replication stand beside the engine: they
+			// share its contract (backends), not its code.
+			if (p == "engine" || p == "server") && strings.HasPrefix(dir, "backends") {
+				t.Errorf("%s imports %s; the backends use the engine only through interfaces", dir, p)
 			}
 		}
 	}

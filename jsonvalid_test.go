@@ -12,6 +12,8 @@ var jsonCases = []string{
 	`{"a":1,}`, `"abc`, `"\x"`, `"\u12"`, "\"\x01\"", `tru`, `nul`, `truex`, `{} {}`, ``, ` `, `[`, `]`,
 	`{"a":{"b":{"c":[[[]]]}}}`, "\"\xff\"", `{"query":"weather in Paris","max_results":3}`,
 	strings.Repeat("[", 10001) + strings.Repeat("]", 10001), strings.Repeat("[", 9999) + strings.Repeat("]", 9999),
+	strings.Repeat("[", 10000) + strings.Repeat("]", 10000), strings.Repeat(`{"a":`, 10000) + "1" + strings.Repeat("}", 10000),
+	`"\ud800"`, `"\udc00x"`, `"\ud83d\u0041"`, `{"a":1,"a":2}`, "\"\xed\xa0\x80\"", "\"\xc3\"", `[1 2]`, `{"a":1}x`, "\x00", `1 `,
 }
 
 func TestValidJSONMatchesEncodingJSON(t *testing.T) {
@@ -38,7 +40,7 @@ func FuzzValidJSON(f *testing.F) {
 
 func BenchmarkValidJSON(b *testing.B) {
 	args := []byte(`{"query":"weather in Paris for day 120","max_results":17,"lang":"en"}`)
-	b.Run("impl=vellum", func(b *testing.B) {
+	b.Run("impl=validJSON(jsontext)", func(b *testing.B) {
 		b.SetBytes(int64(len(args)))
 		for b.Loop() {
 			validJSON(args)

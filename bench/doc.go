@@ -6,4 +6,14 @@
 //	go test -run '^$' -bench . -count 5 ./bench/   # or: make bench
 //
 // Everything here is durable: every acknowledged record has been fsync'd.
+// The rules that keep the numbers honest: "disk" benchmarks fail when
+// $TMPDIR is on tmpfs and log the file system they used (FSType); every
+// rate has CPU time per record beside it (steadier than wall time on a
+// shared machine); every store reports its bytes per record; verification
+// is measured cold (the store evicted from the page cache) and warm.
+//
+// The harness (bench/harness) loads `vellum serve` as a separate process:
+//
+//	go run ./bench/harness ingest --clients 4 --batch 1000 --runs 5 --baseline <rev>
+//	go run ./bench/harness soak --duration 10m
 package bench

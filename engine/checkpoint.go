@@ -113,6 +113,7 @@ func (t *tree) signNow() (*checkpoint.Signed, error) {
 	if prev != nil && prev.Size == c.Size && prev.Root == c.Root {
 		return prev, nil
 	}
+	var proof *merkle.ConsistencyProof
 	if prev != nil {
 		p, err := merkle.ProveConsistency(t.source(), prev.Size, c.Size)
 		if err == nil {
@@ -121,6 +122,7 @@ func (t *tree) signNow() (*checkpoint.Signed, error) {
 		if err != nil {
 			return nil, t.fail(fmt.Errorf("%w: refusing to sign a checkpoint: %w", ErrCorrupt, err))
 		}
+		proof = p
 	}
 	s, err := checkpoint.Sign(c, t.opts.Signer)
 	if err != nil {
@@ -130,6 +132,8 @@ func (t *tree) signNow() (*checkpoint.Signed, error) {
 		return nil, t.fail(err)
 	}
 	cp.latest.Store(&s)
+	observeCheckpoint(t.opts, &s)      // metrics (observer.go)
+	notifyCheckpoint(t.opts, s, proof) // witnesses (observe.go)
 	return &s, nil
 }
 

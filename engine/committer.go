@@ -102,6 +102,7 @@ type committer struct {
 type batch struct {
 	bytes    int // encoded bytes, bounded by Options.MaxBatchBytes
 	callers  int
+	records  int             // the calls' records, duplicates included
 	firstSeq uint64          // seq of the first new record
 	keys     []*index.Keys   // summary keys of the new records, in seq order
 	leaves   leafBatch       // encodings and MACs, for the Merkle tree
@@ -201,6 +202,7 @@ func (c *committer) enqueue(p *Prepared, seqs []uint64) (b *batch, inline bool, 
 	}
 	b.bytes += p.size
 	b.callers++
+	b.records += len(p.items)
 	if !c.flushing && !c.sealing && b.callers == 1 {
 		c.flushing = true
 		return b, true, nil
@@ -312,6 +314,9 @@ func (c *committer) writeBatch() int {
 		c.release(b, c.fail(err))
 		return b.callers
 	}
+	if fl != nil {
+		observeCommit(c.opts, b, fl.Bytes(), c.lastSync) // metrics (observer.go)
+	}
 	c.durable(b)
 	c.release(b, nil)
 	return b.callers
@@ -415,6 +420,7 @@ func (c *committer) failLocked(cause error) error {
 	if c.failErr == nil {
 		c.failErr = fmt.Errorf("%w: %w", ErrFailed, cause)
 		c.log.Error("store failed; refusing further appends until reopened", slog.String("error", cause.Error()))
+		observeFail(c.opts, cause) // metrics (observer.go)
 		c.wakeWaiters()
 		c.wakeLoop() // the filling batch's callers are released with the failure
 	}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/vellumlog/vellum/layout"
 	"github.com/vellumlog/vellum/vfs"
@@ -39,12 +40,13 @@ type Engine struct {
 
 	closeOnce sync.Once
 	closeErr  error
+	tornCuts  int // torn tails Open cut back, for Options.Observer (observer.go)
 }
 
 // Open opens the store in dir, creating it if needed, recovers a torn tail
 // of the active segment, checks the chain, and starts the committer and
 // the tree goroutine.
-func Open(dir string, opts *Options) (*Engine, error) {
+func Open(dir string, opts *Options) (_ *Engine, err error) {
 	o, err := opts.withDefaults()
 	if err != nil {
 		return nil, err
@@ -55,6 +57,7 @@ func Open(dir string, opts *Options) (*Engine, error) {
 		log:   o.Logger.With(slog.String("component", "engine"), slog.String("dir", dir)),
 		files: &segmentFiles{fs: o.FS, opts: o.segmentOptions()},
 	}
+	defer e.observeOpen(time.Now(), &err) // metrics (observer.go)
 	if e.lock, err = lockDir(o.FS, dir); err != nil {
 		return nil, err
 	}
@@ -105,7 +108,9 @@ func (e *Engine) open() (err error) {
 			e.closeFiles()
 		}
 	}()
-	if err := r.run(); err != nil {
+	err = r.run()
+	e.tornCuts = r.tornCuts
+	if err != nil {
 		return err
 	}
 	e.storeID = r.storeID

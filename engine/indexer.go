@@ -27,9 +27,10 @@ import (
 type indexer struct {
 	log *slog.Logger
 
-	mu   sync.RWMutex
-	idx  *index.Index
-	snap atomic.Pointer[snapshot]
+	mu     sync.RWMutex
+	idx    *index.Index
+	snap   atomic.Pointer[snapshot]
+	notify notifier // wakes tailing readers (replication) at every publish
 
 	// The summary keys of durable active-segment records whose span is
 	// still open (pend[i] is seq pendFirst+i), the summaries of the
@@ -159,6 +160,7 @@ func (ix *indexer) publish(seg *segInfo, w *segment.Writer) {
 		last:   st.LastSeq,
 		active: &activeView{seg: seg, state: st, spans: closed, open: open, hasOpen: hasOpen},
 	})
+	ix.notify.wake()
 }
 
 // indexClosedSpans summarizes the active segment's spans that closed since

@@ -10,6 +10,8 @@ import (
 
 	"github.com/vellumlog/vellum"
 	"github.com/vellumlog/vellum/chain"
+	"github.com/vellumlog/vellum/checkpoint"
+	"github.com/vellumlog/vellum/merkle"
 	"github.com/vellumlog/vellum/segment"
 	"github.com/vellumlog/vellum/vfs"
 )
@@ -56,6 +58,11 @@ type Options struct {
 	MaxRecordSize int
 	// NoCompression writes blocks uncompressed.
 	NoCompression bool
+	// Codec compresses the blocks of new segments: segment.CodecS2 (the
+	// default; the zero value means it too) or segment.CodecZstd, about a
+	// fifth smaller on disk for several times the CPU (PERFORMANCE.md).
+	// A segment keeps the codec it was created with.
+	Codec segment.Codec
 	// MaxBatchBytes bounds the records one group commit gathers; callers
 	// wait while the queue is full, which bounds memory. Default 4 MiB.
 	MaxBatchBytes int
@@ -76,6 +83,9 @@ type Options struct {
 	// Logger receives structured events (never record contents or keys);
 	// slog.Default() when nil.
 	Logger *slog.Logger
+	// Observer, when set, receives commit, seal, checkpoint, open and
+	// failure events for metrics (observer.go). Nil costs nothing.
+	Observer Observer
 	// OnCommit, when set, is called after each batch is durable, with the
 	// batch's new records (seq, time, encoding, MAC, prev MAC) and the
 	// number of their segment, before the batch's callers are released. It
@@ -99,6 +109,13 @@ type Options struct {
 	// CheckpointInterval signs a checkpoint this long after the last one
 	// when the log grew. Default 10 s; negative disables.
 	CheckpointInterval time.Duration
+	// OnCheckpoint, when set, is called with every checkpoint the engine
+	// signs, after it is durable in the checkpoint log (on the tree
+	// goroutine, in signing order), with the consistency proof from the
+	// previous checkpoint (nil for the first). It must not block or keep
+	// the proof's hashes for writing: a witness pusher hands both to its
+	// own goroutines (engine/observe.go).
+	OnCheckpoint func(checkpoint.Signed, *merkle.ConsistencyProof)
 }
 
 func (o *Options) withDefaults() (Options, error) {
@@ -149,7 +166,7 @@ func (o *Options) withDefaults() (Options, error) {
 }
 
 func (o *Options) segmentOptions() *segment.Options {
-	return &segment.Options{BlockSize: o.BlockSize, MaxRecordSize: o.MaxRecordSize, NoCompression: o.NoCompression}
+	return &segment.Options{BlockSize: o.BlockSize, MaxRecordSize: o.MaxRecordSize, NoCompression: o.NoCompression, Codec: o.Codec}
 }
 
 // LogValue describes the options for slog without secrets.
@@ -165,6 +182,7 @@ func (o Options) LogValue() slog.Value {
 		slog.Int("block_size", o.BlockSize),
 		slog.Int("max_record_size", o.MaxRecordSize),
 		slog.Bool("compression", !o.NoCompression),
+		slog.String("codec", o.Codec.String()),
 		slog.Int("dedup_entries", o.DedupEntries),
 		slog.Bool("verify_on_open", o.VerifyOnOpen),
 		slog.Bool("redaction", o.Redactor != nil),

@@ -45,6 +45,7 @@ type recovery struct {
 	index    activeIndex     // the active segment's span summaries and open span's keys
 	leaves   []merkle.Hash   // the active segment's Merkle leaves
 	lastTime int64           // receipt time of the newest record in a sealed segment
+	tornCuts int             // torn tails cut back, for Options.Observer
 }
 
 // run reads the directory and its segments in order.
@@ -275,6 +276,7 @@ func (r *recovery) cutTornTail(path string, sr *segment.ScanResult) error {
 	if err != nil {
 		return err
 	}
+	r.tornCuts++ // metrics (observer.go)
 	r.log.Warn("cut back an incomplete final batch", slog.String("segment", path),
 		slog.Int64("offset", sr.State.Size), slog.String("reason", sr.TornReason), slog.String("kept_as", broken))
 	return nil

@@ -113,6 +113,7 @@ func (c *committer) rotate() {
 		return
 	}
 	c.index.publish(seg, w)
+	observeSeal(c.opts, old.num, ft) // metrics (observer.go)
 	c.log.Info("segment sealed", slog.Uint64("segment", old.num), slog.Uint64("records", ft.Count), slog.Uint64("last_seq", ft.LastSeq))
 }
 

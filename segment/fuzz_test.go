@@ -3,6 +3,7 @@ package segment
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/vellumlog/vellum/vfs"
@@ -10,11 +11,14 @@ import (
 
 // seedSegment returns the bytes of a small sealed segment and of the same
 // segment before sealing.
-func seedSegment(f *testing.F) (sealed, active []byte) {
+func seedSegment(f *testing.F) (sealed, active []byte) { return seedSegmentCodec(f, CodecS2) }
+
+// seedSegmentCodec is seedSegment with blocks compressed by codec.
+func seedSegmentCodec(f *testing.F, codec Codec) (sealed, active []byte) {
 	dir := f.TempDir()
 	path := filepath.Join(dir, "s")
 	g := newGen(f)
-	w, err := Create(vfs.Default, path, g.header(1), &Options{BlockSize: 512})
+	w, err := Create(vfs.Default, path, g.header(1), &Options{BlockSize: 512, Codec: codec})
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -42,6 +46,9 @@ func FuzzScanBytes(f *testing.F) {
 	f.Add(sealed)
 	f.Add(active)
 	f.Add(active[:len(active)-7])
+	zsealed, zactive := seedSegmentCodec(f, CodecZstd)
+	f.Add(zsealed)
+	f.Add(zactive)
 	opts := &Options{MaxRecordSize: 4096, BlockSize: 512}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		sr, err := ScanBytes("fuzz", b, opts, func(e Entry) error {
@@ -65,6 +72,8 @@ func FuzzOpen(f *testing.F) {
 	sealed, active := seedSegment(f)
 	f.Add(sealed)
 	f.Add(active)
+	zsealed, _ := seedSegmentCodec(f, CodecZstd)
+	f.Add(zsealed)
 	opts := &Options{MaxRecordSize: 4096, BlockSize: 512, MaxFooterSize: 1 << 20}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		fs := vfs.NewMem()
@@ -83,6 +92,26 @@ func FuzzOpen(f *testing.F) {
 			for _, s := range ft.Spans {
 				r.ReadSpan(s)
 			}
+		}
+	})
+}
+
+// FuzzDecompress feeds arbitrary payloads to the block decoders, zstd
+// above all (a frame format with many ways to lie about sizes): they must
+// never panic, and a payload they accept decodes to exactly the raw length
+// its block header declares.
+func FuzzDecompress(f *testing.F) {
+	raw := []byte(strings.Repeat("tool.call web_search weather in Paris ", 40))
+	for _, c := range []Codec{CodecNone, CodecS2, CodecZstd} {
+		f.Add(uint8(c), compress(c, nil, raw), uint32(len(raw)))
+	}
+	f.Add(uint8(CodecZstd), compress(CodecZstd, nil, raw), uint32(len(raw)-1))
+	f.Add(uint8(CodecZstd), compress(CodecZstd, nil, nil), uint32(0))
+	f.Fuzz(func(t *testing.T, codec uint8, stored []byte, rawLen uint32) {
+		n := int(rawLen % (1 << 20)) // the caller bounds raw lengths
+		out, err := decompress(Codec(codec), nil, stored, n)
+		if err == nil && len(out) != n {
+			t.Fatalf("decoded %d bytes, the header says %d", len(out), n)
 		}
 	})
 }

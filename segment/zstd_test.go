@@ -27,3 +27,21 @@ func TestZstdBombBounded(t *testing.T) {
 		t.Fatalf("decoding allocated %d MiB", grown>>20)
 	}
 }
+
+// TestZstdLargeBlockReadable: a block larger than the readers' 8 MiB
+// window bound (block sizes go up to 32 MiB) must still be written with a
+// window they accept.
+func TestZstdLargeBlockReadable(t *testing.T) {
+	raw := make([]byte, 20<<20)
+	for i := range raw {
+		raw[i] = byte(i*7 + i>>13)
+	}
+	stored := compress(CodecZstd, nil, raw)
+	out, err := decompress(CodecZstd, nil, stored, len(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(out, raw) {
+		t.Fatal("round trip changed the block")
+	}
+}

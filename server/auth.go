@@ -93,6 +93,9 @@ func NewAuthenticator(cfg *AuthConfig, lookupEnv func(string) (string, bool)) (*
 		return sha256.Sum256([]byte(v)), true, nil
 	}
 	for i, t := range cfg.Tokens {
+		if t.CertSubject != "" {
+			continue // authenticated by certificate (tls.go)
+		}
 		where := fmt.Sprintf("auth.tokens[%d]", i)
 		p := Principal{Name: t.Name, Role: t.Role, Tenants: slices.Clone(t.Tenants)}
 		var h [sha256.Size]byte

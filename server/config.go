@@ -64,6 +64,12 @@ type ServerConfig struct {
 	DataDir string `yaml:"data_dir"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `yaml:"log_level"`
+	// LogFormat is text (logfmt) or json (config_ops.go).
+	LogFormat string `yaml:"log_format"`
+	// Metrics says who may scrape GET /metrics (config_ops.go).
+	Metrics MetricsConfig `yaml:"metrics"`
+	// TLS serves HTTPS, optionally with client certificates (config_ops.go).
+	TLS TLSConfig `yaml:"tls"`
 	// BodyLimit bounds a request body; larger bodies get 413.
 	BodyLimit ByteSize `yaml:"body_limit"`
 	// MaxEvents bounds the events in one ingest request.
@@ -72,6 +78,8 @@ type ServerConfig struct {
 	Auth AuthConfig `yaml:"auth"`
 	// Audit holds the store's settings.
 	Audit AuditConfig `yaml:"audit"`
+	// Query says where GET /v1/audit reads from (config_backends.go).
+	Query QueryConfig `yaml:"query"`
 }
 
 // AuthConfig lists the bearer tokens the server accepts.
@@ -99,6 +107,11 @@ type TokenConfig struct {
 	// of refusing to start. Without it an unset variable is an error, so a
 	// misspelled name never silently disables a principal.
 	Optional bool `yaml:"optional"`
+	// CertSubject authenticates the principal by its TLS client
+	// certificate instead of a token: the certificate's subject as
+	// RFC 2253 prints it ("CN=support-bot,O=Acme"). Needs
+	// tls.client_ca_file; set instead of token_sha256 and token_env.
+	CertSubject string `yaml:"cert_subject"`
 }
 
 // AuditConfig holds the settings of the store the server runs.
@@ -132,6 +145,19 @@ type AuditConfig struct {
 	// mode 0600, kept apart from the chain key). Empty: the key is
 	// <data_dir>/pseudonym.key, generated on first run.
 	PseudonymKeyFile string `yaml:"pseudonym_key_file"`
+	// Compression is the codec of new segments' blocks: s2 (default) or
+	// zstd (see CompressionCodec).
+	Compression string `yaml:"compression"`
+	// Store is the primary store: segment (the engine, default), sqlite,
+	// postgres or null (config_backends.go).
+	Store     string          `yaml:"store"`
+	SQLite    SQLiteConfig    `yaml:"sqlite"`
+	Postgres  PostgresConfig  `yaml:"postgres"`
+	Replicate ReplicateConfig `yaml:"replicate"`
+	// Disk sets the free-space alarms (config_ops.go).
+	Disk DiskConfig `yaml:"disk"`
+	// Witness lists the witnesses that cosign checkpoints (witness_config.go).
+	Witness WitnessConfig `yaml:"witness"`
 }
 
 // CheckpointConfig makes a signed checkpoint after EveryRecords records or
@@ -173,6 +199,9 @@ func (c *ServerConfig) SetDefaults() {
 	setDefault(&a.MaxRecordSize, DefaultMaxRecordSize)
 	setDefault(&a.Checkpoint.EveryRecords, DefaultCheckpointRecs)
 	setDefault(&a.Checkpoint.Every, DefaultCheckpointAge)
+	setDefault(&a.Compression, DefaultCompression)
+	c.setBackendDefaults()
+	c.setOpsDefaults()
 }
 
 func setDefault[T comparable](p *T, v T) {
@@ -249,6 +278,9 @@ func (c *ServerConfig) Validate() error {
 	if err := c.Auth.validate(); err != nil {
 		return err
 	}
+	if err := c.validateOps(); err != nil {
+		return err
+	}
 	a := &c.Audit
 	for _, f := range []struct {
 		key string
@@ -269,6 +301,9 @@ func (c *ServerConfig) Validate() error {
 			return bad(f.key, "%s is negative", f.v)
 		}
 	}
+	if _, err := a.CompressionCodec(); err != nil {
+		return err
+	}
 	if a.Checkpoint.EveryRecords < 0 {
 		return bad("audit.checkpoint.every_records", "%d is negative", a.Checkpoint.EveryRecords)
 	}
@@ -277,6 +312,9 @@ func (c *ServerConfig) Validate() error {
 	}
 	if a.HMACKeyEnv != "" && !envNameRE.MatchString(a.HMACKeyEnv) {
 		return bad("audit.hmac_key_env", "%q is not an environment variable name", a.HMACKeyEnv)
+	}
+	if err := a.Witness.validate(a.Store); err != nil {
+		return err
 	}
 	seen := map[string]bool{}
 	for i, t := range a.Retention.LegalHolds {
@@ -289,13 +327,14 @@ func (c *ServerConfig) Validate() error {
 		}
 		seen[t] = true
 	}
-	return nil
+	return c.validateBackends()
 }
 
 func (a *AuthConfig) validate() error {
 	names := map[string]int{}
 	hashes := map[string]int{}
 	envs := map[string]int{}
+	subjects := map[string]int{}
 	for i, t := range a.Tokens {
 		key := fmt.Sprintf("auth.tokens[%d]", i)
 		bad := func(field, format string, args ...any) error {
@@ -314,10 +353,14 @@ func (a *AuthConfig) validate() error {
 				return bad("tenants", "an admin is not limited to tenants; use role auditor or ingest")
 			}
 		case RoleAuditor, RoleIngest:
+		case RoleMetrics:
+			if len(t.Tenants) > 0 {
+				return bad("tenants", "a metrics principal reads no records; remove tenants")
+			}
 		case "":
-			return bad("role", "is required (admin, auditor or ingest)")
+			return bad("role", "is required (admin, auditor, ingest or metrics)")
 		default:
-			return bad("role", "%q is not admin, auditor or ingest", t.Role)
+			return bad("role", "%q is not admin, auditor, ingest or metrics", t.Role)
 		}
 		for j, tn := range t.Tenants {
 			if tn == "" {
@@ -325,6 +368,16 @@ func (a *AuthConfig) validate() error {
 			}
 		}
 		switch {
+		case t.CertSubject != "" && (t.TokenSHA256 != "" || t.TokenEnv != ""):
+			return bad("cert_subject", "set only one of token_sha256, token_env and cert_subject")
+		case t.CertSubject != "":
+			if t.Optional {
+				return bad("optional", "applies to token_env only")
+			}
+			if j, dup := subjects[t.CertSubject]; dup {
+				return bad("cert_subject", "%q is also the subject of auth.tokens[%d]", t.CertSubject, j)
+			}
+			subjects[t.CertSubject] = i
 		case t.TokenSHA256 == "" && t.TokenEnv == "":
 			return bad("token_sha256", "set token_sha256 (the SHA-256 of the token in hex) or token_env")
 		case t.TokenSHA256 != "" && t.TokenEnv != "":
@@ -392,6 +445,7 @@ func ParseConfig(data []byte, lookupEnv func(string) (string, bool)) (*ServerCon
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
 		return nil, fmt.Errorf("%w: the file holds more than one YAML document (remove the second ---)", ErrConfig)
 	}
+	nullStore(text, c) // audit.store: null is the null store (config_backends.go)
 	c.SetDefaults()
 	if err := c.Validate(); err != nil {
 		return nil, err
@@ -518,6 +572,11 @@ func (c *ServerConfig) LogValue() slog.Value {
 			slog.String("checkpoint_every", a.Checkpoint.Every.String()),
 			slog.String("retention_max_age", a.Retention.MaxAge.String()),
 			slog.Int("legal_holds", len(a.Retention.LegalHolds)),
+			slog.String("compression", a.Compression),
+			slog.Int("witnesses", len(a.Witness.Witnesses)),
 		),
+		slog.Group("backends", c.backendLogAttrs()...),
+		slog.String("query_source", c.Query.Source),
+		c.opsLogValue(),
 	)
 }

@@ -176,6 +176,8 @@ func TestValidate(t *testing.T) {
 		{"negative checkpoint records", "audit:\n  checkpoint:\n    every_records: -1\n", "audit.checkpoint.every_records"},
 		{"both key sources", "audit:\n  hmac_key_file: k\n  hmac_key_env: K\n", "audit.hmac_key_env"},
 		{"bad key env name", "audit:\n  hmac_key_env: 'A B'\n", "audit.hmac_key_env"},
+		{"compression zstd", "audit:\n  compression: zstd\n", ""},
+		{"compression unknown", "audit:\n  compression: gzip\n", "audit.compression"},
 		{"legal hold empty", "audit:\n  retention:\n    legal_holds: ['']\n", "audit.retention.legal_holds[0]"},
 		{"legal hold twice", "audit:\n  retention:\n    legal_holds: [a, a]\n", "audit.retention.legal_holds[1]"},
 		{"token ok", "auth:\n  tokens:\n    - {name: a, role: admin, token_sha256: " + hash + "}\n", ""},
@@ -219,8 +221,13 @@ func TestDefaults(t *testing.T) {
 		BodyLimit: 8 << 20, MaxEvents: 10_000,
 		Audit: AuditConfig{
 			SegmentMaxSize: 32 << 20, SegmentMaxAge: Duration(time.Hour), MaxRecordSize: 1 << 20,
-			Checkpoint: CheckpointConfig{EveryRecords: 100_000, Every: Duration(10 * time.Second)},
+			Checkpoint:  CheckpointConfig{EveryRecords: 100_000, Every: Duration(10 * time.Second)},
+			Compression: "s2",
+			Disk:        DiskConfig{WarnFree: 1 << 30, MinFree: 256 << 20, CheckInterval: Duration(10 * time.Second)},
+			Store:       StoreSegment,
 		},
+		Query:     QueryConfig{Source: SourceStore},
+		LogFormat: "text",
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Fatalf("defaults:\n got %+v\nwant %+v", c, want)

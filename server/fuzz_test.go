@@ -27,9 +27,10 @@ func FuzzDecodeIngest(f *testing.F) {
 	f.Add([]byte(`[{"action":"a",`), false)
 	store := newTestStoreOpts(f, func(o *engine.Options) { o.MaxRecordSize = 4096 })
 	f.Fuzz(func(t *testing.T, body []byte, ndjson bool) {
-		recs, starts, err := decodeEvents(body, DecodeOptions{NDJSON: ndjson, MaxEvents: 50})
+		var starts []int
+		recs, err := decodeEvents(body, DecodeOptions{NDJSON: ndjson, MaxEvents: 50}, &starts, false)
 		if err == nil && len(recs) > 0 {
-			if _, perr := store.Prepare(recs...); perr != nil {
+			if _, perr := store.(preparer).Prepare(recs...); perr != nil {
 				recs, err = nil, recordError(body, starts, perr)
 			}
 		}
@@ -82,7 +83,7 @@ func FuzzDecodeIngest(f *testing.F) {
 
 // eventJSON writes r as an ingest event: the record's JSON form with the
 // event time as "time" and without what the store assigns.
-func eventJSON(t *testing.T, r *vellum.Record) []byte {
+func eventJSON(t testing.TB, r *vellum.Record) []byte {
 	t.Helper()
 	c := *r
 	c.Seq, c.Time, c.EventTime = 0, time.Time{}, time.Time{}
@@ -123,4 +124,48 @@ func compactJSON(b []byte) json.RawMessage {
 		return b
 	}
 	return out
+}
+
+// FuzzDecodeEventsDifferential holds DecodeEvents to the decoder it
+// replaced (oracleDecodeEvents, built on encoding/json's Decoder.Token):
+// the same bodies accepted, with the same records, and the same bodies
+// rejected, for the same kind of reason. It shares FuzzDecodeIngest's seed
+// corpus shapes and adds the edge cases of the JSON syntax.
+func FuzzDecodeEventsDifferential(f *testing.F) {
+	for _, s := range []string{
+		"[" + issueEvent + "]", issueEvent + "\n" + minEvent + "\n", "[" + everyField + "," + minEvent + "]",
+		`{"action":"a","outcome":{"status":"success"},"seq":1}`, `[{"action":"a",`, `[{"action":"a","outcome":{"status":"success"}}] x`,
+		`{"act\u0069on":"a","outcome":{"status":"success"},"attributes":{"k\u00e9":"\ud800","k":null}}`,
+		"{\"action\":\"a\",\"outcome\":{\"status\":\"success\"},\"user_id\":\"\xff\xfe\"}{\"action\":\"b\",\"outcome\":{\"status\":\"success\"}}",
+		`{"action":"a","outcome":{"status":"success"},"tool":{"duration_ns":-9223372036854775808,"arguments":{"a":1,"a":[1e5,-0.5]}}}`,
+		`{"action":"a","outcome":{"status":"success"},"model":{"input_tokens":18446744073709551615,"output_tokens":1e2}}`,
+		`{"action":"a","outcome":{"status":"success"},"time":"2026-11-27T10:00:00.5-07:00","tool":{"is_error":false}}`,
+		`[{"action":"a","outcome":{"status":"success"}},]`, `[,]`, `[]`, `{}`, `[{}]`, ` `, `null`, `["x"]`, `{"tool":}`,
+	} {
+		f.Add([]byte(s), false)
+		f.Add([]byte(s), true)
+	}
+	f.Fuzz(func(t *testing.T, body []byte, ndjson bool) {
+		opts := DecodeOptions{NDJSON: ndjson, MaxEvents: 50, MaxRecordSize: 4096}
+		got, gotErr := DecodeEvents(body, opts)
+		want, wantErr := oracleDecodeEvents(body, opts)
+		if (gotErr == nil) != (wantErr == nil) {
+			t.Fatalf("DecodeEvents: %v\noracle: %v", gotErr, wantErr)
+		}
+		if gotErr != nil {
+			for _, s := range []error{ErrBadEvent, ErrTooManyEvents, ErrEventTooLarge} {
+				if errors.Is(gotErr, s) != errors.Is(wantErr, s) {
+					t.Fatalf("DecodeEvents: %v\noracle: %v", gotErr, wantErr)
+				}
+			}
+			var g, w *EventError
+			if !errors.As(gotErr, &g) || !errors.As(wantErr, &w) || g.Index != w.Index {
+				t.Fatalf("DecodeEvents: %v\noracle: %v", gotErr, wantErr)
+			}
+			return
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("records differ:\n got %+v\nwant %+v", got, want)
+		}
+	})
 }

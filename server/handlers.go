@@ -13,7 +13,7 @@ import (
 	"github.com/julienschmidt/httprouter"
 
 	"github.com/vellumlog/vellum"
-	"github.com/vellumlog/vellum/engine"
+	"github.com/vellumlog/vellum/backends"
 	"github.com/vellumlog/vellum/query"
 )
 
@@ -28,6 +28,9 @@ type listResponse struct {
 	// Checkpoint is the latest signed checkpoint, once the store makes
 	// them.
 	Checkpoint *checkpointJSON `json:"checkpoint,omitempty"`
+	// CosignedCheckpoint is the latest checkpoint a quorum of the store's
+	// witnesses cosigned, when witnesses are configured.
+	CosignedCheckpoint *checkpointJSON `json:"cosigned_checkpoint,omitempty"`
 }
 
 // getResponse is the body of GET /v1/audit/:seq: the record, and when the
@@ -90,11 +93,11 @@ func (s *Server) handleList(w http.ResponseWriter, r *http.Request, _ httprouter
 		// a record appended after it (such as this read's own record).
 		q.MaxSeq = s.lastSeq()
 	}
-	page, err := s.store.Query(r.Context(), q)
+	page, err := s.lister().Query(r.Context(), q)
 	if err != nil {
 		return s.storeErr(err)
 	}
-	resp := listResponse{Records: page.Records, Checkpoint: s.latestCheckpoint()}
+	resp := listResponse{Records: page.Records, Checkpoint: s.latestCheckpoint(), CosignedCheckpoint: s.cosignedCheckpoint()}
 	if resp.Records == nil {
 		resp.Records = []vellum.Record{}
 	}
@@ -137,7 +140,7 @@ type lastSeqer interface{ LastSeq() uint64 }
 
 // lastSeq returns the store's last seq, or 0 when it cannot tell.
 func (s *Server) lastSeq() uint64 {
-	if ls, ok := s.store.(lastSeqer); ok {
+	if ls, ok := s.lister().(lastSeqer); ok { // the replica's own mark with query.source: replica
 		return ls.LastSeq()
 	}
 	return 0
@@ -158,7 +161,7 @@ func (s *Server) handleGet(w http.ResponseWriter, r *http.Request, ps httprouter
 	}
 	rec, err := s.store.Get(r.Context(), seq)
 	ok := err == nil
-	if err != nil && !errors.Is(err, engine.ErrNotFound) {
+	if err != nil && !errors.Is(err, backends.ErrNotFound) {
 		return s.storeErr(err)
 	}
 	attrs := map[string]string{"route": "GET /v1/audit/:seq", "role": string(p.Role), "query.seq": raw}
@@ -204,10 +207,16 @@ func (s *Server) handleIngest(w http.ResponseWriter, r *http.Request, _ httprout
 	if err != nil {
 		return err
 	}
-	recs, starts, err := decodeEvents(body, DecodeOptions{
-		NDJSON:    isNDJSON(r.Header.Get("Content-Type")),
-		MaxEvents: s.cfg.MaxEvents,
-	})
+	// A store that prepares records (the engine) validates and measures
+	// each once, with the server's attributes; another store gets them
+	// checked here.
+	_, prepares := s.store.(preparer)
+	var starts []int
+	recs, err := decodeEvents(body, DecodeOptions{
+		NDJSON:        isNDJSON(r.Header.Get("Content-Type")),
+		MaxEvents:     s.cfg.MaxEvents,
+		MaxRecordSize: int(s.cfg.Audit.MaxRecordSize),
+	}, &starts, !prepares)
 	if err != nil {
 		return err
 	}
@@ -220,19 +229,20 @@ func (s *Server) handleIngest(w http.ResponseWriter, r *http.Request, _ httprout
 		}
 		recs[i].Attributes[ReservedAttrPrefix+"principal"] = p.Name
 	}
+	if err := s.diskOK(r.ContentLength, int64(len(body))); err != nil { // AU-4/AU-5 floor (disk.go)
+		return err
+	}
 	seqs := []uint64{}
 	if len(recs) > 0 {
-		// Validated, redacted and encoded once, with the server's
-		// attributes; the size limit applies to those bytes.
-		prepared, err := s.store.Prepare(recs...)
-		if err != nil {
-			return recordError(body, starts, err)
-		}
-		if seqs, err = s.store.AppendPrepared(r.Context(), prepared); err != nil {
+		if seqs, err = s.ingestRecords(r.Context(), body, starts, recs); err != nil {
+			var ee *EventError
+			if errors.As(err, &ee) {
+				return err
+			}
 			return s.storeErr(err)
 		}
 	}
-	writeJSON(w, http.StatusOK, ingestResponse{Seqs: seqs})
+	writeSeqs(w, seqs)
 	return nil
 }
 
@@ -253,18 +263,11 @@ func (s *Server) handleHealthz(w http.ResponseWriter, _ *http.Request, _ httprou
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
-// GET /readyz: the store is open and has not failed, and the server is not
-// shutting down.
+// GET /readyz: the store is open and has not failed, free disk space is
+// above the floor, and the server is not shutting down (ops.go says what
+// each answer looks like).
 func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
-	switch err := s.store.Err(); {
-	case s.stopping.Load():
-		writeError(w, http.StatusServiceUnavailable, "shutting down")
-	case err != nil:
-		s.log.Warn("not ready", "id", stateOf(r).id, "err", err.Error())
-		writeError(w, http.StatusServiceUnavailable, "the audit store is not available; see the server log")
-	default:
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
-	}
+	s.writeReadiness(w, r)
 }
 
 // queryAttrs records the filters of q as attributes of its audit.query
@@ -294,12 +297,12 @@ func (s *Server) audit(r *http.Request, p Principal, tenant string, attrs map[st
 		Action:     ActionAuditQuery,
 		TenantID:   tenant,
 		UserID:     p.Name,
-		AuthMode:   "bearer",
+		AuthMode:   stateOf(r).authModeOr("bearer"),
 		RequestID:  stateOf(r).id,
 		Outcome:    out,
 		Attributes: attrs,
 	}
-	seqs, err := s.store.Append(context.WithoutCancel(r.Context()), rec)
+	seqs, err := s.appendRecords(context.WithoutCancel(r.Context()), rec)
 	if err != nil {
 		return 0, s.storeErr(err)
 	}

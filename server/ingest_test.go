@@ -3,6 +3,8 @@ package server
 import (
 	"encoding/json"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"reflect"
 	"strings"
 	"testing"
@@ -196,7 +198,8 @@ func TestIngestRecordErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			recs, starts, err := decodeEvents([]byte(tt.body), DecodeOptions{})
+			var starts []int
+			recs, err := decodeEvents([]byte(tt.body), DecodeOptions{}, &starts, false)
 			if err != nil {
 				t.Fatalf("decode: %v", err)
 			}
@@ -206,7 +209,7 @@ func TestIngestRecordErrors(t *testing.T) {
 				}
 				recs[i].Attributes[ReservedAttrPrefix+"principal"] = "a-principal-name"
 			}
-			p, err := store.Prepare(recs...)
+			p, err := store.(preparer).Prepare(recs...)
 			if err == nil {
 				t.Fatalf("prepared %d records, want a refusal", p.Len())
 			}
@@ -237,5 +240,34 @@ func TestDecodeEventsLimit(t *testing.T) {
 	recs, err := DecodeEvents([]byte(body), DecodeOptions{MaxEvents: 3})
 	if err != nil || len(recs) != 3 {
 		t.Fatalf("exactly the limit: %d records, %v", len(recs), err)
+	}
+}
+
+// TestDecodeEventsDepth pins the nesting bound: 10,000 levels counted from
+// the top of the body, so tool arguments inside an array body may nest
+// 9,997 levels (array, event and tool take three).
+func TestDecodeEventsDepth(t *testing.T) {
+	args := func(depth int) string {
+		return `[{"action":"a","outcome":{"status":"success"},"tool":{"arguments":` +
+			strings.Repeat("[", depth) + strings.Repeat("]", depth) + `}}]`
+	}
+	if _, err := DecodeEvents([]byte(args(9997)), DecodeOptions{}); err != nil {
+		t.Fatalf("9,997 levels of arguments: %v", err)
+	}
+	_, err := DecodeEvents([]byte(args(9998)), DecodeOptions{})
+	var ee *EventError
+	if !errors.As(err, &ee) || ee.Index != 0 || !strings.Contains(ee.Reason, "depth") {
+		t.Fatalf("9,998 levels: %v, want a depth error for events[0]", err)
+	}
+}
+
+func TestWriteSeqsMatchesJSON(t *testing.T) {
+	for _, seqs := range [][]uint64{{}, {1}, {1, 2, 18446744073709551615}} {
+		a, b := httptest.NewRecorder(), httptest.NewRecorder()
+		writeSeqs(a, seqs)
+		writeJSON(b, http.StatusOK, ingestResponse{Seqs: seqs})
+		if a.Body.String() != b.Body.String() || a.Code != b.Code || a.Header().Get("Content-Type") != b.Header().Get("Content-Type") {
+			t.Fatalf("writeSeqs %d %q, writeJSON %d %q", a.Code, a.Body, b.Code, b.Body)
+		}
 	}
 }

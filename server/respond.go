@@ -9,7 +9,7 @@ import (
 	"net/http"
 
 	"github.com/vellumlog/vellum"
-	"github.com/vellumlog/vellum/engine"
+	"github.com/vellumlog/vellum/backends"
 	"github.com/vellumlog/vellum/query"
 )
 
@@ -77,10 +77,12 @@ func toAPIError(err error) *apiError {
 		return httpErr(http.StatusRequestEntityTooLarge, "the body is larger than the limit of %s (body_limit)", ByteSize(mbe.Limit))
 	case errors.Is(err, ErrUnauthenticated):
 		return httpErr(http.StatusUnauthorized, "%s", trimPrefix(err, ErrUnauthenticated))
-	case errors.Is(err, vellum.ErrTooLarge), errors.Is(err, engine.ErrTooLarge):
+	case errors.Is(err, vellum.ErrTooLarge), errors.Is(err, backends.ErrTooLarge):
 		return &apiError{status: http.StatusRequestEntityTooLarge, detail: "a record is larger than the maximum record size (audit.max_record_size)", cause: err}
 	case errors.Is(err, vellum.ErrInvalid):
 		return &apiError{status: http.StatusBadRequest, detail: trimPrefix(err, vellum.ErrInvalid), cause: err}
+	case errors.Is(err, backends.ErrUnavailable):
+		return &apiError{status: http.StatusServiceUnavailable, detail: "the database is unavailable; see the server log", cause: err}
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return &apiError{status: http.StatusServiceUnavailable, detail: "the request was canceled before it finished", cause: err}
 	}

@@ -17,28 +17,26 @@ import (
 	"github.com/julienschmidt/httprouter"
 
 	"github.com/vellumlog/vellum"
+	"github.com/vellumlog/vellum/backends"
 	"github.com/vellumlog/vellum/chain"
 	"github.com/vellumlog/vellum/engine"
+	"github.com/vellumlog/vellum/metrics"
 	"github.com/vellumlog/vellum/query"
 )
 
-// Store is what the server needs from the audit store; *engine.Engine
-// implements it. Implementations must be safe for concurrent use.
+// Store is what the server needs from the audit store: the AuditStore
+// contract (backends.Store) without Close, which the server leaves to its
+// owner. *engine.Engine and every backends store implement it.
+// Implementations must be safe for concurrent use.
 type Store interface {
 	// Append stores records in order and returns their seqs, only once
 	// they are durable (fsync'd). The store stamps Seq and Time and stores
 	// a retried (tenant, event_id) once, returning its first seq. An error
-	// means none of them is acknowledged; errors wrapping vellum.ErrInvalid
-	// or engine.ErrTooLarge are the caller's fault.
+	// means none of them is acknowledged; errors wrapping
+	// backends.ErrInvalid or backends.ErrTooLarge are the caller's fault.
 	Append(ctx context.Context, recs ...vellum.Record) ([]uint64, error)
-	// Prepare validates, redacts and encodes records once, for
-	// AppendPrepared; a record it refuses is named by an
-	// *engine.RecordError wrapping vellum.ErrInvalid or engine.ErrTooLarge.
-	Prepare(recs ...vellum.Record) (*engine.Prepared, error)
-	// AppendPrepared appends what Prepare made ready, as Append does.
-	AppendPrepared(ctx context.Context, p *engine.Prepared) ([]uint64, error)
 	// Get returns the record with seq, or an error wrapping
-	// engine.ErrNotFound when the store does not hold it (never written,
+	// backends.ErrNotFound when the store does not hold it (never written,
 	// or expired by retention).
 	Get(ctx context.Context, seq uint64) (vellum.Record, error)
 	// Query returns the next page of records matching q (q.Match), in q's
@@ -50,7 +48,10 @@ type Store interface {
 	Err() error
 }
 
-var _ Store = (*engine.Engine)(nil)
+var (
+	_ Store = (*engine.Engine)(nil)
+	_ Store = backends.Store(nil)
+)
 
 // Options are the run-time settings of a Server that do not come from the
 // config file. The zero value works.
@@ -70,6 +71,23 @@ type Options struct {
 	// (LoadStoredTokens), accepted beside the config's auth.tokens;
 	// SetStoredTokens replaces them while the server runs.
 	StoredTokens []StoredToken
+	// Replica, when replication runs, reports its lag in /readyz.
+	Replica ReplicaStatus
+	// ReplicaQuery answers GET /v1/audit when query.source is replica.
+	ReplicaQuery Lister
+	// Metrics receives the server's request, ingest and disk series and
+	// serves GET /metrics; pass the one the engine observes. Nil: the
+	// server makes its own (ops.go).
+	Metrics *metrics.Metrics
+	// DiskSpace returns the free bytes (available to this process) and
+	// the total bytes of the file system holding path; nil: statfs(2).
+	DiskSpace func(path string) (free, total uint64, err error)
+	// Report writes the compliance report page of GET /v1/admin/report
+	// (report.go); nil: that route answers 501.
+	Report ReportFunc
+	// Witness, when set, is the store's witness pusher: its cosigned
+	// checkpoint is served in GET /v1/audit and its alarms in GET /readyz.
+	Witness Witnessed
 }
 
 // Server is the HTTP API of an audit store. It is safe for concurrent use.
@@ -83,6 +101,11 @@ type Server struct {
 	handler   http.Handler
 	http      *http.Server
 	stopping  atomic.Bool
+	// replication (replica.go)
+	replica     ReplicaStatus
+	replicaList Lister
+	ops         opsState // metrics, disk alarms, TLS (ops.go)
+	witness     Witnessed
 }
 
 // Timeouts of the HTTP server. Bodies may be several MiB from slow agents,
@@ -108,9 +131,12 @@ func New(cfg *ServerConfig, store Store, opts *Options) (*Server, error) {
 	if opts == nil {
 		opts = &Options{}
 	}
-	s := &Server{cfg: *cfg, store: store, log: opts.Logger, cursorKey: opts.CursorKey}
+	s := &Server{cfg: *cfg, store: store, log: opts.Logger, cursorKey: opts.CursorKey, witness: opts.Witness}
 	s.cfg.SetDefaults()
 	if err := s.cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if err := s.checkReplicaOptions(opts); err != nil {
 		return nil, err
 	}
 	if s.log == nil {
@@ -122,6 +148,9 @@ func New(cfg *ServerConfig, store Store, opts *Options) (*Server, error) {
 		return nil, err
 	}
 	s.auth.Store(auth)
+	if err := s.initOps(opts); err != nil { // metrics, disk alarms, TLS (ops.go)
+		return nil, err
+	}
 	if s.cursorKey == nil {
 		k, err := chain.GenerateKey()
 		if err != nil {
@@ -165,7 +194,7 @@ func (s *Server) ListenAndServe() error {
 
 // Serve serves on l until Shutdown, then returns nil.
 func (s *Server) Serve(l net.Listener) error {
-	s.log.Info("serving", "addr", l.Addr().String(), "principals", s.auth.Load().Len())
+	l = s.startOps(l) // TLS, the plain-HTTP warning, the disk monitor (ops.go)
 	if err := s.http.Serve(l); !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("server: %w", err)
 	}
@@ -177,6 +206,7 @@ func (s *Server) Serve(l net.Listener) error {
 // is durable) or ctx ends. It does not close the store.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.stopping.Store(true)
+	s.stopOps(ctx)
 	return s.http.Shutdown(ctx)
 }
 
@@ -200,6 +230,8 @@ func (s *Server) routes() []route {
 		{http.MethodHead, "/healthz", s.handleHealthz},
 		{http.MethodGet, "/readyz", s.handleReadyz},
 		{http.MethodHead, "/readyz", s.handleReadyz},
+		{http.MethodGet, "/metrics", s.authed(s.handleMetrics)},
+		{http.MethodGet, "/v1/admin/report", s.authed(s.handleReport)},
 	}
 }
 
@@ -211,6 +243,9 @@ func (s *Server) routes() []route {
 func (s *Server) router() *httprouter.Router {
 	r := httprouter.New()
 	rts := s.routes()
+	for i := range rts { // the route pattern, for logs and metrics (ops.go)
+		rts[i].handle = withRoute(rts[i].path, rts[i].handle)
+	}
 	// static[method][parent][name] is the handler of parent+name where
 	// parent also has a parameter route.
 	type key struct{ method, parent string }
@@ -307,6 +342,9 @@ func (s *Server) router() *httprouter.Router {
 type reqState struct {
 	id        string
 	principal string
+	route     string // the route pattern, for logs and metrics (ops.go)
+	reject    string // why an ingest was refused, for metrics (ops.go)
+	authMode  string // how the principal authenticated: bearer or mtls
 }
 
 type stateKey struct{}
@@ -345,7 +383,12 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 // logRequests assigns each request an id (X-Request-Id), sets headers that
 // keep audit data out of caches, and logs one line per request: method,
 // path, status, principal, duration. Never the query string (filters can
-// name people), the body or the Authorization header.
+// name people), the body or the Authorization header. Successful ingest
+// requests and health checks log at debug: each acknowledged event is in
+// the audit log itself, and at tens of thousands of one-event requests a
+// second an info line apiece cost the server a tenth of its CPU (issue
+// 14's profile); refused and failed ingests, and every read, log at info
+// or above.
 func (s *Server) logRequests(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
@@ -356,16 +399,22 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 		h.Set("X-Content-Type-Options", "nosniff")
 		sw := &statusWriter{ResponseWriter: w}
 		next.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), stateKey{}, st)))
+		d := time.Since(start)
+		s.observeRequest(r, st, sw.status, d) // metrics (ops.go)
 		level := slog.LevelInfo
-		if r.URL.Path == "/healthz" || r.URL.Path == "/readyz" {
+		switch {
+		case sw.status >= 500:
+			level = slog.LevelWarn
+		case r.URL.Path == "/healthz" || r.URL.Path == "/readyz" || r.URL.Path == "/metrics",
+			r.Method == http.MethodPost && r.URL.Path == "/v1/audit/events" && sw.status < 300:
 			level = slog.LevelDebug
 		}
-		if sw.status >= 500 {
-			level = slog.LevelWarn
+		if !s.log.Enabled(r.Context(), level) {
+			return // spare building the line's attributes
 		}
 		s.log.Log(r.Context(), level, "request",
-			"id", st.id, "method", r.Method, "path", r.URL.Path, "status", sw.status,
-			"principal", st.principal, "bytes", sw.bytes, "duration", time.Since(start))
+			"id", st.id, "method", r.Method, "route", st.route, "path", r.URL.Path, "status", sw.status,
+			"principal", st.principal, "bytes", sw.bytes, "duration", d)
 	})
 }
 
@@ -390,7 +439,7 @@ type apiHandler func(w http.ResponseWriter, r *http.Request, ps httprouter.Param
 
 func (s *Server) authed(h apiHandler) httprouter.Handle {
 	return func(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
-		p, err := s.auth.Load().Authenticate(r)
+		p, err := s.authenticate(r) // a bearer token, or a client certificate (tls.go)
 		if err != nil {
 			s.fail(w, r, err)
 			return
@@ -406,6 +455,7 @@ func (s *Server) authed(h apiHandler) httprouter.Handle {
 // of server-side errors.
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	ae := toAPIError(err)
+	stateOf(r).reject = rejectReason(ae) // metrics (ops.go)
 	if ae.status == http.StatusUnauthorized {
 		v := `Bearer realm="vellum"`
 		if r.Header.Get("Authorization") != "" {

@@ -48,9 +48,6 @@ func (f *failedStore) Err() error { return f.err }
 func (f *failedStore) Append(context.Context, ...vellum.Record) ([]uint64, error) {
 	return nil, f.err
 }
-func (f *failedStore) AppendPrepared(context.Context, *engine.Prepared) ([]uint64, error) {
-	return nil, f.err
-}
 
 // blockingStore holds every append until release is closed, to test that
 // Shutdown waits for in-flight requests.
@@ -64,10 +61,4 @@ func (b *blockingStore) Append(ctx context.Context, recs ...vellum.Record) ([]ui
 	b.entered <- struct{}{}
 	<-b.release
 	return b.Store.Append(ctx, recs...)
-}
-
-func (b *blockingStore) AppendPrepared(ctx context.Context, p *engine.Prepared) ([]uint64, error) {
-	b.entered <- struct{}{}
-	<-b.release
-	return b.Store.AppendPrepared(ctx, p)
 }

@@ -78,6 +78,10 @@ const maxBundleLine = 8 << 20
 // all; everything else is a Problem (File is name, Offset the line's byte
 // offset).
 func Bundle(r io.Reader, name string, v note.Verifier) (*Report, error) {
+	return bundle(r, name, v, nil, 0)
+}
+
+func bundle(r io.Reader, name string, v note.Verifier, witnesses []note.Verifier, quorum int) (*Report, error) {
 	rep := &Report{Dir: name}
 	const recordsWhat = "records: JSON against the canonical encoding, inclusion proofs against the signed root"
 	br := bufio.NewReaderSize(r, 64<<10)
@@ -118,7 +122,13 @@ func Bundle(r io.Reader, name string, v note.Verifier) (*Report, error) {
 			{Check: CheckSignature, What: "checkpoint signature", Status: StatusChecked, Scope: "the bundle's checkpoint"},
 			{Check: CheckBundle, What: recordsWhat, Status: StatusChecked, Scope: plural(int(rep.Records), "record line")},
 		}
+		if len(witnesses) > 0 {
+			rep.Checks = append(rep.Checks, witnessCoverage(quorum, len(witnesses), "the bundle's checkpoint"))
+		}
 	}()
+	if len(witnesses) > 0 {
+		bundleWitnesses(rep, name, []byte(h.Checkpoint), v, witnesses, quorum, problem)
+	}
 	if h.TreeSize != cp.Size || h.Root != cp.Root || h.Origin != cp.Origin {
 		problem(0, &Problem{Check: CheckBundle, Detail: "the header's origin, tree size or root differ from the signed checkpoint's"})
 	}

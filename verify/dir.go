@@ -45,6 +45,17 @@ type Options struct {
 	// Progress, when set, is called about ten times a second and once at
 	// the end with the segment bytes checked so far and the total.
 	Progress func(done, total int64)
+	// Witnesses are witness cosignature keys (cosign.Verifier). With them
+	// Dir requires a checkpoint cosigned by Quorum of them, from the data
+	// directory or Cosigned, and checks the data against every cosigned
+	// checkpoint it finds (verify/witness.go). Requires Verifier.
+	Witnesses []note.Verifier
+	// Quorum is how many of Witnesses must cosign; all of them when zero.
+	Quorum int
+	// Cosigned are further cosigned checkpoints: ones fetched from the
+	// witnesses themselves, or kept by the auditor, which the operator
+	// cannot roll back with the data.
+	Cosigned []CosignedNote
 }
 
 // Dir verifies the Vellum data directory dir without changing it. It
@@ -63,6 +74,12 @@ func Dir(dir string, opts *Options) (*Report, error) {
 	}
 	if len(o.Trusted) > 0 && o.Verifier == nil {
 		return nil, errors.New("verify: a trusted checkpoint needs the public key to check it")
+	}
+	if len(o.Witnesses) > 0 && o.Verifier == nil {
+		return nil, errors.New("verify: witness cosignatures need the store's public key to check the checkpoints they cosign")
+	}
+	if o.Quorum < 0 || o.Quorum > len(o.Witnesses) {
+		return nil, fmt.Errorf("verify: quorum %d is not between 1 and the %d witnesses given", o.Quorum, len(o.Witnesses))
 	}
 	v := &dirVerifier{o: o, dir: dir, rep: &Report{Dir: dir}}
 	if err := v.run(); err != nil {
@@ -96,6 +113,8 @@ type dirVerifier struct {
 	cpChecked []cpOutcome
 	beyond    uint64 // the largest checkpoint size beyond the data's end
 	cov       coverageState
+
+	cosigned []cosignedEntry // cosigned checkpoints (witness.go)
 }
 
 // segPath and segmentName name segment files in the data directory.
@@ -154,6 +173,7 @@ func (v *dirVerifier) run() error {
 	v.links(nums, results)
 	v.checkpoints()
 	v.coverage(results)
+	v.witnessChecks()
 	slices.SortStableFunc(v.rep.Problems, func(a, b *Problem) int {
 		return slices.Compare(a.order[:], b.order[:])
 	})
@@ -229,6 +249,9 @@ func (v *dirVerifier) readCheckpoints() error {
 			v.trusted = &s
 			v.sizes = append(v.sizes, s.Size)
 		}
+	}
+	if err := v.readCosigned(); err != nil {
+		return err
 	}
 	slices.Sort(v.sizes)
 	v.sizes = slices.Compact(v.sizes)

@@ -96,6 +96,9 @@ type Report struct {
 	Checks      []Coverage `json:"checks"`
 	Warnings    []string   `json:"warnings,omitempty"`
 	Problems    []*Problem `json:"problems,omitempty"`
+	// Witnessed is the newest checkpoint a quorum of the trusted witnesses
+	// cosigned, when witnesses were given (verify/witness.go).
+	Witnessed *Witnessed `json:"witnessed,omitempty"`
 }
 
 // Tree is the size and root of a Merkle tree over the log.

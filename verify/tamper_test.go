@@ -145,7 +145,10 @@ func TestTamperMatrix(t *testing.T) {
 				p := filepath.Join(dir, checkpoint.LogName)
 				b, _ := os.ReadFile(p)
 				_, off := lastCheckpoint(t, dir)
-				i := bytes.LastIndex(b, []byte(" ")) + 30 // inside the last signature's base64, past the key hash
+				// Inside the last signature's base64, past the key hash. (The
+				// last space of the file can be a CRC byte: look for the line.)
+				line := bytes.LastIndex(b, []byte("\n\u2014 ")) + len("\n\u2014 ")
+				i := line + bytes.IndexByte(b[line:], ' ') + 30
 				b[i] = map[bool]byte{true: 'B', false: 'A'}[b[i] == 'A']
 				os.WriteFile(p, reframeCheckpoints(b), 0o644)
 				_ = off

@@ -1,9 +1,17 @@
 // Command harness builds large Vellum stores and measures them: the query
 // latency of the time index in-process and over HTTP, reopen time and
-// resident memory. It is the `bench/` harness PERFORMANCE.md quotes.
+// resident memory; and it loads `vellum serve`, run as a separate process
+// on loopback, with HTTP ingest (throughput, latency, server CPU per event)
+// and with a long mixed soak (throughput, p99s, RSS and descriptors per
+// minute). It is the `bench/` harness PERFORMANCE.md quotes.
 //
-//	go run ./bench/harness build --data /tmp/v10m --records 10000000
+//	go run ./bench/harness build --data /tmp/v10m --records 10000000 [--compression zstd]
 //	go run ./bench/harness query --data /tmp/v10m --queries 2000 --http
+//	go run ./bench/harness ingest --clients 4 --batch 1000 --runs 5 [--baseline e851bcb]
+//	go run ./bench/harness ingest --clients 64 --batch 1 --runs 5
+//	go run ./bench/harness soak --duration 10m
+//
+// `harness <command> -h` lists each command's flags.
 //
 // Records come from bench.Gen (about 350 bytes encoded, 20 tenants, 8
 // actions); receipt times are synthetic and spread evenly over one day so
@@ -47,7 +55,7 @@ const span = 24 * time.Hour
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: harness build|query [flags]")
+		fmt.Fprintln(os.Stderr, "usage: harness build|query|ingest|soak|replicate|query-sql [flags] (harness <command> -h for each)")
 		os.Exit(2)
 	}
 	var err error
@@ -56,6 +64,12 @@ func main() {
 		err = build(os.Args[2:])
 	case "query":
 		err = runQueries(os.Args[2:])
+	case "ingest":
+		err = runIngest(os.Args[2:])
+	case "soak":
+		err = runSoak(os.Args[2:])
+	case "replicate", "query-sql": // the SQL side (sql.go)
+		err = map[string]func([]string) error{"replicate": replicateSQL, "query-sql": querySQL}[os.Args[1]](os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown command %q", os.Args[1])
 	}
@@ -78,7 +92,12 @@ func build(args []string) error {
 	n := fl.Int("records", 10_000_000, "records to append")
 	callers := fl.Int("callers", 4, "concurrent appenders")
 	batch := fl.Int("batch", 1000, "records per Append call")
+	compression := fl.String("compression", "s2", "block codec of the store: s2 or zstd")
 	fl.Parse(args)
+	codec, err := codecFlag(*compression)
+	if err != nil {
+		return err
+	}
 	if *dir == "" {
 		return errors.New("--data is required")
 	}
@@ -86,7 +105,7 @@ func build(args []string) error {
 	step := int64(span) / calls
 	var clock atomic.Int64
 	e, err := engine.Open(*dir, &engine.Options{
-		Keys: key(), Logger: quiet(), DedupEntries: -1,
+		Keys: key(), Logger: quiet(), DedupEntries: -1, Codec: codec,
 		// Callers advance the synthetic clock by one step per call, so
 		// that the whole build covers one day evenly.
 		Now: func() time.Time { return epoch.Add(time.Duration(clock.Load())) },
@@ -129,6 +148,11 @@ func build(args []string) error {
 	total := calls * int64(*batch)
 	fmt.Printf("built %d records in %v (%.0f records/s incl. generation), %d callers x %d per call\n",
 		total, el.Round(time.Millisecond), float64(total)/el.Seconds(), *callers, *batch)
+	size, segs, err := segmentBytes(*dir)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("store: %d segments, %d bytes, %.1f bytes per record (%s)\n", segs, size, float64(size)/float64(total), codec)
 	return nil
 }
 
@@ -162,6 +186,9 @@ func runQueries(args []string) error {
 	reopen := time.Since(start)
 	defer e.Close()
 	fmt.Printf("reopen: %v for %d records (peak RSS so far %.0f MB)\n", reopen.Round(time.Millisecond), e.LastSeq(), peakRSSMB())
+	if size, segs, err := segmentBytes(*dir); err == nil && e.LastSeq() > 0 {
+		fmt.Printf("store: %d segments, %.1f bytes per record\n", segs, float64(size)/float64(e.LastSeq()))
+	}
 
 	rng := rand.New(rand.NewPCG(1, 2))
 	lat := make([]time.Duration, 0, *n)

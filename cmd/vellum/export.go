@@ -9,7 +9,9 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/vellumlog/vellum"
 	"github.com/vellumlog/vellum/checkpoint"
+	"github.com/vellumlog/vellum/cosign"
 	"github.com/vellumlog/vellum/export"
 	"github.com/vellumlog/vellum/query"
 	"github.com/vellumlog/vellum/verify"
@@ -23,7 +25,7 @@ func runExport(args []string, stdout, stderr io.Writer) int {
 	format := fl.String("format", "jsonl", "jsonl or csv (not with --proof: a bundle has its own format)")
 	withProof := fl.Bool("proof", false, "write an evidence bundle: the signed checkpoint, then each record with its encoding and inclusion proof")
 	pubFile := fl.String("pubkey", "", "with --proof: check the checkpoint's signature with this public key before exporting")
-	cpFile := fl.String("checkpoint", "", "with --proof: prove against this signed checkpoint instead of the latest in the data directory")
+	cpFile := fl.String("checkpoint", "", "with --proof: prove against this signed checkpoint instead of the one witnesses cosigned (cosigned-checkpoint) or else the latest in the data directory")
 	srv, token := clientFlags(fl)
 	outFile := fl.String("out", "", "write to this new file (written whole or not at all) instead of stdout")
 	filters := map[string]*string{}
@@ -125,6 +127,12 @@ func runExport(args []string, stdout, stderr io.Writer) int {
 				}
 			}
 		default:
+			if cosigned, ok := cosignedNote(*dir); ok {
+				// Evidence is best proved against what the witnesses cosigned.
+				note = cosigned
+				notes = append(notes, fmt.Sprintf("proved against the checkpoint the witnesses cosigned (%s)", cosign.CheckpointFile))
+				break
+			}
 			entries, err := s.Checkpoints()
 			if err != nil {
 				return fail("%v", err)
@@ -170,10 +178,21 @@ func runExport(args []string, stdout, stderr io.Writer) int {
 		}
 		return fail(format, a...)
 	}
+	// A bar on a terminal, nothing when piped (progress.go); every record
+	// of the range passes through match once.
+	bar := newProgress(stderr, "exporting", false)
+	defer bar.done()
+	total, seen := int64(hi)-int64(*from)+1, int64(0)
+	match := func(r *vellum.Record) bool {
+		if seen++; seen%1024 == 0 {
+			bar.update(seen, total)
+		}
+		return q.Match(r)
+	}
 	n := 0
 	if *withProof {
 		bw := bufio.NewWriterSize(out, 256<<10)
-		if n, err = verify.ExportBundleFunc(s, bw, cp, *from, hi, q.Match); err != nil {
+		if n, err = verify.ExportBundleFunc(s, bw, cp, *from, hi, match); err != nil {
 			return abort("%v", err)
 		}
 		if err := bw.Flush(); err != nil {
@@ -185,7 +204,7 @@ func runExport(args []string, stdout, stderr io.Writer) int {
 			if err != nil {
 				return abort("%v", err)
 			}
-			if !q.Match(&r.Record) {
+			if !match(&r.Record) {
 				continue
 			}
 			if err := w.Write(&r.Record); err != nil {

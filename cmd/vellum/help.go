@@ -25,7 +25,10 @@ signing key pair (signing.pub is for auditors) and the pseudonym key, and
 on a store with no token configured prints an admin token once, after it
 is listening. The whole config is checked before anything is written to
 disk. Tokens in DATA/tokens.json (vellum token) are picked up while it
-runs. SIGTERM or SIGINT stops it after the requests in flight.`,
+runs. SIGTERM or SIGINT stops it after the requests in flight; SIGHUP
+reloads the TLS certificate and key (tls.cert_file, tls.key_file). It
+serves Prometheus metrics at /metrics (docs/metrics.md) and refuses ingest
+with 507 while free disk space is below audit.disk.min_free.`,
 		env: []string{
 			"VELLUM_ADMIN_TOKEN   adds a principal quickstart-admin (role admin) with this token",
 			"VELLUM_INGEST_TOKEN  adds a principal quickstart-ingest (role ingest) with this token",

@@ -10,6 +10,9 @@
 //	vellum verify      --data DIR [--key FILE] [--pubkey FILE] [--checkpoint FILE] [--json]
 //	vellum verify      --bundle FILE --pubkey FILE [--json]
 //	vellum export      --data DIR [--from N] [--to N] [filters] [--format jsonl|csv] [--proof ...] [--out FILE]
+//	vellum report      --data DIR [--since T] [--until T] [--tenant ID] --out FILE.html
+//	vellum version     [--json]
+//	vellum witness     --data DIR --addr HOST:PORT --log ORIGIN=KEY [--name NAME]
 //
 // Every command's -h prints its description, flags, environment variables
 // and examples (help.go).
@@ -43,6 +46,9 @@ var commands = map[string]command{
 	"token":       {"create, list or revoke API tokens in a data directory (offline; hashes only)", runToken},
 	"checkpoint":  {"ask a running server to sign a checkpoint now, and print it", runCheckpoint},
 	"consistency": {"get (and check) a consistency proof between two tree sizes", runConsistency},
+	"report":      {"write the compliance report (one self-contained HTML page)", runReport},
+	"version":     {"print the version, commit, Go version and FIPS 140-3 mode", runVersion},
+	"witness":     {"run a witness that cosigns a store's checkpoints and refuses rollbacks and forks", runWitness},
 }
 
 func main() {

@@ -21,6 +21,7 @@ import (
 	"github.com/vellumlog/vellum/checkpoint"
 	"github.com/vellumlog/vellum/engine"
 	"github.com/vellumlog/vellum/layout"
+	"github.com/vellumlog/vellum/metrics"
 	"github.com/vellumlog/vellum/query"
 	"github.com/vellumlog/vellum/redact"
 	"github.com/vellumlog/vellum/server"
@@ -73,7 +74,7 @@ func serve(ctx context.Context, cfgPath, dataDir, addr string, ready chan<- stri
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.Level()}))
+	log := server.NewLogger(stderr, cfg) // log_format text or json
 
 	// 1. Check everything, write nothing.
 	stored, err := server.LoadStoredTokens(cfg.DataDir)
@@ -83,13 +84,24 @@ func serve(ctx context.Context, cfgPath, dataDir, addr string, ready chan<- stri
 	if err := checkBeforeDisk(cfg, stored); err != nil {
 		return err
 	}
+	pusher, err := newPusher(cfg, log) // witnesses (issue 16): nil without any; reads their key files, writes nothing
+	if err != nil {
+		return err
+	}
 
 	// 2. Bind: a busy port fails here, before anything is created.
 	l, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
-	defer l.Close() // after Serve returns this is a no-op
+	defer l.Close()     // after Serve returns this is a no-op
+	var ml net.Listener // the open /metrics listener (metrics.addr)
+	if cfg.Metrics.Addr != "" {
+		if ml, err = net.Listen("tcp", cfg.Metrics.Addr); err != nil {
+			return fmt.Errorf("listen on metrics.addr %s: %w", cfg.Metrics.Addr, err)
+		}
+		defer ml.Close()
+	}
 
 	// 3. Create what a first run needs, open the store.
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
@@ -103,6 +115,9 @@ func serve(ctx context.Context, cfgPath, dataDir, addr string, ready chan<- stri
 	if err != nil {
 		return err
 	}
+	if cfg.Audit.Store != server.StoreSegment { // audit.store: sqlite, postgres, null (backends.go)
+		return serveSQL(ctx, cfg, keys, redactor, stored, l, ml, ready, stdout, log)
+	}
 	if cfg.Audit.Retention.MaxAge > 0 {
 		log.Warn("retention.max_age is set, but this build does not expire segments yet; everything is kept")
 	}
@@ -110,21 +125,35 @@ func serve(ctx context.Context, cfgPath, dataDir, addr string, ready chan<- stri
 	if err != nil {
 		return err
 	}
+	codec, _ := cfg.Audit.CompressionCodec() // validated above
+	// Prometheus series (docs/metrics.md): the engine reports to m.
+	m := metrics.New(nil)
 	eng, err := engine.Open(cfg.DataDir, &engine.Options{
+		Codec:              codec,
 		Keys:               keys,
 		SegmentSize:        int64(cfg.Audit.SegmentMaxSize),
 		SegmentAge:         time.Duration(cfg.Audit.SegmentMaxAge),
 		MaxRecordSize:      int(cfg.Audit.MaxRecordSize),
-		Redactor:           redactor,
+		Redactor:           m.CountRedactions(redactor),
+		Observer:           m,
 		Logger:             log,
 		Signer:             signer,
 		Origin:             origin,
 		CheckpointRecords:  cfg.Audit.Checkpoint.EveryRecords,
 		CheckpointInterval: time.Duration(cfg.Audit.Checkpoint.Every),
+		OnCheckpoint:       pusher.Notify,
 	})
 	if err != nil {
 		return err
 	}
+	repl, err := startReplication(ctx, cfg, eng, log) // audit.replicate (backends.go)
+	if err != nil {
+		eng.Close()
+		return err
+	}
+	defer repl.Close()
+	startPusher(pusher, eng, log)
+	defer pusher.Close()
 
 	// 4. A store nobody can call gets an admin token: made now, kept and
 	// printed only once the server is set up.
@@ -141,6 +170,11 @@ func serve(ctx context.Context, cfgPath, dataDir, addr string, ready chan<- stri
 		Logger:       log,
 		CursorKey:    keys.Active().Derive(query.CursorKeyLabel),
 		StoredTokens: stored,
+		Replica:      repl.status(),
+		ReplicaQuery: repl.lister(),
+		Metrics:      m,
+		Report:       serveReport(cfg), // GET /v1/admin/report (report.go)
+		Witness:      witnessed(pusher),
 	})
 	if err != nil {
 		eng.Close()
@@ -154,31 +188,21 @@ func serve(ctx context.Context, cfgPath, dataDir, addr string, ready chan<- stri
 		printFirstToken(stdout, firstToken, cfg.DataDir, eng.LastSeq() == 0)
 		log.Info("created an admin token", slog.String("tokens_file", filepath.Join(cfg.DataDir, server.TokenFileName)))
 	}
-	log.Info("serving", slog.String("addr", "http://"+l.Addr().String()), slog.String("data", cfg.DataDir),
-		slog.Uint64("last_seq", eng.LastSeq()), slog.String("origin", eng.Origin()))
-	if ready != nil {
-		ready <- l.Addr().String()
-	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(l) }()
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
 	go watchTokens(watchCtx, srv, cfg.DataDir, log)
-
-	var serveErr error
-	select {
-	case <-ctx.Done():
-		log.Info("stopping: no new connections; finishing requests in flight")
-	case serveErr = <-served:
-	}
+	serveErr := runServer(ctx, cfg, srv, l, ml, ready, log, // serveops.go
+		slog.String("data", cfg.DataDir), slog.Uint64("last_seq", eng.LastSeq()), slog.String("origin", eng.Origin()))
 	stopWatch()
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil && serveErr == nil {
 		serveErr = err
 	}
+	repl.Close() // stops tailing; it resumes from the database's cursor next start
 	// Everything acknowledged is already fsync'd; Close commits what
 	// callers handed in and releases the lock.
+	pusher.Close()
 	if err := eng.Close(); err != nil && serveErr == nil {
 		serveErr = err
 	}
@@ -225,7 +249,8 @@ func checkBeforeDisk(cfg *server.ServerConfig, stored []server.StoredToken) erro
 			return fmt.Errorf("audit.pseudonym_key_file: %w", err)
 		}
 	}
-	return nil
+	return server.CheckTLSFiles(&cfg.TLS) // certificate, key and client CAs load
+
 }
 
 // needsFirstToken reports whether nobody could call the server: no token

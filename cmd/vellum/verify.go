@@ -5,10 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
-	"sync"
-
-	"golang.org/x/term"
 
 	"github.com/vellumlog/vellum/chain"
 	"github.com/vellumlog/vellum/checkpoint"
@@ -24,8 +20,17 @@ func runVerify(args []string, stdout, stderr io.Writer) int {
 	cpFile := fl.String("checkpoint", "", "a signed checkpoint you trust (needs --pubkey): the data must still hold what it describes")
 	asJSON := fl.Bool("json", false, "print the report as JSON")
 	workers := fl.Int("workers", 0, "segments checked at once (default: all cores)")
+	dsn := fl.String("dsn", "", "PostgreSQL database to verify instead (every writer's chain; needs --key)")
+	sqlitePath := fl.String("sqlite", "", "SQLite database to verify instead (needs --key)")
+	var wkeys, wurls stringList
+	fl.Var(&wkeys, "witness", "a witness's public key, or a file holding it (repeatable; needs --pubkey): require a checkpoint cosigned by the witnesses and check the data against it")
+	quorum := fl.Int("quorum", 0, "with --witness: how many of the witnesses must cosign (default: all)")
+	fl.Var(&wurls, "witness-url", "with --witness: fetch the latest cosigned checkpoint of this store from the witness at this URL (repeatable); catches a store rolled back with its own files")
 	if code, ok := parse(fl, args); !ok {
 		return code
+	}
+	if *dsn != "" || *sqlitePath != "" { // SQL stores (verify_sql.go)
+		return runVerifySQL(*dsn, *sqlitePath, *keyFile, *asJSON, *dir != "" || *bundle != "" || *pubFile != "" || *cpFile != "" || len(wkeys) > 0 || len(wurls) > 0 || *quorum != 0, stdout, stderr)
 	}
 	fail := func(format string, a ...any) int {
 		fmt.Fprintf(stderr, "vellum verify: "+format+"\n", a...)
@@ -42,8 +47,20 @@ func runVerify(args []string, stdout, stderr io.Writer) int {
 		}
 		opts.Verifier = v
 	}
+	witnesses, err := witnessKeys(wkeys)
+	if err != nil {
+		return fail("%v", err)
+	}
+	if len(witnesses) > 0 && opts.Verifier == nil {
+		return fail("--witness needs --pubkey: a cosigned checkpoint is first the store's own signed checkpoint")
+	}
+	if len(witnesses) == 0 && (*quorum != 0 || len(wurls) > 0) {
+		return fail("--quorum and --witness-url need --witness")
+	}
+	if *quorum < 0 || *quorum > len(witnesses) {
+		return fail("--quorum %d is not between 1 and the %d witnesses given", *quorum, len(witnesses))
+	}
 	var rep *verify.Report
-	var err error
 	if *bundle != "" {
 		if opts.Verifier == nil {
 			return fail("--bundle needs --pubkey: a bundle is only as good as its checkpoint's signature")
@@ -55,7 +72,15 @@ func runVerify(args []string, stdout, stderr io.Writer) int {
 		if ferr != nil {
 			return fail("%v", ferr)
 		}
-		rep, err = verify.Bundle(f, *bundle, opts.Verifier)
+		if len(wurls) > 0 {
+			f.Close()
+			return fail("--witness-url applies to --data only")
+		}
+		if len(witnesses) > 0 {
+			rep, err = verify.BundleWitnessed(f, *bundle, opts.Verifier, witnesses, *quorum)
+		} else {
+			rep, err = verify.Bundle(f, *bundle, opts.Verifier)
+		}
 		f.Close()
 	} else {
 		if *keyFile != "" {
@@ -74,8 +99,19 @@ func runVerify(args []string, stdout, stderr io.Writer) int {
 				return fail("%v", rerr)
 			}
 			opts.Trusted = b
+			if len(witnesses) > 0 {
+				opts.Cosigned = append(opts.Cosigned, verify.CosignedNote{Source: *cpFile, Note: b})
+			}
 		}
-		bar := newProgress(stderr)
+		if len(witnesses) > 0 {
+			fetched, ferr := fetchCosigned(*dir, wurls)
+			if ferr != nil {
+				return fail("%v", ferr)
+			}
+			opts.Witnesses, opts.Quorum = witnesses, *quorum
+			opts.Cosigned = append(opts.Cosigned, fetched...)
+		}
+		bar := newProgress(stderr, "verifying", true)
 		opts.Progress = bar.update
 		rep, err = verify.Dir(*dir, opts)
 		bar.done()
@@ -100,37 +136,9 @@ func runVerify(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-func printReport(w io.Writer, rep *verify.Report, bundle bool) { rep.WriteText(w, bundle) }
-
-// progress draws a bar on stderr when stderr is a terminal.
-type progress struct {
-	mu  sync.Mutex
-	w   io.Writer
-	on  bool
-	out bool
-}
-
-func newProgress(w io.Writer) *progress {
-	f, ok := w.(*os.File)
-	return &progress{w: w, on: ok && term.IsTerminal(int(f.Fd()))}
-}
-
-func (p *progress) update(done, total int64) {
-	if !p.on || total == 0 {
-		return
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	const width = 30
-	n := int(done * width / total)
-	fmt.Fprintf(p.w, "\rverifying [%s%s] %3d%% %s of %s ", strings.Repeat("#", n), strings.Repeat(".", width-n), done*100/total, humanBytes(done), humanBytes(total))
-	p.out = true
-}
-
-func (p *progress) done() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.out {
-		fmt.Fprintf(p.w, "\r%s\r", strings.Repeat(" ", 78))
+func printReport(w io.Writer, rep *verify.Report, bundle bool) {
+	rep.WriteText(w, bundle)
+	if rep.Witnessed != nil {
+		fmt.Fprintf(w, "  witnessed: %s\n", rep.Witnessed)
 	}
 }

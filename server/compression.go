@@ -1,0 +1,25 @@
+package server
+
+import (
+	"fmt"
+
+	"github.com/vellumlog/vellum/segment"
+)
+
+// DefaultCompression is audit.compression when unset.
+const DefaultCompression = "s2"
+
+// CompressionCodec returns the segment codec audit.compression names: "s2"
+// (the default: fast, about 155 bytes on disk per ~350-byte record) or
+// "zstd" (about 120 bytes, several times the CPU to compress and to read;
+// PERFORMANCE.md has the numbers). Existing segments keep the codec they
+// were written with, so the setting can change between restarts.
+func (a *AuditConfig) CompressionCodec() (segment.Codec, error) {
+	switch a.Compression {
+	case "", "s2":
+		return segment.CodecS2, nil
+	case "zstd":
+		return segment.CodecZstd, nil
+	}
+	return 0, fmt.Errorf("%w: audit.compression: %q is not s2 or zstd", ErrConfig, a.Compression)
+}

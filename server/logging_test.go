@@ -1,0 +1,97 @@
+package server
+
+import (
+	"bufio"
+	"encoding/json"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestRequestLogLines: with log_format json every request is one line
+// with method, route, status, principal, duration and request id; no line
+// holds a token, its hash, a query filter or a record value. With text the
+// same fields appear as key=value.
+func TestRequestLogLines(t *testing.T) {
+	for _, format := range []string{"json", "text"} {
+		t.Run(format, func(t *testing.T) {
+			logs := &syncBuffer{}
+			cfg := DefaultConfig()
+			cfg.Auth = testAuthConfig()
+			cfg.LogFormat = format
+			cfg.LogLevel = "debug"
+			srv, err := New(cfg, newTestStore(t), &Options{Logger: NewLogger(logs, cfg), LookupEnv: envOf(map[string]string{"ACME_INGEST": acmeIngest})})
+			if err != nil {
+				t.Fatal(err)
+			}
+			l, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			go srv.Serve(l)
+			defer srv.Shutdown(t.Context())
+			e := &testEnv{t: t, base: "http://" + l.Addr().String(), srv: srv, logs: logs, client: &http.Client{Timeout: 10 * time.Second}}
+			secretValue := "the-secret-tool-argument-7f3a"
+			e.ingest(ingestToken, `{"action":"tool.call","tenant_id":"acme","user_id":"alice","tool":{"name":"web_search","arguments":{"query":"`+secretValue+`"}},"outcome":{"status":"success","reason":"weather in Paris"}}`)
+			e.do("GET", "/v1/audit?user_id=alice&tenant_id=acme", auditToken, nil, "X-Request-Id", "req-42")
+			e.do("GET", "/v1/audit/1", adminToken, nil)
+			e.do("GET", "/v1/audit", "wrong-token-0123456789", nil)
+			e.do("POST", "/v1/audit/events", ingestToken, []byte(`[{"action":"tool.call","tool":{"arguments":{"q":"`+secretValue+`"}}}]`))
+			srv.Shutdown(t.Context())
+			out := logs.String()
+			for _, s := range append(secrets, secretValue, "wrong-token-0123456789", "user_id=alice") {
+				if strings.Contains(out, s) {
+					t.Fatalf("the log contains %q:\n%s", s, out)
+				}
+			}
+			var requests int
+			sc := bufio.NewScanner(strings.NewReader(out))
+			for sc.Scan() {
+				line := sc.Text()
+				if format == "json" {
+					var m map[string]any
+					if err := json.Unmarshal([]byte(line), &m); err != nil {
+						t.Fatalf("not a JSON line: %q", line)
+					}
+					if m["msg"] != "request" {
+						continue
+					}
+					requests++
+					for _, k := range []string{"method", "route", "status", "principal", "duration", "id"} {
+						if _, ok := m[k]; !ok {
+							t.Errorf("request line without %s: %s", k, line)
+						}
+					}
+					if m["route"] == "/v1/audit" && m["status"] == float64(200) && (m["id"] != "req-42" || m["principal"] != "compliance") {
+						t.Errorf("query line: %s", line)
+					}
+					if m["route"] == "/v1/audit/:seq" && m["principal"] != "ops" {
+						t.Errorf("get line: %s", line)
+					}
+				} else if strings.Contains(line, "msg=request") {
+					requests++
+					for _, k := range []string{"method=", "route=", "status=", "principal=", "duration=", "id="} {
+						if !strings.Contains(line, k) {
+							t.Errorf("request line without %s: %s", k, line)
+						}
+					}
+				}
+			}
+			if requests != 5 {
+				t.Fatalf("%d request lines for 5 requests:\n%s", requests, out)
+			}
+		})
+	}
+}
+
+// TestServingLoggedOnce: the server itself no longer logs "serving" (the
+// command does, once, with the URL).
+func TestServingLoggedOnce(t *testing.T) {
+	e := newTestServer(t, nil, nil)
+	e.do("GET", "/healthz", "", nil)
+	if strings.Contains(e.logs.String(), `"msg":"serving"`) {
+		t.Fatalf("Server.Serve logs serving:\n%s", e.logs.String())
+	}
+}
