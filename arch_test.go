@@ -65,8 +65,9 @@ func internal(p string) (string, bool) {
 func TestArchitecture(t *testing.T) {
 	all := imports(t)
 	// The walk must see the real graph, or every rule passes vacuously.
-	if !slices.Contains(all["segment"], module+"/vfs") || !slices.Contains(all["engine"], module+"/segment") {
-		t.Fatalf("import graph looks wrong: segment %v, engine %v", all["segment"], all["engine"])
+	if !slices.Contains(all["segment"], module+"/vfs") || !slices.Contains(all["engine"], module+"/segment") ||
+		!slices.Contains(all["verify"], module+"/layout") {
+		t.Fatalf("import graph looks wrong: segment %v, engine %v, verify %v", all["segment"], all["engine"], all["verify"])
 	}
 	// mayImport lists, per package, the module packages it may import. A
 	// package not listed may import any module package except those
@@ -85,6 +86,9 @@ func TestArchitecture(t *testing.T) {
 		// the engine: verifiers and auditors' tools use them on their own.
 		"merkle":     {"."},
 		"checkpoint": {"merkle", "vfs"},
+		// The data directory's layout is shared by the engine and the
+		// offline tools; it sits below both.
+		"layout": {".", "chain", "segment", "vfs"},
 		// The AuditStore contract is shared by the engine, the stores and
 		// the server, so it knows nothing but records and queries.
 		"backends": {".", "query"},
@@ -92,7 +96,7 @@ func TestArchitecture(t *testing.T) {
 		// command use; the report reads files, never the server.
 		"buildinfo": {},
 		"metrics":   {".", "buildinfo", "engine"},
-		"report":    {".", "checkpoint", "engine", "merkle", "segment", "verify", "vfs"},
+		"report":    {".", "checkpoint", "engine", "layout", "merkle", "segment", "verify", "vfs"},
 		// Witnesses know checkpoints and files, never the store they
 		// watch: a witness runs apart from it (issue 16).
 		"cosign":  {"checkpoint"},
@@ -112,8 +116,13 @@ func TestArchitecture(t *testing.T) {
 			if p == "server" && !strings.HasPrefix(dir, "cmd") && !strings.HasPrefix(dir, "bench") {
 				t.Errorf("%s imports server; only cmd/ and bench/ may", dir)
 			}
-			if p == "engine" && slices.Contains([]string{"segment", "chain", "index", "query", "redact", "vfs", "merkle", "checkpoint", "."}, dir) {
+			if p == "engine" && slices.Contains([]string{"segment", "chain", "index", "query", "redact", "vfs", "merkle", "checkpoint", "layout", "."}, dir) {
 				t.Errorf("%s imports engine", dir)
+			}
+			// The offline verifier must not trust the engine's code to
+			// check the engine's files: it shares only the layout rules.
+			if p == "engine" && dir == "verify" {
+				t.Errorf("verify imports engine; it may use layout, segment, chain, merkle and checkpoint only")
 			}
 			// The SQL stores and replication stand beside the engine: they
 			// share its contract (backends), not its code.

@@ -13,9 +13,22 @@ import (
 // Wire constant: do not change; a new layout gets a new version.
 const EncodingVersion = 1
 
-// fixedLen is the size of the fixed-width prefix of a version 1 encoding:
-// version, seq, time, event time, flags.
-const fixedLen = 1 + 8 + 8 + 8 + 1
+// Offsets of the fixed-width prefix of a version 1 encoding: version (1
+// byte), seq, receipt time and event time (8 bytes each, little-endian),
+// flags (1 byte). Wire constants (segment/FORMAT.md, "Record encoding"):
+// do not change; a new layout gets a new version.
+const (
+	// SeqOffset is where the 8-byte seq starts.
+	SeqOffset = 1
+	// TimeOffset is where the 8-byte receipt time (Unix nanoseconds)
+	// starts.
+	TimeOffset = 9
+	// eventTimeOffset and flagsOffset follow.
+	eventTimeOffset = 17
+	flagsOffset     = 25
+	// fixedLen is the size of the fixed-width prefix.
+	fixedLen = 26
+)
 
 const flagToolError = 1 << 0
 
@@ -79,6 +92,17 @@ func (r *Record) AppendBinary(b []byte) ([]byte, error) {
 	return b, nil
 }
 
+// StampEncoded writes the store-assigned seq and receipt time t (Unix
+// nanoseconds) into enc, an encoding AppendBinary made. Both fields are
+// fixed-width, so the encoding's length and every other byte stay as they
+// were: a store encodes a record once, before it knows its seq, and stamps
+// it when it chains it. It panics if enc is shorter than the fixed prefix.
+func StampEncoded(enc []byte, seq uint64, t int64) {
+	_ = enc[fixedLen-1]
+	binary.LittleEndian.PutUint64(enc[SeqOffset:], seq)
+	binary.LittleEndian.PutUint64(enc[TimeOffset:], uint64(t))
+}
+
 // EncodedSize returns the length of r's canonical encoding, so a caller can
 // allocate it once.
 func (r *Record) EncodedSize() int {
@@ -134,13 +158,13 @@ func (r *Record) UnmarshalBinary(b []byte) error {
 	copy(own, b)
 	d := decoder{b: own, off: fixedLen}
 	*r = Record{
-		Seq:       binary.LittleEndian.Uint64(own[1:]),
-		Time:      fromUnixNano(int64(binary.LittleEndian.Uint64(own[9:]))),
-		EventTime: fromUnixNano(int64(binary.LittleEndian.Uint64(own[17:]))),
+		Seq:       binary.LittleEndian.Uint64(own[SeqOffset:]),
+		Time:      fromUnixNano(int64(binary.LittleEndian.Uint64(own[TimeOffset:]))),
+		EventTime: fromUnixNano(int64(binary.LittleEndian.Uint64(own[eventTimeOffset:]))),
 	}
-	flags := own[25]
+	flags := own[flagsOffset]
 	if flags&^flagToolError != 0 {
-		return fmt.Errorf("%w: unknown flag bits %#x at offset 25", ErrCorrupt, flags)
+		return fmt.Errorf("%w: unknown flag bits %#x at offset %d", ErrCorrupt, flags, flagsOffset)
 	}
 	r.Tool.IsError = flags&flagToolError != 0
 	for _, p := range [...]*string{
@@ -215,7 +239,7 @@ func DecodeSeqTime(b []byte) (seq uint64, t int64, err error) {
 	if b[0] != EncodingVersion {
 		return 0, 0, fmt.Errorf("%w: version %d", ErrVersion, b[0])
 	}
-	return binary.LittleEndian.Uint64(b[1:]), int64(binary.LittleEndian.Uint64(b[9:])), nil
+	return binary.LittleEndian.Uint64(b[SeqOffset:]), int64(binary.LittleEndian.Uint64(b[TimeOffset:])), nil
 }
 
 func appendString(b []byte, s string) []byte {

@@ -32,8 +32,8 @@ func PeekFields(b []byte, f *Fields) error {
 	if b[0] != EncodingVersion {
 		return fmt.Errorf("%w: version %d", ErrVersion, b[0])
 	}
-	f.Seq = binary.LittleEndian.Uint64(b[1:])
-	f.Time = int64(binary.LittleEndian.Uint64(b[9:]))
+	f.Seq = binary.LittleEndian.Uint64(b[SeqOffset:])
+	f.Time = int64(binary.LittleEndian.Uint64(b[TimeOffset:]))
 	p := fixedLen
 	next := func() []byte {
 		if p < 0 {

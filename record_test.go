@@ -240,3 +240,31 @@ func TestEncodedSize(t *testing.T) {
 		}
 	}
 }
+
+// TestStampEncoded: a record encoded before its seq and time are known and
+// stamped afterwards is byte for byte the record encoded with them.
+func TestStampEncoded(t *testing.T) {
+	r := fullRecord()
+	want, err := r.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Seq, r.Time = 0, time.Time{}
+	enc, err := r.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	StampEncoded(enc, 42, fullRecord().Time.UnixNano())
+	if !bytes.Equal(enc, want) {
+		t.Fatalf("stamped encoding differs:\n got %x\nwant %x", enc, want)
+	}
+	if seq, tm, err := DecodeSeqTime(enc); err != nil || seq != 42 || tm != fullRecord().Time.UnixNano() {
+		t.Fatalf("DecodeSeqTime = %d, %d, %v", seq, tm, err)
+	}
+	defer func() {
+		if recover() == nil {
+			t.Fatal("stamping a too short encoding did not panic")
+		}
+	}()
+	StampEncoded(enc[:fixedLen-1], 1, 1)
+}

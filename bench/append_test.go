@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -71,14 +72,25 @@ func tmpfsDir(b *testing.B) string {
 }
 
 func openEngineIn(b *testing.B, dir string, codec segment.Codec) *engine.Engine {
+	return openEngineCounting(b, dir, codec, nil)
+}
+
+// openEngineCounting opens an engine that counts its group commits (one
+// fsync each) in batches, when it is not nil.
+func openEngineCounting(b *testing.B, dir string, codec segment.Codec, batches *atomic.Int64) *engine.Engine {
+	var onCommit func(uint64, []segment.Entry)
+	if batches != nil {
+		onCommit = func(uint64, []segment.Entry) { batches.Add(1) }
+	}
 	k, err := chain.NewKey(bytes.Repeat([]byte{1}, 32))
 	if err != nil {
 		b.Fatal(err)
 	}
 	e, err := engine.Open(dir, &engine.Options{
-		Keys:   chain.NewKeyring(k),
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Codec:  codec,
+		Keys:     chain.NewKeyring(k),
+		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Codec:    codec,
+		OnCommit: onCommit,
 	})
 	if err != nil {
 		b.Fatal(err)
@@ -132,7 +144,8 @@ func BenchmarkAppend(b *testing.B) {
 			} else {
 				requireDisk(b, dir)
 			}
-			e := openEngineIn(b, dir, c.codec)
+			var batches atomic.Int64
+			e := openEngineCounting(b, dir, c.codec, &batches)
 			defer e.Close()
 			pool := pregen(4096)
 			calls := (b.N + c.batch - 1) / c.batch
@@ -168,6 +181,7 @@ func BenchmarkAppend(b *testing.B) {
 			wg.Wait()
 			b.StopTimer()
 			b.ReportMetric(float64((cpuTime()-cpu0).Nanoseconds())/float64(calls*c.batch), "cpu-ns/record")
+			b.ReportMetric(float64(calls*c.batch)/float64(max(batches.Load(), 1)), "records/fsync")
 			recordsPerSec(b, calls*c.batch)
 			peakRSS(b)
 			if err := e.Close(); err != nil {

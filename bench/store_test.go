@@ -8,19 +8,19 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/vellumlog/vellum/engine"
+	"github.com/vellumlog/vellum/layout"
 )
 
 // storeBytes is the size of a store's segment files, what bytes per
 // record are quoted on (keys, STORE and the checkpoint log are a few KB).
 func storeBytes(tb testing.TB, dir string) int64 {
-	nums, err := engine.ListSegments(nil, dir)
+	nums, err := layout.ListSegments(nil, dir)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	var n int64
 	for _, num := range nums {
-		fi, err := os.Stat(engine.SegmentPath(dir, num))
+		fi, err := os.Stat(layout.SegmentPath(dir, num))
 		if err != nil {
 			tb.Fatal(err)
 		}

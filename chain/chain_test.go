@@ -193,7 +193,7 @@ func TestKeyring(t *testing.T) {
 	if _, err := kr.Lookup(c.ID()); !errors.Is(err, ErrUnknownKey) {
 		t.Fatalf("err = %v", err)
 	}
-	if a.Derive("cursor").ID() == a.ID() || a.Derive("cursor").ID() != a.Derive("cursor").ID() {
+	if d1, d2 := a.Derive("cursor"), a.Derive("cursor"); d1.ID() == a.ID() || d1.ID() != d2.ID() {
 		t.Fatal("Derive must be deterministic and differ from the parent")
 	}
 }

@@ -1,11 +1,12 @@
 package engine
 
-// Signed checkpoints (segment/FORMAT.md, "Checkpoint log"). The tree
-// goroutine signs one at every seal, every Options.CheckpointRecords
-// records and every Options.CheckpointInterval while the log grows, and at
-// Close. Before signing it proves the new tree consistent with the last
-// signed one from the data on disk, so the log never signs two
-// checkpoints that contradict each other.
+// Signed checkpoints (segment/FORMAT.md, "Checkpoint log"): the
+// checkpointer half of the tree. The tree goroutine signs one at every
+// seal, every Options.CheckpointRecords records and every
+// Options.CheckpointInterval while the log grows, on request
+// (SignCheckpoint) and at Close. Before signing it proves the new tree
+// consistent with the last signed one from the data on disk, so the log
+// never signs two checkpoints that contradict each other.
 
 import (
 	"bytes"
@@ -23,10 +24,11 @@ import (
 
 // cpState is the checkpoint side of the tree goroutine.
 type cpState struct {
-	log      *checkpoint.Log
+	log      *checkpoint.Log // nil without a Signer
 	origin   string
-	latest   atomic.Pointer[checkpoint.Signed]
-	lastTime time.Time
+	latest   atomic.Pointer[checkpoint.Signed] // read by any goroutine
+	lastTime time.Time                         // when signNow last ran
+	since    uint64                            // records hashed since then
 }
 
 type signResult struct {
@@ -34,23 +36,14 @@ type signResult struct {
 	err error
 }
 
-// Origin returns the origin line of the store's checkpoints.
-func (e *Engine) Origin() string {
-	if e.opts.Origin != "" {
-		return e.opts.Origin
-	}
-	return DefaultOrigin(e.storeID)
-}
-
-// startTree opens the checkpoint log, checks its latest checkpoint against
-// the data, and starts the tree goroutine. (Hook called from Open after
-// recovery, before the writer starts.)
-func (e *Engine) startTree() error {
-	cp := &e.tree.cp
-	cp.origin = e.Origin()
-	cp.lastTime = e.opts.Now()
-	if e.opts.Signer != nil {
-		l, res, err := checkpoint.OpenLog(e.fs, filepath.Join(e.dir, checkpoint.LogName))
+// start opens the checkpoint log, checks its latest checkpoint against the
+// data, and starts the tree goroutine. Open calls it once the store is
+// recovered and published, so the check can read records.
+func (t *tree) start(origin string) error {
+	t.cp.origin = origin
+	t.cp.lastTime = t.opts.Now()
+	if t.opts.Signer != nil {
+		l, res, err := checkpoint.OpenLog(t.fs, filepath.Join(t.dir, checkpoint.LogName))
 		if errors.Is(err, checkpoint.ErrCorrupt) {
 			return fmt.Errorf("%w: %w", ErrCorrupt, err)
 		}
@@ -58,38 +51,37 @@ func (e *Engine) startTree() error {
 			return fmt.Errorf("engine: %w", err)
 		}
 		if res.TornAt >= 0 {
-			e.log.Warn("cut back a torn final checkpoint", slog.Int64("offset", res.TornAt), slog.String("reason", res.TornReason))
+			t.log.Warn("cut back a torn final checkpoint", slog.Int64("offset", res.TornAt), slog.String("reason", res.TornReason))
 		}
-		cp.log = l
+		t.cp.log = l
 		if n := len(res.Entries); n > 0 {
-			if err := e.checkLatest(res.Entries[n-1]); err != nil {
+			if err := t.checkLatest(res.Entries[n-1]); err != nil {
 				l.Close()
 				return err
 			}
 		}
 	}
-	e.tree.running = true
-	go e.treeLoop()
+	t.running = true
+	go t.loop()
 	return nil
 }
 
 // checkLatest verifies the checkpoint log's last entry against the data:
 // it must not claim more records than the store holds, and its root must
 // be the root of the store's first Size records.
-func (e *Engine) checkLatest(en checkpoint.Entry) error {
-	path := filepath.Join(e.dir, checkpoint.LogName)
+func (t *tree) checkLatest(en checkpoint.Entry) error {
+	path := filepath.Join(t.dir, checkpoint.LogName)
 	s, err := checkpoint.ParseNote(en.Note)
 	if err != nil {
 		return fmt.Errorf("%w: %s offset %d: %w", ErrCorrupt, path, en.Offset, err)
 	}
-	if s.Origin != e.tree.cp.origin {
-		return fmt.Errorf("%w: %s offset %d: checkpoint of origin %q, this store's is %q", ErrCorrupt, path, en.Offset, s.Origin, e.tree.cp.origin)
+	if s.Origin != t.cp.origin {
+		return fmt.Errorf("%w: %s offset %d: checkpoint of origin %q, this store's is %q", ErrCorrupt, path, en.Offset, s.Origin, t.cp.origin)
 	}
-	size := e.tree.log.Size()
-	if s.Size > size {
+	if size, _ := t.head(); s.Size > size {
 		return fmt.Errorf("%w: %s offset %d: the latest signed checkpoint covers %d records, the store holds %d (records were removed)", ErrCorrupt, path, en.Offset, s.Size, size)
 	}
-	root, err := merkle.RootAt(treeSource{e}, s.Size)
+	root, err := merkle.RootAt(t.source(), s.Size)
 	if err != nil {
 		return fmt.Errorf("%w: checking %s offset %d: %w", ErrCorrupt, path, en.Offset, err)
 	}
@@ -98,204 +90,109 @@ func (e *Engine) checkLatest(en checkpoint.Entry) error {
 			&merkle.RootMismatchError{Expected: s.Root, Calculated: root})
 	}
 	// Ed25519 is deterministic: our key reproduces its own signature.
-	if again, err := checkpoint.Sign(s.Checkpoint, e.opts.Signer); err != nil || !bytes.Equal(again.Note, s.Note) {
-		e.log.Warn("the latest checkpoint was signed by another key (was the signing key rotated?)", slog.Int64("offset", en.Offset))
+	if again, err := checkpoint.Sign(s.Checkpoint, t.opts.Signer); err != nil || !bytes.Equal(again.Note, s.Note) {
+		t.log.Warn("the latest checkpoint was signed by another key (was the signing key rotated?)", slog.Int64("offset", en.Offset))
 	}
-	e.tree.cp.latest.Store(&s)
+	t.cp.latest.Store(&s)
 	return nil
-}
-
-// treeLoop is the tree goroutine.
-func (e *Engine) treeLoop() {
-	defer close(e.tree.done)
-	t := &e.tree
-	var tick <-chan time.Time
-	if e.opts.Signer != nil && e.opts.CheckpointInterval > 0 {
-		tk := time.NewTicker(min(e.opts.CheckpointInterval, time.Second))
-		defer tk.Stop()
-		tick = tk.C
-	}
-	sinceCP := uint64(0)
-	for {
-		select {
-		case m := <-t.in:
-			switch {
-			case m.batch != nil:
-				t.hashBatch(m.batch)
-				sinceCP += uint64(len(m.batch.encs))
-				if e.opts.CheckpointRecords > 0 && sinceCP >= uint64(e.opts.CheckpointRecords) {
-					e.signNow()
-					sinceCP = 0
-				}
-			case m.seal != nil:
-				m.seal <- t.seal()
-				e.signNow() // the checkpoint of every seal
-				sinceCP = 0
-			case m.sign != nil:
-				s, err := e.signNow()
-				sinceCP = 0
-				m.sign <- signResult{s, err}
-			case m.stop != nil:
-				e.signNow()
-				if t.cp.log != nil {
-					t.cp.log.Close()
-				}
-				close(m.stop)
-				return
-			}
-		case <-tick:
-			if e.opts.Now().Sub(t.cp.lastTime) >= e.opts.CheckpointInterval {
-				e.signNow()
-				sinceCP = 0
-			}
-		}
-	}
 }
 
 // signNow signs and logs a checkpoint of the current tree if it grew since
 // the last one, after proving the two consistent. It returns the latest
-// checkpoint.
-func (e *Engine) signNow() (*checkpoint.Signed, error) {
-	cp := &e.tree.cp
-	if e.opts.Signer == nil {
+// checkpoint. A failure fails the engine: a store that cannot vouch for
+// its records stops acknowledging new ones.
+func (t *tree) signNow() (*checkpoint.Signed, error) {
+	cp := &t.cp
+	if t.opts.Signer == nil {
 		return nil, ErrNoSigner
 	}
-	cp.lastTime = e.opts.Now()
-	e.tree.mu.Lock()
-	c := checkpoint.Checkpoint{Origin: cp.origin, Size: e.tree.log.Size(), Root: e.tree.log.Root()}
-	e.tree.mu.Unlock()
+	cp.lastTime, cp.since = t.opts.Now(), 0
+	size, root := t.head()
+	c := checkpoint.Checkpoint{Origin: cp.origin, Size: size, Root: root}
 	prev := cp.latest.Load()
 	if prev != nil && prev.Size == c.Size && prev.Root == c.Root {
 		return prev, nil
 	}
 	var proof *merkle.ConsistencyProof
 	if prev != nil {
-		p, err := merkle.ProveConsistency(treeSource{e}, prev.Size, c.Size)
+		p, err := merkle.ProveConsistency(t.source(), prev.Size, c.Size)
 		if err == nil {
 			err = checkpoint.CheckConsistency(prev.Checkpoint, c, p)
 		}
 		if err != nil {
-			err = fmt.Errorf("%w: refusing to sign a checkpoint: %w", ErrCorrupt, err)
-			return nil, e.fail(err)
+			return nil, t.fail(fmt.Errorf("%w: refusing to sign a checkpoint: %w", ErrCorrupt, err))
 		}
 		proof = p
 	}
-	s, err := checkpoint.Sign(c, e.opts.Signer)
+	s, err := checkpoint.Sign(c, t.opts.Signer)
 	if err != nil {
-		return nil, e.fail(err)
+		return nil, t.fail(err)
 	}
 	if err := cp.log.Append(s); err != nil {
-		return nil, e.fail(err)
+		return nil, t.fail(err)
 	}
 	cp.latest.Store(&s)
-	e.observeCheckpoint(&s) // metrics (observer.go)
-	e.notifyCheckpoint(s, proof)
+	observeCheckpoint(t.opts, &s)      // metrics (observer.go)
+	notifyCheckpoint(t.opts, s, proof) // witnesses (observe.go)
 	return &s, nil
 }
 
-// stopTree signs the final checkpoint and stops the tree goroutine. (Hook
-// called from Close after the writer stopped.)
-func (e *Engine) stopTree() {
-	if !e.tree.running {
+// stop signs the final checkpoint and stops the tree goroutine. Close calls
+// it after the committer stopped, so nothing more is handed in.
+func (t *tree) stop() {
+	if !t.running {
 		return
 	}
 	c := make(chan struct{})
-	e.tree.in <- treeMsg{stop: c}
+	t.in <- treeMsg{stop: c}
 	<-c
-	<-e.tree.done
-	e.tree.running = false
+	<-t.done
+	t.running = false
 }
 
-// LatestCheckpoint returns the last signed checkpoint, or false when none
-// was signed yet (or no Signer is configured).
-func (e *Engine) LatestCheckpoint() (checkpoint.Signed, bool) {
-	s := e.tree.cp.latest.Load()
+// latest returns the last signed checkpoint, if any.
+func (t *tree) latest() (checkpoint.Signed, bool) {
+	s := t.cp.latest.Load()
 	if s == nil {
 		return checkpoint.Signed{}, false
 	}
 	return *s, true
 }
 
-// SignCheckpoint signs a checkpoint of every record durable so far (unless
-// the latest already covers them) and returns it.
-func (e *Engine) SignCheckpoint(ctx context.Context) (checkpoint.Signed, error) {
-	if e.opts.Signer == nil {
-		return checkpoint.Signed{}, ErrNoSigner
-	}
-	if err := e.Err(); err != nil {
-		if s, ok := e.LatestCheckpoint(); ok && err == ErrClosed {
-			return s, nil
-		}
-		return checkpoint.Signed{}, err
-	}
+// sign asks the tree goroutine for a checkpoint of every record hashed so
+// far. It returns ErrClosed when the goroutine stops first (a Close racing
+// the request), never waiting for an answer that cannot come.
+func (t *tree) sign(ctx context.Context) (checkpoint.Signed, error) {
 	c := make(chan signResult, 1)
 	select {
-	case e.tree.in <- treeMsg{sign: c}:
-	case <-e.tree.done:
+	case t.in <- treeMsg{sign: c}:
+	case <-t.done:
 		return checkpoint.Signed{}, ErrClosed
 	case <-ctx.Done():
 		return checkpoint.Signed{}, ctx.Err()
 	}
+	var r signResult
 	select {
-	case r := <-c:
-		if r.err != nil {
-			return checkpoint.Signed{}, r.err
+	case r = <-c:
+	case <-t.done:
+		// The request may have been queued behind the stop message and
+		// never read; the goroutine answers nothing after it exits.
+		select {
+		case r = <-c:
+		default:
+			return checkpoint.Signed{}, ErrClosed
 		}
-		return *r.s, nil
 	case <-ctx.Done():
 		return checkpoint.Signed{}, ctx.Err()
 	}
+	if r.err != nil {
+		return checkpoint.Signed{}, r.err
+	}
+	return *r.s, nil
 }
 
-// TreeHead returns the size and root of the log-wide tree as far as the
-// tree goroutine has hashed (it trails the durable log by at most the
-// batches in flight).
-func (e *Engine) TreeHead() (uint64, merkle.Hash) {
-	e.tree.mu.Lock()
-	defer e.tree.mu.Unlock()
-	return e.tree.log.Size(), e.tree.log.Root()
-}
-
-// InclusionProof proves that the record with seq is in the tree of size
-// records (0: the latest signed checkpoint's size). Verify it with
-// merkle.VerifyInclusion against that checkpoint's root and the record's
-// leaf hash, merkle.LeafHash(encoding, MAC); no key is needed.
-func (e *Engine) InclusionProof(ctx context.Context, seq, size uint64) (*merkle.InclusionProof, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
+func (c *cpState) close() {
+	if c.log != nil {
+		c.log.Close()
 	}
-	if size == 0 {
-		s, ok := e.LatestCheckpoint()
-		if !ok {
-			return nil, fmt.Errorf("%w: no signed checkpoint yet", ErrNotFound)
-		}
-		size = s.Size
-	}
-	if last := e.LastSeq(); size > last {
-		return nil, fmt.Errorf("%w: tree size %d, the store holds %d records", ErrNotFound, size, last)
-	}
-	if seq == 0 || seq > size {
-		return nil, fmt.Errorf("%w: seq %d is not in the tree of %d records", ErrNotFound, seq, size)
-	}
-	p, err := merkle.ProveInclusion(treeSource{e}, seq-1, size)
-	if err != nil {
-		return nil, fmt.Errorf("engine: inclusion proof of seq %d: %w", seq, err)
-	}
-	return p, nil
-}
-
-// ConsistencyProof proves that the tree of size1 records is a prefix of
-// the tree of size2 records.
-func (e *Engine) ConsistencyProof(ctx context.Context, size1, size2 uint64) (*merkle.ConsistencyProof, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	if last := e.LastSeq(); size2 > last || size1 > size2 {
-		return nil, fmt.Errorf("%w: consistency from %d to %d, the store holds %d records", ErrNotFound, size1, size2, last)
-	}
-	p, err := merkle.ProveConsistency(treeSource{e}, size1, size2)
-	if err != nil {
-		return nil, fmt.Errorf("engine: consistency proof %d to %d: %w", size1, size2, err)
-	}
-	return p, nil
 }

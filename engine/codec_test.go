@@ -11,6 +11,7 @@ import (
 	"github.com/vellumlog/vellum"
 	"github.com/vellumlog/vellum/chain"
 	"github.com/vellumlog/vellum/engine"
+	"github.com/vellumlog/vellum/layout"
 	"github.com/vellumlog/vellum/segment"
 	"github.com/vellumlog/vellum/verify"
 )
@@ -47,13 +48,13 @@ func TestCodecPerSegment(t *testing.T) {
 		}
 	}
 	codecs := func() []segment.Codec {
-		nums, err := engine.ListSegments(nil, dir)
+		nums, err := layout.ListSegments(nil, dir)
 		if err != nil {
 			t.Fatal(err)
 		}
 		var out []segment.Codec
 		for _, n := range nums {
-			b, err := os.ReadFile(engine.SegmentPath(dir, n))
+			b, err := os.ReadFile(layout.SegmentPath(dir, n))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -7,13 +7,13 @@ import (
 	"github.com/vellumlog/vellum"
 )
 
-// dedupWindow remembers the seq of the last n (tenant, event_id) pairs so a
-// retried event is stored once. Owned by the writer goroutine.
 type dedupEntry struct {
 	key string
 	seq uint64
 }
 
+// dedupWindow remembers the seq of the last n (tenant, event_id) pairs so a
+// retried event is stored once. The committer guards it with its mu.
 type dedupWindow struct {
 	max  int
 	m    map[string]uint64
@@ -55,25 +55,18 @@ func (d *dedupWindow) put(k string, seq uint64) {
 	d.m[k] = seq
 }
 
-// forget drops k after a batch that did not become durable.
-func (d *dedupWindow) forget(k string) { delete(d.m, k) }
-
-// loadDedup fills the window from the newest records on open.
-func (e *Engine) loadDedup() error {
-	e.dedup = newDedupWindow(e.opts.DedupEntries)
-	if e.opts.DedupEntries <= 0 {
+// load fills the window with the event ids of the newest records of
+// snapshot s, when the store opens.
+func (d *dedupWindow) load(s *snapshot) error {
+	if d.max == 0 || s.last == 0 {
 		return nil
 	}
-	last := e.LastSeq()
-	if last == 0 {
-		return nil
-	}
-	from := e.FirstSeq()
-	if last-from+1 > uint64(e.opts.DedupEntries) {
-		from = last - uint64(e.opts.DedupEntries) + 1
+	from := s.first
+	if s.last-from+1 > uint64(d.max) {
+		from = s.last - uint64(d.max) + 1
 	}
 	var f vellum.Fields
-	for si, en := range e.scanEntries(from, last) {
+	for si, en := range scanEntries(s, from, s.last) {
 		if en.Record == nil {
 			return fmt.Errorf("engine: load recent event ids: %w", en.err)
 		}
@@ -81,7 +74,7 @@ func (e *Engine) loadDedup() error {
 			return fmt.Errorf("%w: %s offset %d seq %d: %w", ErrCorrupt, si.path, en.Offset, en.Seq, err)
 		}
 		if len(f.EventID) > 0 {
-			e.dedup.put(dedupKey(string(f.TenantID), string(f.EventID)), en.Seq)
+			d.put(dedupKey(string(f.TenantID), string(f.EventID)), en.Seq)
 		}
 	}
 	return nil

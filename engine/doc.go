@@ -12,10 +12,21 @@
 //	err = e.Close()
 //
 // An Engine is safe for concurrent use: many goroutines may append and read
-// at once. One writer goroutine takes every record handed in while the
-// previous batch was being written and commits them with one fsync (group
-// commit); readers work from an immutable snapshot and never block it. A
-// directory is opened by one process at a time (an flock on DIR/LOCK).
+// at once. Inside, each part owns its state (ARCHITECTURE.md has the whole
+// picture):
+//
+//   - Appending goroutines prepare their records (Prepare: validate,
+//     redact, encode) in parallel, then stamp and chain them into the
+//     batch being filled, under the committer's lock (committer.go).
+//   - One flush loop goroutine writes whatever arrived while the previous
+//     batch was written and synced, fsyncs it, and releases its callers
+//     (group commit); it also seals full or old segments (rotate.go).
+//   - The tree goroutine hashes durable records into the log-wide Merkle
+//     tree and signs checkpoints (tree.go, checkpoint.go).
+//   - Readers work from an immutable snapshot that the flush loop swaps
+//     together with the time index (indexer.go); they never block it.
+//
+// A directory is opened by one process at a time (an flock on DIR/LOCK).
 //
 // The on-disk format and the recovery procedure are specified in
 // segment/FORMAT.md.

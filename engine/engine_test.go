@@ -11,12 +11,12 @@ import (
 	"reflect"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/vellumlog/vellum"
 	"github.com/vellumlog/vellum/chain"
+	"github.com/vellumlog/vellum/layout"
 	"github.com/vellumlog/vellum/segment"
 	"github.com/vellumlog/vellum/vfs"
 )
@@ -197,12 +197,12 @@ func TestReopenContinuityAcrossSegments(t *testing.T) {
 		}
 		e.Close()
 	}
-	nums, _ := ListSegments(nil, dir)
+	nums, _ := layout.ListSegments(nil, dir)
 	if len(nums) < 10 {
 		t.Fatalf("only %d segments; the test wants many", len(nums))
 	}
 	// Sealed segments are read-only on disk.
-	fi, _ := os.Stat(SegmentPath(dir, nums[0]))
+	fi, _ := os.Stat(layout.SegmentPath(dir, nums[0]))
 	if fi.Mode().Perm()&0o222 != 0 {
 		t.Fatalf("sealed segment mode %o", fi.Mode().Perm())
 	}
@@ -399,13 +399,13 @@ func TestTornTailEveryOffset(t *testing.T) {
 		e.Append(ctx, rec(i), rec(i+100))
 	}
 	e.Close()
-	seg := SegmentPath("/d", 1)
+	seg := layout.SegmentPath("/d", 1)
 	acked, _ := vfs.ReadFile(base, seg)
 	e = open(t, "/d", o)
 	e.Append(ctx, rec(7), rec(8), rec(9))
 	e.Close()
 	full, _ := vfs.ReadFile(base, seg)
-	store, _ := vfs.ReadFile(base, filepath.Join("/d", storeName))
+	store, _ := vfs.ReadFile(base, filepath.Join("/d", layout.StoreName))
 	write := func(fs vfs.FS, name string, b []byte) {
 		f, err := fs.Create(name)
 		if err != nil {
@@ -417,11 +417,11 @@ func TestTornTailEveryOffset(t *testing.T) {
 	}
 	for cut := len(acked) + 1; cut < len(full); cut++ {
 		m := vfs.NewMem()
-		m.MkdirAll(filepath.Join("/d", segmentsDir), 0o750)
-		write(m, filepath.Join("/d", storeName), store)
+		m.MkdirAll(filepath.Join("/d", layout.SegmentsDir), 0o750)
+		write(m, filepath.Join("/d", layout.StoreName), store)
 		write(m, seg, full[:cut])
 		m.SyncDir("/d")
-		m.SyncDir(filepath.Join("/d", segmentsDir))
+		m.SyncDir(filepath.Join("/d", layout.SegmentsDir))
 		e, err := Open("/d", withFS(o, m))
 		if err != nil {
 			t.Fatalf("cut at %d: %v", cut, err)
@@ -434,10 +434,10 @@ func TestTornTailEveryOffset(t *testing.T) {
 		}
 		verifyChain(t, e, key(t, 1))
 		e.Close()
-		names, _ := m.ReadDir(filepath.Join("/d", segmentsDir))
+		names, _ := m.ReadDir(filepath.Join("/d", layout.SegmentsDir))
 		broken := 0
 		for _, n := range names {
-			if strings.Contains(n, brokenMarker) {
+			if strings.Contains(n, layout.BrokenMarker) {
 				broken++
 			}
 		}
@@ -465,7 +465,7 @@ func TestCorruptMiddleRecordFailsOpen(t *testing.T) {
 				e.Append(ctx, rec(i))
 			}
 			e.Close()
-			path := SegmentPath(dir, 1)
+			path := layout.SegmentPath(dir, 1)
 			b, _ := os.ReadFile(path)
 			// Change a byte of a record's text in the middle of the
 			// segment, then fix the block and commit CRCs the way a
@@ -609,7 +609,7 @@ func TestGroupCommitSharesFsyncs(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	e.Close() // OnCommit runs on the sync goroutine; Close waits for it
+	e.Close() // OnCommit runs on the flush loop; Close waits for it
 	if records != 256*8 {
 		t.Fatalf("OnCommit saw %d records, want %d", records, 256*8)
 	}
@@ -619,35 +619,25 @@ func TestGroupCommitSharesFsyncs(t *testing.T) {
 	t.Logf("%d records in %d batches", records, batches)
 }
 
-// TestCloseCommitsHandedIn holds the writer inside a commit, queues another
-// append, and closes: both calls must succeed and be stored, and the engine
-// must not report a failure.
+// TestCloseCommitsHandedIn holds the flush loop inside an fsync, queues
+// another append, and closes: both calls must succeed and be stored, and
+// the engine must not report a failure.
 func TestCloseCommitsHandedIn(t *testing.T) {
-	dir := t.TempDir()
+	m := vfs.NewMem()
 	o := testOpts(t)
-	stall := make(chan struct{})
-	var once sync.Once
-	var armed atomic.Bool
-	entered := make(chan struct{})
-	o.Now = func() time.Time {
-		if armed.Load() {
-			once.Do(func() { close(entered); <-stall })
-		}
-		return time.Now()
-	}
-	e := open(t, dir, o)
-	armed.Store(true)
+	o.FS = m
+	e := open(t, "/data", o)
+	gate := holdSyncs(m)
 	errs := make(chan error, 2)
 	go func() { _, err := e.Append(ctx, rec(1)); errs <- err }()
-	<-entered // the writer is inside commit
+	gate.waitHeld(t) // the flush loop is inside the fsync of record 1
 	go func() { _, err := e.Append(ctx, rec(2)); errs <- err }()
-	for e.pendingCount() == 0 {
-		time.Sleep(time.Millisecond)
-	}
+	waitFilling(t, e, 1)
 	closed := make(chan error, 1)
 	go func() { closed <- e.Close() }()
-	time.Sleep(20 * time.Millisecond) // Close is now waiting for the writer
-	close(stall)
+	time.Sleep(20 * time.Millisecond) // Close is now waiting for the flush loop
+	gate.openAll()
+	gate.release()
 	for i := 0; i < 2; i++ {
 		if err := <-errs; err != nil {
 			t.Fatalf("an append handed in before Close failed: %v", err)
@@ -656,10 +646,10 @@ func TestCloseCommitsHandedIn(t *testing.T) {
 	if err := <-closed; err != nil {
 		t.Fatal(err)
 	}
-	if err := e.failed(); err != nil {
+	if err := e.commit.failed(); err != nil {
 		t.Fatalf("Close marked the engine failed: %v", err)
 	}
-	e = open(t, dir, testOpts(t))
+	e = open(t, "/data", withFS(o, m.Crash(nil)))
 	defer e.Close()
 	if e.LastSeq() != 2 {
 		t.Fatalf("LastSeq = %d after reopen, want 2", e.LastSeq())
@@ -679,7 +669,7 @@ func TestUnfinishedSealIsTorn(t *testing.T) {
 		e.Append(ctx, rec(i))
 	}
 	e.Close()
-	p1 := SegmentPath(dir, 1)
+	p1 := layout.SegmentPath(dir, 1)
 	b, _ := os.ReadFile(p1)
 	r, err := segment.Open(vfs.Default, p1, nil)
 	if err != nil || r.Footer() == nil {
@@ -690,9 +680,9 @@ func TestUnfinishedSealIsTorn(t *testing.T) {
 	for i := int(footerAt); i < len(b)-segment.TrailerSize; i++ {
 		b[i] = 0
 	}
-	nums, _ := ListSegments(nil, dir)
+	nums, _ := layout.ListSegments(nil, dir)
 	for _, n := range nums[1:] {
-		os.Remove(SegmentPath(dir, n))
+		os.Remove(layout.SegmentPath(dir, n))
 	}
 	os.Chmod(p1, 0o640)
 	os.WriteFile(p1, b, 0o640)
@@ -723,7 +713,7 @@ func TestTornTailBehindCheckpointIsCorruption(t *testing.T) {
 		e.Append(ctx, rec(i))
 	}
 	e.Close() // signs a final checkpoint over all 5
-	p := SegmentPath(dir, 1)
+	p := layout.SegmentPath(dir, 1)
 	b, _ := os.ReadFile(p)
 	i := bytes.LastIndex(b, []byte("pppp"))
 	b[i] = 'q'
@@ -736,7 +726,7 @@ func TestTornTailBehindCheckpointIsCorruption(t *testing.T) {
 	if !bytes.Equal(after, b) {
 		t.Fatal("Open changed the segment")
 	}
-	if m, _ := filepath.Glob(p + brokenMarker + "*"); len(m) != 0 {
+	if m, _ := filepath.Glob(p + layout.BrokenMarker + "*"); len(m) != 0 {
 		t.Fatalf("Open kept %v as if it cut a torn tail", m)
 	}
 }
@@ -756,7 +746,7 @@ func TestLargeRecordsReadableWithDefaults(t *testing.T) {
 	}
 	e.Close()
 	n := 0
-	if _, err := segment.Scan(vfs.Default, SegmentPath(dir, 1), nil, func(segment.Entry) error { n++; return nil }); err != nil || n != 1 {
+	if _, err := segment.Scan(vfs.Default, layout.SegmentPath(dir, 1), nil, func(segment.Entry) error { n++; return nil }); err != nil || n != 1 {
 		t.Fatalf("default reader: %d records, %v", n, err)
 	}
 }

@@ -15,8 +15,8 @@ var (
 	// engine acknowledges nothing more until it is reopened. The wrapped
 	// error says why.
 	ErrFailed = is("engine: failed, accepting no more records", backends.ErrFailed)
-	// ErrTooLarge reports a record whose encoding exceeds MaxRecordSize.
-	// Nothing of the call was written.
+	// ErrTooLarge reports a record whose encoding exceeds MaxRecordSize
+	// (inside a *RecordError naming it). Nothing of the call was written.
 	ErrTooLarge = is("engine: record too large", backends.ErrTooLarge)
 	// ErrNotFound reports a seq that the store does not hold (never
 	// written, or expired by retention).
@@ -32,6 +32,9 @@ var (
 	// ErrNoSigner reports a checkpoint request to an engine without
 	// Options.Signer.
 	ErrNoSigner = errors.New("engine: no checkpoint signer configured")
+	// ErrPreparedUsed reports a Prepared handed to AppendPrepared a
+	// second time; its records were appended the first time.
+	ErrPreparedUsed = errors.New("engine: these prepared records were already appended")
 )
 
 // kindError is a sentinel of this package that also matches the shared

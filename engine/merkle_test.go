@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 
 	"github.com/vellumlog/vellum"
 	"github.com/vellumlog/vellum/checkpoint"
+	"github.com/vellumlog/vellum/layout"
 	"github.com/vellumlog/vellum/merkle"
 	"github.com/vellumlog/vellum/segment"
 	"github.com/vellumlog/vellum/vfs"
@@ -116,10 +118,10 @@ func TestMerkleTreeAndCheckpoints(t *testing.T) {
 		}
 	}
 	// Every sealed segment carries its own root and a section.
-	nums, _ := ListSegments(nil, dir)
+	nums, _ := layout.ListSegments(nil, dir)
 	sealed := 0
 	for _, num := range nums {
-		r, err := segment.Open(vfs.Default, SegmentPath(dir, num), nil)
+		r, err := segment.Open(vfs.Default, layout.SegmentPath(dir, num), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -231,7 +233,7 @@ func TestOpenRefusesDataBehindCheckpoint(t *testing.T) {
 	if _, err := e.Append(ctx, rec(1), rec(2)); err != nil {
 		t.Fatal(err)
 	}
-	path := e.active.path
+	path := e.commit.seg.path
 	e.Close()
 	old, _ := os.ReadFile(path)
 	e = open(t, dir, o)
@@ -358,5 +360,56 @@ func TestCrashKeepsCheckpointsConsistent(t *testing.T) {
 		}
 		e.Close()
 		disk = img
+	}
+}
+
+// TestSignCheckpointRacesClose: a checkpoint request that races Close
+// returns (a checkpoint, or ErrClosed) instead of waiting forever for a
+// tree goroutine that stopped. A request queued after the goroutine read
+// its stop message was never answered before.
+func TestSignCheckpointRacesClose(t *testing.T) {
+	signer, _ := testSigner(t)
+	o := testOpts(t)
+	o.Signer = signer
+	within := func(what string, f func() error) error {
+		t.Helper()
+		errc := make(chan error, 1)
+		go func() { errc <- f() }()
+		select {
+		case err := <-errc:
+			return err
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s hangs", what)
+			return nil
+		}
+	}
+	for round := 0; round < 20; round++ {
+		e := open(t, t.TempDir(), o)
+		if _, err := e.Append(ctx, rec(round)); err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		for i := 0; i < 4; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				err := within("SignCheckpoint racing Close", func() error { _, err := e.SignCheckpoint(ctx); return err })
+				if err != nil && !errors.Is(err, ErrClosed) {
+					t.Errorf("SignCheckpoint racing Close: %v", err)
+				}
+			}()
+		}
+		e.Close()
+		wg.Wait()
+		// After Close the queue has room and the goroutine is gone: every
+		// request must see that.
+		for i := 0; i < 10; i++ {
+			if err := within("a request after Close", func() error { _, err := e.tree.sign(ctx); return err }); !errors.Is(err, ErrClosed) {
+				t.Fatalf("request after Close: %v, want ErrClosed", err)
+			}
+		}
+		if s, err := e.SignCheckpoint(ctx); err != nil || s.Size != 1 {
+			t.Fatalf("SignCheckpoint after Close = size %d, %v; want the final checkpoint", s.Size, err)
+		}
 	}
 }

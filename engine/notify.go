@@ -6,9 +6,8 @@ import (
 )
 
 // notifier wakes whoever waits for new durable records (replication
-// tailing the log): a channel closed at every publish and replaced on the
-// next wait. Its zero value works. (Issue 10 hook; the engine's owner may
-// re-home it.)
+// tailing the log): a channel closed at every publish (indexer.publish)
+// and replaced on the next wait. Its zero value works.
 type notifier struct {
 	ch atomic.Pointer[chan struct{}]
 }
@@ -34,12 +33,12 @@ func (n *notifier) wake() {
 // Published returns a channel that is closed once records published after
 // this call become visible (LastSeq moves). Take the channel first, then
 // read LastSeq, then wait: no wake-up is lost.
-func (e *Engine) Published() <-chan struct{} { return e.notify.wait() }
+func (e *Engine) Published() <-chan struct{} { return e.index.notify.wait() }
 
 // SegmentOf returns the number of the segment holding seq, or false when
 // the store does not hold seq.
 func (e *Engine) SegmentOf(seq uint64) (uint64, bool) {
-	s := e.snap.Load()
+	s := e.index.snapshot()
 	if seq == 0 || seq < s.first || seq > s.last {
 		return 0, false
 	}

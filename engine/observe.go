@@ -1,7 +1,7 @@
 package engine
 
-// Observers of the engine's progress (issue 16). The engine calls them
-// from one place each; issue 8's restructuring re-homes them.
+// Observers of the engine's progress (issue 16): the checkpointer calls
+// this once per signed checkpoint (checkpoint.go, signNow).
 
 import (
 	"github.com/vellumlog/vellum/checkpoint"
@@ -10,10 +10,9 @@ import (
 
 // notifyCheckpoint hands a newly signed, durable checkpoint, and the
 // consistency proof signNow checked from the previous one (nil for the
-// first), to Options.OnCheckpoint. (Hook called from signNow on the tree
-// goroutine.)
-func (e *Engine) notifyCheckpoint(s checkpoint.Signed, p *merkle.ConsistencyProof) {
-	if f := e.opts.OnCheckpoint; f != nil {
+// first), to Options.OnCheckpoint, on the tree goroutine.
+func notifyCheckpoint(o *Options, s checkpoint.Signed, p *merkle.ConsistencyProof) {
+	if f := o.OnCheckpoint; f != nil {
 		f(s, p)
 	}
 }

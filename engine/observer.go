@@ -5,12 +5,12 @@ package engine
 // call sites are one line each (observe* below), so that the engine's
 // restructuring can re-home them without reading this file:
 //
-//	Open        defer e.observeOpen(...)      engine.go
-//	syncJob     e.observeCommit(j, dur)       append.go, once a batch is durable
-//	rotate      e.observeSeal(old.num, ft)    append.go, once a segment is sealed
-//	signNow     e.observeCheckpoint(&s)       checkpoint.go, once a checkpoint is logged
-//	fail        e.observeFail(cause)          append.go, the first failure only
-//	cutTornTail e.obs.tornCuts++              engine.go, during Open
+//	Open        defer e.observeOpen(...)           engine.go
+//	writeBatch  observeCommit(opts, b, n, dur)   committer.go, once a batch is durable
+//	rotate      observeSeal(opts, num, ft)       rotate.go, once a segment is sealed
+//	signNow     observeCheckpoint(opts, &s)      checkpoint.go, once a checkpoint is logged
+//	failLocked  observeFail(opts, cause)         committer.go, the first failure only
+//	cutTornTail r.tornCuts++                     recovery.go, during Open
 
 import (
 	"errors"
@@ -120,7 +120,7 @@ type Stats struct {
 
 // Stats returns a snapshot of the engine's state.
 func (e *Engine) Stats() Stats {
-	s := e.snap.Load()
+	s := e.index.snapshot()
 	st := Stats{SealedSegments: len(s.sealed), FirstSeq: s.first, LastSeq: s.last, Err: e.Err()}
 	if s.active != nil {
 		st.ActiveSegments = 1
@@ -132,11 +132,6 @@ func (e *Engine) Stats() Stats {
 	return st
 }
 
-// obsState is what the observer hooks keep between calls.
-type obsState struct {
-	tornCuts int // Open only
-}
-
 // observeOpen reports Open's outcome; deferred by Open with its start time
 // and a pointer to its error result.
 func (e *Engine) observeOpen(start time.Time, errp *error) {
@@ -144,8 +139,9 @@ func (e *Engine) observeOpen(start time.Time, errp *error) {
 	if ob == nil {
 		return
 	}
-	st := OpenStats{TornTailsCut: e.obs.tornCuts, Duration: time.Since(start), Err: *errp}
-	if s := e.snap.Load(); s != nil && *errp == nil {
+	st := OpenStats{TornTailsCut: e.tornCuts, Duration: time.Since(start), Err: *errp}
+	if e.index != nil && *errp == nil {
+		s := e.index.snapshot()
 		st.Segments = len(s.sealed) + 1
 		st.VerifiedSegments = 1
 		if e.opts.VerifyOnOpen {
@@ -156,19 +152,17 @@ func (e *Engine) observeOpen(start time.Time, errp *error) {
 	ob.Opened(st)
 }
 
-// observeCommit reports a batch that syncJob made durable.
-func (e *Engine) observeCommit(j *job, sync time.Duration) {
-	ob := e.opts.Observer
+// observeCommit reports a batch writeBatch made durable: its new records'
+// keys, its calls' records (dupes is the difference) and its bytes.
+func observeCommit(o *Options, b *batch, bytes int, sync time.Duration) {
+	ob := o.Observer
 	if ob == nil {
 		return
 	}
-	st := CommitStats{Records: len(j.added), Duplicates: len(j.g.items) - len(j.added), SyncDuration: sync}
-	if j.fl != nil {
-		st.Bytes = j.fl.Bytes()
-	}
-	for _, k := range j.added {
-		if b := k.keys.Outcome(); b != 0 {
-			st.Outcomes[bitIndex(b)]++
+	st := CommitStats{Records: len(b.keys), Duplicates: b.records - len(b.keys), SyncDuration: sync, Bytes: bytes}
+	for _, k := range b.keys {
+		if bit := k.Outcome(); bit != 0 {
+			st.Outcomes[bitIndex(bit)]++
 		}
 	}
 	ob.Committed(st)
@@ -184,22 +178,22 @@ func bitIndex(b uint8) int {
 }
 
 // observeSeal reports a sealed segment.
-func (e *Engine) observeSeal(num uint64, ft *segment.Footer) {
-	if ob := e.opts.Observer; ob != nil {
+func observeSeal(o *Options, num uint64, ft *segment.Footer) {
+	if ob := o.Observer; ob != nil {
 		ob.Sealed(SealStats{Segment: num, Records: ft.Count})
 	}
 }
 
 // observeCheckpoint reports a checkpoint signNow logged.
-func (e *Engine) observeCheckpoint(s *checkpoint.Signed) {
-	if ob := e.opts.Observer; ob != nil {
-		ob.CheckpointSigned(CheckpointStats{Size: s.Size, NoteBytes: len(s.Note), Time: e.opts.Now()})
+func observeCheckpoint(o *Options, s *checkpoint.Signed) {
+	if ob := o.Observer; ob != nil {
+		ob.CheckpointSigned(CheckpointStats{Size: s.Size, NoteBytes: len(s.Note), Time: o.Now()})
 	}
 }
 
 // observeFail reports the engine's first failure.
-func (e *Engine) observeFail(cause error) {
-	if ob := e.opts.Observer; ob != nil {
+func observeFail(o *Options, cause error) {
+	if ob := o.Observer; ob != nil {
 		ob.Failed(cause)
 	}
 }

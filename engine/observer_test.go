@@ -7,6 +7,7 @@ import (
 
 	"github.com/vellumlog/vellum"
 	"github.com/vellumlog/vellum/chain"
+	"github.com/vellumlog/vellum/layout"
 	"github.com/vellumlog/vellum/vfs"
 )
 
@@ -103,7 +104,7 @@ func TestObserver(t *testing.T) {
 	}
 
 	// A torn tail is cut on reopen and counted.
-	seg := SegmentPath("/d", uint64(stats.SealedSegments+1))
+	seg := layout.SegmentPath("/d", uint64(stats.SealedSegments+1))
 	f, err := mem.OpenWrite(seg)
 	if err != nil {
 		t.Fatal(err)

@@ -76,7 +76,9 @@ type Options struct {
 	VerifyOnOpen bool
 	// Redactor, when set, is applied to every record before it is encoded.
 	Redactor Redactor
-	// Now is the clock; time.Now when nil.
+	// Now is the clock; time.Now when nil. It is called from appending
+	// goroutines and the engine's own, so it must be safe for concurrent
+	// use.
 	Now func() time.Time
 	// Logger receives structured events (never record contents or keys);
 	// slog.Default() when nil.
@@ -84,10 +86,13 @@ type Options struct {
 	// Observer, when set, receives commit, seal, checkpoint, open and
 	// failure events for metrics (observer.go). Nil costs nothing.
 	Observer Observer
-	// OnCommit, when set, is called after each batch is durable (on the
-	// writer or the sync goroutine, one batch at a time, in order) with the batch's entries (seq, time, encoding, MAC),
-	// before the callers are released. It must not block for long and must
-	// not keep the slices.
+	// OnCommit, when set, is called after each batch is durable, with the
+	// batch's new records (seq, time, encoding, MAC, prev MAC) and the
+	// number of their segment, before the batch's callers are released. It
+	// runs on the goroutine that wrote the batch (the committer's flush
+	// loop, or an appending goroutine that found the committer idle), one
+	// batch at a time, in seq order; it must not block for long, must not
+	// call the Engine's Append, and must not keep the slices.
 	OnCommit func(seg uint64, entries []segment.Entry)
 
 	// Signer signs checkpoints of the log-wide Merkle tree (an Ed25519

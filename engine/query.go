@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"sort"
 
 	"github.com/vellumlog/vellum"
 	"github.com/vellumlog/vellum/index"
@@ -15,7 +14,7 @@ import (
 
 // candidateBatch is how many spans a query takes from the index per turn of
 // the index lock, so that queries never hold the lock during I/O and never
-// delay the writer for long.
+// delay the committer's publishing for long.
 const candidateBatch = 32
 
 // visitBatch bounds the spans a query looks at per turn of the index lock,
@@ -51,9 +50,7 @@ func (e *Engine) Query(ctx context.Context, q query.Query) (query.Page, error) {
 	}
 	qr := &queryRun{e: e, q: &q, lo: lo, hi: hi, sc: scratchPool.Get().(*segment.Scratch)}
 	defer scratchPool.Put(qr.sc)
-	e.imu.RLock()
-	qr.snap = e.snap.Load()
-	e.imu.RUnlock()
+	qr.snap = e.index.querySnapshot()
 	qr.last = qr.snap.last
 	if q.MaxSeq != 0 && q.MaxSeq < qr.last {
 		qr.last = q.MaxSeq // the cursor's high-water seq bounds every page
@@ -137,13 +134,11 @@ func (qr *queryRun) walkIndex(ctx context.Context, asc bool) error {
 			}
 			return true
 		}
-		qr.e.imu.RLock()
 		if asc {
-			qr.e.idx.Ascend(lo, visit)
+			qr.e.index.ascend(lo, visit)
 		} else {
-			qr.e.idx.Descend(hi, visit)
+			qr.e.index.descend(hi, visit)
 		}
-		qr.e.imu.RUnlock()
 		for _, c := range cands {
 			if err := ctx.Err(); err != nil {
 				return err
@@ -171,7 +166,7 @@ func (qr *queryRun) span(ctx context.Context, si *segInfo, sp segment.Span) erro
 	if sp.LastTime < qr.lo || sp.FirstTime >= qr.hi || sp.FirstSeq > qr.last {
 		return nil
 	}
-	entries, err := si.readSpanScratch(qr.e, sp, qr.sc)
+	entries, err := si.readSpan(sp, qr.sc)
 	if err != nil {
 		return err
 	}
@@ -189,7 +184,7 @@ func (qr *queryRun) span(ctx context.Context, si *segInfo, sp segment.Span) erro
 		if !matchFields(qr.q, &qr.f) {
 			continue
 		}
-		r, err := decodeEntry(si, *en)
+		r, err := si.decode(*en)
 		if err != nil {
 			return err
 		}
@@ -234,16 +229,4 @@ func matchFields(q *query.Query, f *vellum.Fields) bool {
 		}
 	}
 	return true
-}
-
-// segment returns the segment numbered num in the snapshot, or nil.
-func (s *snapshot) segment(num uint64) *segInfo {
-	if s.active != nil && s.active.seg.num == num {
-		return s.active.seg
-	}
-	i := sort.Search(len(s.sealed), func(i int) bool { return s.sealed[i].num >= num })
-	if i < len(s.sealed) && s.sealed[i].num == num {
-		return s.sealed[i]
-	}
-	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"reflect"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -23,8 +24,8 @@ func TestQueryMatchesOracle(t *testing.T) {
 	o.SegmentSize = 24 << 10
 	o.BlockSize = 2 << 10
 	base := time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC)
-	tick := base
-	o.Now = func() time.Time { tick = tick.Add(time.Millisecond); return tick }
+	var ticks atomic.Int64 // Now is called from appending goroutines and the flush loop
+	o.Now = func() time.Time { return base.Add(time.Duration(ticks.Add(1)) * time.Millisecond) }
 	rng := rand.New(rand.NewPCG(7, 7))
 	e := open(t, dir, o)
 	n := 0
@@ -124,7 +125,7 @@ func TestQueryMatchesOracle(t *testing.T) {
 	e.Close()
 	e = open(t, dir, o)
 	defer e.Close()
-	if e.idx.Len() == 0 {
+	if e.index.idx.Len() == 0 {
 		t.Fatal("no spans indexed after reopen")
 	}
 	check(t, e, 1)
@@ -144,14 +145,14 @@ func TestQuerySkipsSpansBySummary(t *testing.T) {
 		e.Append(ctx, r)
 	}
 	known := 0
-	e.idx.Ascend(-1<<63, func(en *index.Entry) bool {
+	e.index.idx.Ascend(-1<<63, func(en *index.Entry) bool {
 		if en.Sum.Known() && !en.Sum.MayMatch(&query.Query{TenantID: "rare"}) {
 			known++
 		}
 		return true
 	})
-	if known < e.idx.Len()-2 {
-		t.Fatalf("summaries rule out only %d of %d spans for a value in one of them", known, e.idx.Len())
+	if known < e.index.idx.Len()-2 {
+		t.Fatalf("summaries rule out only %d of %d spans for a value in one of them", known, e.index.idx.Len())
 	}
 	page, err := e.Query(ctx, query.Query{TenantID: "rare"})
 	if err != nil || len(page.Records) != 1 || page.Records[0].Seq != 201 {

@@ -3,9 +3,9 @@ package engine
 import (
 	"encoding/hex"
 	"os"
-	"path/filepath"
 	"time"
 
+	"github.com/vellumlog/vellum/layout"
 	"github.com/vellumlog/vellum/vfs"
 )
 
@@ -16,12 +16,13 @@ import (
 // as C2SP tlog-checkpoint recommends. dir must exist.
 func InitStore(dir string) ([16]byte, error) {
 	var nums []uint64
-	if _, err := os.Stat(filepath.Join(dir, segmentsDir)); err == nil {
-		if nums, err = ListSegments(vfs.Default, dir); err != nil {
+	if _, err := os.Stat(layout.SegmentsPath(dir)); err == nil {
+		if nums, err = layout.ListSegments(vfs.Default, dir); err != nil {
 			return [16]byte{}, err
 		}
 	}
-	return loadOrCreateStore(vfs.Default, dir, len(nums) > 0, time.Now())
+	id, err := layout.LoadOrCreateStore(vfs.Default, dir, len(nums) > 0, time.Now())
+	return id, corruptOr(err)
 }
 
 // DefaultOrigin returns the checkpoint origin of a store whose

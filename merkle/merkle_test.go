@@ -300,7 +300,6 @@ func TestStoredNodes(t *testing.T) {
 	log := NewLog(NewRange(0))
 	stored := map[[2]uint64]Hash{}
 	bounds := []uint64{0, 1000, 1001, 33_000, 65_536, n} // segment ends
-	var secs []*Section
 	next := 1
 	for i, l := range leaves {
 		log.Append(l)
@@ -329,7 +328,6 @@ func TestStoredNodes(t *testing.T) {
 					stored[[2]uint64{uint64(l.Level), l.First + uint64(j)}] = h
 				}
 			}
-			secs = append(secs, back)
 			next++
 		}
 	}

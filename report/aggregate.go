@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/vellumlog/vellum"
-	"github.com/vellumlog/vellum/engine"
+	"github.com/vellumlog/vellum/layout"
 	"github.com/vellumlog/vellum/segment"
 	"github.com/vellumlog/vellum/vfs"
 )
@@ -236,7 +236,7 @@ func Aggregate(ctx context.Context, dir string, f Filter, opts *AggregateOptions
 	if fs == nil {
 		fs = vfs.Default
 	}
-	nums, err := engine.ListSegments(fs, dir)
+	nums, err := layout.ListSegments(fs, dir)
 	if err != nil {
 		return nil, fmt.Errorf("report: %w", err)
 	}
@@ -265,7 +265,7 @@ func Aggregate(ctx context.Context, dir string, f Filter, opts *AggregateOptions
 			p := newPartial()
 			sc := &segment.Scratch{}
 			for i := range jobs {
-				err := readSegment(ctx, fs, engine.SegmentPath(dir, nums[i]), i == len(nums)-1, lo, hi, tenants, p, sc)
+				err := readSegment(ctx, fs, layout.SegmentPath(dir, nums[i]), i == len(nums)-1, lo, hi, tenants, p, sc)
 				mu.Lock()
 				if err != nil && firstErr == nil {
 					firstErr = err

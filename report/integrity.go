@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/vellumlog/vellum/checkpoint"
-	"github.com/vellumlog/vellum/engine"
+	"github.com/vellumlog/vellum/layout"
 	"github.com/vellumlog/vellum/merkle"
 	"github.com/vellumlog/vellum/verify"
 	"github.com/vellumlog/vellum/vfs"
@@ -71,7 +71,7 @@ type Retention struct {
 // against pubFile (when given) and against the data.
 func checkIntegrity(fs vfs.FS, dir, pubFile string) *Integrity {
 	in := &Integrity{Dir: dir, PublicKeyFile: pubFile}
-	if id, err := engine.ReadStoreID(fs, dir); err == nil {
+	if id, err := layout.ReadStoreID(fs, dir); err == nil {
 		in.StoreID = hex.EncodeToString(id[:])
 	}
 	res, err := checkpoint.ReadLog(fs, filepath.Join(dir, checkpoint.LogName))

@@ -14,9 +14,10 @@
 //	sr, err := segment.Scan(fs, path, nil, func(e segment.Entry) error { ... }) // everything, in order
 //	sv, err := segment.Salvage(path, b, nil, fn) // a damaged segment: what can still be read, and where the damage is
 //
-// A Writer is not safe for concurrent use, with one exception: Add may run
-// while another goroutine runs Sync for the previously flushed batch (see
-// Flush); State, Spans and SpanView must not be called during such a Sync. A Reader is safe for concurrent use; it reads with
-// ReadAt and keeps no cursor. The format is specified in FORMAT.md in this
-// directory.
+// A Writer is not safe for concurrent use, with one exception: its buffered
+// side (Add, Tip, Discard, Flush, FlushedSize) may run on one goroutine
+// while another runs Sync for the previously flushed batch; State, Spans and
+// SpanView belong to the goroutine that syncs (see Writer). A Reader is
+// safe for concurrent use; it reads with ReadAt and keeps no cursor. The
+// format is specified in FORMAT.md in this directory.
 package segment

@@ -37,6 +37,17 @@ const (
 	flagMerkleRoot = 1 << 0
 )
 
+// Offsets in the header of the fields that tie a segment to its store, its
+// place in the directory and the chain (FORMAT.md, "Header"). Wire
+// constants: do not change.
+const (
+	HeaderNumberOffset   = 16
+	HeaderStoreIDOffset  = 24
+	HeaderFirstSeqOffset = 40
+	HeaderKeyIDOffset    = 48
+	HeaderPrevMACOffset  = 56
+)
+
 // Codec names a block compression.
 type Codec uint8
 
@@ -89,11 +100,11 @@ func (h *Header) marshal() []byte {
 	le.PutUint16(b[8:], Version)
 	le.PutUint16(b[10:], HeaderSize)
 	b[12] = byte(h.Codec)
-	le.PutUint64(b[16:], h.Number)
-	copy(b[24:40], h.StoreID[:])
-	le.PutUint64(b[40:], h.FirstSeq)
-	copy(b[48:56], h.KeyID[:])
-	copy(b[56:88], h.PrevMAC[:])
+	le.PutUint64(b[HeaderNumberOffset:], h.Number)
+	copy(b[HeaderStoreIDOffset:HeaderFirstSeqOffset], h.StoreID[:])
+	le.PutUint64(b[HeaderFirstSeqOffset:], h.FirstSeq)
+	copy(b[HeaderKeyIDOffset:HeaderPrevMACOffset], h.KeyID[:])
+	copy(b[HeaderPrevMACOffset:HeaderPrevMACOffset+32], h.PrevMAC[:])
 	le.PutUint64(b[88:], uint64(h.Created.UnixNano()))
 	le.PutUint32(b[96:], h.SpanTarget)
 	le.PutUint32(b[100:], h.MaxRecordSize)
@@ -123,14 +134,14 @@ func parseHeader(path string, b []byte) (Header, error) {
 	if h.Codec > CodecZstd {
 		return h, corrupt(path, 12, 0, "unknown codec %d", b[12])
 	}
-	h.Number = le.Uint64(b[16:])
-	copy(h.StoreID[:], b[24:40])
-	h.FirstSeq = le.Uint64(b[40:])
+	h.Number = le.Uint64(b[HeaderNumberOffset:])
+	copy(h.StoreID[:], b[HeaderStoreIDOffset:HeaderFirstSeqOffset])
+	h.FirstSeq = le.Uint64(b[HeaderFirstSeqOffset:])
 	if h.FirstSeq == 0 {
-		return h, corrupt(path, 40, 0, "first seq is 0 (seqs start at 1)")
+		return h, corrupt(path, HeaderFirstSeqOffset, 0, "first seq is 0 (seqs start at 1)")
 	}
-	copy(h.KeyID[:], b[48:56])
-	copy(h.PrevMAC[:], b[56:88])
+	copy(h.KeyID[:], b[HeaderKeyIDOffset:HeaderPrevMACOffset])
+	copy(h.PrevMAC[:], b[HeaderPrevMACOffset:HeaderPrevMACOffset+32])
 	h.Created = time.Unix(0, int64(le.Uint64(b[88:]))).UTC()
 	h.SpanTarget = le.Uint32(b[96:])
 	h.MaxRecordSize = le.Uint32(b[100:])

@@ -104,8 +104,18 @@ type State struct {
 	LastMAC   vellum.MAC
 }
 
-// Writer appends batches of records to one segment file and seals it. Not
-// safe for concurrent use.
+// Writer appends batches of records to one segment file and seals it.
+//
+// A Writer is not safe for concurrent use, with one exception that lets a
+// group commit prepare the next batch while the previous one syncs: the
+// buffered side (Add, Tip, Discard, Flush, FlushedSize) may run on one
+// goroutine while another runs Sync for the batch Flush returned last. The
+// durable side (State, Spans, SpanView) belongs to the goroutine that calls
+// Sync. Pending, StartAfter, Seal and Close need the Writer to themselves.
+//
+// The Writer is the one place that knows where the chain ends (Tip): the
+// seq the next record must carry, the MAC it chains from, and the time it
+// may not precede.
 type Writer struct {
 	fs   vfs.FS
 	f    vfs.File
@@ -131,11 +141,21 @@ type Writer struct {
 	out      []byte
 	raw      []byte
 	cur      blockHeader
-	curStart int // offset in out of the current block's header
 	batch    []pendingBlock
 	nextSeq  uint64
 	nextPrev vellum.MAC
 	lastTime int64
+	// timeFloor is the time of the record before this segment (StartAfter).
+	timeFloor int64
+}
+
+// Tip is the end of the chain as far as records were added: the seq the
+// next record must carry, the MAC it chains from, and the receipt time of
+// the last record (Unix ns) that the next may not precede.
+type Tip struct {
+	Seq     uint64
+	PrevMAC vellum.MAC
+	Time    int64
 }
 
 type pendingBlock struct {
@@ -215,8 +235,26 @@ func (w *Writer) Path() string { return w.path }
 // Header returns the segment's header.
 func (w *Writer) Header() Header { return w.hdr }
 
-// State returns what is durable: it changes only when Commit succeeds.
+// State returns what is durable: it changes only when Sync (or Commit)
+// succeeds.
 func (w *Writer) State() State { return w.st }
+
+// Tip returns the end of the chain including records added but not yet
+// durable. After Discard it is the durable end again.
+func (w *Writer) Tip() Tip { return Tip{Seq: w.nextSeq, PrevMAC: w.nextPrev, Time: w.lastTime} }
+
+// StartAfter tells an empty segment's Writer the receipt time of the
+// record before the segment, so that Tip keeps times increasing across
+// segments (a header does not record it). It is an error once the segment
+// holds or buffers records.
+func (w *Writer) StartAfter(t int64) error {
+	if w.st.Count > 0 || w.Pending() > 0 {
+		return fmt.Errorf("segment: StartAfter on %s, which holds records", w.path)
+	}
+	w.timeFloor = t
+	w.lastTime = max(w.lastTime, t)
+	return nil
+}
 
 // Spans returns the spans of durable records, the last of which may still
 // grow. It allocates; see SpanView for the cheap form.
@@ -245,8 +283,8 @@ func (w *Writer) Err() error {
 
 // Add buffers one record: its seq (which must follow the previous one), its
 // receipt time, its canonical encoding and its chain MAC. Nothing reaches
-// the file until Commit. A record over the maximum size is refused with
-// ErrTooLarge before anything is buffered.
+// the file until Flush (or Commit). A record over the maximum size is
+// refused with ErrTooLarge before anything is buffered.
 func (w *Writer) Add(seq uint64, t int64, encoded []byte, mac vellum.MAC) error {
 	if err := w.Err(); err != nil {
 		return err
@@ -426,7 +464,7 @@ func (w *Writer) Discard() {
 	w.cur = blockHeader{}
 	w.nextSeq = w.st.LastSeq + 1
 	w.nextPrev = w.st.LastMAC
-	w.lastTime = w.st.LastTime
+	w.lastTime = max(w.st.LastTime, w.timeFloor)
 }
 
 func (w *Writer) fail(err error) error {

@@ -10,20 +10,30 @@ import (
 	"time"
 
 	"github.com/vellumlog/vellum"
+	"github.com/vellumlog/vellum/engine"
 )
 
-// FuzzDecodeIngest feeds arbitrary bodies to the ingest decoder. It must
-// never panic; a rejection must be an *EventError of a known kind; every
-// accepted record must be valid, carry nothing the store assigns, and
-// survive being written back as an event and decoded again.
+// FuzzDecodeIngest feeds arbitrary bodies to the ingest path: the decoder,
+// then the store's Prepare (validation, encoding, the size limit), as the
+// handler runs them. It must never panic; a rejection must be an
+// *EventError of a known kind; every accepted record must be valid, carry
+// nothing the store assigns, and survive being written back as an event
+// and decoded again.
 func FuzzDecodeIngest(f *testing.F) {
 	f.Add([]byte("["+issueEvent+"]"), false)
 	f.Add([]byte(issueEvent+"\n"+minEvent+"\n"), true)
 	f.Add([]byte("["+everyField+","+minEvent+"]"), false)
 	f.Add([]byte(`{"action":"a","outcome":{"status":"success"},"seq":1}`), false)
 	f.Add([]byte(`[{"action":"a",`), false)
+	store := newTestStoreOpts(f, func(o *engine.Options) { o.MaxRecordSize = 4096 })
 	f.Fuzz(func(t *testing.T, body []byte, ndjson bool) {
-		recs, err := DecodeEvents(body, DecodeOptions{NDJSON: ndjson, MaxEvents: 50, MaxRecordSize: 4096})
+		var starts []int
+		recs, err := decodeEvents(body, DecodeOptions{NDJSON: ndjson, MaxEvents: 50}, &starts, false)
+		if err == nil && len(recs) > 0 {
+			if _, perr := store.(preparer).Prepare(recs...); perr != nil {
+				recs, err = nil, recordError(body, starts, perr)
+			}
+		}
 		if err != nil {
 			var ee *EventError
 			if !errors.As(err, &ee) || ee.Index < -1 || ee.Line < 0 || ee.Reason == "" {
@@ -57,7 +67,7 @@ func FuzzDecodeIngest(f *testing.F) {
 			again.Write(eventJSON(t, r))
 			again.WriteByte('\n')
 		}
-		back, err := DecodeEvents(again.Bytes(), DecodeOptions{NDJSON: true, MaxEvents: 50, MaxRecordSize: 1 << 20})
+		back, err := DecodeEvents(again.Bytes(), DecodeOptions{NDJSON: true, MaxEvents: 50})
 		if err != nil {
 			t.Fatalf("re-encoded events rejected: %v\n%s", err, again.Bytes())
 		}

@@ -207,11 +207,16 @@ func (s *Server) handleIngest(w http.ResponseWriter, r *http.Request, _ httprout
 	if err != nil {
 		return err
 	}
-	recs, err := DecodeEvents(body, DecodeOptions{
+	// A store that prepares records (the engine) validates and measures
+	// each once, with the server's attributes; another store gets them
+	// checked here.
+	_, prepares := s.store.(preparer)
+	var starts []int
+	recs, err := decodeEvents(body, DecodeOptions{
 		NDJSON:        isNDJSON(r.Header.Get("Content-Type")),
 		MaxEvents:     s.cfg.MaxEvents,
 		MaxRecordSize: int(s.cfg.Audit.MaxRecordSize),
-	})
+	}, &starts, !prepares)
 	if err != nil {
 		return err
 	}
@@ -229,7 +234,11 @@ func (s *Server) handleIngest(w http.ResponseWriter, r *http.Request, _ httprout
 	}
 	seqs := []uint64{}
 	if len(recs) > 0 {
-		if seqs, err = s.appendRecords(r.Context(), recs...); err != nil {
+		if seqs, err = s.ingestRecords(r.Context(), body, starts, recs); err != nil {
+			var ee *EventError
+			if errors.As(err, &ee) {
+				return err
+			}
 			return s.storeErr(err)
 		}
 	}

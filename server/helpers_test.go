@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/vellumlog/vellum"
+	"github.com/vellumlog/vellum/engine"
 )
 
 // testEnv is a real Server on a loopback port in front of a test store.
@@ -54,13 +55,14 @@ var secrets = []string{adminToken, auditToken, acmeToken, ingestToken, acmeInges
 // secrets.
 func newTestServer(t testing.TB, store Store, mod func(*ServerConfig)) *testEnv {
 	t.Helper()
-	if store == nil {
-		store = newTestStore(t)
-	}
 	cfg := DefaultConfig()
 	cfg.Auth = testAuthConfig()
 	if mod != nil {
 		mod(cfg)
+	}
+	if store == nil {
+		// As vellum serve opens it: the engine enforces the record size.
+		store = newTestStoreOpts(t, func(o *engine.Options) { o.MaxRecordSize = int(cfg.Audit.MaxRecordSize) })
 	}
 	logs := &syncBuffer{}
 	srv, err := New(cfg, store, &Options{

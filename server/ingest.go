@@ -16,6 +16,7 @@ import (
 	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/vellumlog/vellum"
+	"github.com/vellumlog/vellum/engine"
 )
 
 // ReservedAttrPrefix starts the attribute keys the server sets itself (such
@@ -55,6 +56,15 @@ type DecodeOptions struct {
 // The records do not alias body; the strings and tool arguments of all of
 // them share one buffer of about body's size.
 func DecodeEvents(body []byte, opts DecodeOptions) ([]vellum.Record, error) {
+	return decodeEvents(body, opts, nil, true)
+}
+
+// decodeEvents is DecodeEvents. With check false it leaves validation and
+// the size limit to the store, which prepares each record once after the
+// server added its attributes (ingestRecords); starts, when not nil,
+// receives each event's byte offset, for the errors found then
+// (recordError).
+func decodeEvents(body []byte, opts DecodeOptions, starts *[]int, check bool) ([]vellum.Record, error) {
 	if opts.MaxEvents <= 0 {
 		opts.MaxEvents = DefaultMaxEvents
 	}
@@ -110,6 +120,12 @@ func DecodeEvents(body []byte, opts DecodeOptions) ([]vellum.Record, error) {
 		rec := &recs[len(recs)-1]
 		if err := d.event(rec); err != nil {
 			return nil, err
+		}
+		if starts != nil {
+			*starts = append(*starts, off)
+		}
+		if !check {
+			continue
 		}
 		// The decoder has just checked the arguments' syntax with the
 		// scanner Validate uses (and nesting within its bound), so
@@ -778,4 +794,26 @@ func (l *lineCounter) at(off int) int {
 	l.line += bytes.Count(l.b[l.off:off], []byte{'\n'})
 	l.off = off
 	return l.line + 1
+}
+
+// recordError turns the store's refusal of one record of a body (an
+// *engine.RecordError: invalid, or too large once encoded) into the
+// *EventError that names the event and its line. starts are the events'
+// offsets from decodeEvents. Other errors are returned as they are.
+func recordError(body []byte, starts []int, err error) error {
+	var re *engine.RecordError
+	if !errors.As(err, &re) || re.Index < 0 || re.Index >= len(starts) {
+		return err
+	}
+	lines := lineCounter{b: body}
+	ee := &EventError{Index: re.Index, Line: lines.at(starts[re.Index]), Err: ErrBadEvent}
+	switch {
+	case errors.Is(re.Err, engine.ErrTooLarge):
+		ee.Err, ee.Reason = ErrEventTooLarge, trimPrefix(re.Err, engine.ErrTooLarge)
+	case errors.Is(re.Err, vellum.ErrInvalid):
+		ee.Reason = trimPrefix(re.Err, vellum.ErrInvalid)
+	default:
+		ee.Reason = re.Err.Error()
+	}
+	return ee
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/vellumlog/vellum"
+	"github.com/vellumlog/vellum/engine"
 )
 
 // issueEvent is the event shape the API must accept (issue 4).
@@ -133,17 +134,8 @@ func TestDecodeEventsErrors(t *testing.T) {
 		{name: "negative tokens", body: `{"action":"a","outcome":{"status":"success"},"model":{"input_tokens":-1}}`, index: 0, field: "model.input_tokens", reason: "whole number"},
 		{name: "bad time", body: `{"action":"a","outcome":{"status":"success"},"time":"yesterday"}`, index: 0, field: "time", reason: "RFC 3339"},
 		{name: "time as number", body: `{"action":"a","outcome":{"status":"success"},"time":1700000000}`, index: 0, field: "time", reason: "want an RFC 3339 time string"},
-		{name: "missing action", body: "[" + ok + ",\n" + `{"outcome":{"status":"success"}}]`, index: 1, line: 2, reason: "action is required"},
-		{name: "bad action", body: `{"action":"Tool Call","outcome":{"status":"success"}}`, index: 0, reason: "action \"Tool Call\""},
-		{name: "missing status", body: `{"action":"a"}`, index: 0, reason: "outcome.status is required"},
-		{name: "unknown status", body: `{"action":"a","outcome":{"status":"ok"}}`, index: 0, reason: "outcome.status \"ok\" is not one of"},
-		{name: "bad mode", body: `{"action":"a","outcome":{"status":"success","mode":"maybe"}}`, index: 0, reason: "outcome.mode"},
-		{name: "negative duration", body: `{"action":"a","outcome":{"status":"success"},"tool":{"duration_ns":-1}}`, index: 0, reason: "tool.duration_ns is negative"},
-		{name: "id too long", body: `{"action":"a","outcome":{"status":"success"},"user_id":"` + strings.Repeat("u", 513) + `"}`, index: 0, reason: "user_id is longer than 512"},
 		{name: "too many events", body: ok + "\n" + ok + "\n" + ok + "\n", opts: DecodeOptions{MaxEvents: 2}, index: 2, line: 3, reason: "more than 2 events", is: ErrTooManyEvents},
 		{name: "record too large", body: `{"action":"a","outcome":{"status":"success"},"outcome":{}}`, index: 0, field: "outcome", reason: "appears twice"},
-		{name: "event too large", body: `{"action":"a","outcome":{"status":"success"},"attributes":{"k":"` + strings.Repeat("x", 200) + `"}}`, opts: DecodeOptions{MaxRecordSize: 100},
-			index: 0, reason: "over the maximum of 100", is: ErrEventTooLarge},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -170,6 +162,74 @@ func TestDecodeEventsErrors(t *testing.T) {
 			}
 			if d := ee.Detail(); tt.field != "" && !strings.Contains(d, tt.field) {
 				t.Fatalf("detail %q does not name the field", d)
+			}
+		})
+	}
+}
+
+// TestIngestRecordErrors: what the store refuses when it prepares a
+// decoded body (an invalid record, a record too large once encoded with the
+// server's attribute) comes back as the EventError of the event, with its
+// line.
+func TestIngestRecordErrors(t *testing.T) {
+	ok := minEvent
+	store := newTestStoreOpts(t, func(o *engine.Options) { o.MaxRecordSize = 200 })
+	tests := []struct {
+		name   string
+		body   string
+		index  int
+		line   int
+		reason string
+		is     error
+	}{
+		{name: "missing action", body: "[" + ok + ",\n" + `{"outcome":{"status":"success"}}]`, index: 1, line: 2, reason: "action is required"},
+		{name: "bad action", body: `{"action":"Tool Call","outcome":{"status":"success"}}`, index: 0, reason: "action \"Tool Call\""},
+		{name: "missing status", body: `{"action":"a"}`, index: 0, reason: "outcome.status is required"},
+		{name: "unknown status", body: `{"action":"a","outcome":{"status":"ok"}}`, index: 0, reason: "outcome.status \"ok\" is not one of"},
+		{name: "bad mode", body: `{"action":"a","outcome":{"status":"success","mode":"maybe"}}`, index: 0, reason: "outcome.mode"},
+		{name: "negative duration", body: `{"action":"a","outcome":{"status":"success"},"tool":{"duration_ns":-1}}`, index: 0, reason: "tool.duration_ns is negative"},
+		{name: "id too long", body: `{"action":"a","outcome":{"status":"success"},"user_id":"` + strings.Repeat("u", 513) + `"}`, index: 0, reason: "user_id is longer than 512"},
+		{name: "event too large", body: ok + "\n" + `{"action":"a","outcome":{"status":"success"},"attributes":{"k":"` + strings.Repeat("x", 250) + `"}}`,
+			index: 1, line: 2, reason: "over the maximum of 200", is: ErrEventTooLarge},
+		// 184 bytes encoded as sent; with the server's principal attribute
+		// the record stored is 218, and that is what counts.
+		{name: "too large with the server's attribute", body: `{"action":"a","outcome":{"status":"success"},"attributes":{"k":"` + strings.Repeat("x", 120) + `"}}`,
+			index: 0, reason: "over the maximum of 200", is: ErrEventTooLarge},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var starts []int
+			recs, err := decodeEvents([]byte(tt.body), DecodeOptions{}, &starts, false)
+			if err != nil {
+				t.Fatalf("decode: %v", err)
+			}
+			for i := range recs {
+				if recs[i].Attributes == nil {
+					recs[i].Attributes = map[string]string{}
+				}
+				recs[i].Attributes[ReservedAttrPrefix+"principal"] = "a-principal-name"
+			}
+			p, err := store.(preparer).Prepare(recs...)
+			if err == nil {
+				t.Fatalf("prepared %d records, want a refusal", p.Len())
+			}
+			err = recordError([]byte(tt.body), starts, err)
+			var ee *EventError
+			if !errors.As(err, &ee) {
+				t.Fatalf("err = %v, want an EventError", err)
+			}
+			is := tt.is
+			if is == nil {
+				is = ErrBadEvent
+			}
+			if !errors.Is(err, is) {
+				t.Fatalf("err = %v, want it to wrap %v", err, is)
+			}
+			if ee.Index != tt.index || !strings.Contains(ee.Reason, tt.reason) {
+				t.Fatalf("got index %d reason %q, want index %d reason containing %q", ee.Index, ee.Reason, tt.index, tt.reason)
+			}
+			if tt.line != 0 && ee.Line != tt.line {
+				t.Fatalf("line = %d, want %d (%s)", ee.Line, tt.line, ee.Detail())
 			}
 		})
 	}

@@ -204,6 +204,34 @@ func rejectReason(ae *apiError) string {
 }
 
 // appendRecords appends through the store and counts the call's result.
+// preparer is a store that validates, redacts and encodes records once
+// before it appends them (*engine.Engine): ingest then adds the server's
+// attributes first, and the size limit measures the records as stored.
+type preparer interface {
+	Prepare(recs ...vellum.Record) (*engine.Prepared, error)
+	AppendPrepared(ctx context.Context, p *engine.Prepared) ([]uint64, error)
+}
+
+var _ preparer = (*engine.Engine)(nil)
+
+// ingestRecords appends an ingest body's records, prepared once when the
+// store can; a record the store refuses becomes the *EventError of its
+// event (starts are the events' offsets in body).
+func (s *Server) ingestRecords(ctx context.Context, body []byte, starts []int, recs []vellum.Record) ([]uint64, error) {
+	ps, ok := s.store.(preparer)
+	if !ok {
+		return s.appendRecords(ctx, recs...)
+	}
+	prepared, err := ps.Prepare(recs...)
+	if err != nil {
+		s.ops.metrics.AppendResult(appendResult(err))
+		return nil, recordError(body, starts, err)
+	}
+	seqs, err := ps.AppendPrepared(ctx, prepared)
+	s.ops.metrics.AppendResult(appendResult(err))
+	return seqs, err
+}
+
 func (s *Server) appendRecords(ctx context.Context, recs ...vellum.Record) ([]uint64, error) {
 	seqs, err := s.store.Append(ctx, recs...)
 	s.ops.metrics.AppendResult(appendResult(err))

@@ -13,16 +13,23 @@ import (
 
 // newTestStore opens a real engine in a temporary directory for the
 // handler tests. Swapping the store is this one function.
-func newTestStore(t testing.TB) Store {
+func newTestStore(t testing.TB) Store { return newTestStoreOpts(t, nil) }
+
+// newTestStoreOpts is newTestStore with the engine options set by mod.
+func newTestStoreOpts(t testing.TB, mod func(*engine.Options)) Store {
 	t.Helper()
 	key, err := chain.GenerateKey()
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := engine.Open(t.TempDir(), &engine.Options{
+	o := &engine.Options{
 		Keys:   chain.NewKeyring(key),
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
+	}
+	if mod != nil {
+		mod(o)
+	}
+	e, err := engine.Open(t.TempDir(), o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,7 +49,7 @@ func (f *failedStore) Append(context.Context, ...vellum.Record) ([]uint64, error
 	return nil, f.err
 }
 
-// blockingStore holds every Append until release is closed, to test that
+// blockingStore holds every append until release is closed, to test that
 // Shutdown waits for in-flight requests.
 type blockingStore struct {
 	Store

@@ -16,7 +16,7 @@ import (
 
 	"github.com/vellumlog/vellum/chain"
 	"github.com/vellumlog/vellum/checkpoint"
-	"github.com/vellumlog/vellum/engine"
+	"github.com/vellumlog/vellum/layout"
 	"github.com/vellumlog/vellum/merkle"
 	"github.com/vellumlog/vellum/vfs"
 )
@@ -118,9 +118,9 @@ type dirVerifier struct {
 }
 
 // segPath and segmentName name segment files in the data directory.
-func (v *dirVerifier) segPath(n uint64) string { return engine.SegmentPath(v.dir, n) }
+func (v *dirVerifier) segPath(n uint64) string { return layout.SegmentPath(v.dir, n) }
 
-func segmentName(n uint64) string { return engine.SegmentName(n) }
+func segmentName(n uint64) string { return layout.SegmentName(n) }
 
 type cpEntry struct {
 	offset int64
@@ -150,11 +150,11 @@ func (v *dirVerifier) run() error {
 	if err := v.readCheckpoints(); err != nil {
 		return err
 	}
-	nums, err := engine.ListSegments(fs, v.dir)
+	nums, err := layout.ListSegments(fs, v.dir)
 	if err != nil {
 		return fmt.Errorf("verify: %w", err)
 	}
-	v.storeID, err = engine.ReadStoreID(fs, v.dir)
+	v.storeID, err = layout.ReadStoreID(fs, v.dir)
 	if err != nil {
 		if len(nums) == 0 {
 			return fmt.Errorf("verify: %s is not a Vellum data directory: %w", v.dir, err)
@@ -367,38 +367,3 @@ func readInto(fs vfs.FS, path string, buf *[]byte) ([]byte, error) {
 	}
 	return b, nil
 }
-
-// memFS serves one file's bytes already read, so segment.Open does not
-// read it again.
-type memFS struct {
-	vfs.FS
-	path string
-	b    []byte
-}
-
-func (m memFS) Open(name string) (vfs.File, error) {
-	if name != m.path {
-		return nil, fmt.Errorf("verify: unexpected open of %s", name)
-	}
-	return &memFile{b: m.b, name: name}, nil
-}
-
-type memFile struct {
-	vfs.File
-	b    []byte
-	name string
-}
-
-func (f *memFile) ReadAt(p []byte, off int64) (int, error) {
-	if off >= int64(len(f.b)) {
-		return 0, io.EOF
-	}
-	n := copy(p, f.b[off:])
-	if n < len(p) {
-		return n, io.EOF
-	}
-	return n, nil
-}
-func (f *memFile) Size() (int64, error) { return int64(len(f.b)), nil }
-func (f *memFile) Close() error         { return nil }
-func (f *memFile) Name() string         { return f.name }

@@ -22,6 +22,7 @@ import (
 	"github.com/vellumlog/vellum/chain"
 	"github.com/vellumlog/vellum/checkpoint"
 	"github.com/vellumlog/vellum/engine"
+	"github.com/vellumlog/vellum/layout"
 	"github.com/vellumlog/vellum/merkle"
 	"github.com/vellumlog/vellum/segment"
 	"github.com/vellumlog/vellum/vfs"
@@ -133,9 +134,9 @@ func buildFixture(compress bool) (*fixture, error) {
 		}
 		f.records += batch
 		if f.oldSeg3 == nil {
-			if nums, _ := engine.ListSegments(nil, dir); len(nums) == 3 {
+			if nums, _ := layout.ListSegments(nil, dir); len(nums) == 3 {
 				// Segment 3 is active and holds one batch or more.
-				if f.oldSeg3, err = os.ReadFile(engine.SegmentPath(dir, 3)); err != nil {
+				if f.oldSeg3, err = os.ReadFile(layout.SegmentPath(dir, 3)); err != nil {
 					return nil, err
 				}
 			}
@@ -175,9 +176,9 @@ func (f *fixture) copyOf(t *testing.T) string {
 	return dst
 }
 
-func segPath(dir string, n uint64) string { return engine.SegmentPath(dir, n) }
+func segPath(dir string, n uint64) string { return layout.SegmentPath(dir, n) }
 
-func segName(n uint64) string { return filepath.Join("segments", engine.SegmentName(n)) }
+func segName(n uint64) string { return filepath.Join("segments", layout.SegmentName(n)) }
 
 func readSeg(t *testing.T, dir string, n uint64) []byte {
 	t.Helper()

@@ -2,12 +2,11 @@ package verify
 
 import (
 	"cmp"
-	"encoding/hex"
 	"fmt"
 	"slices"
 
 	"github.com/vellumlog/vellum"
-	"github.com/vellumlog/vellum/chain"
+	"github.com/vellumlog/vellum/layout"
 	"github.com/vellumlog/vellum/merkle"
 	"github.com/vellumlog/vellum/segment"
 )
@@ -47,12 +46,24 @@ func (v *dirVerifier) links(nums []uint64, results []*segResult) {
 		link := func(off int64, expected, found, detail string) {
 			v.problem(rank, &Problem{Check: CheckLink, File: r.name, Offset: off, Seq: r.first, Expected: expected, Found: found, Detail: detail})
 		}
-		if r.hdrOK && h.Number != r.num {
-			link(16, fmt.Sprintf("segment %d", r.num), fmt.Sprintf("segment %d", h.Number), "header names another segment number than the file (segments renamed, swapped or moved)")
-			stop(r.first, fmt.Sprintf("%s holds segment %d (files renamed or swapped)", r.name, h.Number))
+		// The header's ties to the store and to the segment before it,
+		// by the engine's rules (layout.CheckLink), on the first seq and
+		// prev MAC this segment's data shows.
+		hv := h
+		hv.FirstSeq, hv.PrevMAC = r.first, r.prevMAC
+		var prevEnd *layout.End
+		if prev != nil {
+			prevEnd = &layout.End{Number: prev.num, LastSeq: prevLast, LastMAC: prevMAC}
 		}
-		if r.hdrOK && h.StoreID != v.storeID {
-			link(24, "store "+hex.EncodeToString(v.storeID[:]), "store "+hex.EncodeToString(h.StoreID[:]), "segment belongs to another store")
+		links := layout.CheckLink(r.num, v.storeID, &hv, prevEnd)
+		for _, le := range links {
+			switch {
+			case le.Field == layout.FieldNumber && r.hdrOK:
+				link(le.Offset, le.Expected, le.Found, le.Reason)
+				stop(r.first, fmt.Sprintf("%s holds segment %d (files renamed or swapped)", r.name, h.Number))
+			case le.Field == layout.FieldStoreID && r.hdrOK:
+				link(le.Offset, le.Expected, le.Found, le.Reason)
+			}
 		}
 		switch {
 		case i > 0 && nums[i] != nums[i-1]+1:
@@ -61,31 +72,27 @@ func (v *dirVerifier) links(nums []uint64, results []*segResult) {
 		case i == 0 && r.num != 1:
 			rep.Warnings = append(rep.Warnings, fmt.Sprintf("the store starts at segment %d (earlier segments expired): the chain and the tree are checked from seq %d", r.num, r.first))
 		}
-		if prev != nil {
+		for _, le := range links {
 			switch {
-			case tailOpen >= 0 && r.first > prevLast+1:
-				// The previous segment ends in unreadable bytes, which
-				// held the records up to this one's first (see holes).
-			case r.first != prevLast+1:
-				link(40, fmt.Sprintf("first seq %d", prevLast+1), fmt.Sprintf("first seq %d", r.first), "seqs are not contiguous with the previous segment (records removed, inserted or reordered)")
+			case le.Field == layout.FieldFirstSeq && prev != nil && (tailOpen < 0 || r.first <= prevLast+1):
+				// (When the previous segment ends in unreadable bytes,
+				// they held the records up to this one's first: see holes.)
+				link(le.Offset, le.Expected, le.Found, le.Reason)
 				stop(prevLast+1, fmt.Sprintf("%s starts at seq %d, not %d", r.name, r.first, prevLast+1))
-			}
-			if r.prevMAC != prevMAC && tailOpen < 0 && !prev.tailLost {
-				link(56, prevMAC.String(), r.prevMAC.String(), "header's prev MAC is not the previous segment's last MAC (the chain is broken between segments)")
-			}
-			if !prev.sealed {
-				v.problem(uint64(rankSegment+i-1), &Problem{Check: CheckLink, File: prev.name, Offset: prev.size,
-					Detail: "segment is not sealed but later segments exist (replaced by an older copy, or truncated)"})
-			}
-		} else if r.num == 1 {
-			if g := chain.Genesis(v.storeID, h.KeyID); r.hdrOK && r.prevMAC != g {
-				link(56, g.String(), r.prevMAC.String(), "the first segment's prev MAC is not the store's genesis value")
-			}
-			if r.first != 1 {
-				link(40, "first seq 1", fmt.Sprintf("first seq %d", r.first), "the first segment does not start at seq 1")
+			case le.Field == layout.FieldFirstSeq && prev == nil:
+				link(le.Offset, le.Expected, le.Found, le.Reason)
 				stop(1, r.name+" does not start at seq 1")
+			case le.Field == layout.FieldPrevMAC && prev != nil && tailOpen < 0 && !prev.tailLost:
+				link(le.Offset, le.Expected, le.Found, le.Reason)
+			case le.Field == layout.FieldPrevMAC && prev == nil && r.hdrOK:
+				link(le.Offset, le.Expected, le.Found, le.Reason)
 			}
-		} else {
+		}
+		if prev != nil && !prev.sealed {
+			v.problem(uint64(rankSegment+i-1), &Problem{Check: CheckLink, File: prev.name, Offset: prev.size,
+				Detail: "segment is not sealed but later segments exist (replaced by an older copy, or truncated)"})
+		}
+		if prev == nil && r.num != 1 {
 			stop(1, fmt.Sprintf("the store starts at seq %d (segment %d): the tree needs every record from seq 1", r.first, r.num))
 		}
 		v.torn(i == len(results)-1, rank, r)
@@ -123,8 +130,12 @@ func (v *dirVerifier) links(nums []uint64, results []*segResult) {
 
 		// What the next segment must continue.
 		tailOpen = -1
-		prev, prevMAC = r, r.lastMAC
-		prevLast = r.lastKnown
+		prev = r
+		if r.count > 0 || r.hdrOK {
+			// An empty segment whose header does not verify says
+			// nothing trustworthy about where the log ends.
+			prevMAC, prevLast = r.lastMAC, r.lastKnown
+		}
 		if n := len(r.damage); n > 0 && r.damage[n-1].State == StateUnreadable && r.damage[n-1].LastSeq == 0 {
 			tailOpen = len(rep.Damage) - 1
 		}
@@ -241,6 +252,12 @@ func (v *dirVerifier) holes(results []*segResult) {
 	var runs []run
 	for _, r := range results {
 		if r.count == 0 {
+			if r.hdrOK {
+				// An empty segment still says, by its verified header,
+				// that the log goes on at its first seq: the seqs before
+				// it must be somewhere.
+				runs = append(runs, run{r.first, r.first - 1, r})
+			}
 			continue
 		}
 		from := r.firstRead

@@ -305,7 +305,7 @@ func (c *segCheck) start(h segment.Header, hdrOK bool) {
 		return
 	}
 	if k, err := v.o.Keys.Lookup(h.KeyID); err != nil {
-		r.probs = append(r.probs, &Problem{Check: CheckKey, File: r.name, Offset: 48,
+		r.probs = append(r.probs, &Problem{Check: CheckKey, File: r.name, Offset: segment.HeaderKeyIDOffset,
 			Expected: "key id " + v.o.Keys.Active().ID().String(), Found: "key id " + h.KeyID.String(),
 			Detail: "the segment was chained under an HMAC key that was not given (wrong key?)"})
 		r.macWhy = fmt.Sprintf("chained under key id %s, which was not given", h.KeyID)

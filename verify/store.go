@@ -8,7 +8,7 @@ import (
 
 	"github.com/vellumlog/vellum"
 	"github.com/vellumlog/vellum/checkpoint"
-	"github.com/vellumlog/vellum/engine"
+	"github.com/vellumlog/vellum/layout"
 	"github.com/vellumlog/vellum/merkle"
 	"github.com/vellumlog/vellum/segment"
 	"github.com/vellumlog/vellum/vfs"
@@ -44,13 +44,13 @@ func OpenStore(fs vfs.FS, dir string) (*Store, error) {
 	if fs == nil {
 		fs = vfs.Default
 	}
-	nums, err := engine.ListSegments(fs, dir)
+	nums, err := layout.ListSegments(fs, dir)
 	if err != nil {
 		return nil, fmt.Errorf("verify: %w", err)
 	}
 	s := &Store{fs: fs, dir: dir}
 	for i, n := range nums {
-		path := engine.SegmentPath(dir, n)
+		path := layout.SegmentPath(dir, n)
 		r, err := segment.Open(fs, path, nil)
 		if err != nil {
 			s.Close()

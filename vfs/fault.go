@@ -73,6 +73,16 @@ func (m *Mem) SetCapacity(bytes int64) {
 	m.f.capacity = bytes
 }
 
+// SetSyncHook makes every File.Sync call fn with the file's name first,
+// outside the Mem's lock, and take effect (or fail) only when fn returns:
+// a test can hold an fsync open to see what a writer does meanwhile, or
+// count fsyncs per file. SyncDir does not call it. nil removes the hook.
+func (m *Mem) SetSyncHook(fn func(name string)) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.syncHook = fn
+}
+
 // Writes returns how many File.Write calls the Mem has counted, including
 // failed ones: a test runs a workload once, reads Writes, then reruns it
 // with FailWrite(n) for each n up to that count.

@@ -29,17 +29,19 @@ const crashBlock = 512
 //     so code must not rely on it.
 //
 // Crash and CrashKeepPrefix return what a power loss would leave;
-// FailWrite, FailSync, FailCreate and SetCapacity fail chosen operations. Paths are cleaned with
+// FailWrite, FailSync, FailCreate and SetCapacity fail chosen operations;
+// SetSyncHook holds fsyncs open or counts them. Paths are cleaned with
 // filepath.Clean, so "d/./f" and "d/f" name the same file; "." and "/" are
 // the roots and always exist.
 //
 // A Mem is safe for concurrent use. Its zero value is not usable: call
 // NewMem.
 type Mem struct {
-	mu    sync.Mutex
-	dirs  map[string]*memDir // by cleaned path
-	locks map[string]bool    // cleaned names held by Lock
-	f     faults             // see fault.go
+	mu       sync.Mutex
+	dirs     map[string]*memDir // by cleaned path
+	locks    map[string]bool    // cleaned names held by Lock
+	f        faults             // see fault.go
+	syncHook func(name string)  // see SetSyncHook; guarded by mu
 }
 
 var _ FS = (*Mem)(nil)
@@ -499,6 +501,12 @@ func (f *memFile) ReadAt(p []byte, off int64) (int, error) {
 }
 
 func (f *memFile) Sync() error {
+	f.m.mu.Lock()
+	hook := f.m.syncHook
+	f.m.mu.Unlock()
+	if hook != nil {
+		hook(f.name) // a slow disk: the bytes become durable when it returns
+	}
 	if err := f.check("sync"); err != nil {
 		return err
 	}

@@ -1,3 +1,5 @@
+//go:build unix
+
 package vfs
 
 import (
@@ -88,16 +90,18 @@ func (osFS) Lock(name string) (io.Closer, error) {
 
 type osFile struct{ *os.File }
 
-// Sync is fdatasync. It runs through SyscallConn so that a closed file
-// reports os.ErrClosed (not a bare EBADF) and a concurrent Close cannot
-// recycle the descriptor under it.
+// Sync makes the file's data durable: fdatasync on Linux, F_FULLFSYNC on
+// macOS (whose fsync does not flush the drive's cache), fsync elsewhere
+// (datasync in sync_*.go). It runs through SyscallConn so that a closed
+// file reports os.ErrClosed (not a bare EBADF) and a concurrent Close
+// cannot recycle the descriptor under it.
 func (f osFile) Sync() error {
 	rc, err := f.SyscallConn()
 	if err != nil {
 		return &os.PathError{Op: "fdatasync", Path: f.File.Name(), Err: err}
 	}
 	var serr error
-	if err := rc.Control(func(fd uintptr) { serr = unix.Fdatasync(int(fd)) }); err != nil {
+	if err := rc.Control(func(fd uintptr) { serr = datasync(int(fd)) }); err != nil {
 		// Control fails only on a closed file (internal/poll's
 		// ErrFileClosing, which os does not map for this call).
 		return &os.PathError{Op: "fdatasync", Path: f.File.Name(), Err: os.ErrClosed}

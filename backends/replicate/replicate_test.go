@@ -24,6 +24,7 @@ import (
 	"github.com/vellumlog/vellum/backends/sqlite"
 	"github.com/vellumlog/vellum/backends/storetest"
 	"github.com/vellumlog/vellum/engine"
+	"github.com/vellumlog/vellum/layout"
 	"github.com/vellumlog/vellum/query"
 )
 
@@ -119,7 +120,7 @@ func TestSQLite(t *testing.T) {
 	checkAll(t, e, dst, "")
 	// Rows name their segments: from 1, never decreasing, up to the last
 	// segment file.
-	nums, err := engine.ListSegments(nil, e.Dir())
+	nums, err := layout.ListSegments(nil, e.Dir())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,7 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/vellumlog/vellum/bench"
-	"github.com/vellumlog/vellum/engine"
+	"github.com/vellumlog/vellum/layout"
 	"github.com/vellumlog/vellum/segment"
 )
 
@@ -264,13 +264,13 @@ func codecFlag(s string) (segment.Codec, error) {
 
 // segmentBytes sums the sizes of a store's segment files.
 func segmentBytes(dir string) (int64, int, error) {
-	nums, err := engine.ListSegments(nil, dir)
+	nums, err := layout.ListSegments(nil, dir)
 	if err != nil {
 		return 0, 0, err
 	}
 	var n int64
 	for _, num := range nums {
-		fi, err := os.Stat(engine.SegmentPath(dir, num))
+		fi, err := os.Stat(layout.SegmentPath(dir, num))
 		if err != nil {
 			return 0, 0, err
 		}

@@ -8,7 +8,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/vellumlog/vellum/engine"
+	"github.com/vellumlog/vellum/layout"
 	"github.com/vellumlog/vellum/segment"
 	"github.com/vellumlog/vellum/vfs"
 )
@@ -61,14 +61,14 @@ func runInspect(args []string, stdout, stderr io.Writer) int {
 // inspect describes every segment without changing anything: sealed
 // segments from their footers, the active one by scanning it.
 func inspect(fs vfs.FS, dir string) ([]segmentInfo, error) {
-	nums, err := engine.ListSegments(fs, dir)
+	nums, err := layout.ListSegments(fs, dir)
 	if err != nil {
 		return nil, err
 	}
 	infos := make([]segmentInfo, 0, len(nums))
 	for _, n := range nums {
-		path := engine.SegmentPath(dir, n)
-		in := segmentInfo{Number: n, File: engine.SegmentName(n)}
+		path := layout.SegmentPath(dir, n)
+		in := segmentInfo{Number: n, File: layout.SegmentName(n)}
 		if fi, err := fs.Stat(path); err == nil {
 			in.Bytes = fi.Size()
 		}
@@ -119,7 +119,7 @@ func printInspect(w io.Writer, dir string, infos []segmentInfo) {
 		total += in.Records
 		bytes += in.Bytes
 	}
-	id, err := engine.ReadStoreID(vfs.Default, dir)
+	id, err := layout.ReadStoreID(vfs.Default, dir)
 	store := "unknown (" + fmt.Sprint(err) + ")"
 	if err == nil {
 		store = hex.EncodeToString(id[:])

@@ -106,13 +106,3 @@ func (l *live) ingest(token string, events ...string) []uint64 {
 	json.Unmarshal(body, &r)
 	return r.Seqs
 }
-
-// runEnv runs a vellum command with extra environment variables set for
-// its duration.
-func runEnv(t *testing.T, env map[string]string, args ...string) (int, string, string) {
-	t.Helper()
-	for k, v := range env {
-		t.Setenv(k, v)
-	}
-	return runCmd(args...)
-}

@@ -20,6 +20,7 @@ import (
 	"github.com/vellumlog/vellum/chain"
 	"github.com/vellumlog/vellum/checkpoint"
 	"github.com/vellumlog/vellum/engine"
+	"github.com/vellumlog/vellum/layout"
 	"github.com/vellumlog/vellum/metrics"
 	"github.com/vellumlog/vellum/query"
 	"github.com/vellumlog/vellum/redact"
@@ -329,7 +330,7 @@ func loadHMACKey(cfg *server.ServerConfig, log *slog.Logger) (*chain.Keyring, er
 	path := cfg.HMACKeyPath()
 	k, err := chain.LoadKeyFile(path)
 	if errors.Is(err, os.ErrNotExist) && cfg.Audit.HMACKeyFile == "" {
-		if nums, _ := engine.ListSegments(nil, cfg.DataDir); len(nums) > 0 {
+		if nums, _ := layout.ListSegments(nil, cfg.DataDir); len(nums) > 0 {
 			return nil, fmt.Errorf("the store in %s has segments but its key %s is missing; restore the key (a new one cannot verify the existing chain)", cfg.DataDir, path)
 		}
 		if k, err = chain.GenerateKey(); err != nil {

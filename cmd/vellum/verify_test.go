@@ -15,6 +15,7 @@ import (
 	"github.com/vellumlog/vellum/chain"
 	"github.com/vellumlog/vellum/checkpoint"
 	"github.com/vellumlog/vellum/engine"
+	"github.com/vellumlog/vellum/layout"
 )
 
 func runCmd(args ...string) (int, string, string) {
@@ -98,12 +99,22 @@ func TestKeygenVerifyExport(t *testing.T) {
 	if code, out, errs := runCmd("verify", "--bundle", bundle, "--pubkey", pub); code != 0 || !strings.Contains(out, "11 records") {
 		t.Fatalf("verify bundle: %d\n%s%s", code, out, errs)
 	}
+	// Another key's public key does not verify the store's checkpoint:
+	// export refuses rather than bundle a checkpoint nobody signed.
+	other := filepath.Join(t.TempDir(), "other")
+	if code, _, errs := runCmd("keygen", "--out", other); code != 0 {
+		t.Fatalf("keygen: %d %s", code, errs)
+	}
+	if code, _, errs := runCmd("export", "--data", data, "--proof", "--pubkey", filepath.Join(other, checkpoint.PublicKeyFile),
+		"--out", filepath.Join(t.TempDir(), "x.jsonl")); code == 0 || !strings.Contains(errs, "signature") {
+		t.Fatalf("export with another key's public key: %d %s", code, errs)
+	}
 	if code, out, _ := runCmd("export", "--data", data, "--from", "5", "--to", "6"); code != 0 || strings.Count(out, "\n") != 2 {
 		t.Fatalf("plain export: %d %q", code, out)
 	}
 
 	// Tampering: one byte of a sealed segment.
-	seg := engine.SegmentPath(data, 1)
+	seg := layout.SegmentPath(data, 1)
 	b, _ := os.ReadFile(seg)
 	b[300] ^= 1
 	os.Chmod(seg, 0o644)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/vellumlog/vellum/cosign"
 	"github.com/vellumlog/vellum/engine"
+	"github.com/vellumlog/vellum/layout"
 	"github.com/vellumlog/vellum/verify"
 	"github.com/vellumlog/vellum/witness"
 )
@@ -44,7 +45,7 @@ func fetchCosigned(dir string, urls []string) ([]verify.CosignedNote, error) {
 	if len(urls) == 0 {
 		return nil, nil
 	}
-	id, err := engine.ReadStoreID(nil, dir)
+	id, err := layout.ReadStoreID(nil, dir)
 	if err != nil {
 		return nil, fmt.Errorf("--witness-url: the store's origin: %v", err)
 	}

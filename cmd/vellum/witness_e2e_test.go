@@ -24,7 +24,7 @@ import (
 
 	"github.com/vellumlog/vellum/checkpoint"
 	"github.com/vellumlog/vellum/cosign"
-	"github.com/vellumlog/vellum/engine"
+	"github.com/vellumlog/vellum/layout"
 	"github.com/vellumlog/vellum/merkle"
 	"github.com/vellumlog/vellum/verify"
 	"github.com/vellumlog/vellum/witness"
@@ -110,7 +110,7 @@ func newStore(t *testing.T) *store {
 }
 
 func (s *store) origin() string {
-	id, err := engine.ReadStoreID(nil, s.data)
+	id, err := layout.ReadStoreID(nil, s.data)
 	if err != nil {
 		s.t.Fatal(err)
 	}

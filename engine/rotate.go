@@ -1,0 +1,172 @@
+package engine
+
+// The active segment's life, owned by the committer: Open takes over the
+// segment recovery found (or starts one); the flush loop seals it between
+// batches, when the first record after it reached Options.SegmentSize
+// arrives or once it is Options.SegmentAge old, and starts the next, which
+// continues the chain from the sealed one's tip.
+// The footer carries the span summaries (indexer) and the Merkle root and
+// section (tree).
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/vellumlog/vellum/chain"
+	"github.com/vellumlog/vellum/layout"
+	"github.com/vellumlog/vellum/segment"
+)
+
+// open takes over what recovery found and leaves the committer ready to
+// append: a segment written under a retired key is sealed and a new one
+// started under the active key (a key rotation), and a store without an
+// unsealed segment gets one. Readers then see the active segment.
+func (c *committer) open(r *recovery) error {
+	c.seg, c.writer = r.active, r.writer
+	active := c.opts.Keys.Active().ID()
+	tip := segment.Tip{Seq: 1, PrevMAC: chain.Genesis(c.storeID, active)}
+	num := uint64(1)
+	switch {
+	case c.writer != nil:
+		if c.writer.State().Count == 0 {
+			if err := c.writer.StartAfter(r.lastTime); err != nil {
+				return err
+			}
+		}
+		if c.seg.hdr.KeyID == active {
+			c.index.publish(c.seg, c.writer)
+			return nil
+		}
+		c.log.Info("key rotated; sealing the active segment", slog.String("old_key_id", c.seg.hdr.KeyID.String()),
+			slog.String("new_key_id", active.String()))
+		tip, num = c.writer.Tip(), c.seg.num+1
+		if _, err := c.seal(); err != nil {
+			return err
+		}
+	case len(r.sealed) > 0:
+		last := r.sealed[len(r.sealed)-1]
+		tip = segment.Tip{Seq: lastSeqOf(last) + 1, PrevMAC: last.footer.LastMAC, Time: r.lastTime}
+		num = last.num + 1
+	}
+	seg, w, err := c.createSegment(num, tip)
+	if err != nil {
+		return err
+	}
+	c.seg, c.writer = seg, w
+	c.index.publish(seg, w)
+	return nil
+}
+
+// newAgeTicker ticks often enough to seal a segment close to its age
+// (a tenth of it), at most once a second and at least once a millisecond.
+func newAgeTicker(age time.Duration) *time.Ticker {
+	return time.NewTicker(min(max(age/10, time.Millisecond), time.Second))
+}
+
+// sealWanted reports whether an appending goroutine found the active
+// segment full and waits for it to be sealed.
+func (c *committer) sealWanted() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.sealing && c.failErr == nil
+}
+
+// rotateIfOld seals a non-empty active segment older than SegmentAge
+// (when a batch is being written, at the next tick). Flush loop only.
+func (c *committer) rotateIfOld() {
+	c.mu.Lock()
+	old := !c.flushing && c.failErr == nil && c.writer.FlushedSize() > segment.HeaderSize &&
+		c.opts.Now().Sub(c.seg.hdr.Created) >= c.opts.SegmentAge
+	if old {
+		c.sealing = true // no appending goroutine starts a batch of its own now
+	}
+	c.mu.Unlock()
+	if old {
+		c.rotate()
+	}
+}
+
+// rotate seals the active segment and starts the next one. Appends wait
+// while it runs (sealing), so no record goes into the sealed segment after
+// its last batch. Flush loop only; a failure fails the engine.
+func (c *committer) rotate() {
+	c.setSealing(true)
+	defer c.setSealing(false)
+	c.flush() // records added before the seal began belong to this segment
+	if c.failed() != nil {
+		return
+	}
+	old, tip := c.seg, c.writer.Tip()
+	ft, err := c.seal()
+	if err != nil {
+		c.fail(err)
+		return
+	}
+	seg, w, err := c.createSegment(old.num+1, tip)
+	c.mu.Lock()
+	c.seg, c.writer = seg, w // nil after a failure: the sealed segment is complete, and a reopen starts the next
+	if err != nil {
+		c.failLocked(err)
+	}
+	c.mu.Unlock()
+	if err != nil {
+		return
+	}
+	c.index.publish(seg, w)
+	observeSeal(c.opts, old.num, ft) // metrics (observer.go)
+	c.log.Info("segment sealed", slog.Uint64("segment", old.num), slog.Uint64("records", ft.Count), slog.Uint64("last_seq", ft.LastSeq))
+}
+
+func (c *committer) setSealing(on bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.sealing = on
+	if !on {
+		c.wakeWaiters()
+	}
+}
+
+// seal seals the active segment, every record of which is durable, with
+// its span summaries and Merkle tree in the footer, and makes it a sealed
+// segment for readers.
+func (c *committer) seal() (*segment.Footer, error) {
+	so := &segment.SealOptions{Sections: map[uint16][]byte{segment.SectionSummaries: c.index.sealSection(c.seg, c.writer)}}
+	if err := c.tree.seal(c.seg.num, so); err != nil {
+		return nil, err
+	}
+	ft, err := c.writer.Seal(so)
+	if err != nil {
+		return nil, err
+	}
+	c.seg.footer = ft
+	c.index.sealed(c.seg, ft)
+	return ft, nil
+}
+
+// createSegment creates segment num, whose chain starts at tip, and opens
+// a reader on it.
+func (c *committer) createSegment(num uint64, tip segment.Tip) (*segInfo, *segment.Writer, error) {
+	path := layout.SegmentPath(c.dir, num)
+	h := segment.Header{
+		Number:   num,
+		StoreID:  c.storeID,
+		FirstSeq: tip.Seq,
+		KeyID:    c.opts.Keys.Active().ID(),
+		PrevMAC:  tip.PrevMAC,
+		Created:  c.opts.Now(),
+	}
+	w, err := segment.Create(c.fs, path, h, c.opts.segmentOptions())
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := w.StartAfter(tip.Time); err != nil {
+		w.Close()
+		return nil, nil, err
+	}
+	r, err := segment.Open(c.fs, path, c.opts.segmentOptions())
+	if err != nil {
+		w.Close()
+		return nil, nil, err
+	}
+	return &segInfo{num: num, path: path, hdr: w.Header(), reader: r, files: c.files}, w, nil
+}
