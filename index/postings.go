@@ -1,0 +1,687 @@
+package index
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math/bits"
+	"slices"
+	"strings"
+
+	"github.com/vellumlog/vellum"
+)
+
+// SectionPostings is the segment footer section that holds a segment's
+// postings (segment/FORMAT.md, "Postings"). Wire constant: do not change.
+const SectionPostings = 4
+
+// PostingsVersion is the version of section 4 this package writes and
+// reads. Wire constant.
+const PostingsVersion = 1
+
+// Postings field ids. Wire constants: do not change. Fields 1 to 7 are
+// exact (stored with their values), 8 and 9 hashed.
+const (
+	FieldTenant       = 1
+	FieldUser         = 2
+	FieldAction       = 3
+	FieldActionPrefix = 4
+	FieldTool         = 5
+	FieldModel        = 6
+	FieldOutcome      = 7
+	FieldSession      = 8
+	FieldTrace        = 9
+
+	firstHashed = FieldSession
+	numFields   = 10 // ids 1..9
+)
+
+// Encoding limits. Wire constants.
+const (
+	listDeltas       = 0
+	listBitmap       = 1
+	maxBucketBits    = 24
+	bucketTarget     = 16 // entries per bucket the writer aims at
+	maxPostingsValue = 4096
+)
+
+// ErrPostingsCorrupt reports a postings section (or one of its lists) that
+// does not parse or contradicts itself.
+var ErrPostingsCorrupt = errors.New("index: corrupt postings section")
+
+func postingsErr(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrPostingsCorrupt, fmt.Sprintf(format, args...))
+}
+
+// Values are the postings values of one record, as strings that share the
+// record's memory. The engine computes them on the appending goroutine.
+type Values struct {
+	Tenant, User, Action, Tool, Model, Outcome, Session, Trace string
+}
+
+// ValuesOf returns r's postings values.
+func ValuesOf(r *vellum.Record) Values {
+	return Values{Tenant: r.TenantID, User: r.UserID, Action: r.Action, Tool: r.Tool.Name, Model: r.Model.Name,
+		Outcome: r.Outcome.Status, Session: r.SessionID, Trace: r.TraceID}
+}
+
+// HashValue is the hash of a hashed field's value (FORMAT.md): fmix64 of
+// FNV-1a-64 over the field id byte and the value.
+func HashValue[S string | []byte](field byte, v S) uint64 {
+	h := hashKey(field, v, len(v))
+	h ^= h >> 33
+	h *= 0xff51afd7ed558ccd
+	h ^= h >> 33
+	h *= 0xc4ceb9fe1a85ec53
+	h ^= h >> 33
+	return h
+}
+
+// PostingsBuilder accumulates the postings of one segment's records in
+// seq order and encodes section 4. The engine keeps the active segment's
+// postings in one; its lists may be read (Lookup) by one goroutine while
+// another adds, provided the caller orders the two with a lock. Not safe
+// for concurrent use otherwise.
+type PostingsBuilder struct {
+	n     uint32
+	exact [firstHashed]map[string]*plist
+	// Hashed fields: the ordinals of records with a value and its hash.
+	hOrds [2][]uint32
+	hHash [2][]uint64
+}
+
+type plist struct{ ords []uint32 }
+
+// Len returns how many records were added.
+func (b *PostingsBuilder) Len() int { return int(b.n) }
+
+// Add adds the next record (ordinal Len()).
+func (b *PostingsBuilder) Add(v *Values) {
+	addRecord(b, v.Tenant, v.User, v.Action, v.Tool, v.Model, v.Outcome, v.Session, v.Trace)
+}
+
+// AddFields adds the next record from fields read with vellum.PeekFields.
+func (b *PostingsBuilder) AddFields(f *vellum.Fields) {
+	addRecord(b, f.TenantID, f.UserID, f.Action, f.Tool, f.Model, f.Status, f.SessionID, f.TraceID)
+}
+
+func addRecord[S string | []byte](b *PostingsBuilder, tenant, user, action, tool, model, outcome, session, trace S) {
+	o := b.n
+	b.n++
+	addExact(b, FieldTenant, tenant, o)
+	addExact(b, FieldUser, user, o)
+	addExact(b, FieldAction, action, o)
+	for i := 0; i < len(action)-1; i++ {
+		if action[i] == '.' {
+			addExact(b, FieldActionPrefix, action[:i+1], o)
+		}
+	}
+	addExact(b, FieldTool, tool, o)
+	addExact(b, FieldModel, model, o)
+	addExact(b, FieldOutcome, outcome, o)
+	for i, v := range [2]S{session, trace} {
+		if len(v) > 0 {
+			b.hOrds[i] = append(b.hOrds[i], o)
+			b.hHash[i] = append(b.hHash[i], HashValue(byte(FieldSession+i), v))
+		}
+	}
+}
+
+func addExact[S string | []byte](b *PostingsBuilder, field byte, v S, o uint32) {
+	if len(v) == 0 || len(v) > maxPostingsValue {
+		return // validation bounds every indexed value far below this
+	}
+	m := b.exact[field]
+	if m == nil {
+		m = map[string]*plist{}
+		b.exact[field] = m
+	}
+	if l := m[string(v)]; l != nil {
+		l.ords = append(l.ords, o)
+		return
+	}
+	m[string(v)] = &plist{ords: []uint32{o}}
+}
+
+// Lookup returns the list of value v of field (the ordinals of the records
+// holding it, ascending). The list aliases the builder's memory and stays
+// valid (it never changes) after later Adds.
+func (b *PostingsBuilder) Lookup(field byte, v string) List {
+	switch {
+	case field >= firstHashed && field < numFields:
+		i := field - firstHashed
+		h := HashValue(field, v)
+		var out []uint32
+		for j, x := range b.hHash[i] {
+			if x == h {
+				out = append(out, b.hOrds[i][j])
+			}
+		}
+		return List{ords: out, count: len(out), candidates: true}
+	case field >= FieldTenant && field < firstHashed:
+		if l := b.exact[field][v]; l != nil {
+			return List{ords: l.ords[:len(l.ords):len(l.ords)], count: len(l.ords)}
+		}
+	}
+	return List{}
+}
+
+// Marshal encodes the postings of the records added so far as section 4.
+func (b *PostingsBuilder) Marshal() []byte {
+	type key struct {
+		field byte
+		value string
+		l     *plist
+	}
+	var keys []key
+	for f := byte(FieldTenant); f < firstHashed; f++ {
+		for v, l := range b.exact[f] {
+			keys = append(keys, key{f, v, l})
+		}
+	}
+	slices.SortFunc(keys, func(a, b key) int {
+		if a.field != b.field {
+			return int(a.field) - int(b.field)
+		}
+		return strings.Compare(a.value, b.value)
+	})
+	w := byte(3)
+	if b.n > 1<<24 {
+		w = 4
+	}
+	le := binary.LittleEndian
+	head := []byte{PostingsVersion, w, 0, 0}
+	head = le.AppendUint32(head, b.n)
+	head = le.AppendUint32(head, uint32(len(keys)))
+	var data []byte
+	for _, k := range keys {
+		start := len(data)
+		enc := byte(listDeltas)
+		data = appendDeltas(data, k.l.ords)
+		if bm := bitmapSize(k.l.ords); bm < len(data)-start {
+			data = appendBitmap(data[:start], k.l.ords)
+			enc = listBitmap
+		}
+		head = append(head, k.field)
+		head = binary.AppendUvarint(head, uint64(len(k.value)))
+		head = append(head, k.value...)
+		head = binary.AppendUvarint(head, uint64(len(k.l.ords)))
+		head = append(head, enc)
+		head = binary.AppendUvarint(head, uint64(start))
+		head = binary.AppendUvarint(head, uint64(len(data)-start))
+	}
+	head = append(head, 2)
+	for i := range 2 {
+		ords, hs := b.hOrds[i], b.hHash[i]
+		e := len(ords)
+		k := 0
+		for k < maxBucketBits && (1<<k)*bucketTarget < e {
+			k++
+		}
+		nb := 1 << k
+		dir := make([]uint32, nb+1)
+		for _, h := range hs {
+			dir[bucketOf(h, k)+1]++
+		}
+		for j := 1; j <= nb; j++ {
+			dir[j] += dir[j-1]
+		}
+		dirOff := len(data)
+		for j := range nb {
+			data = le.AppendUint32(data, dir[j])
+		}
+		entOff := len(data)
+		stride := 1 + int(w)
+		data = append(data, make([]byte, e*stride)...)
+		pos := dir[:nb]
+		for j, h := range hs {
+			bk := bucketOf(h, k)
+			p := entOff + int(pos[bk])*stride
+			pos[bk]++
+			data[p] = fingerprint(h, k)
+			putOrd(data[p+1:], ords[j], int(w))
+		}
+		head = append(head, byte(FieldSession+i), byte(k))
+		head = le.AppendUint32(head, uint32(e))
+		head = le.AppendUint32(head, uint32(dirOff))
+		head = le.AppendUint32(head, uint32(entOff))
+	}
+	return append(head, data...)
+}
+
+func bucketOf(h uint64, k int) uint32 {
+	if k == 0 {
+		return 0
+	}
+	return uint32(h >> (64 - k))
+}
+
+func fingerprint(h uint64, k int) byte { return byte(h >> (56 - k)) }
+
+func putOrd(b []byte, o uint32, w int) {
+	for i := range w {
+		b[i] = byte(o >> (8 * i))
+	}
+}
+
+func getOrd(b []byte, w int) uint32 {
+	var o uint32
+	for i := range w {
+		o |= uint32(b[i]) << (8 * i)
+	}
+	return o
+}
+
+func appendDeltas(b []byte, ords []uint32) []byte {
+	prev := uint32(0)
+	for i, o := range ords {
+		if i == 0 {
+			b = binary.AppendUvarint(b, uint64(o))
+		} else {
+			b = binary.AppendUvarint(b, uint64(o-prev))
+		}
+		prev = o
+	}
+	return b
+}
+
+func bitmapSize(ords []uint32) int {
+	base := ords[0]
+	var tmp [binary.MaxVarintLen32]byte
+	return binary.PutUvarint(tmp[:], uint64(base)) + int(ords[len(ords)-1]-base)/8 + 1
+}
+
+func appendBitmap(b []byte, ords []uint32) []byte {
+	base := ords[0]
+	b = binary.AppendUvarint(b, uint64(base))
+	start := len(b)
+	b = append(b, make([]byte, int(ords[len(ords)-1]-base)/8+1)...)
+	for _, o := range ords {
+		d := o - base
+		b[start+int(d/8)] |= 1 << (d % 8)
+	}
+	return b
+}
+
+// List is one posting list: record ordinals of a segment, ascending.
+// Candidates is set for hashed fields: the list may hold records whose
+// value differs (a hash collision), so a reader confirms on the records.
+// The zero List is empty.
+type List struct {
+	ords       []uint32 // deltas, or a builder's list
+	bits       []byte   // bitmap lists: bit i stands for base+i
+	base       uint32
+	count      int
+	candidates bool
+}
+
+// Len returns how many ordinals the list holds.
+func (l *List) Len() int { return l.count }
+
+// Candidates reports whether the list may hold records that do not match.
+func (l *List) Candidates() bool { return l.candidates }
+
+// Contains reports whether ordinal o is in the list.
+func (l *List) Contains(o uint32) bool {
+	if l.bits != nil {
+		if o < l.base {
+			return false
+		}
+		d := o - l.base
+		return int(d/8) < len(l.bits) && l.bits[d/8]&(1<<(d%8)) != 0
+	}
+	_, ok := slices.BinarySearch(l.ords, o)
+	return ok
+}
+
+// AppendRange appends the list's ordinals in [lo, hi) to dst.
+func (l *List) AppendRange(dst []uint32, lo, hi uint32) []uint32 {
+	if l.bits != nil {
+		for i, by := range l.bits {
+			for by != 0 {
+				j := bits.TrailingZeros8(by)
+				by &= by - 1
+				o := l.base + uint32(i)*8 + uint32(j)
+				if o >= hi {
+					return dst
+				}
+				if o >= lo {
+					dst = append(dst, o)
+				}
+			}
+		}
+		return dst
+	}
+	i, _ := slices.BinarySearch(l.ords, lo)
+	for ; i < len(l.ords) && l.ords[i] < hi; i++ {
+		dst = append(dst, l.ords[i])
+	}
+	return dst
+}
+
+// Union returns the ordinals in any of lists, as one list.
+func Union(lists []List) List {
+	var all []uint32
+	cand := false
+	for i := range lists {
+		all = lists[i].AppendRange(all, 0, ^uint32(0))
+		cand = cand || lists[i].candidates
+	}
+	slices.Sort(all)
+	all = slices.Compact(all)
+	return List{ords: all, count: len(all), candidates: cand}
+}
+
+// Intersect returns the ordinals in [lo, hi) that every list holds,
+// ascending. The shortest list drives; the others are probed. No lists
+// means no constraint is not allowed: it returns nil.
+func Intersect(lists []List, lo, hi uint32) []uint32 {
+	if len(lists) == 0 {
+		return nil
+	}
+	d := 0
+	for i := range lists {
+		if lists[i].count < lists[d].count {
+			d = i
+		}
+	}
+	out := lists[d].AppendRange(nil, lo, hi)
+	for i := range lists {
+		if i == d || len(out) == 0 {
+			continue
+		}
+		l := &lists[i]
+		if l.bits != nil || len(out)*8 < len(l.ords) {
+			out = slices.DeleteFunc(out, func(o uint32) bool { return !l.Contains(o) })
+			continue
+		}
+		// Merge two sorted lists.
+		k, j := 0, 0
+		for _, o := range out {
+			for j < len(l.ords) && l.ords[j] < o {
+				j++
+			}
+			if j < len(l.ords) && l.ords[j] == o {
+				out[k] = o
+				k++
+			}
+		}
+		out = out[:k]
+	}
+	return out
+}
+
+// ReadAt reads len(b) bytes at off of the file a Postings was parsed from,
+// or fails.
+type ReadAt func(b []byte, off int64) error
+
+// Postings is a parsed section 4: its key table and where its lists and
+// buckets lie. Lists are read from the file on demand (Lookup), so that a
+// store keeps only the key tables in memory. Safe for concurrent use.
+type Postings struct {
+	records uint32
+	w       int
+	exact   [firstHashed]map[string]listRef
+	hashed  [2]hashedRef
+	// Data is where the data area starts, relative to the section; the
+	// caller adds the section's file offset (SetBase).
+	data    int64
+	dataLen int64
+	base    int64
+}
+
+type listRef struct {
+	off, n int64
+	count  int
+	enc    byte
+}
+
+type hashedRef struct {
+	k              int
+	e              uint32
+	dirOff, entOff int64
+}
+
+// ParsePostings parses section 4 of a segment of records records. It
+// checks the key table and every offset; lists are checked when read. The
+// result does not alias b.
+func ParsePostings(b []byte, records uint64) (*Postings, error) {
+	le := binary.LittleEndian
+	if len(b) < 12 {
+		return nil, postingsErr("%d bytes, shorter than its header", len(b))
+	}
+	if b[0] != PostingsVersion {
+		return nil, postingsErr("version %d, this build reads %d", b[0], PostingsVersion)
+	}
+	w := int(b[1])
+	if w != 3 && w != 4 || b[2] != 0 || b[3] != 0 {
+		return nil, postingsErr("ordinal width %d or reserved bytes %d %d", w, b[2], b[3])
+	}
+	p := &Postings{records: le.Uint32(b[4:]), w: w}
+	if uint64(p.records) != records {
+		return nil, postingsErr("section says %d records, the segment holds %d", p.records, records)
+	}
+	if w == 3 && p.records > 1<<24 {
+		return nil, postingsErr("3-byte ordinals for %d records", p.records)
+	}
+	nk := le.Uint32(b[8:])
+	pos := 12
+	uv := func() (uint64, bool) {
+		v, n := binary.Uvarint(b[pos:])
+		if n <= 0 {
+			return 0, false
+		}
+		pos += n
+		return v, true
+	}
+	type pending struct {
+		field byte
+		value string
+		ref   listRef
+	}
+	refs := make([]pending, 0, min(int(nk), len(b)/6))
+	for i := uint32(0); i < nk; i++ {
+		if pos >= len(b) {
+			return nil, postingsErr("key %d of %d truncated", i, nk)
+		}
+		f := b[pos]
+		pos++
+		if f < FieldTenant || f >= firstHashed {
+			return nil, postingsErr("key %d has field %d, not an exact field", i, f)
+		}
+		n, ok := uv()
+		if !ok || n == 0 || n > maxPostingsValue || n > uint64(len(b)-pos) {
+			return nil, postingsErr("key %d value length bad", i)
+		}
+		v := string(b[pos : pos+int(n)])
+		pos += int(n)
+		cnt, ok1 := uv()
+		if !ok1 || pos >= len(b) {
+			return nil, postingsErr("key %d truncated", i)
+		}
+		enc := b[pos]
+		pos++
+		off, ok2 := uv()
+		ln, ok3 := uv()
+		if !ok2 || !ok3 || cnt == 0 || cnt > uint64(p.records) || enc > listBitmap || ln == 0 || off > 1<<40 || ln > 1<<40 {
+			return nil, postingsErr("key %d (field %d) has a bad count, encoding or extent", i, f)
+		}
+		if len(refs) > 0 {
+			pr := refs[len(refs)-1]
+			if pr.field > f || pr.field == f && pr.value >= v {
+				return nil, postingsErr("key %d is out of order", i)
+			}
+		}
+		refs = append(refs, pending{f, v, listRef{off: int64(off), n: int64(ln), count: int(cnt), enc: enc}})
+	}
+	if pos >= len(b) || b[pos] != 2 {
+		return nil, postingsErr("hashed field count missing or not 2")
+	}
+	pos++
+	for i := range 2 {
+		if len(b)-pos < 14 {
+			return nil, postingsErr("hashed field %d truncated", i)
+		}
+		if b[pos] != byte(FieldSession+i) || b[pos+1] > maxBucketBits {
+			return nil, postingsErr("hashed field %d: field %d, %d bucket bits", i, b[pos], b[pos+1])
+		}
+		h := hashedRef{k: int(b[pos+1]), e: le.Uint32(b[pos+2:]), dirOff: int64(le.Uint32(b[pos+6:])), entOff: int64(le.Uint32(b[pos+10:]))}
+		if h.e > p.records {
+			return nil, postingsErr("hashed field %d has %d entries for %d records", FieldSession+i, h.e, p.records)
+		}
+		p.hashed[i] = h
+		pos += 14
+	}
+	p.data = int64(pos)
+	p.dataLen = int64(len(b) - pos)
+	for _, r := range refs {
+		if r.ref.off+r.ref.n > p.dataLen {
+			return nil, postingsErr("list of field %d value %q lies outside the section", r.field, r.value)
+		}
+		if p.exact[r.field] == nil {
+			p.exact[r.field] = map[string]listRef{}
+		}
+		p.exact[r.field][r.value] = r.ref
+	}
+	for i, h := range p.hashed {
+		if h.dirOff+4<<h.k > p.dataLen || h.entOff+int64(h.e)*int64(1+w) > p.dataLen {
+			return nil, postingsErr("hashed field %d lies outside the section", FieldSession+i)
+		}
+	}
+	return p, nil
+}
+
+// SetBase sets the file offset of the section, so that Lookup reads at the
+// right place.
+func (p *Postings) SetBase(sectionOffset int64) { p.base = sectionOffset + p.data }
+
+// Records returns the record count the section covers.
+func (p *Postings) Records() int { return int(p.records) }
+
+// Has reports whether an exact field has value v, without reading.
+func (p *Postings) Has(field byte, v string) bool {
+	if field < FieldTenant || field >= firstHashed {
+		return true
+	}
+	_, ok := p.exact[field][v]
+	return ok
+}
+
+// Count returns the length of an exact field's list without reading it.
+func (p *Postings) Count(field byte, v string) int {
+	if field < FieldTenant || field >= firstHashed {
+		return -1
+	}
+	return p.exact[field][v].count
+}
+
+// Lookup reads and checks the list of value v of field. An absent value
+// gives the empty list.
+func (p *Postings) Lookup(read ReadAt, field byte, v string) (List, error) {
+	switch {
+	case field >= firstHashed && field < numFields:
+		return p.lookupHashed(read, field, v)
+	case field < FieldTenant || field >= firstHashed:
+		return List{}, nil
+	}
+	r, ok := p.exact[field][v]
+	if !ok {
+		return List{}, nil
+	}
+	b := make([]byte, r.n)
+	if err := read(b, p.base+r.off); err != nil {
+		return List{}, err
+	}
+	l, err := decodeList(b, r.enc, r.count, p.records)
+	if err != nil {
+		return List{}, fmt.Errorf("%w (field %d value %q)", err, field, v)
+	}
+	return l, nil
+}
+
+func decodeList(b []byte, enc byte, count int, records uint32) (List, error) {
+	if enc == listBitmap {
+		base, n := binary.Uvarint(b)
+		if n <= 0 || base >= uint64(records) || n == len(b) {
+			return List{}, postingsErr("bitmap list header bad")
+		}
+		bm := b[n:]
+		if bm[0]&1 == 0 || bm[len(bm)-1] == 0 || base+uint64(len(bm))*8 > uint64(records)+7 {
+			return List{}, postingsErr("bitmap list does not start at its base or runs past the records")
+		}
+		ones := 0
+		for _, by := range bm {
+			ones += bits.OnesCount8(by)
+		}
+		last := base + uint64(len(bm)-1)*8 + uint64(7-bits.LeadingZeros8(bm[len(bm)-1]))
+		if ones != count || last >= uint64(records) {
+			return List{}, postingsErr("bitmap list holds %d ordinals (last %d), its key says %d of %d records", ones, last, count, records)
+		}
+		return List{bits: bm, base: uint32(base), count: count}, nil
+	}
+	ords := make([]uint32, 0, count)
+	var prev uint64
+	for p := 0; p < len(b); {
+		v, n := binary.Uvarint(b[p:])
+		if n <= 0 {
+			return List{}, postingsErr("bad varint in list")
+		}
+		p += n
+		if len(ords) > 0 {
+			if v == 0 {
+				return List{}, postingsErr("list does not increase")
+			}
+			v += prev
+		}
+		if v >= uint64(records) || len(ords) == count {
+			return List{}, postingsErr("list ordinal %d out of range or more than %d ordinals", v, count)
+		}
+		ords = append(ords, uint32(v))
+		prev = v
+	}
+	if len(ords) != count {
+		return List{}, postingsErr("list holds %d ordinals, its key says %d", len(ords), count)
+	}
+	return List{ords: ords, count: count}, nil
+}
+
+func (p *Postings) lookupHashed(read ReadAt, field byte, v string) (List, error) {
+	hr := p.hashed[field-firstHashed]
+	if hr.e == 0 {
+		return List{candidates: true}, nil
+	}
+	h := HashValue(field, v)
+	bk := bucketOf(h, hr.k)
+	var d [8]byte
+	n := 8
+	if int64(bk)+1 == 1<<hr.k {
+		n = 4
+	}
+	if err := read(d[:n], p.base+hr.dirOff+4*int64(bk)); err != nil {
+		return List{}, err
+	}
+	lo, hi := binary.LittleEndian.Uint32(d[:]), hr.e
+	if n == 8 {
+		hi = binary.LittleEndian.Uint32(d[4:])
+	}
+	if lo > hi || hi > hr.e {
+		return List{}, postingsErr("hashed field %d bucket %d spans entries %d..%d of %d", field, bk, lo, hi, hr.e)
+	}
+	stride := 1 + p.w
+	b := make([]byte, int(hi-lo)*stride)
+	if err := read(b, p.base+hr.entOff+int64(lo)*int64(stride)); err != nil {
+		return List{}, err
+	}
+	fp := fingerprint(h, hr.k)
+	var out []uint32
+	for i := 0; i < len(b); i += stride {
+		o := getOrd(b[i+1:], p.w)
+		if o >= p.records || i > 0 && o <= getOrd(b[i+1-stride:], p.w) {
+			return List{}, postingsErr("hashed field %d bucket %d: ordinal %d out of range or order", field, bk, o)
+		}
+		if b[i] == fp {
+			out = append(out, o)
+		}
+	}
+	return List{ords: out, count: len(out), candidates: true}, nil
+}
