@@ -220,6 +220,10 @@ type Footer struct {
 	Spans      []Span
 	// Sections holds footer sections other than the span index, by type.
 	Sections map[uint16][]byte
+	// SectionOffsets holds the file offset of each section's bytes, by
+	// type, so that a reader can read part of a section later without
+	// keeping it in memory.
+	SectionOffsets map[uint16]int64
 }
 
 func (f *Footer) marshal() []byte {
@@ -238,8 +242,10 @@ func (f *Footer) marshal() []byte {
 		le.PutUint64(e[40:], uint64(s.LastTime))
 	}
 	body = appendSection(body, SectionSpans, sp)
+	f.SectionOffsets = map[uint16]int64{}
 	for typ := uint16(2); typ < 256; typ++ {
 		if sec, ok := f.Sections[typ]; ok {
+			f.SectionOffsets[typ] = f.Offset + footerPrefix + int64(len(body)) + sectionHeadSize
 			body = appendSection(body, typ, sec)
 		}
 	}
@@ -330,8 +336,10 @@ func parseFooter(path string, off int64, b []byte) (*Footer, error) {
 		if typ != SectionSpans {
 			if f.Sections == nil {
 				f.Sections = map[uint16][]byte{}
+				f.SectionOffsets = map[uint16]int64{}
 			}
 			f.Sections[typ] = data
+			f.SectionOffsets[typ] = off + int64(footerPrefix+p-n)
 			continue
 		}
 		sawSpans = true

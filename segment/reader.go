@@ -115,6 +115,9 @@ func (r *Reader) readAt(b []byte, off int64) error {
 	return fmt.Errorf("segment: read %s at offset %d: %w", r.path, off, err)
 }
 
+// ReadAt reads len(b) bytes at file offset off; a short read is an error.
+func (r *Reader) ReadAt(b []byte, off int64) error { return r.readAt(b, off) }
+
 // Path returns the file name.
 func (r *Reader) Path() string { return r.path }
 
@@ -294,5 +297,77 @@ func parseEntries(path string, off int64, h *blockHeader, p []byte, o *Options, 
 	if t != h.lastTime {
 		return out, corrupt(path, off, seq-1, "last record time differs from the block's last time")
 	}
+	return out, nil
+}
+
+// ReadBlocks reads span s like ReadSpanScratch, but decodes only the block
+// frames that hold at least one of seqs (ascending): a reader that knows
+// which records it wants (from postings) decompresses and checks only
+// their blocks. It returns every entry of those blocks, in order; links
+// between blocks are not checked, since blocks in between are skipped.
+func (r *Reader) ReadBlocks(s Span, seqs []uint64, sc *Scratch) ([]Entry, error) {
+	if s.Offset < HeaderSize || s.Length <= 0 || (r.footer != nil && s.Offset+s.Length > r.footer.Offset) {
+		return nil, corrupt(r.path, s.Offset, s.FirstSeq, "span of %d bytes at offset %d lies outside the data", s.Length, s.Offset)
+	}
+	if s.Length > int64(r.opts.MaxFooterSize) {
+		return nil, corrupt(r.path, s.Offset, s.FirstSeq, "span of %d bytes exceeds the read limit", s.Length)
+	}
+	if int64(cap(sc.file)) < s.Length {
+		sc.file = make([]byte, s.Length)
+	}
+	b := sc.file[:s.Length]
+	if err := r.readAt(b, s.Offset); err != nil {
+		return nil, err
+	}
+	out := sc.entries[:0]
+	next := s.FirstSeq
+	nb := 0
+	for p := 0; p < len(b) && len(seqs) > 0; {
+		switch b[p] {
+		case frameCommit:
+			p += CommitSize
+			continue
+		case frameBlock:
+		default:
+			return nil, corrupt(r.path, s.Offset+int64(p), next, "frame type %#x inside a span", b[p])
+		}
+		if len(b)-p < BlockHeaderSize {
+			return nil, corrupt(r.path, s.Offset+int64(p), next, "truncated block header")
+		}
+		var h blockHeader
+		h.parse(b[p:])
+		if h.firstSeq != next {
+			return nil, corrupt(r.path, s.Offset+int64(p), next, "block starts at seq %d, seq %d expected", h.firstSeq, next)
+		}
+		end := next + uint64(h.count)
+		for len(seqs) > 0 && seqs[0] < next {
+			seqs = seqs[1:]
+		}
+		if len(seqs) == 0 || seqs[0] >= end {
+			if int64(h.storedLen) > int64(len(b)-p-BlockHeaderSize) {
+				return nil, corrupt(r.path, s.Offset+int64(p), next, "block payload of %d bytes runs past the end of the data", h.storedLen)
+			}
+			p += BlockHeaderSize + int(h.storedLen)
+			next = end
+			continue
+		}
+		if nb == len(sc.blocks) {
+			sc.blocks = append(sc.blocks, nil)
+		}
+		h, payload, n, err := decodeBlock(r.path, b[p:], s.Offset+int64(p), &r.opts, sc.blocks[nb])
+		if err != nil {
+			return nil, err
+		}
+		if h.codec != CodecNone {
+			sc.blocks[nb] = payload[:0]
+		}
+		nb++
+		if out, err = parseEntries(r.path, s.Offset+int64(p), &h, payload, &r.opts, out); err != nil {
+			return nil, err
+		}
+		next = end
+		p += n
+	}
+	sc.entries = out
 	return out, nil
 }
