@@ -55,6 +55,7 @@ type item struct {
 	enc   []byte
 	dedup string // dedupKey(tenant, event id), or "" when not deduplicated
 	keys  index.Keys
+	vals  index.Values // postings values (postings.go)
 }
 
 // Len returns the number of records.
@@ -121,7 +122,7 @@ func (e *Engine) Prepare(recs ...vellum.Record) (*Prepared, error) {
 		if buf, err = r.AppendBinary(buf); err != nil {
 			return nil, &RecordError{Index: i, Err: err}
 		}
-		p.items[i] = item{enc: buf[start:len(buf):len(buf)], keys: keysOf(r)}
+		p.items[i] = item{enc: buf[start:len(buf):len(buf)], keys: keysOf(r), vals: index.ValuesOf(r)}
 		if r.EventID != "" && o.DedupEntries > 0 {
 			p.items[i].dedup = dedupKey(r.TenantID, r.EventID)
 		}

@@ -105,6 +105,7 @@ type batch struct {
 	records  int             // the calls' records, duplicates included
 	firstSeq uint64          // seq of the first new record
 	keys     []*index.Keys   // summary keys of the new records, in seq order
+	vals     []*index.Values // their postings values, in seq order
 	leaves   leafBatch       // encodings and MACs, for the Merkle tree
 	entries  []segment.Entry // for Options.OnCommit
 
@@ -116,6 +117,7 @@ func newBatch(sizeHint int) *batch {
 	n := max(sizeHint, 16)
 	return &batch{
 		keys:   make([]*index.Keys, 0, n),
+		vals:   make([]*index.Values, 0, n),
 		leaves: leafBatch{encs: make([][]byte, 0, n), macs: make([]vellum.MAC, 0, n)},
 		done:   make(chan struct{}),
 	}
@@ -241,6 +243,7 @@ func (c *committer) add(b *batch, it *item, now int64) (uint64, error) {
 		b.firstSeq = tip.Seq
 	}
 	b.keys = append(b.keys, &it.keys)
+	b.vals = append(b.vals, &it.vals)
 	b.leaves.encs = append(b.leaves.encs, it.enc)
 	b.leaves.macs = append(b.leaves.macs, mac)
 	if c.opts.OnCommit != nil {
@@ -391,6 +394,7 @@ func (c *committer) wakeWaiters() {
 // the log, before its callers are released.
 func (c *committer) durable(b *batch) {
 	c.index.noteKeys(b.firstSeq, b.keys)
+	c.index.addPostings(c.seg, b.firstSeq, b.vals)
 	if c.opts.OnCommit != nil && len(b.entries) > 0 {
 		c.opts.OnCommit(c.seg.num, b.entries)
 	}

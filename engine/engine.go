@@ -101,6 +101,7 @@ func (e *Engine) open() (err error) {
 	o := &e.opts
 	r := &recovery{fs: o.FS, dir: e.dir, opts: o, log: e.log, files: e.files}
 	e.index = newIndexer(e.log)
+	e.index.noPostings = e.opts.NoPostings
 	e.tree = newTree(o, o.FS, e.dir, e.log, e.index, func(err error) error { return e.commit.fail(err) })
 	defer func() {
 		if err != nil {

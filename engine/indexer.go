@@ -40,10 +40,18 @@ type indexer struct {
 	pendFirst uint64
 	sums      []index.Summary
 	lastSum   *index.Summary
+
+	// post holds the active segment's postings (postings.go): changed
+	// under mu by the committer, read under mu.RLock by queries. A new
+	// builder starts with each segment, so a reader holding an older
+	// snapshot keeps a consistent one. nil when the active segment's
+	// postings are unusable (then queries read its spans).
+	post       *index.PostingsBuilder
+	noPostings bool // Options.NoPostings
 }
 
 func newIndexer(log *slog.Logger) *indexer {
-	ix := &indexer{log: log, idx: index.New()}
+	ix := &indexer{log: log, idx: index.New(), post: &index.PostingsBuilder{}}
 	ix.snap.Store(&snapshot{first: 1})
 	return ix
 }
@@ -81,6 +89,7 @@ type activeIndex struct {
 	sums      []index.Summary
 	keys      []index.Keys
 	keysFirst uint64
+	post      *index.PostingsBuilder // its postings, rebuilt from its records
 }
 
 // restore sets up the index when the store opens: every sealed segment's
@@ -96,6 +105,10 @@ func (ix *indexer) restore(sealed []*segInfo, seg uint64, active activeIndex) {
 	}
 	ix.sums = active.sums
 	ix.pend, ix.pendFirst = slices.Clone(active.keys), active.keysFirst
+	ix.post = active.post
+	if ix.post == nil {
+		ix.post = &index.PostingsBuilder{}
+	}
 	s := &snapshot{sealed: sealed, first: 1}
 	if len(sealed) > 0 {
 		s.first = sealed[0].hdr.FirstSeq
@@ -158,7 +171,7 @@ func (ix *indexer) publish(seg *segInfo, w *segment.Writer) {
 		sealed: old.sealed,
 		first:  first,
 		last:   st.LastSeq,
-		active: &activeView{seg: seg, state: st, spans: closed, open: open, hasOpen: hasOpen},
+		active: &activeView{seg: seg, state: st, spans: closed, open: open, hasOpen: hasOpen, post: ix.post},
 	})
 	ix.notify.wake()
 }
@@ -223,6 +236,7 @@ func (ix *indexer) sealed(seg *segInfo, ft *segment.Footer) {
 		ix.idx.Add(&index.Entry{Seg: seg.num, Span: ft.Spans[len(ft.Spans)-1], Sum: *ix.lastSum})
 	}
 	ix.pend, ix.pendFirst, ix.sums, ix.lastSum = nil, 0, nil, nil
+	ix.post = &index.PostingsBuilder{}
 	old := ix.snap.Load()
 	ix.snap.Store(&snapshot{sealed: append(old.sealed, seg), first: old.first, last: old.last})
 }

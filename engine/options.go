@@ -58,6 +58,12 @@ type Options struct {
 	MaxRecordSize int
 	// NoCompression writes blocks uncompressed.
 	NoCompression bool
+	// NoPostings neither builds nor writes record-level postings (footer
+	// section 4, segment/FORMAT.md) for new segments, and answers every
+	// query as before they existed: by the time index and span summaries.
+	// It saves their bytes and append CPU, and is the baseline the
+	// benchmarks compare postings with.
+	NoPostings bool
 	// Codec compresses the blocks of new segments: segment.CodecS2 (the
 	// default; the zero value means it too) or segment.CodecZstd, about a
 	// fifth smaller on disk for several times the CPU (PERFORMANCE.md).

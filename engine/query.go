@@ -61,14 +61,17 @@ func (e *Engine) Query(ctx context.Context, q query.Query) (query.Page, error) {
 		qr.openFirst = a.open.FirstSeq
 	}
 	var err error
-	if q.Desc {
+	switch {
+	case usesPostings(&q) && !e.opts.NoPostings:
+		err = qr.walkPostings(ctx) // plan.go
+	case q.Desc:
 		if a != nil && a.hasOpen {
 			err = qr.span(ctx, a.seg, a.open)
 		}
 		if err == nil && !qr.full() {
 			err = qr.walkIndex(ctx, false)
 		}
-	} else {
+	default:
 		err = qr.walkIndex(ctx, true)
 		if err == nil && !qr.full() && a != nil && a.hasOpen {
 			err = qr.span(ctx, a.seg, a.open)
@@ -174,29 +177,38 @@ func (qr *queryRun) span(ctx context.Context, si *segInfo, sp segment.Span) erro
 		slices.Reverse(entries)
 	}
 	for i := range entries {
-		en := &entries[i]
-		if en.Time < qr.lo || en.Time >= qr.hi || en.Seq > qr.last {
-			continue
-		}
-		if err := vellum.PeekFields(en.Record, &qr.f); err != nil {
-			return fmt.Errorf("%w: %s offset %d seq %d: %w", ErrCorrupt, si.path, en.Offset, en.Seq, err)
-		}
-		if !matchFields(qr.q, &qr.f) {
-			continue
-		}
-		r, err := si.decode(*en)
-		if err != nil {
+		if err := qr.take(si, &entries[i]); err != nil || qr.full() {
 			return err
-		}
-		if !qr.q.Match(&r) {
-			continue
-		}
-		qr.out = append(qr.out, r)
-		if qr.full() {
-			return nil
 		}
 	}
 	return ctx.Err()
+}
+
+// take appends en to the page when it matches the query.
+func (qr *queryRun) take(si *segInfo, en *segment.Entry) error {
+	r, ok, err := qr.match(si, en)
+	if ok {
+		qr.out = append(qr.out, r)
+	}
+	return err
+}
+
+// match reports whether en matches the query, and decodes it when it does.
+func (qr *queryRun) match(si *segInfo, en *segment.Entry) (vellum.Record, bool, error) {
+	if en.Time < qr.lo || en.Time >= qr.hi || en.Seq > qr.last {
+		return vellum.Record{}, false, nil
+	}
+	if err := vellum.PeekFields(en.Record, &qr.f); err != nil {
+		return vellum.Record{}, false, fmt.Errorf("%w: %s offset %d seq %d: %w", ErrCorrupt, si.path, en.Offset, en.Seq, err)
+	}
+	if !matchFields(qr.q, &qr.f) {
+		return vellum.Record{}, false, nil
+	}
+	r, err := si.decode(*en)
+	if err != nil {
+		return r, false, err
+	}
+	return r, qr.q.Match(&r), nil
 }
 
 // matchFields is q.Match on the indexed fields of an encoding, so records

@@ -74,6 +74,7 @@ func (r *recovery) run() error {
 			r.active = si
 			break
 		}
+		attachPostings(si, r.log) // postings.go
 		r.sealed = append(r.sealed, si)
 		end := layout.SealedEnd(&si.hdr, si.footer)
 		prev = &end
@@ -181,6 +182,7 @@ func (r *recovery) verifySealed(si *segInfo, key *chain.Key) error {
 	hs := key.NewHasher()
 	var f vellum.Fields
 	var sums index.Summarizer
+	var post index.PostingsBuilder
 	_, err := segment.Scan(r.fs, si.path, r.opts.segmentOptions(), func(en segment.Entry) error {
 		if _, err := hs.Check(en.Seq, en.PrevMAC, en.Record, en.MAC); err != nil {
 			return fmt.Errorf("%w: %s block at offset %d: %w", ErrCorrupt, si.path, en.Offset, err)
@@ -190,6 +192,7 @@ func (r *recovery) verifySealed(si *segInfo, key *chain.Key) error {
 		}
 		k := index.KeysOfFields(&f)
 		sums.Add(en.Span, &k)
+		post.AddFields(&f)
 		return nil
 	})
 	if err != nil {
@@ -197,6 +200,9 @@ func (r *recovery) verifySealed(si *segInfo, key *chain.Key) error {
 	}
 	if sec, ok := si.footer.Sections[segment.SectionSummaries]; ok && !bytes.Equal(sec, index.MarshalSummaries(sums.Finish())) {
 		return fmt.Errorf("%w: %s offset %d: the footer's span summaries differ from those the records give", ErrCorrupt, si.path, si.footer.Offset)
+	}
+	if sec, ok := si.footer.Sections[index.SectionPostings]; ok && !bytes.Equal(sec, post.Marshal()) {
+		return fmt.Errorf("%w: %s offset %d: the footer's postings differ from those the records give", ErrCorrupt, si.path, si.footer.SectionOffsets[index.SectionPostings])
 	}
 	return nil
 }
@@ -215,6 +221,7 @@ func (r *recovery) recoverActive(si *segInfo, key *chain.Key) error {
 		// for a whole segment cost more in page faults than all the rest
 		// of Open.
 		keys []index.Keys
+		post = &index.PostingsBuilder{}
 	)
 	sr, err := segment.Scan(r.fs, si.path, r.opts.segmentOptions(), func(en segment.Entry) error {
 		if _, err := hs.Check(en.Seq, en.PrevMAC, en.Record, en.MAC); err != nil {
@@ -231,6 +238,7 @@ func (r *recovery) recoverActive(si *segInfo, key *chain.Key) error {
 			keys, span = keys[:0], en.Span
 		}
 		keys = append(keys, index.KeysOfFields(&f))
+		post.AddFields(&f)
 		return nil
 	})
 	if err != nil {
@@ -244,6 +252,7 @@ func (r *recovery) recoverActive(si *segInfo, key *chain.Key) error {
 	if r.writer, err = segment.OpenAppend(r.fs, si.path, sr, r.opts.segmentOptions()); err != nil {
 		return err
 	}
+	r.index.post = post
 	// Closed spans have their summaries; the open span's keys wait in the
 	// indexer for the records still to come.
 	if spans := sr.Spans(); len(spans) > 0 && len(keys) > 0 {

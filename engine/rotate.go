@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/vellumlog/vellum/chain"
+	"github.com/vellumlog/vellum/index"
 	"github.com/vellumlog/vellum/layout"
 	"github.com/vellumlog/vellum/segment"
 )
@@ -131,6 +132,9 @@ func (c *committer) setSealing(on bool) {
 // segment for readers.
 func (c *committer) seal() (*segment.Footer, error) {
 	so := &segment.SealOptions{Sections: map[uint16][]byte{segment.SectionSummaries: c.index.sealSection(c.seg, c.writer)}}
+	if sec := c.index.postingsSection(c.writer.State().Count); sec != nil {
+		so.Sections[index.SectionPostings] = sec
+	}
 	if err := c.tree.seal(c.seg.num, so); err != nil {
 		return nil, err
 	}
@@ -139,6 +143,7 @@ func (c *committer) seal() (*segment.Footer, error) {
 		return nil, err
 	}
 	c.seg.footer = ft
+	attachPostings(c.seg, c.log) // postings.go
 	c.index.sealed(c.seg, ft)
 	return ft, nil
 }

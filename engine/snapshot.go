@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 
 	"github.com/vellumlog/vellum"
+	"github.com/vellumlog/vellum/index"
 	"github.com/vellumlog/vellum/segment"
 	"github.com/vellumlog/vellum/vfs"
 )
@@ -33,6 +34,9 @@ type activeView struct {
 	spans   []segment.Span // closed spans: shared, never modified
 	open    segment.Span
 	hasOpen bool
+	// post holds the segment's postings, one per durable record from its
+	// first; read under indexer.mu (postings.go). Nil when unusable.
+	post *index.PostingsBuilder
 }
 
 // segInfo is one segment as readers see it. num, path and hdr never
@@ -44,6 +48,9 @@ type segInfo struct {
 	hdr    segment.Header
 	footer *segment.Footer // nil while active
 	files  *segmentFiles
+	// post is a sealed segment's postings (footer section 4), set with
+	// footer; nil for a segment sealed without them (postings.go).
+	post *index.Postings
 
 	mu     sync.Mutex // guards reader
 	reader *segment.Reader

@@ -1,0 +1,252 @@
+package engine
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"reflect"
+	"slices"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/vellumlog/vellum"
+	"github.com/vellumlog/vellum/index"
+	"github.com/vellumlog/vellum/query"
+)
+
+// postRec returns a record whose filter fields take few values (so that
+// every combination has matches), with sessions and traces shared by
+// runs of records, and some fields empty.
+func postRec(rng *rand.Rand, i int) vellum.Record {
+	r := rec(i)
+	r.TenantID = fmt.Sprintf("tenant-%d", rng.IntN(4))
+	r.UserID = fmt.Sprintf("user-%d", rng.IntN(6))
+	r.Action = []string{"tool.call", "tool.result", "approval.granted", "approval.denied", "model.decision", "a.b.c"}[rng.IntN(6)]
+	r.Tool.Name = []string{"", "web_search", "read_file"}[rng.IntN(3)]
+	r.Model.Name = []string{"", "m1", "m2"}[rng.IntN(3)]
+	r.Outcome.Status = vellum.Statuses[rng.IntN(len(vellum.Statuses))]
+	r.SessionID = fmt.Sprintf("s-%d", i/7)
+	r.TraceID = fmt.Sprintf("trace-%d", rng.IntN(300))
+	if rng.IntN(8) == 0 {
+		r.UserID, r.SessionID, r.TraceID = "", "", ""
+	}
+	return r
+}
+
+// filterSetters are the query filters postings answer, each set from a
+// record (or to a value no record has).
+var filterSetters = []func(q *query.Query, r *vellum.Record, absent bool){
+	func(q *query.Query, r *vellum.Record, absent bool) { q.TenantID = pick(r.TenantID, absent) },
+	func(q *query.Query, r *vellum.Record, absent bool) { q.UserID = pick(r.UserID, absent) },
+	func(q *query.Query, r *vellum.Record, absent bool) {
+		q.Action = r.Action
+		if absent {
+			q.Action = "nothing.here"
+		} else if len(r.Action)%2 == 0 {
+			q.Action = r.Action[:slices.Index([]byte(r.Action), '.')+1] // a prefix
+		}
+	},
+	func(q *query.Query, r *vellum.Record, absent bool) { q.Tool = pick(r.Tool.Name, absent) },
+	func(q *query.Query, r *vellum.Record, absent bool) { q.Model = pick(r.Model.Name, absent) },
+	func(q *query.Query, r *vellum.Record, absent bool) {
+		q.Outcome = r.Outcome.Status
+		if absent {
+			q.Outcome = vellum.StatusPending
+		}
+	},
+	func(q *query.Query, r *vellum.Record, absent bool) { q.SessionID = pick(r.SessionID, absent) },
+	func(q *query.Query, r *vellum.Record, absent bool) { q.TraceID = pick(r.TraceID, absent) },
+	func(q *query.Query, r *vellum.Record, absent bool) {
+		q.Tenants = []string{r.TenantID, "tenant-2"}
+		if absent {
+			q.Tenants = []string{"nobody", "no-one"}
+		}
+	},
+}
+
+func pick(v string, absent bool) string {
+	if absent || v == "" {
+		return "absent-value"
+	}
+	return v
+}
+
+// TestQueryPostingsOracle runs every combination of the indexed filters
+// (with random time ranges, cursors, orders and page sizes) against a
+// store of many sealed segments and an active one, and compares every
+// page and every count with a scan of all records: on the live store,
+// after a reopen (postings from footers and rebuilt from the active
+// segment's records), and after more appends that seal more segments.
+func TestQueryPostingsOracle(t *testing.T) {
+	dir := t.TempDir()
+	o := testOpts(t)
+	o.SegmentSize = 32 << 10
+	o.BlockSize = 2 << 10
+	base := time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC)
+	var ticks atomic.Int64
+	o.Now = func() time.Time { return base.Add(time.Duration(ticks.Add(1)) * time.Millisecond) }
+	rng := rand.New(rand.NewPCG(13, 13))
+	e := open(t, dir, o)
+	n := 0
+	appendSome := func(e *Engine, count int) {
+		for stop := n + count; n < stop; {
+			recs := make([]vellum.Record, 1+rng.IntN(25))
+			for i := range recs {
+				recs[i] = postRec(rng, n)
+				n++
+			}
+			if _, err := e.Append(ctx, recs...); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	appendSome(e, 1500)
+	check := func(t *testing.T, e *Engine, round string) {
+		var all []vellum.Record
+		for r, err := range e.Scan(ctx, 1, 0) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			all = append(all, r)
+		}
+		first, last := all[0].Time, all[len(all)-1].Time
+		for mask := 1; mask < 1<<len(filterSetters); mask++ {
+			q := query.Query{Limit: 1 + rng.IntN(40), Desc: rng.IntN(2) == 0}
+			src := &all[rng.IntN(len(all))]
+			absent := rng.IntN(10) == 0
+			for i, set := range filterSetters {
+				if mask&(1<<i) != 0 {
+					set(&q, src, absent && i == bitsLow(mask))
+				}
+			}
+			if rng.IntN(2) == 0 {
+				span := last.Sub(first)
+				q.Since = first.Add(time.Duration(rng.Int64N(int64(span))))
+				q.Until = q.Since.Add(time.Duration(rng.Int64N(int64(span))))
+			}
+			checkQuery(t, e, round, q, all)
+		}
+	}
+	check(t, e, "live")
+	e.Close()
+	e = open(t, dir, o)
+	check(t, e, "reopened")
+	appendSome(e, 900)
+	check(t, e, "appended after reopen")
+	e.Close()
+	o.VerifyOnOpen = true
+	e = open(t, dir, o)
+	defer e.Close()
+	check(t, e, "verified on open")
+	sealed := e.index.snapshot().sealed
+	with := 0
+	for _, si := range sealed {
+		if si.post != nil {
+			with++
+		}
+	}
+	if len(sealed) < 5 || with != len(sealed) {
+		t.Fatalf("%d of %d sealed segments have postings", with, len(sealed))
+	}
+}
+
+func bitsLow(mask int) int {
+	for i := 0; ; i++ {
+		if mask&(1<<i) != 0 {
+			return i
+		}
+	}
+}
+
+// checkQuery pages through q and compares the records with the oracle,
+// and the count with the number of matches.
+func checkQuery(t *testing.T, e *Engine, round string, q query.Query, all []vellum.Record) {
+	t.Helper()
+	var want []uint64
+	for j := range all {
+		if q.Match(&all[j]) {
+			want = append(want, all[j].Seq)
+		}
+	}
+	if q.Desc {
+		slices.Reverse(want)
+	}
+	var got []uint64
+	pq := q
+	for pages := 0; ; pages++ {
+		page, err := e.Query(ctx, pq)
+		if err != nil {
+			t.Fatalf("%s: query %+v: %v", round, pq, err)
+		}
+		for _, r := range page.Records {
+			got = append(got, r.Seq)
+			if !reflect.DeepEqual(r, all[r.Seq-1]) {
+				t.Fatalf("%s: record %d differs from Scan's", round, r.Seq)
+			}
+		}
+		if page.Next == nil {
+			break
+		}
+		pq.After = page.Next
+		if pages > len(all) {
+			t.Fatal("paging does not end")
+		}
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("%s: query %+v:\n got %v\nwant %v", round, q, got, want)
+	}
+}
+
+// TestPostingsLegacySegments: segments sealed without postings (written
+// before they existed; here by NoPostings) are answered through their
+// spans, in a store that mixes them with segments that have postings.
+func TestPostingsLegacySegments(t *testing.T) {
+	dir := t.TempDir()
+	o := testOpts(t)
+	o.SegmentSize = 16 << 10
+	o.BlockSize = 2 << 10
+	o.NoPostings = true
+	rng := rand.New(rand.NewPCG(3, 1))
+	e := open(t, dir, o)
+	n := 0
+	add := func(e *Engine, k int) {
+		for i := 0; i < k; i++ {
+			if _, err := e.Append(ctx, postRec(rng, n)); err != nil {
+				t.Fatal(err)
+			}
+			n++
+		}
+	}
+	add(e, 300)
+	e.Close()
+	o.NoPostings = false
+	e = open(t, dir, o)
+	defer e.Close()
+	add(e, 300)
+	var all []vellum.Record
+	for r, err := range e.Scan(ctx, 1, 0) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, r)
+	}
+	legacy, with := 0, 0
+	for _, si := range e.index.snapshot().sealed {
+		if si.post == nil {
+			legacy++
+		} else {
+			with++
+		}
+	}
+	if legacy == 0 || with == 0 {
+		t.Fatalf("want a mix of segments: %d without postings, %d with", legacy, with)
+	}
+	for i := 0; i < 200; i++ {
+		q := query.Query{Limit: 1 + rng.IntN(30), Desc: i%2 == 0}
+		src := &all[rng.IntN(len(all))]
+		filterSetters[rng.IntN(len(filterSetters))](&q, src, false)
+		filterSetters[rng.IntN(len(filterSetters))](&q, src, false)
+		checkQuery(t, e, "mixed", q, all)
+	}
+	_ = index.SectionPostings
+}
