@@ -84,6 +84,25 @@ func (v *dirVerifier) coverage(results []*segResult) {
 	}
 	add(CheckSummary, "span summaries against the records", sums > 0, scope, gaps)
 
+	// Postings.
+	var posts int
+	gaps = nil
+	for _, r := range results {
+		switch {
+		case r.postingsChecked:
+			posts++
+		case r.sealed && r.footer == nil:
+			gaps = append(gaps, r.name+" (its footer does not verify)")
+		case r.sealed && r.postingsWhy != "":
+			gaps = append(gaps, r.name+" ("+r.postingsWhy+")")
+		}
+	}
+	scope = plural(posts, "sealed segment")
+	if cov.sealed == 0 {
+		scope = "no sealed segment"
+	}
+	add(CheckPostings, "postings against the records", posts > 0, scope, gaps)
+
 	// Checkpoints.
 	logWhy := v.cpLog
 	if logWhy == "" && len(v.cps) == 0 {

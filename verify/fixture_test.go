@@ -22,6 +22,7 @@ import (
 	"github.com/vellumlog/vellum/chain"
 	"github.com/vellumlog/vellum/checkpoint"
 	"github.com/vellumlog/vellum/engine"
+	"github.com/vellumlog/vellum/index"
 	"github.com/vellumlog/vellum/layout"
 	"github.com/vellumlog/vellum/merkle"
 	"github.com/vellumlog/vellum/segment"
@@ -332,7 +333,8 @@ func forge(t *testing.T, dir string, n uint64, mutate func([]entry) []entry) {
 	}
 	root := [32]byte(local.Root())
 	if _, err := w.Seal(&segment.SealOptions{MerkleRoot: &root, Sections: map[uint16][]byte{
-		merkle.SectionType: ft.Sections[merkle.SectionType], segment.SectionSummaries: ft.Sections[segment.SectionSummaries]}}); err != nil {
+		merkle.SectionType: ft.Sections[merkle.SectionType], segment.SectionSummaries: ft.Sections[segment.SectionSummaries],
+		index.SectionPostings: ft.Sections[index.SectionPostings]}}); err != nil {
 		t.Fatal(err)
 	}
 	_ = sr

@@ -258,7 +258,7 @@ func TestReportMatrix(t *testing.T) {
 				if c.rep.Tree != nil || !strings.Contains(c.rep.TreeUnknown, fmt.Sprintf("seq %d", u.FirstSeq)) {
 					t.Errorf("%s: tree %v (%q) with seq %d unreadable", c.mode, c.rep.Tree, c.rep.TreeUnknown, u.FirstSeq)
 				}
-				want := map[string]string{CheckCheckpoint: StatusPartly, CheckMerkle: StatusPartly, CheckSummary: StatusPartly}
+				want := map[string]string{CheckCheckpoint: StatusPartly, CheckMerkle: StatusPartly, CheckSummary: StatusPartly, CheckPostings: StatusPartly}
 				if c.full {
 					want[CheckMAC] = StatusPartly
 					c.why(CheckMAC, fmt.Sprintf("seq %d..%d", u.FirstSeq, u.LastSeq))
@@ -296,7 +296,7 @@ func TestReportMatrix(t *testing.T) {
 			},
 			check: func(t *testing.T, c *matrixCtx) {
 				c.counts(c.total, 0, 0)
-				c.status(map[string]string{CheckMerkle: StatusPartly, CheckSummary: StatusPartly})
+				c.status(map[string]string{CheckMerkle: StatusPartly, CheckSummary: StatusPartly, CheckPostings: StatusPartly})
 				c.why(CheckMerkle, segName(2), "footer")
 				if len(c.rep.Damage) != 0 || len(c.rep.Problems) != 1 || c.rep.Problems[0].File != segName(2) {
 					t.Errorf("%s: damage %v, problems %v", c.mode, c.rep.Damage, c.rep.Problems)

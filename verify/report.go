@@ -16,6 +16,7 @@ const (
 	CheckLink        = "link"        // links between segments
 	CheckMerkle      = "merkle"      // segment roots and Merkle sections
 	CheckSummary     = "summary"     // span summaries (the query index) against the records
+	CheckPostings    = "postings"    // record-level postings (footer section 4) against the records
 	CheckCheckpoint  = "checkpoint"  // checkpoints against the data
 	CheckSignature   = "signature"   // checkpoint signatures
 	CheckConsistency = "consistency" // checkpoints against each other

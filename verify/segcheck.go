@@ -63,6 +63,10 @@ type segResult struct {
 	// records; otherwise summaryWhy says why not.
 	summaryChecked bool
 	summaryWhy     string
+	// postingsChecked: the footer's section 4 was compared with the
+	// records; otherwise postingsWhy says why not.
+	postingsChecked bool
+	postingsWhy     string
 	// MAC check: records whose MAC was checked, those that failed and the
 	// first of them; macWhy says why the segment's MACs were not checked.
 	macChecked, macBad uint64
@@ -129,6 +133,7 @@ func (v *dirVerifier) segment(num uint64, last bool, done *atomic.Int64, buf *[]
 			} else {
 				r.summaryWhy = "it has no span summaries (section 2): queries read all its spans"
 			}
+			c.checkPostings(sr.Footer)
 			r.footer = cloneFooter(sr.Footer)
 		}
 		return r, nil
@@ -171,12 +176,16 @@ func (v *dirVerifier) segment(num uint64, last bool, done *atomic.Int64, buf *[]
 					Detail: "the footer's span summaries (section 2) differ from those the records give: filtered queries could skip records"})
 			}
 		}
+		c.checkPostings(sv.Footer)
 	}
 	if sv.TornAt >= 0 {
 		r.tornAt, r.tornSize = sv.TornAt, sv.FileSize-sv.TornAt
 		r.tornReason = fmt.Sprintf("%d records with no commit frame after them", sv.TornRecords)
 	}
 	r.summaryWhy = "bytes of it do not read as frames, so its spans are unknown"
+	if !r.postingsChecked {
+		r.postingsWhy = "bytes of it do not read as frames, so its records are not all known"
+	}
 	for _, d := range sv.Damage {
 		if first.Offset < d.Offset || first.Offset >= d.Offset+max(d.Length, 1) {
 			// Not the place the scan already reported.
@@ -272,6 +281,7 @@ type segCheck struct {
 	hasher   *chain.Hasher
 	lh       merkle.Hasher
 	sum      index.Summarizer
+	post     index.PostingsBuilder
 	fields   vellum.Fields
 	snapAt   []uint64
 	macProb  *Problem
@@ -329,6 +339,9 @@ func (c *segCheck) entry(en segment.Entry) error {
 	if err := vellum.PeekFields(en.Record, &c.fields); err == nil {
 		k := index.KeysOfFields(&c.fields)
 		c.sum.Add(en.Span, &k)
+		c.post.AddFields(&c.fields)
+	} else {
+		c.post.AddFields(&vellum.Fields{}) // keeps the ordinals of the records after it
 	}
 	c.progress.at(en.Offset)
 	follows := r.count > 0 && en.Seq == r.lastRead+1
@@ -393,5 +406,22 @@ func (c *segCheck) finish() {
 	r.lastKnown = r.first - 1
 	if r.count > 0 {
 		r.lastKnown = r.lastRead
+	}
+}
+
+// checkPostings compares a sealed footer's postings (section 4) with those
+// the segment's records give. Queries and counts trust them to find every
+// matching record, so a forged or truncated section would hide records.
+func (c *segCheck) checkPostings(ft *segment.Footer) {
+	r := c.r
+	sec, ok := ft.Sections[index.SectionPostings]
+	if !ok {
+		r.postingsWhy = "it has no postings (section 4): queries read its spans"
+		return
+	}
+	r.postingsChecked = true
+	if uint64(c.post.Len()) != ft.Count || !bytes.Equal(sec, c.post.Marshal()) {
+		r.probs = append(r.probs, &Problem{Check: CheckPostings, File: r.name, Offset: ft.SectionOffsets[index.SectionPostings],
+			Detail: "the footer's postings (section 4) differ from those the records give: queries and counts could miss records"})
 	}
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/vellumlog/vellum/chain"
 	"github.com/vellumlog/vellum/checkpoint"
+	"github.com/vellumlog/vellum/index"
 	"github.com/vellumlog/vellum/segment"
 	"github.com/vellumlog/vellum/vfs"
 )
@@ -240,6 +241,41 @@ func TestTamperMatrix(t *testing.T) {
 			want: want{CheckSummary, segName(2), any, 0}, auditor: true,
 		},
 		{
+			// Queries and counts find records by the postings: a forged
+			// list would hide records from both.
+			name: "postings forged by a forger who fixes CRCs",
+			tamper: func(t *testing.T, dir string) {
+				b := readSeg(t, dir, 2)
+				at, sec := postingsOf(t, dir, 2)
+				// The last byte of the section: a bucket entry's ordinal.
+				b[at+int64(len(sec))-1] ^= 0x01
+				writeSeg(t, dir, 2, segment.RecomputeCRCs(b))
+			},
+			want: want{CheckPostings, segName(2), any, 0}, auditor: true,
+		},
+		{
+			name: "postings truncated by a forger who fixes lengths and CRCs",
+			tamper: func(t *testing.T, dir string) {
+				b := readSeg(t, dir, 2)
+				at, sec := postingsOf(t, dir, 2)
+				const cut = 9
+				le := binary.LittleEndian
+				hdr := at - 8 // the section's header: type, reserved, length
+				le.PutUint32(b[hdr+4:], uint32(len(sec)-cut))
+				end := at + int64(len(sec))
+				b = append(b[:end-cut], b[end:]...)
+				r, err := segment.Open(vfs.Default, segPath(dir, 2), nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				foot := r.Footer().Offset
+				r.Close()
+				le.PutUint32(b[foot+4:], le.Uint32(b[foot+4:])-cut) // footer body length
+				writeSeg(t, dir, 2, segment.RecomputeCRCs(b))
+			},
+			want: want{CheckPostings, segName(2), any, 0}, auditor: true,
+		},
+		{
 			name:   "wrong HMAC key",
 			tamper: func(t *testing.T, dir string) {},
 			opts:   func(o *Options) { o.Keys = chain.NewKeyring(testKey(9)) },
@@ -373,4 +409,21 @@ func flips() int {
 		return n
 	}
 	return 100
+}
+
+// postingsOf returns the file offset and bytes of sealed segment n's
+// postings (footer section 4).
+func postingsOf(t *testing.T, dir string, n uint64) (int64, []byte) {
+	t.Helper()
+	r, err := segment.Open(vfs.Default, segPath(dir, n), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	ft := r.Footer()
+	sec, ok := ft.Sections[index.SectionPostings]
+	if !ok {
+		t.Fatalf("segment %d has no postings", n)
+	}
+	return ft.SectionOffsets[index.SectionPostings], bytes.Clone(sec)
 }
