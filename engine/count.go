@@ -1,0 +1,150 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/vellumlog/vellum"
+	"github.com/vellumlog/vellum/query"
+	"github.com/vellumlog/vellum/segment"
+)
+
+// Count returns how many records match q's filters and time ranges (its
+// Limit, order, cursor and MaxSeq are ignored), among the records durable
+// when it starts. Where the postings answer exactly (every filter on an
+// exactly indexed field, no event-time range) it reads no record but those
+// of the spans at the edges of the time range; session and trace ids are
+// hashed in the postings, so their candidates are read and checked, as
+// are the records of segments without postings. q is normalized first; an
+// invalid q returns a *query.ParamError.
+func (e *Engine) Count(ctx context.Context, q query.Query) (uint64, error) {
+	q.Limit, q.After, q.Desc, q.MaxSeq = 0, nil, false, 0
+	if err := q.Normalize(); err != nil {
+		return 0, err
+	}
+	lo, hi := q.Bounds()
+	if lo >= hi {
+		return 0, nil
+	}
+	qr := &queryRun{e: e, q: &q, lo: lo, hi: hi, sc: scratchPool.Get().(*segment.Scratch)}
+	defer scratchPool.Put(qr.sc)
+	qr.snap = e.index.querySnapshot()
+	qr.last = qr.snap.last
+	c := &counter{qr: qr, events: !q.EventSince.IsZero() || !q.EventUntil.IsZero()}
+	keys := planKeys(&q)
+	indexed := (len(keys) > 0 || len(q.Tenants) > 0) && !e.opts.NoPostings
+	for _, v := range qr.segViews() {
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
+		i0, i1, olo, ohi := qr.window(&v)
+		if olo >= ohi {
+			continue
+		}
+		var err error
+		switch {
+		case !indexed:
+			err = c.spans(&v, i0, i1, !c.events && len(keys) == 0 && len(q.Tenants) == 0)
+		default:
+			ords, exact, ok, cerr := qr.candidates(&v, keys, olo, ohi)
+			switch {
+			case cerr != nil:
+				err = cerr
+			case !ok:
+				err = c.spans(&v, i0, i1, false)
+			default:
+				err = c.ordinals(ctx, &v, i0, i1, ords, exact && !c.events)
+			}
+		}
+		if err != nil {
+			return 0, err
+		}
+	}
+	return c.n, nil
+}
+
+// counter counts the matches of one Count.
+type counter struct {
+	qr     *queryRun
+	events bool // q has an event-time range, which only the records say
+	n      uint64
+	f      vellum.Fields
+}
+
+// inside reports whether every record of sp lies in the query's time range
+// and snapshot, so that its postings matches count without reading.
+func (c *counter) inside(sp segment.Span) bool {
+	return sp.FirstTime >= c.qr.lo && sp.LastTime < c.qr.hi && sp.LastSeq() <= c.qr.last
+}
+
+// spans counts the matches in spans [i0, i1) of v; whole, when set, lets
+// spans inside the time range count without reading (a time-only count).
+func (c *counter) spans(v *segView, i0, i1 int, whole bool) error {
+	for _, sp := range v.spans[i0:i1] {
+		if whole && c.inside(sp) {
+			c.n += uint64(sp.Count)
+			continue
+		}
+		entries, err := v.si.readSpan(sp, c.qr.sc)
+		if err != nil {
+			return err
+		}
+		for i := range entries {
+			if err := c.entry(v.si, &entries[i]); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// ordinals counts the matches among candidate ordinals ords of v (all in
+// spans [i0, i1)). With exact postings a candidate in a span inside the
+// time range is a match; the rest are read and checked.
+func (c *counter) ordinals(ctx context.Context, v *segView, i0, i1 int, ords []uint32, exact bool) error {
+	if !exact {
+		return c.qr.visit(ctx, v, ords, func(si *segInfo, en *segment.Entry) (bool, error) { return false, c.entry(si, en) })
+	}
+	var read []uint32
+	j := 0
+	for _, sp := range v.spans[i0:i1] {
+		end := uint32(sp.LastSeq() - v.first)
+		k := j
+		for k < len(ords) && ords[k] <= end {
+			k++
+		}
+		if c.inside(sp) {
+			c.n += uint64(k - j)
+		} else {
+			read = append(read, ords[j:k]...)
+		}
+		j = k
+	}
+	return c.qr.visit(ctx, v, read, func(si *segInfo, en *segment.Entry) (bool, error) { return false, c.entry(si, en) })
+}
+
+// entry counts en when it matches.
+func (c *counter) entry(si *segInfo, en *segment.Entry) error {
+	qr := c.qr
+	if en.Time < qr.lo || en.Time >= qr.hi || en.Seq > qr.last {
+		return nil
+	}
+	if err := vellum.PeekFields(en.Record, &c.f); err != nil {
+		return fmt.Errorf("%w: %s offset %d seq %d: %w", ErrCorrupt, si.path, en.Offset, en.Seq, err)
+	}
+	if !matchFields(qr.q, &c.f) {
+		return nil
+	}
+	if c.events {
+		r, err := si.decode(*en)
+		if err != nil {
+			return err
+		}
+		if !qr.q.Match(&r) {
+			return nil
+		}
+	}
+	c.n++
+	return nil
+}
+
