@@ -223,6 +223,7 @@ func (s *Server) routes() []route {
 		{http.MethodGet, "/v1/audit", s.authed(s.handleList)},
 		{http.MethodGet, "/v1/audit/:seq", s.authed(s.handleGet)},
 		{http.MethodGet, "/v1/audit/consistency", s.authed(s.handleConsistency)},
+		{http.MethodGet, "/v1/audit/count", s.authed(s.handleCount)},
 		{http.MethodGet, "/v1/audit/export", s.authed(s.handleExport)},
 		{http.MethodPost, "/v1/audit/events", s.authed(s.handleIngest)},
 		{http.MethodPost, "/v1/audit/checkpoints", s.authed(s.handleSignCheckpoint)},
