@@ -434,3 +434,18 @@ func TestEveryCommandHasHelp(t *testing.T) {
 		})
 	}
 }
+
+// TestQueryCount: vellum query --count prints how many records match.
+func TestQueryCount(t *testing.T) {
+	t.Setenv("VELLUM_ADMIN_TOKEN", testToken)
+	l := startLive(t, "", t.TempDir())
+	l.ingest(testToken, acmeEvent(1), acmeEvent(2), acmeEvent(3))
+	code, out, errs := runCmd("query", "--server", l.url, "--token", testToken, "--tenant_id", "acme", "--action", "tool.", "--count")
+	if code != 0 || out != "3\n" {
+		t.Fatalf("exit %d, stdout %q, stderr %q", code, out, errs)
+	}
+	code, out, errs = runCmd("query", "--server", l.url, "--token", testToken, "--tenant_id", "acme", "--count", "--limit", "5")
+	if code != 1 || out != "" || !strings.Contains(errs, "limit") {
+		t.Fatalf("count with a limit: exit %d, stdout %q, stderr %q", code, out, errs)
+	}
+}

@@ -39,15 +39,17 @@ vellum serve --config vellum.yaml               # see vellum.example.yaml
 vellum serve --data /var/lib/vellum --addr 0.0.0.0:8080`,
 	},
 	"query": {
-		usage: "query [--server URL] [--token T] [--since T --until T --event_since T --tenant_id ID --action A. ...] [--all] [--json]",
+		usage: "query [--server URL] [--token T] [--since T --until T --event_since T --tenant_id ID --action A. ...] [--all | --count] [--json]",
 		description: `Queries a running server's log (GET /v1/audit) and prints a table or
 JSON lines. The read is authorized by the token and recorded as an
 audit.query record like any other. --all follows the pages through the
-log as it stood at the first page. since/until filter the receipt time,
-event_since/event_until the producer's event time.`,
+log as it stood at the first page; --count prints only how many records
+match (GET /v1/audit/count, audited too). since/until filter the receipt
+time, event_since/event_until the producer's event time.`,
 		env: clientEnvHelp,
 		examples: `vellum query --tenant_id acme --action approval. --order desc --limit 20
-vellum query --event_since 2026-11-27T00:00:00Z --event_until 2026-11-28T00:00:00Z --all --json > day.jsonl`,
+vellum query --event_since 2026-11-27T00:00:00Z --event_until 2026-11-28T00:00:00Z --all --json > day.jsonl
+vellum query --tenant_id acme --outcome denied --since 2026-11-24T00:00:00Z --count`,
 	},
 	"inspect": {
 		usage:       "inspect --data DIR [--json]",

@@ -37,6 +37,7 @@ func runQuery(args []string, stdout, stderr io.Writer) int {
 	srv, token := clientFlags(fl)
 	asJSON := fl.Bool("json", false, "print JSON lines instead of a table")
 	all := fl.Bool("all", false, "follow next_cursor through every page (the log as it stood at the first page)")
+	count := fl.Bool("count", false, "print how many records match (GET /v1/audit/count) instead of the records")
 	params := map[string]*string{}
 	for _, name := range query.Params {
 		params[name] = fl.String(name, "", queryParamHelp[name])
@@ -54,6 +55,9 @@ func runQuery(args []string, stdout, stderr io.Writer) int {
 		if *p != "" {
 			v.Set(name, *p)
 		}
+	}
+	if *count {
+		return runCount(c, v, *asJSON, stdout, stderr)
 	}
 	var tw *tabwriter.Writer
 	for first := true; ; first = false {
@@ -98,4 +102,21 @@ func runQuery(args []string, stdout, stderr io.Writer) int {
 type listPage struct {
 	Records    []json.RawMessage `json:"records"`
 	NextCursor string            `json:"next_cursor"`
+}
+
+// runCount prints how many records match the filters in v.
+func runCount(c *apiClient, v url.Values, asJSON bool, stdout, stderr io.Writer) int {
+	var res struct {
+		Count uint64 `json:"count"`
+	}
+	if err := c.callJSON("GET", "/v1/audit/count?"+v.Encode(), &res); err != nil {
+		fmt.Fprintf(stderr, "vellum query: %v\n", err)
+		return 1
+	}
+	if asJSON {
+		fmt.Fprintf(stdout, "{\"count\":%d}\n", res.Count)
+	} else {
+		fmt.Fprintln(stdout, res.Count)
+	}
+	return 0
 }
