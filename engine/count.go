@@ -147,4 +147,3 @@ func (c *counter) entry(si *segInfo, en *segment.Entry) error {
 	c.n++
 	return nil
 }
-
