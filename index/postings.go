@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"math/bits"
 	"slices"
 	"strings"
@@ -54,15 +55,57 @@ func postingsErr(format string, args ...any) error {
 }
 
 // Values are the postings values of one record, as strings that share the
-// record's memory. The engine computes them on the appending goroutine.
+// record's memory, with their hashes: the engine computes them on the
+// appending goroutine (ValuesOf), so that adding a record to the active
+// segment's postings on the commit path is a few table probes.
 type Values struct {
 	Tenant, User, Action, Tool, Model, Outcome, Session, Trace string
+
+	hashed bool
+	h      [FieldOutcome + 1]uint64 // memHash of the exact fields (by field id; 0 unused)
+	hs, ht uint64                   // HashValue of session and trace
 }
 
 // ValuesOf returns r's postings values.
 func ValuesOf(r *vellum.Record) Values {
-	return Values{Tenant: r.TenantID, User: r.UserID, Action: r.Action, Tool: r.Tool.Name, Model: r.Model.Name,
+	v := Values{Tenant: r.TenantID, User: r.UserID, Action: r.Action, Tool: r.Tool.Name, Model: r.Model.Name,
 		Outcome: r.Outcome.Status, Session: r.SessionID, Trace: r.TraceID}
+	v.hash()
+	return v
+}
+
+func (v *Values) hash() {
+	for f, s := range [...]string{FieldTenant: v.Tenant, FieldUser: v.User, FieldAction: v.Action, FieldTool: v.Tool, FieldModel: v.Model, FieldOutcome: v.Outcome} {
+		if f > 0 && s != "" {
+			v.h[f] = memHash(byte(f), s)
+		}
+	}
+	if v.Session != "" {
+		v.hs = HashValue(FieldSession, v.Session)
+	}
+	if v.Trace != "" {
+		v.ht = HashValue(FieldTrace, v.Trace)
+	}
+	v.hashed = true
+}
+
+// memSeed seeds the in-memory hash of exact keys, which never reaches a
+// file (the section stores exact values, sorted).
+var memSeed = maphash.MakeSeed()
+
+// fieldSalt separates equal values of different fields in memHash.
+var fieldSalt = [...]uint64{0, 0x9e3779b97f4a7c15, 0xbf58476d1ce4e5b9, 0x94d049bb133111eb, 0xd6e8feb86659fd93,
+	0xa0761d6478bd642f, 0xe7037ed1a0b428db, 0x8ebc6af09c88c6e3, 0x589965cc75374cc3, 0x1d8e4e27c47d124f}
+
+func memHash[S string | []byte](field byte, v S) uint64 {
+	var h uint64
+	switch x := any(v).(type) {
+	case string:
+		h = maphash.String(memSeed, x)
+	case []byte:
+		h = maphash.Bytes(memSeed, x)
+	}
+	return h ^ fieldSalt[field]
 }
 
 // HashValue is the hash of a hashed field's value (FORMAT.md): fmix64 of
@@ -83,64 +126,132 @@ func HashValue[S string | []byte](field byte, v S) uint64 {
 // another adds, provided the caller orders the two with a lock. Not safe
 // for concurrent use otherwise.
 type PostingsBuilder struct {
-	n     uint32
-	exact [firstHashed]map[string]*plist
+	n uint32
+	// Exact keys, found through an open-addressing table of indexes
+	// (plus one; 0 is empty) by their memHash: a Go map costs several
+	// times more per probe, and every record probes seven or more times.
+	keys []bkey
+	tab  []slot
 	// Hashed fields: the ordinals of records with a value and its hash.
 	hOrds [2][]uint32
 	hHash [2][]uint64
 }
 
-type plist struct{ ords []uint32 }
+// slot is a table entry: a key's memHash and its index in keys plus one (0:
+// empty), so that a probe compares hashes without touching the key.
+type slot struct {
+	h uint64
+	k int32
+}
+
+type bkey struct {
+	h     uint64
+	field byte
+	value string
+	ords  []uint32
+}
 
 // Len returns how many records were added.
 func (b *PostingsBuilder) Len() int { return int(b.n) }
 
 // Add adds the next record (ordinal Len()).
 func (b *PostingsBuilder) Add(v *Values) {
-	addRecord(b, v.Tenant, v.User, v.Action, v.Tool, v.Model, v.Outcome, v.Session, v.Trace)
+	if !v.hashed {
+		v.hash()
+	}
+	o := b.n
+	b.n++
+	for f, s := range [...]string{FieldTenant: v.Tenant, FieldUser: v.User, FieldAction: v.Action, FieldTool: v.Tool, FieldModel: v.Model, FieldOutcome: v.Outcome} {
+		if f > 0 && s != "" {
+			addExact(b, byte(f), s, v.h[f], o)
+		}
+	}
+	addPrefixes(b, v.Action, o)
+	if v.Session != "" {
+		b.addHashed(0, v.hs, o)
+	}
+	if v.Trace != "" {
+		b.addHashed(1, v.ht, o)
+	}
 }
 
 // AddFields adds the next record from fields read with vellum.PeekFields.
 func (b *PostingsBuilder) AddFields(f *vellum.Fields) {
-	addRecord(b, f.TenantID, f.UserID, f.Action, f.Tool, f.Model, f.Status, f.SessionID, f.TraceID)
-}
-
-func addRecord[S string | []byte](b *PostingsBuilder, tenant, user, action, tool, model, outcome, session, trace S) {
 	o := b.n
 	b.n++
-	addExact(b, FieldTenant, tenant, o)
-	addExact(b, FieldUser, user, o)
-	addExact(b, FieldAction, action, o)
-	for i := 0; i < len(action)-1; i++ {
-		if action[i] == '.' {
-			addExact(b, FieldActionPrefix, action[:i+1], o)
+	for id, s := range [...][]byte{FieldTenant: f.TenantID, FieldUser: f.UserID, FieldAction: f.Action, FieldTool: f.Tool, FieldModel: f.Model, FieldOutcome: f.Status} {
+		if id > 0 && len(s) > 0 {
+			addExact(b, byte(id), s, memHash(byte(id), s), o)
 		}
 	}
-	addExact(b, FieldTool, tool, o)
-	addExact(b, FieldModel, model, o)
-	addExact(b, FieldOutcome, outcome, o)
-	for i, v := range [2]S{session, trace} {
-		if len(v) > 0 {
-			b.hOrds[i] = append(b.hOrds[i], o)
-			b.hHash[i] = append(b.hHash[i], HashValue(byte(FieldSession+i), v))
+	addPrefixes(b, f.Action, o)
+	if len(f.SessionID) > 0 {
+		b.addHashed(0, HashValue(FieldSession, f.SessionID), o)
+	}
+	if len(f.TraceID) > 0 {
+		b.addHashed(1, HashValue(FieldTrace, f.TraceID), o)
+	}
+}
+
+func addPrefixes[S string | []byte](b *PostingsBuilder, action S, o uint32) {
+	for i := 0; i < len(action)-1; i++ {
+		if action[i] == '.' {
+			p := action[:i+1]
+			addExact(b, FieldActionPrefix, p, memHash(FieldActionPrefix, p), o)
 		}
 	}
 }
 
-func addExact[S string | []byte](b *PostingsBuilder, field byte, v S, o uint32) {
-	if len(v) == 0 || len(v) > maxPostingsValue {
+func (b *PostingsBuilder) addHashed(i int, h uint64, o uint32) {
+	b.hOrds[i] = append(b.hOrds[i], o)
+	b.hHash[i] = append(b.hHash[i], h)
+}
+
+// find returns the index of exact key (field, v) with memHash h in keys,
+// or -1, and the table slot where it is or would go.
+func find[S string | []byte](b *PostingsBuilder, field byte, v S, h uint64) (int, int) {
+	if len(b.tab) == 0 {
+		return -1, -1
+	}
+	mask := len(b.tab) - 1
+	for i := int(h) & mask; ; i = (i + 1) & mask {
+		sl := b.tab[i]
+		if sl.k == 0 {
+			return -1, i
+		}
+		if sl.h == h {
+			if e := &b.keys[sl.k-1]; e.field == field && e.value == string(v) {
+				return int(sl.k - 1), i
+			}
+		}
+	}
+}
+
+func addExact[S string | []byte](b *PostingsBuilder, field byte, v S, h uint64, o uint32) {
+	if len(v) > maxPostingsValue {
 		return // validation bounds every indexed value far below this
 	}
-	m := b.exact[field]
-	if m == nil {
-		m = map[string]*plist{}
-		b.exact[field] = m
-	}
-	if l := m[string(v)]; l != nil {
-		l.ords = append(l.ords, o)
+	k, at := find(b, field, v, h)
+	if k >= 0 {
+		b.keys[k].ords = append(b.keys[k].ords, o)
 		return
 	}
-	m[string(v)] = &plist{ords: []uint32{o}}
+	b.keys = append(b.keys, bkey{h: h, field: field, value: string(v), ords: []uint32{o}})
+	if len(b.keys)*2 <= len(b.tab) {
+		b.tab[at] = slot{h, int32(len(b.keys))}
+		return
+	}
+	// Grow the table to keep it at most half full, and place every key.
+	n := max(64, len(b.tab)*2)
+	b.tab = make([]slot, n)
+	for j := range b.keys {
+		for i := int(b.keys[j].h) & (n - 1); ; i = (i + 1) & (n - 1) {
+			if b.tab[i].k == 0 {
+				b.tab[i] = slot{b.keys[j].h, int32(j + 1)}
+				break
+			}
+		}
+	}
 }
 
 // Lookup returns the list of value v of field (the ordinals of the records
@@ -159,8 +270,9 @@ func (b *PostingsBuilder) Lookup(field byte, v string) List {
 		}
 		return List{ords: out, count: len(out), candidates: true}
 	case field >= FieldTenant && field < firstHashed:
-		if l := b.exact[field][v]; l != nil {
-			return List{ords: l.ords[:len(l.ords):len(l.ords)], count: len(l.ords)}
+		if k, _ := find(b, field, v, memHash(field, v)); k >= 0 {
+			l := b.keys[k].ords
+			return List{ords: l[:len(l):len(l)], count: len(l)}
 		}
 	}
 	return List{}
@@ -168,18 +280,11 @@ func (b *PostingsBuilder) Lookup(field byte, v string) List {
 
 // Marshal encodes the postings of the records added so far as section 4.
 func (b *PostingsBuilder) Marshal() []byte {
-	type key struct {
-		field byte
-		value string
-		l     *plist
+	keys := make([]*bkey, len(b.keys))
+	for i := range b.keys {
+		keys[i] = &b.keys[i]
 	}
-	var keys []key
-	for f := byte(FieldTenant); f < firstHashed; f++ {
-		for v, l := range b.exact[f] {
-			keys = append(keys, key{f, v, l})
-		}
-	}
-	slices.SortFunc(keys, func(a, b key) int {
+	slices.SortFunc(keys, func(a, b *bkey) int {
 		if a.field != b.field {
 			return int(a.field) - int(b.field)
 		}
@@ -197,15 +302,15 @@ func (b *PostingsBuilder) Marshal() []byte {
 	for _, k := range keys {
 		start := len(data)
 		enc := byte(listDeltas)
-		data = appendDeltas(data, k.l.ords)
-		if bm := bitmapSize(k.l.ords); bm < len(data)-start {
-			data = appendBitmap(data[:start], k.l.ords)
+		data = appendDeltas(data, k.ords)
+		if bm := bitmapSize(k.ords); bm < len(data)-start {
+			data = appendBitmap(data[:start], k.ords)
 			enc = listBitmap
 		}
 		head = append(head, k.field)
 		head = binary.AppendUvarint(head, uint64(len(k.value)))
 		head = append(head, k.value...)
-		head = binary.AppendUvarint(head, uint64(len(k.l.ords)))
+		head = binary.AppendUvarint(head, uint64(len(k.ords)))
 		head = append(head, enc)
 		head = binary.AppendUvarint(head, uint64(start))
 		head = binary.AppendUvarint(head, uint64(len(data)-start))

@@ -64,6 +64,8 @@ func main() {
 		err = build(os.Args[2:])
 	case "query":
 		err = runQueries(os.Args[2:])
+	case "shapes", "sqlite-load": // issue 13's side by side (shapes.go)
+		err = map[string]func([]string) error{"shapes": runShapes, "sqlite-load": sqliteLoad}[os.Args[1]](os.Args[2:])
 	case "ingest":
 		err = runIngest(os.Args[2:])
 	case "soak":
@@ -93,6 +95,8 @@ func build(args []string) error {
 	callers := fl.Int("callers", 4, "concurrent appenders")
 	batch := fl.Int("batch", 1000, "records per Append call")
 	compression := fl.String("compression", "s2", "block codec of the store: s2 or zstd")
+	noPostings := fl.Bool("no-postings", false, "build without record-level postings (the baseline before issue 13)")
+	blockSize := fl.Int("block-size", 0, "raw block and span size in bytes (0: the engine's default, 64 KiB)")
 	fl.Parse(args)
 	codec, err := codecFlag(*compression)
 	if err != nil {
@@ -105,7 +109,7 @@ func build(args []string) error {
 	step := int64(span) / calls
 	var clock atomic.Int64
 	e, err := engine.Open(*dir, &engine.Options{
-		Keys: key(), Logger: quiet(), DedupEntries: -1, Codec: codec,
+		Keys: key(), Logger: quiet(), DedupEntries: -1, Codec: codec, NoPostings: *noPostings, BlockSize: *blockSize,
 		// Callers advance the synthetic clock by one step per call, so
 		// that the whole build covers one day evenly.
 		Now: func() time.Time { return epoch.Add(time.Duration(clock.Load())) },
@@ -113,7 +117,7 @@ func build(args []string) error {
 	if err != nil {
 		return err
 	}
-	start := time.Now()
+	start, cpu0 := time.Now(), selfCPU()
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	errs := make(chan error, *callers)
@@ -136,7 +140,7 @@ func build(args []string) error {
 		}(w)
 	}
 	wg.Wait()
-	el := time.Since(start)
+	el, cpu := time.Since(start), selfCPU()-cpu0
 	if err := e.Close(); err != nil {
 		return err
 	}
@@ -146,8 +150,8 @@ func build(args []string) error {
 	default:
 	}
 	total := calls * int64(*batch)
-	fmt.Printf("built %d records in %v (%.0f records/s incl. generation), %d callers x %d per call\n",
-		total, el.Round(time.Millisecond), float64(total)/el.Seconds(), *callers, *batch)
+	fmt.Printf("built %d records in %v (%.0f records/s incl. generation, %.2f µs CPU/record), %d callers x %d per call, postings %v\n",
+		total, el.Round(time.Millisecond), float64(total)/el.Seconds(), float64(cpu.Microseconds())/float64(total), *callers, *batch, !*noPostings)
 	size, segs, err := segmentBytes(*dir)
 	if err != nil {
 		return err

@@ -1,0 +1,50 @@
+package index
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"syscall"
+	"testing"
+)
+
+// BenchmarkPostingsBuild measures what postings cost the writer per record:
+// adding a record (the commit path, with the hashes Prepare computed) and
+// encoding the section at seal.
+func BenchmarkPostingsBuild(b *testing.B) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	const n = 200000
+	vals := make([]Values, n)
+	acts := []string{"tool.call", "tool.result", "model.decision", "permission.decision", "approval.requested", "approval.granted", "request.start", "request.end"}
+	for i := range vals {
+		vals[i] = Values{Tenant: fmt.Sprintf("tenant-%02d", rng.IntN(20)), User: fmt.Sprintf("user-%04d", rng.IntN(2000)), Action: acts[rng.IntN(8)],
+			Tool: fmt.Sprintf("tool%d", rng.IntN(6)), Model: fmt.Sprintf("m%d", rng.IntN(4)), Outcome: "success",
+			Session: fmt.Sprintf("sess-%08x", rng.Uint32()), Trace: fmt.Sprintf("trace_%016x", rng.Uint64())}
+	}
+	b.Run("add", func(b *testing.B) {
+		c0 := cpu()
+		defer func() { b.ReportMetric(float64(cpu()-c0)/float64(b.N*n), "cpu-ns/record") }()
+		for i := 0; i < b.N; i++ {
+			var pb PostingsBuilder
+			for j := range vals {
+				pb.Add(&vals[j])
+			}
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/record")
+	})
+	var pb PostingsBuilder
+	for j := range vals {
+		pb.Add(&vals[j])
+	}
+	b.Run("marshal", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			pb.Marshal()
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/record")
+	})
+}
+
+func cpu() int64 {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return ru.Utime.Nano() + ru.Stime.Nano()
+}
