@@ -219,12 +219,13 @@ func runShapes(args []string) error {
 	n := fl.Int("queries", 1000, "queries per shape and store")
 	withHTTP := fl.Bool("http", false, "also the first shape and its count over HTTP on loopback")
 	only := fl.String("only", "", "run only shapes whose name contains this")
+	noPostings := fl.Bool("no-postings", false, "open the store with engine.Options.NoPostings: every query by the time index and span summaries, as before issue 13")
 	fl.Parse(args)
 	if *dir == "" {
 		return errors.New("--data is required")
 	}
 	start := time.Now()
-	e, err := engine.Open(*dir, &engine.Options{Keys: key(), Logger: quiet()})
+	e, err := engine.Open(*dir, &engine.Options{Keys: key(), Logger: quiet(), NoPostings: *noPostings})
 	if err != nil {
 		return err
 	}
