@@ -79,6 +79,11 @@ func attachPostings(si *segInfo, log *slog.Logger) {
 	}
 	ft.SectionOffsets = maps.Clone(si.footer.SectionOffsets)
 	si.footer = &ft
+	si.mu.Lock()
+	if si.reader != nil {
+		si.reader.DropSections() // its footer buffer holds the postings
+	}
+	si.mu.Unlock()
 }
 
 // readAt returns a ReadAt on the segment's file, for its postings.

@@ -127,6 +127,7 @@ func (si *segInfo) open() (*segment.Reader, error) {
 		if err != nil {
 			return nil, err
 		}
+		r.DropSections() // si.footer has what readers need of them
 		si.reader = r
 	}
 	return si.reader, nil

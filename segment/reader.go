@@ -118,6 +118,18 @@ func (r *Reader) readAt(b []byte, off int64) error {
 // ReadAt reads len(b) bytes at file offset off; a short read is an error.
 func (r *Reader) ReadAt(b []byte, off int64) error { return r.readAt(b, off) }
 
+// DropSections forgets the footer's extra sections (Footer().Sections),
+// which share one buffer with the whole footer: a caller that keeps what it
+// needs of them lets the rest (large postings) be freed while the reader
+// stays open. Not safe to call concurrently with Footer.
+func (r *Reader) DropSections() {
+	if r.footer != nil && r.footer.Sections != nil {
+		f := *r.footer
+		f.Sections = nil
+		r.footer = &f
+	}
+}
+
 // Path returns the file name.
 func (r *Reader) Path() string { return r.path }
 
