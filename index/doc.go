@@ -17,4 +17,19 @@
 // reading sealed data. An Index is not safe for concurrent use: the engine
 // guards it with its own lock. Summary values are immutable and safe to
 // share. Specified in segment/FORMAT.md ("Span summaries").
+//
+// It also holds record-level postings (FORMAT.md, "Postings", footer
+// section 4): for each filter value, the ordinals of a segment's records
+// that hold it. A PostingsBuilder collects them as records are added
+// (not safe for concurrent use; the engine orders its readers and writer
+// with a lock), Marshal encodes the section, ParsePostings reads its key
+// table and Postings.Lookup reads one list from the file on demand
+// (safe for concurrent use); Intersect combines lists:
+//
+//	var pb index.PostingsBuilder
+//	v := index.ValuesOf(&rec)
+//	pb.Add(&v)                                // every record, in seq order
+//	sec := pb.Marshal()                       // footer section 4
+//	p, err := index.ParsePostings(sec, records)
+//	l, err := p.Lookup(readAt, index.FieldTenant, "acme")
 package index
