@@ -237,7 +237,7 @@ func runShapes(args []string) error {
 	path := fl.String("sqlite", "", "SQLite database loaded by `harness sqlite-load` (optional)")
 	n := fl.Int("queries", 1000, "queries per shape and store")
 	withHTTP := fl.Bool("http", false, "also the first shape and its count over HTTP on loopback")
-	only := fl.String("only", "", "run only shapes whose name contains this")
+	only := fl.String("only", "", "run only shapes whose name contains one of these comma-separated strings")
 	noPostings := fl.Bool("no-postings", false, "open the store with engine.Options.NoPostings: every query by the time index and span summaries, as before issue 13")
 	fl.Parse(args)
 	if *dir == "" {
@@ -282,7 +282,7 @@ func runShapes(args []string) error {
 			func(q query.Query) (uint64, error) { return sqliteCount(db, q) }})
 	}
 	for _, sh := range append(slices.Clone(pageShapes), countShapes...) {
-		if *only != "" && !strings.Contains(sh.name, *only) {
+		if *only != "" && !slices.ContainsFunc(strings.Split(*only, ","), func(s string) bool { return strings.Contains(sh.name, s) }) {
 			continue
 		}
 		isCount := strings.HasPrefix(sh.name, "count ")
