@@ -545,6 +545,7 @@ type hashedRef struct {
 	k              int
 	e              uint32
 	dirOff, entOff int64
+	dir            []uint32 // the bucket directory, kept in memory (4 bytes per ~16 records)
 }
 
 // ParsePostings parses section 4 of a segment of records records. It
@@ -648,9 +649,18 @@ func ParsePostings(b []byte, records uint64) (*Postings, error) {
 		}
 		p.exact[r.field][r.value] = r.ref
 	}
-	for i, h := range p.hashed {
+	for i := range p.hashed {
+		h := &p.hashed[i]
 		if h.dirOff+4<<h.k > p.dataLen || h.entOff+int64(h.e)*int64(1+w) > p.dataLen {
 			return nil, postingsErr("hashed field %d lies outside the section", FieldSession+i)
+		}
+		d := b[p.data+h.dirOff:]
+		h.dir = make([]uint32, 1<<h.k)
+		for j := range h.dir {
+			h.dir[j] = le.Uint32(d[4*j:])
+			if h.dir[j] > h.e || j > 0 && h.dir[j] < h.dir[j-1] {
+				return nil, postingsErr("hashed field %d: bucket %d starts at entry %d", FieldSession+i, j, h.dir[j])
+			}
 		}
 	}
 	return p, nil
@@ -757,20 +767,12 @@ func (p *Postings) lookupHashed(read ReadAt, field byte, v string) (List, error)
 	}
 	h := HashValue(field, v)
 	bk := bucketOf(h, hr.k)
-	var d [8]byte
-	n := 8
-	if int64(bk)+1 == 1<<hr.k {
-		n = 4
+	lo, hi := hr.dir[bk], hr.e
+	if int(bk)+1 < len(hr.dir) {
+		hi = hr.dir[bk+1]
 	}
-	if err := read(d[:n], p.base+hr.dirOff+4*int64(bk)); err != nil {
-		return List{}, err
-	}
-	lo, hi := binary.LittleEndian.Uint32(d[:]), hr.e
-	if n == 8 {
-		hi = binary.LittleEndian.Uint32(d[4:])
-	}
-	if lo > hi || hi > hr.e {
-		return List{}, postingsErr("hashed field %d bucket %d spans entries %d..%d of %d", field, bk, lo, hi, hr.e)
+	if lo == hi {
+		return List{candidates: true}, nil
 	}
 	stride := 1 + p.w
 	b := make([]byte, int(hi-lo)*stride)
