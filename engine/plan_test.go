@@ -1,8 +1,11 @@
 package engine
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"strings"
 	"reflect"
 	"slices"
 	"sync/atomic"
@@ -11,7 +14,10 @@ import (
 
 	"github.com/vellumlog/vellum"
 	"github.com/vellumlog/vellum/index"
+	"github.com/vellumlog/vellum/layout"
 	"github.com/vellumlog/vellum/query"
+	"github.com/vellumlog/vellum/segment"
+	"github.com/vellumlog/vellum/vfs"
 )
 
 // postRec returns a record whose filter fields take few values (so that
@@ -312,5 +318,53 @@ func TestPostingsConcurrentQueries(t *testing.T) {
 	}
 	if last == 0 {
 		t.Fatal("nothing counted")
+	}
+}
+
+// TestVerifyOnOpenRefusesForgedPostings: with VerifyOnOpen, a sealed
+// segment whose postings differ from its records (a forger who fixes the
+// CRCs) stops Open, since queries and counts would trust them.
+func TestVerifyOnOpenRefusesForgedPostings(t *testing.T) {
+	dir := t.TempDir()
+	o := testOpts(t)
+	o.SegmentSize = 16 << 10
+	rng := rand.New(rand.NewPCG(8, 8))
+	e := open(t, dir, o)
+	for i := 0; i < 200; i++ {
+		if _, err := e.Append(ctx, postRec(rng, i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.Close()
+	path := layout.SegmentPath(dir, 1)
+	r, err := segment.Open(vfs.Default, path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := r.Footer().SectionOffsets[index.SectionPostings]
+	n := len(r.Footer().Sections[index.SectionPostings])
+	r.Close()
+	if n == 0 {
+		t.Fatal("segment 1 has no postings")
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[at+int64(n)-1] ^= 1 // an ordinal of the last hashed entry
+	os.Chmod(path, 0o644)
+	if err := os.WriteFile(path, segment.RecomputeCRCs(b), 0o444); err != nil {
+		t.Fatal(err)
+	}
+	// Without VerifyOnOpen the store opens (the footer's CRC verifies);
+	// with it, the forgery is found.
+	e2, err := Open(dir, o)
+	if err != nil {
+		t.Fatalf("open without verification: %v", err)
+	}
+	e2.Close()
+	o.VerifyOnOpen = true
+	if _, err := Open(dir, o); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "postings") {
+		t.Fatalf("open with VerifyOnOpen: %v, want ErrCorrupt naming the postings", err)
 	}
 }
