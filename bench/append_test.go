@@ -72,12 +72,12 @@ func tmpfsDir(b *testing.B) string {
 }
 
 func openEngineIn(b *testing.B, dir string, codec segment.Codec) *engine.Engine {
-	return openEngineCounting(b, dir, codec, nil)
+	return openEngineCounting(b, dir, codec, nil, false)
 }
 
 // openEngineCounting opens an engine that counts its group commits (one
 // fsync each) in batches, when it is not nil.
-func openEngineCounting(b *testing.B, dir string, codec segment.Codec, batches *atomic.Int64) *engine.Engine {
+func openEngineCounting(b *testing.B, dir string, codec segment.Codec, batches *atomic.Int64, noPostings bool) *engine.Engine {
 	var onCommit func(uint64, []segment.Entry)
 	if batches != nil {
 		onCommit = func(uint64, []segment.Entry) { batches.Add(1) }
@@ -87,10 +87,11 @@ func openEngineCounting(b *testing.B, dir string, codec segment.Codec, batches *
 		b.Fatal(err)
 	}
 	e, err := engine.Open(dir, &engine.Options{
-		Keys:     chain.NewKeyring(k),
-		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Codec:    codec,
-		OnCommit: onCommit,
+		Keys:       chain.NewKeyring(k),
+		Logger:     slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Codec:      codec,
+		OnCommit:   onCommit,
+		NoPostings: noPostings,
 	})
 	if err != nil {
 		b.Fatal(err)
@@ -125,17 +126,23 @@ func BenchmarkAppend(b *testing.B) {
 		callers, batch int
 		disk           string
 		codec          segment.Codec
+		noPostings     bool
 	}{
-		{1, 1, "ext4", 0}, {64, 1, "ext4", 0}, {1024, 1, "ext4", 0}, {1, 1000, "ext4", 0}, {4, 1000, "ext4", 0},
+		{1, 1, "ext4", 0, false}, {64, 1, "ext4", 0, false}, {1024, 1, "ext4", 0, false}, {1, 1000, "ext4", 0, false}, {4, 1000, "ext4", 0, false},
 		// The same work on tmpfs, whose fsync costs nothing: the CPU
 		// ceiling of the append path, for reading the others.
-		{4, 1000, "tmpfs", 0}, {1024, 1, "tmpfs", 0},
+		{4, 1000, "tmpfs", 0, false}, {1024, 1, "tmpfs", 0, false},
 		// zstd: about a fifth smaller on disk, for its CPU.
-		{4, 1000, "ext4", segment.CodecZstd}, {64, 1, "ext4", segment.CodecZstd}, {4, 1000, "tmpfs", segment.CodecZstd},
+		{4, 1000, "ext4", segment.CodecZstd, false}, {64, 1, "ext4", segment.CodecZstd, false}, {4, 1000, "tmpfs", segment.CodecZstd, false},
+		// Without record-level postings (issue 13): what they cost.
+		{4, 1000, "ext4", 0, true}, {4, 1000, "tmpfs", 0, true}, {64, 1, "ext4", 0, true},
 	} {
 		name := fmt.Sprintf("callers=%d/batch=%d/disk=%s", c.callers, c.batch, c.disk)
 		if c.codec == segment.CodecZstd {
 			name += "/codec=zstd"
+		}
+		if c.noPostings {
+			name += "/postings=off"
 		}
 		b.Run(name, func(b *testing.B) {
 			dir := b.TempDir()
@@ -145,7 +152,7 @@ func BenchmarkAppend(b *testing.B) {
 				requireDisk(b, dir)
 			}
 			var batches atomic.Int64
-			e := openEngineCounting(b, dir, c.codec, &batches)
+			e := openEngineCounting(b, dir, c.codec, &batches, c.noPostings)
 			defer e.Close()
 			pool := pregen(4096)
 			calls := (b.N + c.batch - 1) / c.batch

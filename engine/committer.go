@@ -394,7 +394,7 @@ func (c *committer) wakeWaiters() {
 // the log, before its callers are released.
 func (c *committer) durable(b *batch) {
 	c.index.noteKeys(b.firstSeq, b.keys)
-	c.index.addPostings(c.seg, b.firstSeq, b.vals)
+	c.index.queuePostings(c.seg, b.firstSeq, b.vals) // added off this path (postings.go)
 	if c.opts.OnCommit != nil && len(b.entries) > 0 {
 		c.opts.OnCommit(c.seg.num, b.entries)
 	}

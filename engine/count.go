@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"sort"
 
 	"github.com/vellumlog/vellum"
 	"github.com/vellumlog/vellum/index"
@@ -50,7 +51,7 @@ func (e *Engine) Count(ctx context.Context, q query.Query) (uint64, error) {
 		case !indexed:
 			err = c.spans(&v, i0, i1, !c.events && len(keys) == 0 && len(q.Tenants) == 0)
 		default:
-			ords, exact, ok, cerr := qr.candidates(&v, keys, olo, ohi)
+			ords, exact, ok, tail, cerr := qr.candidates(&v, keys, olo, ohi)
 			switch {
 			case cerr != nil:
 				err = cerr
@@ -58,6 +59,15 @@ func (e *Engine) Count(ctx context.Context, q query.Query) (uint64, error) {
 				err = c.spans(&v, i0, i1, false)
 			default:
 				err = c.ordinals(ctx, &v, i0, i1, ords, exact && !c.events)
+				if err == nil && tail < ohi {
+					// The active segment's records its postings do not
+					// cover yet are read.
+					from := v.first + tail
+					j := sort.Search(i1, func(i int) bool { return v.spans[i].LastSeq() >= from })
+					qr.minSeq = from
+					err = c.spans(&v, j, i1, false)
+					qr.minSeq = 0
+				}
 			}
 		}
 		if err != nil {
@@ -138,7 +148,7 @@ func (c *counter) ordinals(ctx context.Context, v *segView, i0, i1 int, ords []u
 // entry counts en when it matches.
 func (c *counter) entry(si *segInfo, en *segment.Entry) error {
 	qr := c.qr
-	if en.Time < qr.lo || en.Time >= qr.hi || en.Seq > qr.last {
+	if en.Time < qr.lo || en.Time >= qr.hi || en.Seq > qr.last || en.Seq < qr.minSeq {
 		return nil
 	}
 	if err := vellum.PeekFields(en.Record, &c.f); err != nil {

@@ -101,7 +101,7 @@ func (e *Engine) open() (err error) {
 	o := &e.opts
 	r := &recovery{fs: o.FS, dir: e.dir, opts: o, log: e.log, files: e.files}
 	e.index = newIndexer(e.log)
-	e.index.noPostings = e.opts.NoPostings
+	e.index.noPostings, e.index.postHook = e.opts.NoPostings, e.opts.postingsHook
 	e.tree = newTree(o, o.FS, e.dir, e.log, e.index, func(err error) error { return e.commit.fail(err) })
 	defer func() {
 		if err != nil {
@@ -133,6 +133,7 @@ func (e *Engine) open() (err error) {
 	if err := e.tree.start(e.Origin()); err != nil {
 		return err
 	}
+	e.index.startPostings() // postings.go
 	e.commit.start()
 	return nil
 }
@@ -146,6 +147,7 @@ func (e *Engine) Close() error {
 	e.closeOnce.Do(func() {
 		first = true
 		e.commit.close()
+		e.index.stopPostings()
 		e.tree.stop()
 		e.closeErr = e.closeFiles()
 		if err := e.lock.Close(); e.closeErr == nil {

@@ -48,6 +48,13 @@ type indexer struct {
 	// postings are unusable (then queries read its spans).
 	post       *index.PostingsBuilder
 	noPostings bool // Options.NoPostings
+
+	// The postings goroutine (postings.go) adds durable batches to post
+	// off the commit path; postCh is nil before it starts and after it
+	// stops, and then batches are added at once.
+	postCh   chan postJob
+	postDone chan struct{}
+	postHook func() // tests: called before each job
 }
 
 func newIndexer(log *slog.Logger) *indexer {

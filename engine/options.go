@@ -64,6 +64,9 @@ type Options struct {
 	// It saves their bytes and append CPU, and is the baseline the
 	// benchmarks compare postings with.
 	NoPostings bool
+	// postingsHook, in tests, runs before the postings goroutine applies
+	// each batch (to hold it back).
+	postingsHook func()
 	// Codec compresses the blocks of new segments: segment.CodecS2 (the
 	// default; the zero value means it too) or segment.CodecZstd, about a
 	// fifth smaller on disk for several times the CPU (PERFORMANCE.md).

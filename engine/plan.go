@@ -119,21 +119,24 @@ func (qr *queryRun) window(v *segView) (i0, i1 int, lo, hi uint64) {
 // candidates returns the ordinals in [lo, hi) of v whose postings match
 // every key and the tenant scope, ascending; ok is false when v has no
 // usable postings; exact is false when a list is only a superset (a hashed
-// field's).
-func (qr *queryRun) candidates(v *segView, keys []pkey, lo, hi uint64) (ords []uint32, exact, ok bool, err error) {
+// field's). The active segment's postings may lag its durable records
+// (postings.go): tail is the first ordinal they do not cover yet (hi when
+// they cover all), whose records the caller reads.
+func (qr *queryRun) candidates(v *segView, keys []pkey, lo, hi uint64) (ords []uint32, exact, ok bool, tail uint64, err error) {
+	tail = hi
 	lists := make([]index.List, 0, len(keys)+1)
 	switch {
 	case v.post != nil:
 		for _, k := range keys {
 			if !v.post.Has(k.field, k.value) {
-				return nil, true, true, nil // a value the segment lacks: no record
+				return nil, true, true, tail, nil // a value the segment lacks: no record
 			}
 		}
 		read := v.si.readAt()
 		for _, k := range keys {
 			l, err := v.post.Lookup(read, k.field, k.value)
 			if err != nil {
-				return nil, false, false, fmt.Errorf("%w: %s: %w", ErrCorrupt, v.si.path, err)
+				return nil, false, false, tail, fmt.Errorf("%w: %s: %w", ErrCorrupt, v.si.path, err)
 			}
 			lists = append(lists, l)
 		}
@@ -142,7 +145,7 @@ func (qr *queryRun) candidates(v *segView, keys []pkey, lo, hi uint64) (ords []u
 			for _, t := range qr.q.Tenants {
 				l, err := v.post.Lookup(read, index.FieldTenant, t)
 				if err != nil {
-					return nil, false, false, fmt.Errorf("%w: %s: %w", ErrCorrupt, v.si.path, err)
+					return nil, false, false, tail, fmt.Errorf("%w: %s: %w", ErrCorrupt, v.si.path, err)
 				}
 				ts = append(ts, l)
 			}
@@ -164,18 +167,19 @@ func (qr *queryRun) candidates(v *segView, keys []pkey, lo, hi uint64) (ords []u
 		}
 		n := v.live.Len()
 		ix.mu.RUnlock()
-		hi = min(hi, uint64(n))
+		tail = max(lo, min(hi, uint64(n)))
+		hi = tail
 	default:
-		return nil, false, false, nil
+		return nil, false, false, tail, nil
 	}
 	exact = true
 	for i := range lists {
 		exact = exact && !lists[i].Candidates()
 	}
 	if lo >= hi {
-		return nil, exact, true, nil
+		return nil, exact, true, tail, nil
 	}
-	return index.Intersect(lists, uint32(lo), uint32(hi)), exact, true, nil
+	return index.Intersect(lists, uint32(lo), uint32(hi)), exact, true, tail, nil
 }
 
 // walkPostings answers the query segment by segment with postings.
@@ -189,18 +193,29 @@ func (qr *queryRun) walkPostings(ctx context.Context) error {
 		if lo >= hi {
 			continue
 		}
-		ords, _, ok, err := qr.candidates(&v, keys, lo, hi)
+		ords, _, ok, tail, err := qr.candidates(&v, keys, lo, hi)
 		if err != nil {
 			return err
 		}
-		if !ok {
-			if err := qr.legacySegment(ctx, &v, i0, i1); err != nil {
-				return err
-			}
-		} else if err := qr.visit(ctx, &v, ords, func(si *segInfo, en *segment.Entry) (bool, error) {
+		take := func(si *segInfo, en *segment.Entry) (bool, error) {
 			err := qr.take(si, en)
 			return qr.full(), err
-		}); err != nil {
+		}
+		switch {
+		case !ok:
+			err = qr.legacySegment(ctx, &v, i0, i1)
+		case tail < hi && qr.q.Desc:
+			// Newest first: the records the postings do not cover yet,
+			// then those they do.
+			if err = qr.readTail(ctx, &v, tail, i1); err == nil && !qr.full() {
+				err = qr.visit(ctx, &v, ords, take)
+			}
+		default:
+			if err = qr.visit(ctx, &v, ords, take); err == nil && !qr.full() && tail < hi {
+				err = qr.readTail(ctx, &v, tail, i1)
+			}
+		}
+		if err != nil {
 			return err
 		}
 		if qr.full() {
@@ -223,6 +238,16 @@ func (qr *queryRun) legacySegment(ctx context.Context, v *segView, i0, i1 int) e
 	qr.lo, qr.hi = max(lo, v.spans[i0].FirstTime), min(hi, v.spans[i1-1].LastTime+1)
 	defer func() { qr.lo, qr.hi = lo, hi }()
 	return qr.walkIndex(ctx, !qr.q.Desc)
+}
+
+// readTail reads, in the query's order, the records of v from ordinal tail
+// on (in spans before i1), which its postings do not cover yet.
+func (qr *queryRun) readTail(ctx context.Context, v *segView, tail uint64, i1 int) error {
+	from := v.first + tail
+	j := sort.Search(i1, func(i int) bool { return v.spans[i].LastSeq() >= from })
+	qr.minSeq = from
+	defer func() { qr.minSeq = 0 }()
+	return qr.readSpans(ctx, v, j, i1)
 }
 
 // readSpans reads spans [i0, i1) of v in the query's order.

@@ -368,3 +368,64 @@ func TestVerifyOnOpenRefusesForgedPostings(t *testing.T) {
 		t.Fatalf("open with VerifyOnOpen: %v, want ErrCorrupt naming the postings", err)
 	}
 }
+
+// TestPostingsLag: while the postings goroutine is held back, queries and
+// counts read the active segment's records its postings do not cover yet
+// from its spans, in order, and agree with the oracle; once it catches
+// up, they use the postings.
+func TestPostingsLag(t *testing.T) {
+	o := testOpts(t)
+	o.BlockSize = 2 << 10
+	var hold atomic.Bool
+	applied := atomic.Int64{}
+	o.postingsHook = func() {
+		for hold.Load() {
+			time.Sleep(time.Millisecond)
+		}
+		applied.Add(1)
+	}
+	e := open(t, t.TempDir(), o)
+	defer e.Close()
+	rng := rand.New(rand.NewPCG(4, 4))
+	n := 0
+	add := func(batches int) {
+		for range batches {
+			recs := make([]vellum.Record, 1+rng.IntN(20))
+			for i := range recs {
+				recs[i] = postRec(rng, n)
+				n++
+			}
+			if _, err := e.Append(ctx, recs...); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	add(30)
+	hold.Store(true)
+	before := applied.Load()
+	add(60) // queued, not applied
+	check := func(round string) {
+		var all []vellum.Record
+		for r, err := range e.Scan(ctx, 1, 0) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			all = append(all, r)
+		}
+		for i := 0; i < 300; i++ {
+			q := query.Query{Limit: 1 + rng.IntN(40), Desc: i%2 == 0}
+			src := &all[rng.IntN(len(all))]
+			for k := 0; k < 1+rng.IntN(3); k++ {
+				filterSetters[rng.IntN(len(filterSetters))](&q, src, false)
+			}
+			checkQuery(t, e, round, q, all)
+		}
+	}
+	check("held")
+	if applied.Load() != before {
+		t.Fatal("the postings goroutine applied batches while held")
+	}
+	hold.Store(false)
+	add(10)
+	check("caught up")
+}

@@ -16,9 +16,76 @@ import (
 	"github.com/vellumlog/vellum/segment"
 )
 
+// postJob is a durable batch for the postings goroutine, or, with done
+// set, a barrier it closes once every earlier job is applied.
+type postJob struct {
+	seg   *segInfo
+	first uint64
+	vals  []*index.Values
+	done  chan struct{}
+}
+
+// startPostings starts the goroutine that adds durable batches to the
+// active segment's postings, so that the commit path only queues them.
+// Queries read what is not indexed yet from its spans (plan.go).
+func (ix *indexer) startPostings() {
+	if ix.noPostings {
+		return
+	}
+	ix.postCh, ix.postDone = make(chan postJob, 256), make(chan struct{})
+	go func(ch chan postJob) {
+		defer close(ix.postDone)
+		for j := range ch {
+			if ix.postHook != nil {
+				ix.postHook()
+			}
+			if j.done != nil {
+				close(j.done)
+				continue
+			}
+			ix.addPostings(j.seg, j.first, j.vals)
+		}
+	}(ix.postCh)
+}
+
+// stopPostings applies what is queued and stops the goroutine, once the
+// committer has stopped.
+func (ix *indexer) stopPostings() {
+	if ix.postCh != nil {
+		close(ix.postCh)
+		<-ix.postDone
+		ix.postCh = nil
+	}
+}
+
+// queuePostings hands a durable batch's postings values, which start at
+// seq first of the active segment seg, to the postings goroutine. A full
+// queue (256 batches behind) makes the flush loop wait, which bounds
+// memory. Flush loop only.
+func (ix *indexer) queuePostings(seg *segInfo, first uint64, vals []*index.Values) {
+	switch {
+	case ix.noPostings || len(vals) == 0:
+	case ix.postCh == nil:
+		ix.addPostings(seg, first, vals)
+	default:
+		ix.postCh <- postJob{seg: seg, first: first, vals: vals}
+	}
+}
+
+// syncPostings waits until every queued batch is in the postings. Flush
+// loop only.
+func (ix *indexer) syncPostings() {
+	if ix.postCh != nil {
+		d := make(chan struct{})
+		ix.postCh <- postJob{done: d}
+		<-d
+	}
+}
+
 // addPostings adds the postings values of a durable batch's new records,
-// which start at seq first, to the active segment seg's postings. Flush
-// loop only; it takes mu, since queries read the builder.
+// which start at seq first, to the active segment seg's postings. The
+// postings goroutine (or the flush loop before it starts); it takes mu,
+// since queries read the builder.
 func (ix *indexer) addPostings(seg *segInfo, first uint64, vals []*index.Values) {
 	if len(vals) == 0 {
 		return
@@ -46,8 +113,11 @@ func (ix *indexer) addPostings(seg *segInfo, first uint64, vals []*index.Values)
 
 // postingsSection returns footer section 4 for the active segment's seal,
 // or nil when its postings do not cover exactly its count records. Flush
-// loop only (the one writer of the builder).
+// loop only: it first waits for the postings goroutine.
 func (ix *indexer) postingsSection(count uint64) []byte {
+	ix.syncPostings()
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
 	if ix.noPostings || ix.post == nil || uint64(ix.post.Len()) != count {
 		return nil
 	}

@@ -95,6 +95,7 @@ type queryRun struct {
 	snap      *snapshot
 	last      uint64 // no record after this seq: the snapshot's, or q.MaxSeq
 	openFirst uint64 // spans from here on are newer than the snapshot's index view
+	minSeq    uint64 // no record before this seq (plan.go's tail of the active segment)
 	out       []vellum.Record
 	f         vellum.Fields
 	sc        *segment.Scratch
@@ -195,7 +196,7 @@ func (qr *queryRun) take(si *segInfo, en *segment.Entry) error {
 
 // match reports whether en matches the query, and decodes it when it does.
 func (qr *queryRun) match(si *segInfo, en *segment.Entry) (vellum.Record, bool, error) {
-	if en.Time < qr.lo || en.Time >= qr.hi || en.Seq > qr.last {
+	if en.Time < qr.lo || en.Time >= qr.hi || en.Seq > qr.last || en.Seq < qr.minSeq {
 		return vellum.Record{}, false, nil
 	}
 	if err := vellum.PeekFields(en.Record, &qr.f); err != nil {
