@@ -155,7 +155,16 @@ func (qr *queryRun) candidates(v *segView, keys []pkey, lo, hi uint64) (ords []u
 	case v.live != nil:
 		ix := qr.e.index
 		ix.mu.RLock()
+		// A hashed field is searched record by record: take a view
+		// under the lock and search it after, so that publishing
+		// never waits for the search.
+		var hashed []index.HashedView
+		var hashedKeys []string
 		for _, k := range keys {
+			if k.field >= index.FieldSession {
+				hashed, hashedKeys = append(hashed, v.live.Hashed(k.field)), append(hashedKeys, k.value)
+				continue
+			}
 			lists = append(lists, v.live.Lookup(k.field, k.value))
 		}
 		if len(qr.q.Tenants) > 0 {
@@ -167,6 +176,9 @@ func (qr *queryRun) candidates(v *segView, keys []pkey, lo, hi uint64) (ords []u
 		}
 		n := v.live.Len()
 		ix.mu.RUnlock()
+		for i, hv := range hashed {
+			lists = append(lists, hv.Lookup(hashedKeys[i]))
+		}
 		tail = max(lo, min(hi, uint64(n)))
 		hi = tail
 	default:

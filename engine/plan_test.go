@@ -315,6 +315,16 @@ func TestPostingsConcurrentQueries(t *testing.T) {
 			t.Fatalf("count %d after %d (%v)", n, last, err)
 		}
 		last = n
+		tq := query.Query{TraceID: "trace-7", Limit: 5}
+		tp, err := e.Query(ctx, tq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range tp.Records {
+			if r.TraceID != "trace-7" {
+				t.Fatalf("record %d has trace %q", r.Seq, r.TraceID)
+			}
+		}
 	}
 	if last == 0 {
 		t.Fatal("nothing counted")

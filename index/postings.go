@@ -254,21 +254,45 @@ func addExact[S string | []byte](b *PostingsBuilder, field byte, v S, h uint64, 
 	}
 }
 
+// HashedView is a hashed field's postings as a PostingsBuilder held them at
+// one moment: later Adds do not change it, so it may be searched without
+// the lock that orders the builder's readers and writer.
+type HashedView struct {
+	field byte
+	ords  []uint32
+	hs    []uint64
+}
+
+// Hashed returns the view of hashed field (FieldSession or FieldTrace).
+func (b *PostingsBuilder) Hashed(field byte) HashedView {
+	if field < firstHashed || field >= numFields {
+		return HashedView{}
+	}
+	i := field - firstHashed
+	n := len(b.hOrds[i])
+	return HashedView{field: field, ords: b.hOrds[i][:n:n], hs: b.hHash[i][:n:n]}
+}
+
+// Lookup returns the candidates for value v: the records whose value has
+// its hash.
+func (hv HashedView) Lookup(v string) List {
+	h := HashValue(hv.field, v)
+	var out []uint32
+	for j, x := range hv.hs {
+		if x == h {
+			out = append(out, hv.ords[j])
+		}
+	}
+	return List{ords: out, count: len(out), candidates: true}
+}
+
 // Lookup returns the list of value v of field (the ordinals of the records
 // holding it, ascending). The list aliases the builder's memory and stays
 // valid (it never changes) after later Adds.
 func (b *PostingsBuilder) Lookup(field byte, v string) List {
 	switch {
 	case field >= firstHashed && field < numFields:
-		i := field - firstHashed
-		h := HashValue(field, v)
-		var out []uint32
-		for j, x := range b.hHash[i] {
-			if x == h {
-				out = append(out, b.hOrds[i][j])
-			}
-		}
-		return List{ords: out, count: len(out), candidates: true}
+		return b.Hashed(field).Lookup(v)
 	case field >= FieldTenant && field < firstHashed:
 		if k, _ := find(b, field, v, memHash(field, v)); k >= 0 {
 			l := b.keys[k].ords
