@@ -266,7 +266,6 @@ func TestPostingsLegacySegments(t *testing.T) {
 		filterSetters[rng.IntN(len(filterSetters))](&q, src, false)
 		checkQuery(t, e, "mixed", q, all)
 	}
-	_ = index.SectionPostings
 }
 
 // TestPostingsConcurrentQueries: queries and counts through the postings
