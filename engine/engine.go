@@ -37,6 +37,7 @@ type Engine struct {
 	commit *committer
 	tree   *tree
 	index  *indexer
+	ret    retention // retention.go, holds.go
 
 	closeOnce sync.Once
 	closeErr  error
@@ -114,6 +115,13 @@ func (e *Engine) open() (err error) {
 		return err
 	}
 	e.storeID = r.storeID
+	e.ret.purged = r.purged
+	if r.pruned != nil {
+		e.tree.pruned.Store(r.pruned)
+	}
+	if e.ret.holds, err = layout.ReadHolds(o.FS, e.dir); err != nil {
+		return corruptOr(err)
+	}
 	e.commit = newCommitter(o, e.log, e.dir, r.storeID, e.files, e.index, e.tree)
 	var seg, first uint64
 	if r.active != nil {
@@ -133,6 +141,7 @@ func (e *Engine) open() (err error) {
 		return err
 	}
 	e.commit.start()
+	e.startRetention()
 	return nil
 }
 
@@ -144,6 +153,7 @@ func (e *Engine) Close() error {
 	first := false
 	e.closeOnce.Do(func() {
 		first = true
+		e.stopRetention()
 		e.commit.close()
 		e.tree.stop()
 		e.closeErr = e.closeFiles()

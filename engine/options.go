@@ -116,6 +116,10 @@ type Options struct {
 	// the proof's hashes for writing: a witness pusher hands both to its
 	// own goroutines (engine/observe.go).
 	OnCheckpoint func(checkpoint.Signed, *merkle.ConsistencyProof)
+
+	// Retention says when sealed segments expire and how often they are
+	// purged (retention.go); the zero value keeps everything.
+	Retention Retention
 }
 
 func (o *Options) withDefaults() (Options, error) {
@@ -125,6 +129,9 @@ func (o *Options) withDefaults() (Options, error) {
 	r := *o
 	if r.FS == nil {
 		r.FS = vfs.Default
+	}
+	if err := r.Retention.check(); err != nil {
+		return Options{}, err
 	}
 	if r.SegmentSize <= 0 {
 		r.SegmentSize = DefaultSegmentSize

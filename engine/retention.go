@@ -1,0 +1,422 @@
+package engine
+
+// Retention (segment/FORMAT.md, "Retention"; docs/retention.md): whole
+// sealed segments are purged from the front of the log once every record in
+// them is past the retention period of its tenant, unless a legal hold
+// (holds.go) touches them. A purge is made provable first: an anchor record
+// (action retention.purge) naming what goes is appended and made durable, a
+// checkpoint covering it is signed, and the retention manifest
+// (DATA/purged) keeps the compact range of the purged prefix of the
+// log-wide tree and the purged segments' ends and roots; only then are the
+// files deleted. Recovery finishes a purge a crash interrupted after the
+// manifest was written (recovery.go, finishPurge).
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/vellumlog/vellum"
+	"github.com/vellumlog/vellum/index"
+	"github.com/vellumlog/vellum/layout"
+	"github.com/vellumlog/vellum/merkle"
+	"github.com/vellumlog/vellum/query"
+	"github.com/vellumlog/vellum/segment"
+)
+
+// Retention is how long records are kept. The zero value keeps everything.
+type Retention struct {
+	// MaxAge is how long after its receipt time a record is kept; zero
+	// keeps every record.
+	MaxAge time.Duration
+	// Tenants keeps the records of these tenants longer than MaxAge. A
+	// segment is purged only when every record in it is past its tenant's
+	// period: with mixed tenants the longest applies.
+	Tenants map[string]time.Duration
+	// PurgeEvery runs a purge in the background this often; zero purges
+	// only on demand (Engine.Purge).
+	PurgeEvery time.Duration
+}
+
+// Enabled reports whether the policy ever purges.
+func (r *Retention) Enabled() bool { return r.MaxAge > 0 }
+
+func (r *Retention) check() error {
+	switch {
+	case r.MaxAge < 0:
+		return fmt.Errorf("engine: Retention.MaxAge %s is negative", r.MaxAge)
+	case r.PurgeEvery < 0:
+		return fmt.Errorf("engine: Retention.PurgeEvery %s is negative", r.PurgeEvery)
+	case len(r.Tenants) > 0 && r.MaxAge == 0:
+		return errors.New("engine: Retention.Tenants needs Retention.MaxAge: records of other tenants are kept forever otherwise, and a segment's tenants are known only as far as its summaries tell")
+	}
+	for t, d := range r.Tenants {
+		if t == "" {
+			return errors.New("engine: Retention.Tenants has an empty tenant id")
+		}
+		if d < r.MaxAge {
+			return fmt.Errorf("engine: Retention.Tenants[%q] %s is shorter than MaxAge %s; tenant periods may only lengthen retention (a segment's records are purged together)", t, d, r.MaxAge)
+		}
+	}
+	return nil
+}
+
+// Anchor and hold record actions. Wire constants (other tools look for
+// them): do not change.
+const (
+	ActionPurge       = "retention.purge"
+	ActionHoldSet     = "retention.hold.set"
+	ActionHoldRelease = "retention.hold.release"
+)
+
+// maxPurgeSegments bounds one purge, so its anchor record (a last MAC and a
+// Merkle root per segment) stays well under the record size limit.
+const maxPurgeSegments = 1000
+
+// PurgeOptions configure one purge.
+type PurgeOptions struct {
+	// DryRun decides what would go and changes nothing.
+	DryRun bool
+	// By names who asked (a principal, "schedule", "vellum purge"); it is
+	// recorded in the anchor record.
+	By string
+}
+
+// PurgeSegment is a segment a purge removed, or would remove, and why.
+type PurgeSegment struct {
+	Segment   uint64    `json:"segment"`
+	FirstSeq  uint64    `json:"first_seq"`
+	LastSeq   uint64    `json:"last_seq"`
+	FirstTime time.Time `json:"first_time,omitzero"`
+	LastTime  time.Time `json:"last_time,omitzero"`
+	Bytes     int64     `json:"bytes"`
+	// Tenants are the tenants with a period of their own whose records the
+	// segment may hold (from its span summaries).
+	Tenants []string `json:"tenants,omitempty"`
+	// ExpiredAt is when its last record passed the longest period that
+	// applies; Rule says which.
+	ExpiredAt time.Time `json:"expired_at,omitzero"`
+	Rule      string    `json:"rule"`
+}
+
+// PurgeKept is the first sealed segment a purge keeps, and why; purges
+// remove segments from the front only, so it stops there.
+type PurgeKept struct {
+	Segment   uint64    `json:"segment"`
+	Reason    string    `json:"reason"`
+	ExpiresAt time.Time `json:"expires_at,omitzero"`
+	Holds     []string  `json:"holds,omitempty"`
+}
+
+// PurgeResult says what a purge removed (or, dry, would remove).
+type PurgeResult struct {
+	DryRun    bool           `json:"dry_run"`
+	Segments  []PurgeSegment `json:"segments"`
+	Kept      *PurgeKept     `json:"kept,omitempty"`
+	AnchorSeq uint64         `json:"anchor_seq,omitempty"`
+	Bytes     int64          `json:"bytes"`
+}
+
+// retention is the engine's retention state. mu serializes purges and
+// hold changes (never held by the commit path); holds and purged change
+// only under it.
+type retention struct {
+	mu     sync.Mutex
+	holds  []layout.Hold
+	purged *layout.Purged
+	stop   chan struct{}
+	done   chan struct{}
+}
+
+// startRetention runs scheduled purges until Close.
+func (e *Engine) startRetention() {
+	p := &e.opts.Retention
+	if !p.Enabled() || p.PurgeEvery <= 0 {
+		return
+	}
+	e.ret.stop, e.ret.done = make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(e.ret.done)
+		t := time.NewTicker(p.PurgeEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-e.ret.stop:
+				return
+			case <-t.C:
+				res, err := e.Purge(context.Background(), PurgeOptions{By: "schedule"})
+				switch {
+				case err != nil:
+					e.log.Error("scheduled purge failed", slog.String("error", err.Error()))
+				case len(res.Segments) > 0:
+					e.log.Info("scheduled purge", slog.Int("segments", len(res.Segments)), slog.Int64("bytes", res.Bytes), slog.Uint64("anchor_seq", res.AnchorSeq))
+				}
+			}
+		}
+	}()
+}
+
+func (e *Engine) stopRetention() {
+	if e.ret.stop != nil {
+		close(e.ret.stop)
+		<-e.ret.done
+	}
+}
+
+// Purged returns the retention manifest: what purges removed (nil when
+// nothing was).
+func (e *Engine) Purged() *layout.Purged {
+	e.ret.mu.Lock()
+	defer e.ret.mu.Unlock()
+	return e.ret.purged
+}
+
+// Purge removes the sealed segments at the front of the log whose records
+// are all past their retention and that no legal hold touches (see the
+// file comment for the order of steps). The active segment is never
+// purged. With DryRun it only says what would go.
+func (e *Engine) Purge(ctx context.Context, o PurgeOptions) (*PurgeResult, error) {
+	e.ret.mu.Lock()
+	defer e.ret.mu.Unlock()
+	if err := e.Err(); err != nil {
+		return nil, err
+	}
+	now := e.opts.Now()
+	snap := e.index.snapshot()
+	res := &PurgeResult{DryRun: o.DryRun, Segments: []PurgeSegment{}}
+	var gone []*segInfo
+	for _, si := range snap.sealed {
+		ps, kept := e.expiry(si, now)
+		if kept != nil {
+			res.Kept = kept
+			break
+		}
+		if len(gone) == maxPurgeSegments {
+			res.Kept = &PurgeKept{Segment: si.num, Reason: fmt.Sprintf("one purge removes at most %d segments; the next run goes on", maxPurgeSegments)}
+			break
+		}
+		res.Segments = append(res.Segments, ps)
+		res.Bytes += ps.Bytes
+		gone = append(gone, si)
+	}
+	if res.Kept == nil && snap.active != nil {
+		res.Kept = &PurgeKept{Segment: snap.active.seg.num, Reason: "the active segment is never purged (it is sealed by size or audit.segment_max_age first)"}
+	}
+	if o.DryRun || len(gone) == 0 {
+		return res, nil
+	}
+	last := gone[len(gone)-1]
+	sec, err := e.tree.sectionOf(last)
+	if err != nil {
+		return nil, err
+	}
+	if sec == nil {
+		return nil, fmt.Errorf("engine: purge: %s has no Merkle section (sealed by an older build), so later proofs could not survive its removal; nothing purged", last.path)
+	}
+
+	// 1. The anchor record, durable, and a checkpoint that covers it.
+	by := o.By
+	if by == "" {
+		by = "unknown"
+	}
+	seqs, err := e.Append(ctx, anchorRecord(res.Segments, gone, by))
+	if err != nil {
+		return nil, fmt.Errorf("engine: purge: append the anchor record: %w", err)
+	}
+	res.AnchorSeq = seqs[0]
+	if e.opts.Signer != nil {
+		if _, err := e.SignCheckpoint(ctx); err != nil {
+			return nil, fmt.Errorf("engine: purge: sign the checkpoint that covers the anchor record: %w", err)
+		}
+	}
+
+	// 2. The manifest: from here on the purge is decided, and recovery
+	// finishes it.
+	m := &layout.Purged{Format: layout.PurgedFormat}
+	if old := e.ret.purged; old != nil {
+		m.Purges = slices.Clone(old.Purges)
+	}
+	pg := layout.Purge{AnchorSeq: res.AnchorSeq, Time: now.UTC()}
+	for i, ps := range res.Segments {
+		si := gone[i]
+		end := layout.SealedEnd(&si.hdr, si.footer)
+		pg.Segments = append(pg.Segments, layout.PurgedSegment{
+			Number: ps.Segment, FirstSeq: si.hdr.FirstSeq, LastSeq: end.LastSeq, FirstTime: ps.FirstTime, LastTime: ps.LastTime,
+			LastMAC: end.LastMAC, MerkleRoot: layout.Hash(si.footer.MerkleRoot), Tenants: ps.Tenants, Rule: ps.Rule,
+		})
+	}
+	m.Purges = append(m.Purges, pg)
+	lastEnd := layout.SealedEnd(&last.hdr, last.footer)
+	m.Through, m.LastSeq, m.LastMAC = last.num, lastEnd.LastSeq, lastEnd.LastMAC
+	for _, h := range sec.Range {
+		m.Range = append(m.Range, layout.Hash(h))
+	}
+	if err := layout.WritePurged(e.opts.FS, e.dir, m); err != nil {
+		return nil, fmt.Errorf("engine: purge: %w", err)
+	}
+	e.ret.purged = m
+
+	// 3. Readers stop seeing them (the only step under the index lock),
+	// then the files go.
+	prefix, err := merkle.RangeFrom(0, sec.Size, sec.Range)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %w", ErrCorrupt, last.path, err)
+	}
+	e.tree.prune(prefix, gone)
+	e.index.dropSealed(len(gone), lastEnd.LastSeq)
+	if err := removeSegments(e.opts.FS, e.dir, gone); err != nil {
+		return res, fmt.Errorf("engine: purge: %w (the manifest names them; the next Open removes them)", err)
+	}
+	e.log.Info("purged expired segments", slog.Uint64("first_segment", gone[0].num), slog.Uint64("last_segment", last.num),
+		slog.Uint64("last_seq", lastEnd.LastSeq), slog.Uint64("anchor_seq", res.AnchorSeq), slog.Int64("bytes", res.Bytes), slog.String("by", by))
+	return res, nil
+}
+
+// removeSegments closes and deletes purged segment files, then makes the
+// deletions durable.
+func removeSegments(fs interface {
+	Remove(string) error
+	SyncDir(string) error
+}, dir string, gone []*segInfo) error {
+	for _, si := range gone {
+		si.closeReader()
+		if err := fs.Remove(si.path); err != nil {
+			return fmt.Errorf("remove %s: %w", si.path, err)
+		}
+	}
+	return fs.SyncDir(layout.SegmentsPath(dir))
+}
+
+// expiry decides whether sealed segment si has expired at now: it returns
+// what a purge would record of it, or why it is kept.
+func (e *Engine) expiry(si *segInfo, now time.Time) (PurgeSegment, *PurgeKept) {
+	p := &e.opts.Retention
+	ft := si.footer
+	ps := PurgeSegment{Segment: si.num, FirstSeq: si.hdr.FirstSeq, LastSeq: lastSeqOf(si), Bytes: ft.Offset}
+	if fi, err := e.opts.FS.Stat(si.path); err == nil {
+		ps.Bytes = fi.Size()
+	}
+	if !p.Enabled() {
+		return ps, &PurgeKept{Segment: si.num, Reason: "no retention period is configured (audit.retention.max_age)"}
+	}
+	if ft.Count == 0 {
+		ps.Rule = "empty segment"
+		return ps, e.held(si, ps)
+	}
+	ps.FirstTime, ps.LastTime = time.Unix(0, ft.FirstTime).UTC(), time.Unix(0, ft.LastTime).UTC()
+	sums := spanSummaries(si)
+	// The newest record a tenant's period applies to: per span, the
+	// span's last time, for every tenant its summary may hold.
+	expires := time.Unix(0, ft.LastTime).Add(p.MaxAge)
+	rule := "audit.retention.max_age " + p.MaxAge.String()
+	tenants := slices.Sorted(maps.Keys(p.Tenants))
+	for _, t := range tenants {
+		q := query.Query{TenantID: t}
+		var newest int64
+		found := false
+		for i, sp := range ft.Spans {
+			if sums == nil || sums[i].MayMatch(&q) {
+				newest, found = sp.LastTime, true
+			}
+		}
+		if !found {
+			continue
+		}
+		ps.Tenants = append(ps.Tenants, t)
+		if at := time.Unix(0, newest).Add(p.Tenants[t]); at.After(expires) {
+			expires, rule = at, fmt.Sprintf("audit.retention.tenants.%s %s", t, p.Tenants[t])
+		}
+	}
+	if !now.After(expires) {
+		return ps, &PurgeKept{Segment: si.num, ExpiresAt: expires.UTC(), Reason: fmt.Sprintf("not expired: its newest record passes %s at %s", rule, expires.UTC().Format(time.RFC3339Nano))}
+	}
+	ps.ExpiredAt, ps.Rule = expires.UTC(), rule
+	return ps, e.held(si, ps)
+}
+
+// held returns why a legal hold keeps si, or nil.
+func (e *Engine) held(si *segInfo, ps PurgeSegment) *PurgeKept {
+	if len(e.ret.holds) == 0 {
+		return nil
+	}
+	sums := spanSummaries(si)
+	var ids []string
+	for i := range e.ret.holds {
+		h := &e.ret.holds[i]
+		touches := false
+		for j, sp := range si.footer.Spans {
+			if h.Touches(sp.FirstTime, sp.LastTime, func(t string) bool {
+				return sums == nil || sums[j].MayMatch(&query.Query{TenantID: t})
+			}) {
+				touches = true
+				break
+			}
+		}
+		if len(si.footer.Spans) == 0 && h.TenantID == "" && h.Since.IsZero() && h.Until.IsZero() {
+			touches = true // a hold on everything holds empty segments too
+		}
+		if touches {
+			ids = append(ids, h.ID)
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	return &PurgeKept{Segment: si.num, Holds: ids, Reason: fmt.Sprintf("expired (%s) but under legal hold %s", ps.Rule, strings.Join(ids, ", "))}
+}
+
+// spanSummaries returns a sealed segment's span summaries, or nil when its
+// footer has none usable (then every tenant may be in every span).
+func spanSummaries(si *segInfo) []index.Summary {
+	b, ok := si.footer.Sections[segment.SectionSummaries]
+	if !ok {
+		return nil
+	}
+	sums, err := index.UnmarshalSummaries(b, len(si.footer.Spans))
+	if err != nil {
+		return nil
+	}
+	return sums
+}
+
+// anchorRecord is the retention.purge record: what goes, by whom.
+func anchorRecord(segs []PurgeSegment, infos []*segInfo, by string) vellum.Record {
+	first, last := segs[0], segs[len(segs)-1]
+	a := map[string]string{
+		"retention.segments":   fmt.Sprintf("%d-%d", first.Segment, last.Segment),
+		"retention.first_seq":  strconv.FormatUint(first.FirstSeq, 10),
+		"retention.last_seq":   strconv.FormatUint(last.LastSeq, 10),
+		"retention.first_time": timeText(first.FirstTime),
+		"retention.last_time":  timeText(last.LastTime),
+	}
+	var rules, macs, roots []string
+	for i, s := range segs {
+		rules = append(rules, fmt.Sprintf("%d:%s", s.Segment, s.Rule))
+		macs = append(macs, fmt.Sprintf("%d:%s", s.Segment, layout.SealedEnd(&infos[i].hdr, infos[i].footer).LastMAC))
+		roots = append(roots, fmt.Sprintf("%d:%x", s.Segment, infos[i].footer.MerkleRoot))
+	}
+	a["retention.rules"] = strings.Join(rules, "; ")
+	a["retention.last_macs"] = strings.Join(macs, ",")
+	a["retention.merkle_roots"] = strings.Join(roots, ",")
+	return vellum.Record{
+		Service: "vellum",
+		UserID:  by,
+		Action:  ActionPurge,
+		Outcome: vellum.Outcome{Status: vellum.StatusSuccess, Reason: fmt.Sprintf("purge segments %d-%d (seq %d-%d): retention expired", first.Segment, last.Segment, first.FirstSeq, last.LastSeq)},
+		Attributes: a,
+	}
+}
+
+func timeText(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339Nano)
+}
