@@ -406,10 +406,10 @@ func anchorRecord(segs []PurgeSegment, infos []*segInfo, by string) vellum.Recor
 	a["retention.last_macs"] = strings.Join(macs, ",")
 	a["retention.merkle_roots"] = strings.Join(roots, ",")
 	return vellum.Record{
-		Service: "vellum",
-		UserID:  by,
-		Action:  ActionPurge,
-		Outcome: vellum.Outcome{Status: vellum.StatusSuccess, Reason: fmt.Sprintf("purge segments %d-%d (seq %d-%d): retention expired", first.Segment, last.Segment, first.FirstSeq, last.LastSeq)},
+		Service:    "vellum",
+		UserID:     by,
+		Action:     ActionPurge,
+		Outcome:    vellum.Outcome{Status: vellum.StatusSuccess, Reason: fmt.Sprintf("purge segments %d-%d (seq %d-%d): retention expired", first.Segment, last.Segment, first.FirstSeq, last.LastSeq)},
 		Attributes: a,
 	}
 }
