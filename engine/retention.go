@@ -43,6 +43,10 @@ type Retention struct {
 	// PurgeEvery runs a purge in the background this often; zero purges
 	// only on demand (Engine.Purge).
 	PurgeEvery time.Duration
+	// HoldTenants are legal holds from configuration: no segment that may
+	// hold a record of one of these tenants is purged. (Holds set at run
+	// time are Engine.SetHold's.)
+	HoldTenants []string
 }
 
 // Enabled reports whether the policy ever purges.
@@ -343,13 +347,17 @@ func (e *Engine) expiry(si *segInfo, now time.Time) (PurgeSegment, *PurgeKept) {
 
 // held returns why a legal hold keeps si, or nil.
 func (e *Engine) held(si *segInfo, ps PurgeSegment) *PurgeKept {
-	if len(e.ret.holds) == 0 {
+	holds := e.ret.holds
+	for _, t := range e.opts.Retention.HoldTenants {
+		holds = append(holds[:len(holds):len(holds)], layout.Hold{ID: "config:" + t, TenantID: t})
+	}
+	if len(holds) == 0 {
 		return nil
 	}
 	sums := spanSummaries(si)
 	var ids []string
-	for i := range e.ret.holds {
-		h := &e.ret.holds[i]
+	for i := range holds {
+		h := &holds[i]
 		touches := false
 		for j, sp := range si.footer.Spans {
 			if h.Touches(sp.FirstTime, sp.LastTime, func(t string) bool {

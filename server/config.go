@@ -29,6 +29,12 @@ const (
 	DefaultMaxEvents      = 10_000
 	DefaultSegmentMaxSize = 32 << 20
 	DefaultSegmentMaxAge  = Duration(time.Hour)
+	// DefaultRetentionFloor is the shortest retention vellum serve accepts
+	// without audit.retention.allow_below_floor: FedRAMP AU-11 keeps audit
+	// records at least 90 days online.
+	DefaultRetentionFloor = Duration(90 * 24 * time.Hour)
+	// DefaultPurgeEvery is how often the server purges expired segments.
+	DefaultPurgeEvery = Duration(time.Hour)
 	DefaultMaxRecordSize  = 1 << 20
 	// DefaultCheckpointRecs and DefaultCheckpointAge are the engine's
 	// cadence, the one the docs state: a signed checkpoint at least every
@@ -169,12 +175,19 @@ type CheckpointConfig struct {
 	Every        Duration `yaml:"every"`
 }
 
-// RetentionConfig expires whole sealed segments older than MaxAge (zero
-// keeps everything), except segments holding records of a tenant under
-// legal hold.
+// RetentionConfig purges whole sealed segments once every record in them
+// is past its tenant's period (docs/retention.md): MaxAge (zero keeps
+// everything), longer for the tenants in Tenants, every PurgeEvery, except
+// segments a legal hold touches (LegalHolds by tenant here, and the holds
+// set over the API). A period below Floor refuses to start unless
+// AllowBelowFloor is set.
 type RetentionConfig struct {
-	MaxAge     Duration `yaml:"max_age"`
-	LegalHolds []string `yaml:"legal_holds"`
+	MaxAge          Duration            `yaml:"max_age"`
+	Tenants         map[string]Duration `yaml:"tenants"`
+	Floor           Duration            `yaml:"floor"`
+	AllowBelowFloor bool                `yaml:"allow_below_floor"`
+	PurgeEvery      Duration            `yaml:"purge_every"`
+	LegalHolds      []string            `yaml:"legal_holds"`
 }
 
 // DefaultConfig returns the configuration of a server started without a
@@ -200,6 +213,8 @@ func (c *ServerConfig) SetDefaults() {
 	setDefault(&a.Checkpoint.EveryRecords, DefaultCheckpointRecs)
 	setDefault(&a.Checkpoint.Every, DefaultCheckpointAge)
 	setDefault(&a.Compression, DefaultCompression)
+	setDefault(&a.Retention.Floor, DefaultRetentionFloor)
+	setDefault(&a.Retention.PurgeEvery, DefaultPurgeEvery)
 	c.setBackendDefaults()
 	c.setOpsDefaults()
 }
@@ -314,6 +329,9 @@ func (c *ServerConfig) Validate() error {
 		return bad("audit.hmac_key_env", "%q is not an environment variable name", a.HMACKeyEnv)
 	}
 	if err := a.Witness.validate(a.Store); err != nil {
+		return err
+	}
+	if err := a.Retention.validate(a.Store); err != nil {
 		return err
 	}
 	seen := map[string]bool{}
