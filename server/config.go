@@ -34,8 +34,8 @@ const (
 	// records at least 90 days online.
 	DefaultRetentionFloor = Duration(90 * 24 * time.Hour)
 	// DefaultPurgeEvery is how often the server purges expired segments.
-	DefaultPurgeEvery = Duration(time.Hour)
-	DefaultMaxRecordSize  = 1 << 20
+	DefaultPurgeEvery    = Duration(time.Hour)
+	DefaultMaxRecordSize = 1 << 20
 	// DefaultCheckpointRecs and DefaultCheckpointAge are the engine's
 	// cadence, the one the docs state: a signed checkpoint at least every
 	// 10 s or 100,000 records while the log grows (and at every seal).
