@@ -21,6 +21,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/vellumlog/vellum"
@@ -137,6 +138,14 @@ type retention struct {
 	purged *layout.Purged
 	stop   chan struct{}
 	done   chan struct{}
+	guard  atomic.Pointer[func() (uint64, string)]
+}
+
+// SetPurgeGuard makes purges keep every record after the seq guard
+// returns, with the reason it gives: a replica (audit.replicate) that has
+// not copied records yet keeps them from being purged under it.
+func (e *Engine) SetPurgeGuard(guard func() (seq uint64, why string)) {
+	e.ret.guard.Store(&guard)
 }
 
 // startRetention runs scheduled purges until Close.
@@ -196,7 +205,15 @@ func (e *Engine) Purge(ctx context.Context, o PurgeOptions) (*PurgeResult, error
 	snap := e.index.snapshot()
 	res := &PurgeResult{DryRun: o.DryRun, Segments: []PurgeSegment{}}
 	var gone []*segInfo
+	guard, guardWhy := uint64(1<<64-1), ""
+	if g := e.ret.guard.Load(); g != nil {
+		guard, guardWhy = (*g)()
+	}
 	for _, si := range snap.sealed {
+		if lastSeqOf(si) > guard {
+			res.Kept = &PurgeKept{Segment: si.num, Reason: fmt.Sprintf("%s (up to seq %d; the segment ends at seq %d)", guardWhy, guard, lastSeqOf(si))}
+			break
+		}
 		ps, kept := e.expiry(si, now)
 		if kept != nil {
 			res.Kept = kept

@@ -498,3 +498,18 @@ func TestPurgeReclaimsDisk(t *testing.T) {
 	}
 	t.Logf("segments: %d bytes before, %d after; %d segments purged (%d bytes)", b, a, len(res.Segments), res.Bytes)
 }
+
+func TestPurgeGuardKeepsUnreplicated(t *testing.T) {
+	clk := &fakeClock{t: t0}
+	e := open(t, t.TempDir(), retentionOpts(t, clk))
+	defer e.Close()
+	for i := range 4 {
+		appendAt(t, e, clk, t0.Add(time.Duration(i)*time.Hour), "a")
+	}
+	e.SetPurgeGuard(func() (uint64, string) { return 1, "not yet copied" })
+	clk.Set(t0.Add(30 * 24 * time.Hour))
+	res := purge(t, e)
+	if len(res.Segments) != 1 || res.Kept.Segment != 2 || !strings.Contains(res.Kept.Reason, "not yet copied") {
+		t.Fatalf("%+v %+v", res.Segments, res.Kept)
+	}
+}
