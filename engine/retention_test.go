@@ -513,3 +513,30 @@ func TestPurgeGuardKeepsUnreplicated(t *testing.T) {
 		t.Fatalf("%+v %+v", res.Segments, res.Kept)
 	}
 }
+
+// redactAll rewrites every attribute: a purge's anchor must not pass
+// through it.
+type redactAll struct{}
+
+func (redactAll) Redact(r *vellum.Record) {
+	for k := range r.Attributes {
+		r.Attributes[k] = "[REDACTED]"
+	}
+}
+
+func TestPurgeAnchorNotRedacted(t *testing.T) {
+	clk := &fakeClock{t: t0}
+	o := retentionOpts(t, clk)
+	o.Redactor = redactAll{}
+	e := open(t, t.TempDir(), o)
+	defer e.Close()
+	for i := range 3 {
+		appendAt(t, e, clk, t0.Add(time.Duration(i)*time.Hour), "a")
+	}
+	clk.Set(t0.Add(48 * time.Hour))
+	res := purge(t, e)
+	a, err := e.Get(ctx, res.AnchorSeq)
+	if err != nil || a.Attributes["retention.segments"] != "1-2" {
+		t.Fatalf("%+v %v", a.Attributes, err)
+	}
+}
