@@ -307,6 +307,9 @@ func removeSegments(fs interface {
 	SyncDir(string) error
 }, dir string, gone []*segInfo) error {
 	for _, si := range gone {
+		si.mu.Lock()
+		si.purged = true
+		si.mu.Unlock()
 		si.closeReader()
 		if err := fs.Remove(si.path); err != nil {
 			return fmt.Errorf("remove %s: %w", si.path, err)

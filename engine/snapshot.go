@@ -45,8 +45,9 @@ type segInfo struct {
 	footer *segment.Footer // nil while active
 	files  *segmentFiles
 
-	mu     sync.Mutex // guards reader
+	mu     sync.Mutex // guards reader and purged
 	reader *segment.Reader
+	purged bool // removed by retention: never opened again
 }
 
 // segmentFiles opens segment readers on first use for every segInfo of an
@@ -115,6 +116,9 @@ func (si *segInfo) open() (*segment.Reader, error) {
 	if si.reader == nil {
 		if si.files.closed.Load() {
 			return nil, ErrClosed
+		}
+		if si.purged {
+			return nil, fmt.Errorf("%w: segment %d was purged by retention", ErrNotFound, si.num)
 		}
 		r, err := segment.Open(si.files.fs, si.path, si.files.opts)
 		if err != nil {
