@@ -127,6 +127,8 @@ type PurgeResult struct {
 	Kept      *PurgeKept     `json:"kept,omitempty"`
 	AnchorSeq uint64         `json:"anchor_seq,omitempty"`
 	Bytes     int64          `json:"bytes"`
+
+	locked time.Duration // how long the index lock (which publish also takes) was held
 }
 
 // retention is the engine's retention state. mu serializes purges and
@@ -291,12 +293,14 @@ func (e *Engine) Purge(ctx context.Context, o PurgeOptions) (*PurgeResult, error
 		return nil, fmt.Errorf("%w: %s: %w", ErrCorrupt, last.path, err)
 	}
 	e.tree.prune(prefix, gone)
+	t := time.Now()
 	e.index.dropSealed(len(gone), lastEnd.LastSeq)
+	res.locked = time.Since(t)
 	if err := removeSegments(e.opts.FS, e.dir, gone); err != nil {
 		return res, fmt.Errorf("engine: purge: %w (the manifest names them; the next Open removes them)", err)
 	}
 	e.log.Info("purged expired segments", slog.Uint64("first_segment", gone[0].num), slog.Uint64("last_segment", last.num),
-		slog.Uint64("last_seq", lastEnd.LastSeq), slog.Uint64("anchor_seq", res.AnchorSeq), slog.Int64("bytes", res.Bytes), slog.String("by", by))
+		slog.Uint64("last_seq", lastEnd.LastSeq), slog.Uint64("anchor_seq", res.AnchorSeq), slog.Int64("bytes", res.Bytes), slog.String("by", by), slog.Duration("index_step", res.locked))
 	return res, nil
 }
 

@@ -113,9 +113,10 @@ func BenchmarkPurgeExpiredHalf(b *testing.B) {
 	}
 	b.ReportMetric(float64(took.Microseconds())/1000, "purge-ms")
 	b.ReportMetric(float64(dmax.Microseconds())/1000, "append-max-during-ms")
+	b.ReportMetric(float64(res.locked.Microseconds())/1000, "index-lock-ms")
 	b.ReportMetric(float64(bmax.Microseconds())/1000, "append-max-before-ms")
-	b.Logf("store: %d records in %d sealed segments, built in %s; purged %d segments (%d records, %d MiB) in %s (anchor seq %d)",
-		n, segs, build.Round(time.Second), len(res.Segments), purged, res.Bytes>>20, took.Round(time.Millisecond), res.AnchorSeq)
+	b.Logf("store: %d records in %d sealed segments, built in %s; purged %d segments (%d records, %d MiB) in %s (anchor seq %d; index lock held %s)",
+		n, segs, build.Round(time.Second), len(res.Segments), purged, res.Bytes>>20, took.Round(time.Millisecond), res.AnchorSeq, res.locked)
 	if res.Kept != nil {
 		b.Logf("kept from segment %d: %s", res.Kept.Segment, res.Kept.Reason)
 	}
