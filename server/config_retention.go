@@ -52,8 +52,11 @@ func (r *RetentionConfig) validate(store string) error {
 			return err
 		}
 	}
-	if r.MaxAge > 0 && store != StoreSegment {
-		return bad("audit.retention.max_age", "audit.store %s does not purge by retention in this build (only the segment store does); remove it", store)
+	switch {
+	case r.MaxAge > 0 && store != StoreSegment && store != StoreSQLite && store != StorePostgres:
+		return bad("audit.retention.max_age", "audit.store %s keeps nothing to purge; remove it", store)
+	case r.MaxAge > 0 && store != StoreSegment && len(r.LegalHolds) > 0:
+		return bad("audit.retention.legal_holds", "audit.store %s expires by one time horizon for every tenant, so tenant holds cannot be kept; use audit.store segment, or remove audit.retention.max_age while the hold lasts", store)
 	}
 	return nil
 }

@@ -85,8 +85,10 @@ func serveSQL(ctx context.Context, cfg *server.ServerConfig, keys *chain.Keyring
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
 	go watchTokens(watchCtx, srv, cfg.DataDir, log)
+	stopRetention := startSQLRetention(ctx, cfg, store, log) // audit.retention (sqlretention.go)
 	serveErr := runServer(ctx, cfg, srv, l, ml, ready, log, slog.String("store", cfg.Audit.Store)) // serveops.go
 	stopWatch()
+	stopRetention()
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil && serveErr == nil {

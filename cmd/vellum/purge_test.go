@@ -117,3 +117,38 @@ func TestServeRefusesRetentionBelowFloor(t *testing.T) {
 		t.Fatalf("the data directory was created: %v", err)
 	}
 }
+
+// TestSQLiteRetention: with audit.store sqlite the server applies the same
+// horizon through the store's guarded delete, after a retention.purge
+// record, and the chain that remains verifies.
+func TestSQLiteRetention(t *testing.T) {
+	data := t.TempDir()
+	db := filepath.Join(data, "audit.db")
+	url, logs, stop := serveWith(t, data, "audit:\n  store: sqlite\n  sqlite:\n    path: "+db+
+		"\n  retention:\n    max_age: 2s\n    allow_below_floor: true\n    purge_every: 1s\n")
+	ingest(t, url, 5)
+	deadline := time.Now().Add(20 * time.Second)
+	toolCalls := func() int {
+		var page struct {
+			Records []json.RawMessage `json:"records"`
+		}
+		if code := getJSON(t, url+"/v1/audit?action=tool.call&limit=1000", &page); code != 200 {
+			t.Fatalf("list: %d", code)
+		}
+		return len(page.Records)
+	}
+	for toolCalls() > 0 {
+		if time.Now().After(deadline) {
+			stop()
+			t.Fatalf("records not purged:\n%s", logs.String())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	stop()
+	if !strings.Contains(logs.String(), "purged expired records") {
+		t.Fatalf("no purge logged:\n%s", logs.String())
+	}
+	if code, out := verifyCLI(t, "--sqlite", db, "--key", filepath.Join(data, "hmac.key")); code != 0 {
+		t.Fatalf("verify after the purge: %d\n%s", code, out)
+	}
+}
