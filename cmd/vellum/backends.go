@@ -85,7 +85,7 @@ func serveSQL(ctx context.Context, cfg *server.ServerConfig, keys *chain.Keyring
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
 	go watchTokens(watchCtx, srv, cfg.DataDir, log)
-	stopRetention := startSQLRetention(ctx, cfg, store, log) // audit.retention (sqlretention.go)
+	stopRetention := startSQLRetention(ctx, cfg, store, log)                                       // audit.retention (sqlretention.go)
 	serveErr := runServer(ctx, cfg, srv, l, ml, ready, log, slog.String("store", cfg.Audit.Store)) // serveops.go
 	stopWatch()
 	stopRetention()
