@@ -540,3 +540,29 @@ func TestPurgeAnchorNotRedacted(t *testing.T) {
 		t.Fatalf("%+v %v", a.Attributes, err)
 	}
 }
+
+// TestScheduledPurge: with PurgeEvery set, the engine purges on its own
+// once the (fake) clock passes the period.
+func TestScheduledPurge(t *testing.T) {
+	clk := &fakeClock{t: t0}
+	o := retentionOpts(t, clk)
+	o.Retention.PurgeEvery = 5 * time.Millisecond
+	e := open(t, t.TempDir(), o)
+	defer e.Close()
+	for i := range 3 {
+		appendAt(t, e, clk, t0.Add(time.Duration(i)*time.Hour), "a")
+	}
+	time.Sleep(50 * time.Millisecond)
+	if e.FirstSeq() != 1 {
+		t.Fatalf("purged before the period: first seq %d", e.FirstSeq())
+	}
+	clk.Set(t0.Add(48 * time.Hour))
+	for deadline := time.Now().Add(10 * time.Second); e.FirstSeq() == 1; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the scheduled purge never ran")
+		}
+	}
+	if m := e.Purged(); m == nil || m.Purges[0].Segments[0].Number != 1 {
+		t.Fatalf("manifest %+v", m)
+	}
+}
