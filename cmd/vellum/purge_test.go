@@ -52,9 +52,19 @@ func oldStore(t *testing.T) (data string, hk *chain.Key) {
 }
 
 func TestPurgeCommand(t *testing.T) {
-	data, _ := oldStore(t)
+	data, hk := oldStore(t)
+	// A running store holds the lock: the command refuses and says what to do.
+	e, err := engine.Open(data, &engine.Options{Keys: chain.NewKeyring(hk)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, _, errs := runCmd("purge", "--data", data, "--max-age", "150d", "--dry-run")
+	e.Close()
+	if code != 2 || !strings.Contains(errs, "stop the server first") {
+		t.Fatalf("locked store: %d %s", code, errs)
+	}
 	// Below the floor: refused, naming the setting.
-	code, _, errs := runCmd("purge", "--data", data, "--max-age", "30d", "--dry-run")
+	code, _, errs = runCmd("purge", "--data", data, "--max-age", "30d", "--dry-run")
 	if code != 2 || !strings.Contains(errs, "audit.retention.max_age") || !strings.Contains(errs, "audit.retention.floor") {
 		t.Fatalf("below the floor: %d %s", code, errs)
 	}
