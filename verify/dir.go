@@ -168,8 +168,9 @@ func (v *dirVerifier) run() error {
 	if v.o.Origin == "" {
 		v.o.Origin = "vellum/" + v.rep.StoreID
 	}
-	v.rep.Segments = len(nums)
 	v.readPurged()
+	nums = v.skipPurged(nums)
+	v.rep.Segments = len(nums)
 	results, err := v.segments(nums)
 	if err != nil {
 		return err

@@ -55,6 +55,9 @@ func OpenStore(fs vfs.FS, dir string) (*Store, error) {
 	if m, err := layout.ReadPurged(fs, dir); err != nil {
 		return nil, fmt.Errorf("verify: %w", err)
 	} else if m != nil {
+		for len(nums) > 0 && nums[0] <= m.Through {
+			nums = nums[1:] // left by an interrupted purge
+		}
 		hs := make([]merkle.Hash, len(m.Range))
 		for i, h := range m.Range {
 			hs[i] = merkle.Hash(h)
