@@ -4,9 +4,11 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -285,5 +287,42 @@ func TestStepsSessionEviction(t *testing.T) {
 	e.postSteps([]byte(`{"context":{"session_id":"d"},"steps":[{"type":"request_end"}]}`))
 	if recs := e.records("order=asc&session_id=c"); len(recs) != 1 || recs[0].Tool.CallID != "c2" {
 		t.Fatalf("idle session's call: %+v", recs)
+	}
+}
+
+// TestStepsConcurrentSessions: many sessions at once through a small
+// session table: every call is recorded exactly once, whoever's request
+// closes its session.
+func TestStepsConcurrentSessions(t *testing.T) {
+	e := newTestServer(t, nil, nil)
+	e.srv.steps = newStepSessions(4, time.Hour)
+	const sessions, rounds = 12, 8
+	var wg sync.WaitGroup
+	for g := range sessions {
+		wg.Go(func() {
+			for i := range rounds {
+				for _, st := range []string{
+					fmt.Sprintf(`{"type":"tool_call_delta","index":0,"call_id":"c%d-%d","name":"t","arguments":"[%d]"}`, g, i, i),
+					`{"type":"loop_break"}`,
+				} {
+					body := fmt.Sprintf(`{"context":{"session_id":"s%d"},"steps":[%s]}`, g, st)
+					if status, b := e.postSteps([]byte(body)); status != http.StatusOK {
+						t.Errorf("%d %s", status, b)
+						return
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	recs := e.records("limit=1000")
+	calls := map[string]int{}
+	for _, r := range recs {
+		if r.Action == "tool.call" {
+			calls[r.Tool.CallID]++
+		}
+	}
+	if len(recs) != 2*sessions*rounds || len(calls) != sessions*rounds {
+		t.Fatalf("%d records, %d distinct calls; want %d and %d", len(recs), len(calls), 2*sessions*rounds, sessions*rounds)
 	}
 }
