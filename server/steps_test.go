@@ -326,3 +326,41 @@ func TestStepsConcurrentSessions(t *testing.T) {
 		t.Fatalf("%d records, %d distinct calls; want %d and %d", len(recs), len(calls), 2*sessions*rounds, sessions*rounds)
 	}
 }
+
+// TestStepsMatchCollectorGolden: the route and the Go collector are one
+// mapping: the recorded session posted over HTTP yields the collector's
+// golden records (identity aside: here it comes from the token).
+func TestStepsMatchCollectorGolden(t *testing.T) {
+	e := newTestServer(t, nil, nil)
+	first, second, _ := sessionBatches(t)
+	for _, b := range [][]byte{first, second} {
+		if status, body := e.postSteps(b); status != http.StatusOK {
+			t.Fatalf("%d %s", status, body)
+		}
+	}
+	gb, err := os.ReadFile("../collector/testdata/session.golden.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []vellum.Record
+	if err := json.Unmarshal(gb, &want); err != nil {
+		t.Fatal(err)
+	}
+	got := e.records("order=asc&limit=100")
+	if len(got) != len(want) {
+		t.Fatalf("%d records, golden has %d", len(got), len(want))
+	}
+	for i := range want {
+		g, w := got[i], want[i]
+		delete(g.Attributes, "vellum.principal")
+		if len(g.Attributes) == 0 {
+			g.Attributes = nil
+		}
+		if g.Action != w.Action || !g.EventTime.Equal(w.EventTime) || g.Model != w.Model || g.Outcome != w.Outcome ||
+			g.Tool.Name != w.Tool.Name || g.Tool.CallID != w.Tool.CallID || g.Tool.IsError != w.Tool.IsError ||
+			g.Tool.DurationNS != w.Tool.DurationNS || !bytes.Equal(compactJSON(g.Tool.Arguments), compactJSON(w.Tool.Arguments)) ||
+			fmt.Sprint(g.Attributes) != fmt.Sprint(w.Attributes) {
+			t.Errorf("record %d:\n got  %+v\n want %+v", i, g, w)
+		}
+	}
+}
