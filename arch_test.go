@@ -99,8 +99,14 @@ func TestArchitecture(t *testing.T) {
 		"report":    {".", "checkpoint", "engine", "layout", "merkle", "segment", "verify", "vfs"},
 		// Witnesses know checkpoints and files, never the store they
 		// watch: a witness runs apart from it (issue 16).
-		"cosign":  {"checkpoint"},
-		"witness": {"checkpoint", "cosign", "merkle", "vfs"},
+		// The step-stream model is a leaf; the collector maps steps to
+		// records and appends through its own Sink interface, never
+		// knowing the server or the engine (only the stores' shared
+		// error sentinels, from backends) (issue 11).
+		"step":      {},
+		"collector": {".", "backends", "step", "vfs"},
+		"cosign":    {"checkpoint"},
+		"witness":   {"checkpoint", "cosign", "merkle", "vfs"},
 	}
 	// Nothing but the command and the benchmark harness may import the
 	// server; nothing below the engine may import the engine.
