@@ -42,6 +42,9 @@ func openStopped(dir, cfgPath string, maxAge string, stderr io.Writer) (*engine.
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	if cfg.Audit.Store != server.StoreSegment {
+		return nil, fmt.Errorf("audit.store is %s: this command works on the segment store; a SQL store is purged by the server (docs/retention.md)", cfg.Audit.Store)
+	}
 	if nums, err := layout.ListSegments(nil, dir); err != nil || len(nums) == 0 {
 		return nil, fmt.Errorf("%s holds no store (no segments)", dir)
 	}
