@@ -136,6 +136,11 @@ func (o *Options) withDefaults() (Options, error) {
 	if r.SegmentSize <= 0 {
 		r.SegmentSize = DefaultSegmentSize
 	}
+	if r.SegmentSize <= segment.HeaderSize {
+		// A new segment would already count as full: every append would
+		// wait for a seal that makes another full segment.
+		return Options{}, fmt.Errorf("engine: SegmentSize %d is not above the %d-byte segment header", r.SegmentSize, segment.HeaderSize)
+	}
 	if r.SegmentAge <= 0 {
 		r.SegmentAge = DefaultSegmentAge
 	}
