@@ -1,0 +1,720 @@
+"""Audit an agent server's step stream into Vellum, with the standard library.
+
+An agent server of this ecosystem yields step events from an async
+generator, ``astep_stream()``. ``AuditCollector.wrap`` wraps that iterator
+the way Vellum's Go collector wraps an ``iter.Seq2``: every event passes
+through unchanged, and a copy of each, in the wire shape of
+``POST /v1/audit/steps``, is batched to ``vellum serve`` by one background
+task. The server turns steps into audit records (one per significant
+event: tool call with its accumulated arguments, tool result, permission
+decision, approval, guardrail, limit, ...).
+
+Adopting it takes a few lines::
+
+    from vellum_audit import AuditCollector
+
+    audit = AuditCollector("http://127.0.0.1:8080", token=os.environ["VELLUM_TOKEN"],
+                           policy="fail_open", spill_path="/var/lib/agent/audit.spill")
+
+    async def handle(request):
+        async for event in audit.wrap(agent.astep_stream(request.message),
+                                      session_id=request.session_id, agent="support-bot"):
+            yield event
+
+    # on shutdown:  await audit.aclose()
+    # in /readyz:   audit.status()["healthy"]
+
+Failure policy (NIST SP 800-53 AU-5), chosen per deployment:
+
+``fail_closed``
+    An event that produces an audit record is released to the caller only
+    once the batch holding it is durable in Vellum (the server answers
+    only after fsync). Deltas (``reasoning_delta``, ``content_delta``,
+    ``tool_call_delta``) carry no record of their own and pass at once;
+    the record they feed (the tool call, the model decision) is made
+    durable before the step that completes it is released, and the end of
+    the stream waits for everything. If that does not happen within
+    ``durable_timeout`` seconds, the wrapped iterator raises
+    ``AuditUnavailable`` (``AuditRejected`` when the server refused the
+    step), so the agent's step fails instead of running unaudited.
+
+``fail_open``
+    The agent goes on. Failed posts are counted, logged and retried in
+    order with backoff. Steps wait in a bounded in-memory queue
+    (``max_pending``) and, when ``spill_path`` is set, in a bounded spill
+    file (``spill_max_bytes``) that is replayed in order when Vellum is
+    back, also after a restart of this process. When both are full, a
+    step is dropped: counted in ``status()["dropped"]`` and logged, never
+    silently.
+
+Delivery is at least once: a post whose answer is lost (the connection
+broke after the server stored it) is sent again.
+
+Concurrency: one collector per process and event loop; ``wrap`` may run
+for many requests at once. The HTTP calls run in a worker thread
+(``asyncio.to_thread``); the loop never blocks on the network. Logs never
+contain step contents or the token.
+
+Spec: POST /v1/audit/steps in Vellum's server/openapi.yaml and
+docs/events.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import dataclasses
+import gzip
+import http.client
+import json
+import logging
+import os
+import time
+import urllib.parse
+
+__all__ = ["AuditCollector", "AuditError", "AuditUnavailable", "AuditRejected", "step_of", "rfc3339_ns"]
+
+log = logging.getLogger("vellum_audit")
+
+FAIL_CLOSED = "fail_closed"
+FAIL_OPEN = "fail_open"
+
+# Steps that carry no audit record of their own: under fail_closed they are
+# released at once (the record they feed waits for the step that ends it).
+DELTA_TYPES = frozenset({"reasoning_delta", "content_delta", "tool_call_delta"})
+
+STEPS_PATH = "/v1/audit/steps"
+
+
+class AuditError(Exception):
+    """Base of the errors the wrapped stream raises under fail_closed."""
+
+
+class AuditUnavailable(AuditError):
+    """A step's audit record was not durable within durable_timeout."""
+
+
+class AuditRejected(AuditError):
+    """Vellum refused a step (a 4xx other than 401/403/408/429)."""
+
+
+def rfc3339_ns(ns: int) -> str:
+    """Format a Unix time in nanoseconds as RFC 3339 UTC with nanoseconds."""
+    sec, frac = divmod(ns, 1_000_000_000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec)) + ".%09dZ" % frac
+
+
+def step_of(event) -> dict:
+    """Return the wire form of a step event, a new dict (event is not changed).
+
+    Accepts a mapping with "type", a dataclass instance, or an object with
+    model_dump() (pydantic) or to_dict(). Raises TypeError otherwise.
+    """
+    if isinstance(event, dict):
+        d = dict(event)
+    elif dataclasses.is_dataclass(event) and not isinstance(event, type):
+        d = dataclasses.asdict(event)
+    elif hasattr(event, "model_dump"):
+        d = event.model_dump()
+    elif hasattr(event, "to_dict"):
+        d = event.to_dict()
+    else:
+        raise TypeError("step event of type %s is not a dict, dataclass or model" % type(event).__name__)
+    if not isinstance(d, dict) or not isinstance(d.get("type"), str) or not d["type"]:
+        raise TypeError("step event has no string field 'type'")
+    return d
+
+
+class _Entry:
+    """One step on its way to Vellum."""
+
+    __slots__ = ("key", "context", "ident", "step", "future", "deadline", "abandoned")
+
+    def __init__(self, key, context, ident, step, future=None, deadline=None):
+        self.key = key  # (context, identity) as a hashable
+        self.context = context
+        self.ident = ident
+        self.step = step
+        self.future = future  # fail_closed: resolved when durable
+        self.deadline = deadline  # fail_closed: when the caller gives up
+        self.abandoned = False  # fail_closed: the caller gave up on it
+
+    def to_line(self) -> bytes:
+        return json.dumps({"context": self.context, "identity": self.ident, "step": self.step},
+                          separators=(",", ":"), default=str).encode() + b"\n"
+
+    @classmethod
+    def from_line(cls, line: bytes) -> "_Entry":
+        d = json.loads(line)
+        return cls(_key(d["context"], d.get("identity") or {}), d["context"], d.get("identity") or {}, d["step"])
+
+
+def _key(context: dict, ident: dict):
+    return (tuple(sorted(context.items())), tuple(sorted(ident.items())))
+
+
+class _PostError(Exception):
+    def __init__(self, kind: str, message: str):
+        super().__init__(message)
+        self.kind = kind  # "retry", "reject", "too_large"
+
+
+class _Spill:
+    """A bounded append-only file of entries, read from the front.
+
+    The read position survives a restart in <path>.offset, replaced
+    atomically after each batch the server acknowledged; the file is cut
+    to zero once everything in it is delivered.
+    """
+
+    def __init__(self, path: str, max_bytes: int):
+        self.path = path
+        self.max_bytes = max_bytes
+        self.f = open(path, "ab+")
+        self.size = self.f.seek(0, os.SEEK_END)
+        self.read_off = 0
+        try:
+            with open(path + ".offset") as o:
+                self.read_off = min(int(o.read().strip() or 0), self.size)
+        except FileNotFoundError:
+            pass
+        self.count = self._count_unread()
+        if self.size and self.read_off == self.size:
+            self._reset()
+
+    def _count_unread(self) -> int:
+        self.f.seek(self.read_off)
+        n = sum(1 for line in self.f if line.endswith(b"\n"))
+        return n
+
+    def pending(self) -> bool:
+        return self.read_off < self.size
+
+    def append(self, line: bytes) -> bool:
+        if self.size + len(line) > self.max_bytes:
+            return False
+        self.f.seek(0, os.SEEK_END)
+        self.f.write(line)
+        self.f.flush()  # in the OS: survives this process crashing
+        self.size += len(line)
+        self.count += 1
+        return True
+
+    def sync(self):
+        os.fsync(self.f.fileno())
+
+    def read(self, limit: int):
+        """Entries from the read position: a run of one context, at most limit."""
+        self.f.seek(self.read_off)
+        out, off, key = [], self.read_off, None
+        while len(out) < limit:
+            line = self.f.readline()
+            if not line.endswith(b"\n"):
+                break  # a torn last line (crash while appending): ignored
+            try:
+                e = _Entry.from_line(line)
+            except (ValueError, KeyError, TypeError):
+                log.error("vellum_audit: spill %s: unreadable line at offset %d skipped", self.path, off)
+                off += len(line)
+                continue
+            if key is not None and e.key != key:
+                break
+            key = e.key
+            off += len(line)
+            out.append(e)
+        return out, off
+
+    def commit(self, off: int, n: int):
+        self.read_off = off
+        self.count = max(0, self.count - n)
+        if self.read_off >= self.size:
+            self._reset()
+            return
+        tmp = self.path + ".offset.tmp"
+        with open(tmp, "w") as o:
+            o.write(str(off))
+            o.flush()
+            os.fsync(o.fileno())
+        os.replace(tmp, self.path + ".offset")
+
+    def _reset(self):
+        self.f.truncate(0)
+        self.f.flush()
+        self.size = self.read_off = self.count = 0
+        try:
+            os.remove(self.path + ".offset")
+        except FileNotFoundError:
+            pass
+
+    def close(self):
+        self.f.close()
+
+
+class AuditCollector:
+    """Wraps step streams and batches their steps to vellum serve.
+
+    url is the server's base URL (http or https); token an ingest token.
+    The zero-configuration choice is fail_open with an in-memory queue;
+    every bound is a keyword argument:
+
+    - policy: "fail_open" or "fail_closed".
+    - durable_timeout: fail_closed's bound, in seconds, from a step's
+      arrival to its record being durable.
+    - max_pending: steps held in memory (both policies). fail_closed waits
+      for room (within durable_timeout); fail_open spills or drops.
+    - spill_path, spill_max_bytes: fail_open's spill file and its bound.
+    - batch_size: most steps per POST.
+    - request_timeout: one POST's socket timeout, in seconds.
+    - retry_initial, retry_max: fail_open's backoff between attempts.
+    - gzip_min_bytes: bodies at least this long are sent gzip-compressed
+      (None: never).
+    """
+
+    def __init__(self, url: str, token: str, *, policy: str = FAIL_OPEN, durable_timeout: float = 5.0,
+                 max_pending: int = 10_000, spill_path: str | None = None,
+                 spill_max_bytes: int = 64 << 20, batch_size: int = 256, request_timeout: float = 5.0,
+                 retry_initial: float = 0.1, retry_max: float = 5.0, gzip_min_bytes: int | None = 1024):
+        if policy not in (FAIL_OPEN, FAIL_CLOSED):
+            raise ValueError("policy %r is not fail_open or fail_closed" % (policy,))
+        if policy == FAIL_CLOSED and spill_path:
+            raise ValueError("spill_path is for fail_open: under fail_closed a step waits for Vellum instead")
+        u = urllib.parse.urlsplit(url)
+        if u.scheme not in ("http", "https") or not u.hostname:
+            raise ValueError("url %r is not an http(s) URL" % (url,))
+        for name, v in (("durable_timeout", durable_timeout), ("request_timeout", request_timeout),
+                        ("retry_initial", retry_initial), ("retry_max", retry_max)):
+            if not v > 0:
+                raise ValueError("%s must be > 0, got %r" % (name, v))
+        for name, v in (("max_pending", max_pending), ("batch_size", batch_size), ("spill_max_bytes", spill_max_bytes)):
+            if not (isinstance(v, int) and v > 0):
+                raise ValueError("%s must be a positive integer, got %r" % (name, v))
+        self._url = u
+        self._path = u.path.rstrip("/") + STEPS_PATH
+        self._token = token
+        self.policy = policy
+        self.durable_timeout = durable_timeout
+        self.max_pending = max_pending
+        self.batch_size = batch_size
+        self.request_timeout = request_timeout
+        self.retry_initial = retry_initial
+        self.retry_max = retry_max
+        self.gzip_min_bytes = gzip_min_bytes
+        self._spill = _Spill(spill_path, spill_max_bytes) if spill_path else None
+        self._queue: collections.deque[_Entry] = collections.deque()
+        self._inflight: list[_Entry] = []  # the batch being posted, in order
+        self._from_spill_off = None  # (offset, count) when _inflight came from the spill
+        self._conn = None
+        self._task = None
+        self._loop = None
+        self._wake = None
+        self._room = None
+        self._closed = False
+        self._stats = {"steps": 0, "sent": 0, "records": 0, "posts": 0, "failures": 0, "rejected": 0,
+                       "dropped": 0, "spilled": 0, "timeouts": 0}
+        self._healthy = True
+        self._last_error = ""
+        self._last_drop_log = 0.0
+
+    # ------------------------------------------------------------------ API
+
+    async def wrap(self, stream, *, session_id: str, trace_id: str | None = None, agent: str | None = None,
+                   model: str | None = None, auth_mode: str | None = None, tenant: str | None = None,
+                   user: str | None = None):
+        """Yield every event of the async iterator stream, unchanged, auditing each.
+
+        session_id (required), trace_id, agent, model and auth_mode are the
+        request context sent with its steps. tenant and user are sent as
+        X-Tenant / X-Auth-Subject, which Vellum honours only in its
+        trusted-gateway mode (otherwise the token's principal decides).
+        Under fail_closed it raises AuditUnavailable or AuditRejected when
+        a step's record cannot be made durable in time.
+        """
+        if not session_id:
+            raise ValueError("session_id is required")
+        context = {"session_id": session_id}
+        for k, v in (("trace_id", trace_id), ("agent", agent), ("model", model), ("auth_mode", auth_mode)):
+            if v:
+                context[k] = v
+        ident = {}
+        if tenant:
+            ident["tenant"] = tenant
+        if user:
+            ident["user"] = user
+        key = _key(context, ident)
+        self._start()
+        closed = self.policy == FAIL_CLOSED
+        last = None
+        try:
+            async for event in stream:
+                try:
+                    step = step_of(event)
+                except TypeError as e:
+                    if closed:
+                        raise AuditRejected(str(e)) from None
+                    self._count_rejected(1, str(e))
+                    yield event
+                    continue
+                if "ts" not in step:
+                    step["ts"] = rfc3339_ns(time.time_ns())
+                last = await self._put(_Entry(key, context, ident, step))
+                if closed and step["type"] not in DELTA_TYPES:
+                    await self._await_durable(last)
+                yield event
+            if closed and last is not None:
+                await self._await_durable(last)
+        finally:
+            aclose = getattr(stream, "aclose", None)
+            if aclose is not None:
+                await aclose()
+
+    async def flush(self, timeout: float | None = None) -> bool:
+        """Wait until every step handed over so far is delivered (or, fail_open,
+        spilled while Vellum is away); True if that happened within timeout."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self._queue or self._inflight or (self._spill and self._spill.pending() and self._healthy):
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
+            if self._task is None or self._task.done():
+                return False
+            await asyncio.sleep(0.005)
+        return True
+
+    async def aclose(self, timeout: float = 5.0):
+        """Flush for at most timeout seconds, then stop. Under fail_open what is
+        left goes to the spill file (when set) or is counted as dropped."""
+        if self._closed:
+            return
+        await self.flush(timeout)
+        self._closed = True
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+        left = list(self._inflight) + list(self._queue)
+        self._inflight, self._queue = [], collections.deque()
+        for e in left:
+            if e.future is not None and not e.future.done():
+                _fail(e.future, AuditUnavailable("collector closed before the step was durable"))
+            elif self._spill is None or not self._spill_append(e):
+                self._drop(1, "collector closed")
+        if self._spill is not None:
+            self._spill.sync()
+            self._spill.close()
+        if self._conn is not None:
+            self._conn.close()
+
+    async def __aenter__(self):
+        return self
+
+    async def __aexit__(self, *exc):
+        await self.aclose()
+
+    def status(self) -> dict:
+        """Counters and health, for a readiness endpoint and alerts.
+
+        healthy is False while the last post failed. steps: handed over;
+        sent: acknowledged by Vellum; records: records it stored; failures:
+        failed posts; rejected: steps Vellum refused; dropped: steps lost
+        to a full queue and spill (each one also logged); timeouts:
+        fail_closed steps that were not durable in time; queued: in
+        memory; spill_pending: in the spill file.
+        """
+        s = dict(self._stats)
+        s.update(policy=self.policy, healthy=self._healthy, last_error=self._last_error,
+                 queued=len(self._queue) + len(self._inflight),
+                 spill_pending=self._spill.count if self._spill else 0,
+                 spill_bytes=(self._spill.size - self._spill.read_off) if self._spill else 0)
+        return s
+
+    # ------------------------------------------------------------ the queue
+
+    def _start(self):
+        if self._closed:
+            raise RuntimeError("AuditCollector is closed")
+        loop = asyncio.get_running_loop()
+        if self._task is not None and not self._task.done():
+            if loop is not self._loop:
+                raise RuntimeError("AuditCollector is bound to another event loop")
+            return
+        self._loop = loop
+        self._wake = asyncio.Event()
+        self._room = asyncio.Event()
+        self._task = loop.create_task(self._run(), name="vellum-audit-sender")
+
+    async def _put(self, e: _Entry) -> _Entry:
+        self._stats["steps"] += 1
+        if self.policy == FAIL_CLOSED:
+            e.future = self._loop.create_future()
+            e.deadline = time.monotonic() + self.durable_timeout
+            while len(self._queue) >= self.max_pending:
+                left = e.deadline - time.monotonic()
+                if left <= 0:
+                    self._stats["timeouts"] += 1
+                    raise AuditUnavailable("audit queue full for %.3gs (%d steps waiting; last error: %s)"
+                                           % (self.durable_timeout, len(self._queue), self._last_error or "none"))
+                self._room.clear()
+                try:
+                    await asyncio.wait_for(self._room.wait(), left)
+                except asyncio.TimeoutError:
+                    pass
+            self._queue.append(e)
+        elif self._spill is not None and (self._spill.pending() or len(self._queue) >= self.max_pending):
+            # Once anything is spilled, later steps follow it there: order holds.
+            if not self._spill_append(e):
+                self._drop(1, "spill file full")
+        elif len(self._queue) >= self.max_pending:
+            self._drop(1, "queue full")
+        else:
+            self._queue.append(e)
+        self._wake.set()
+        return e
+
+    def _spill_append(self, e: _Entry) -> bool:
+        if self._spill.append(e.to_line()):
+            self._stats["spilled"] += 1
+            return True
+        return False
+
+    def _drop(self, n: int, why: str):
+        self._stats["dropped"] += n
+        now = time.monotonic()
+        # Every drop is counted; the log says so at most once a second with
+        # the running total, so an outage cannot flood it.
+        if now - self._last_drop_log >= 1.0:
+            self._last_drop_log = now
+            log.error("vellum_audit: audit steps DROPPED (%s): %d in total; Vellum is %s",
+                      why, self._stats["dropped"], "reachable" if self._healthy else "unreachable")
+
+    def _count_rejected(self, n: int, detail: str):
+        self._stats["rejected"] += n
+        log.error("vellum_audit: Vellum rejected %d step(s): %s", n, detail)
+
+    async def _await_durable(self, e: _Entry):
+        left = e.deadline - time.monotonic()
+        try:
+            await asyncio.wait_for(asyncio.shield(e.future), max(left, 0))
+        except asyncio.TimeoutError:
+            self._stats["timeouts"] += 1
+            # Not released to the client: the sender stops trying to store
+            # it and the steps of its session before it.
+            e.abandoned = True
+            raise AuditUnavailable("audit record not durable within %.3gs (last error: %s)"
+                                   % (self.durable_timeout, self._last_error or "none")) from None
+
+    # ------------------------------------------------------------ the sender
+
+    async def _run(self):
+        backoff = self.retry_initial
+        while True:
+            if not self._inflight:
+                self._inflight = self._take()
+                if not self._inflight:
+                    self._wake.clear()
+                    if self._queue or (self._spill and self._spill.pending()):
+                        continue
+                    await self._wake.wait()
+                    continue
+            ok = await self._send_inflight()
+            if ok:
+                backoff = self.retry_initial
+                continue
+            if self.policy == FAIL_OPEN and self._spill is not None and self._from_spill_off is None:
+                # Vellum is away: what waits in memory moves to the spill
+                # file (in order) so it survives a restart of this process.
+                self._move_to_spill()
+            if self._spill is not None:
+                self._spill.sync()
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, self.retry_max)
+
+    def _take(self) -> list:
+        """The next batch: from memory first (it is older), else the spill."""
+        self._from_spill_off = None
+        if self._queue:
+            n = min(self.batch_size, len(self._queue))
+            out = [self._queue.popleft() for _ in range(n)]
+            self._room.set()
+            return out
+        if self._spill is not None and self._spill.pending():
+            out, off = self._spill.read(self.batch_size)
+            if not out:  # only unreadable or torn lines left
+                self._spill.commit(self._spill.size, 0)
+                return []
+            self._from_spill_off = (off, len(out))
+            return out
+        return []
+
+    def _move_to_spill(self):
+        moved = self._inflight + list(self._queue)
+        self._inflight, self._queue = [], collections.deque()
+        for i, e in enumerate(moved):
+            if not self._spill_append(e):
+                self._drop(len(moved) - i, "spill file full")
+                break
+        self._room.set()
+
+    async def _send_inflight(self) -> bool:
+        """Post the in-flight batch, one request per context in stream order.
+        True when nothing of it is left to retry."""
+        if self.policy == FAIL_CLOSED:
+            self._forget_abandoned()
+        while self._inflight:
+            group = self._first_group()
+            try:
+                try:
+                    res = await self._post(group)
+                except _PostError as err:
+                    if err.kind == "retry":
+                        raise
+                    await self._refused(group, err)
+                    continue
+            except _PostError as err:
+                self._stats["failures"] += 1
+                if self._healthy:
+                    log.warning("vellum_audit: posting to Vellum failed, will retry: %s", err)
+                self._healthy = False
+                self._last_error = str(err)
+                return False
+            except Exception as err:  # a bug or an unencodable step: never kill the sender
+                log.exception("vellum_audit: cannot post a batch")
+                await self._refused(group, _PostError("reject", "%s: %s" % (type(err).__name__, err)), split=False)
+                continue
+            if not self._healthy:
+                log.info("vellum_audit: Vellum reachable again")
+            self._healthy = True
+            self._done(group, res)
+        if self._from_spill_off is not None:
+            off, n = self._from_spill_off
+            self._spill.commit(off, n)
+            self._from_spill_off = None
+        return True
+
+    def _forget_abandoned(self):
+        """Drop, per session, the steps up to the last one its caller gave up
+        on (fail_closed): they were never released, and retrying them would
+        only delay the steps behind them."""
+        last = {}
+        for i, e in enumerate(self._inflight):
+            if e.abandoned:
+                last[e.key] = i
+        if not last:
+            return
+        keep = []
+        for i, e in enumerate(self._inflight):
+            if i <= last.get(e.key, -1):
+                if e.future is not None and not e.future.done():
+                    _fail(e.future, AuditUnavailable("not durable in time"))
+            else:
+                keep.append(e)
+        self._inflight = keep
+
+    def _first_group(self) -> list:
+        """The in-flight entries of the first entry's context, in order."""
+        k = self._inflight[0].key
+        return [e for e in self._inflight if e.key == k]
+
+    def _done(self, group, res):
+        ids = {id(e) for e in group}
+        self._inflight = [e for e in self._inflight if id(e) not in ids]
+        self._stats["sent"] += len(group)
+        self._stats["records"] += int(res.get("records", 0)) if isinstance(res, dict) else 0
+        for e in group:
+            if e.future is not None and not e.future.done():
+                e.future.set_result(None)
+
+    async def _refused(self, group, err, split=True):
+        """A 4xx that retrying cannot cure. fail_open keeps what it can: a
+        batch is split until the refused steps stand alone. A retryable
+        error on the way raises _PostError("retry")."""
+        if split and len(group) > 1 and (err.kind == "too_large" or self.policy == FAIL_OPEN):
+            half = len(group) // 2
+            for part in (group[:half], group[half:]):
+                try:
+                    res = await self._post(part)
+                except _PostError as e2:
+                    if e2.kind == "retry":
+                        raise
+                    await self._refused(part, e2)
+                    continue
+                self._done(part, res)
+            return
+        ids = {id(e) for e in group}
+        self._inflight = [e for e in self._inflight if id(e) not in ids]
+        self._count_rejected(len(group), str(err))
+        self._last_error = str(err)
+        for e in group:
+            if e.future is not None and not e.future.done():
+                _fail(e.future, AuditRejected(str(err)))
+
+    async def _post(self, group) -> dict:
+        body = json.dumps({"context": group[0].context, "steps": [e.step for e in group]},
+                          separators=(",", ":"), ensure_ascii=False, default=str).encode()
+        headers = {"Authorization": "Bearer " + self._token, "Content-Type": "application/json",
+                   "Accept": "application/json"}
+        if self.gzip_min_bytes is not None and len(body) >= self.gzip_min_bytes:
+            body = gzip.compress(body, 6)
+            headers["Content-Encoding"] = "gzip"
+        ident = group[0].ident
+        if ident.get("tenant"):
+            headers["X-Tenant"] = ident["tenant"]
+        if ident.get("user"):
+            headers["X-Auth-Subject"] = ident["user"]
+        self._stats["posts"] += 1
+        status, data = await asyncio.to_thread(self._roundtrip, body, headers)
+        if status == 200:
+            try:
+                return json.loads(data or b"{}")
+            except ValueError:
+                return {}
+        detail = _detail(data)
+        msg = "POST %s: %d %s" % (STEPS_PATH, status, detail)
+        if status == 413:
+            raise _PostError("too_large", msg)
+        if 400 <= status < 500 and status not in (401, 403, 408, 429):
+            raise _PostError("reject", msg)
+        raise _PostError("retry", msg)
+
+    def _roundtrip(self, body: bytes, headers: dict):
+        """One POST on a kept-alive connection (runs in a worker thread)."""
+        for attempt in (0, 1):
+            if self._conn is None:
+                cls = http.client.HTTPSConnection if self._url.scheme == "https" else http.client.HTTPConnection
+                self._conn = cls(self._url.hostname, self._url.port, timeout=self.request_timeout)
+            try:
+                self._conn.request("POST", self._path, body=body, headers=headers)
+                resp = self._conn.getresponse()
+                data = resp.read()
+                if resp.will_close:
+                    self._conn.close()
+                    self._conn = None
+                return resp.status, data
+            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError) as e:
+                # A kept-alive connection the server closed: one fresh try.
+                # (Were the request stored, the retry duplicates it; the
+                # server closes idle connections only between requests.)
+                self._conn.close()
+                self._conn = None
+                if attempt == 1:
+                    raise _PostError("retry", "POST %s: %s" % (STEPS_PATH, type(e).__name__)) from None
+            except (OSError, http.client.HTTPException) as e:
+                self._conn.close()
+                self._conn = None
+                raise _PostError("retry", "POST %s: %s: %s" % (STEPS_PATH, type(e).__name__, e)) from None
+        raise AssertionError("unreachable")
+
+
+def _fail(fut, exc):
+    """Fail a waiter's future; marked retrieved, since its waiter may have
+    given up already (asyncio would warn about it otherwise)."""
+    fut.set_exception(exc)
+    fut.exception()
+
+
+def _detail(data: bytes) -> str:
+    try:
+        d = json.loads(data)
+        return str(d.get("detail") or d.get("title") or "")[:500]
+    except (ValueError, AttributeError):
+        return data[:200].decode("utf-8", "replace")
