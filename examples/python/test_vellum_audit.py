@@ -43,6 +43,7 @@ class StepServer:
     def __init__(self, port=0):
         self.lock = threading.Lock()
         self.stored = []  # (context, step, headers) in acceptance order
+        self.events = []  # what POST /v1/audit/events accepted
         self.posts = 0
         self.gzipped = 0
         self.mode = "ok"
@@ -66,10 +67,15 @@ class StepServer:
                     mode = outer.mode
                 if mode == "hold":
                     outer.release.wait(10)
-                if self.path != "/v1/audit/steps":
-                    return self.answer(404, {"detail": "no route"})
                 if self.headers.get("Authorization") != "Bearer " + TOKEN:
                     return self.answer(401, {"detail": "bad token"})
+                if self.path == "/v1/audit/events" and mode == "ok":
+                    evs = json.loads(body)
+                    with outer.lock:
+                        outer.events.extend(evs)
+                    return self.answer(200, {"seqs": list(range(len(evs)))})
+                if self.path != "/v1/audit/steps":
+                    return self.answer(404, {"detail": "no route"})
                 if mode == "500":
                     return self.answer(500, {"detail": "store failing"})
                 if self.headers.get("Content-Encoding") == "gzip":
@@ -386,6 +392,37 @@ class CollectorTest(unittest.TestCase):
         self.assertGreater(st["dropped"], 0)
         self.assertLessEqual(os.path.getsize(spill), 2000)
         self.assertTrue(any("DROPPED" in line for line in logs))
+
+    def test_dropped_steps_are_recorded_once_vellum_is_back(self):
+        spill = os.path.join(self.dir, "audit.spill")
+        port = self.srv.port
+        self.srv.stop()
+
+        async def go():
+            a = AuditCollector(self.srv.url, TOKEN, spill_path=spill, spill_max_bytes=1000, max_pending=2,
+                               retry_initial=0.02, retry_max=0.05, report_tenant="acme")
+            with self.assertLogs("vellum_audit", "ERROR"):
+                await drain(a.wrap(gen(steps_of(20), between=lambda e: asyncio.sleep(0.001)), session_id="s"))
+            dropped = a.status()["dropped"]
+            self.assertIn("audit store failing", a.ready())
+            self.srv.__init__(port)
+            self.assertTrue(await a.flush(10))
+            for _ in range(200):
+                if a.ready() is None:
+                    break
+                await asyncio.sleep(0.01)
+            st = a.status()
+            await a.aclose()
+            return dropped, st
+
+        dropped, st = run(go())
+        self.assertGreater(dropped, 0)
+        self.assertEqual(st["reported"], dropped)
+        self.assertEqual(st["sent"] + dropped, 20)
+        self.assertEqual(len(self.srv.events), 1)
+        ev = self.srv.events[0]
+        self.assertEqual((ev["action"], ev["tenant_id"], ev["outcome"]["status"], ev["attributes"]["dropped"]),
+                         ("audit.dropped", "acme", "failure", str(dropped)))
 
     def test_fail_open_full_queue_without_spill(self):
         self.srv.stop()

@@ -84,6 +84,7 @@ FAIL_OPEN = "fail_open"
 DELTA_TYPES = frozenset({"reasoning_delta", "content_delta", "tool_call_delta"})
 
 STEPS_PATH = "/v1/audit/steps"
+EVENTS_PATH = "/v1/audit/events"
 
 
 class AuditError(Exception):
@@ -268,12 +269,16 @@ class AuditCollector:
     - retry_initial, retry_max: fail_open's backoff between attempts.
     - gzip_min_bytes: bodies at least this long are sent gzip-compressed
       (None: never).
+    - report_tenant: the tenant_id of the audit.dropped record that
+      reports dropped steps once Vellum is back (needed when the token is
+      limited to tenants).
     """
 
     def __init__(self, url: str, token: str, *, policy: str = FAIL_OPEN, durable_timeout: float = 5.0,
                  max_pending: int = 10_000, spill_path: str | None = None,
                  spill_max_bytes: int = 64 << 20, batch_size: int = 256, request_timeout: float = 5.0,
-                 retry_initial: float = 0.1, retry_max: float = 5.0, gzip_min_bytes: int | None = 1024):
+                 retry_initial: float = 0.1, retry_max: float = 5.0, gzip_min_bytes: int | None = 1024,
+                 report_tenant: str | None = None):
         if policy not in (FAIL_OPEN, FAIL_CLOSED):
             raise ValueError("policy %r is not fail_open or fail_closed" % (policy,))
         if policy == FAIL_CLOSED and spill_path:
@@ -289,7 +294,6 @@ class AuditCollector:
             if not (isinstance(v, int) and v > 0):
                 raise ValueError("%s must be a positive integer, got %r" % (name, v))
         self._url = u
-        self._path = u.path.rstrip("/") + STEPS_PATH
         self._token = token
         self.policy = policy
         self.durable_timeout = durable_timeout
@@ -299,6 +303,9 @@ class AuditCollector:
         self.retry_initial = retry_initial
         self.retry_max = retry_max
         self.gzip_min_bytes = gzip_min_bytes
+        self.report_tenant = report_tenant
+        self._unreported = 0  # dropped steps no audit.dropped record reports yet
+        self._report_id = None  # the event_id of that record, kept across retries
         self._spill = _Spill(spill_path, spill_max_bytes) if spill_path else None
         self._queue: collections.deque[_Entry] = collections.deque()
         self._inflight: list[_Entry] = []  # the batch being posted, in order
@@ -310,7 +317,7 @@ class AuditCollector:
         self._room = None
         self._closed = False
         self._stats = {"steps": 0, "sent": 0, "records": 0, "posts": 0, "failures": 0, "rejected": 0,
-                       "dropped": 0, "spilled": 0, "timeouts": 0}
+                       "dropped": 0, "reported": 0, "spilled": 0, "timeouts": 0}
         self._healthy = True
         self._last_error = ""
         self._last_drop_log = 0.0
@@ -405,6 +412,18 @@ class AuditCollector:
         if self._conn is not None:
             self._conn.close()
 
+    def ready(self) -> str | None:
+        """None while steps reach Vellum; otherwise why not, for a readiness
+        check (the Go collector's Ready): Vellum failing, steps waiting in
+        the spill, or dropped steps not yet reported."""
+        if not self._healthy:
+            return "audit store failing: %s" % self._last_error
+        if self._spill is not None and self._spill.count:
+            return "%d audit steps wait in the spill" % self._spill.count
+        if self._unreported:
+            return "%d audit steps dropped and not yet reported to Vellum" % self._unreported
+        return None
+
     async def __aenter__(self):
         return self
 
@@ -417,7 +436,8 @@ class AuditCollector:
         healthy is False while the last post failed. steps: handed over;
         sent: acknowledged by Vellum; records: records it stored; failures:
         failed posts; rejected: steps Vellum refused; dropped: steps lost
-        to a full queue and spill (each one also logged); timeouts:
+        to a full queue and spill (each one also logged); reported: of
+        those, how many an audit.dropped record in Vellum reports; timeouts:
         fail_closed steps that were not durable in time; queued: in
         memory; spill_pending: in the spill file.
         """
@@ -479,6 +499,7 @@ class AuditCollector:
 
     def _drop(self, n: int, why: str):
         self._stats["dropped"] += n
+        self._unreported += n
         now = time.monotonic()
         # Every drop is counted; the log says so at most once a second with
         # the running total, so an outage cannot flood it.
@@ -589,7 +610,39 @@ class AuditCollector:
             off, n = self._from_spill_off
             self._spill.commit(off, n)
             self._from_spill_off = None
+        if self._unreported and not self._queue and not (self._spill and self._spill.pending()):
+            await self._report_dropped()
         return True
+
+    async def _report_dropped(self):
+        """Record in Vellum that steps were dropped (as the Go collector
+        does): one audit.dropped event, sent once Vellum takes steps again
+        and everything before it was delivered. Idempotent: its event_id
+        is fixed until it is acknowledged."""
+        n = self._unreported
+        if self._report_id is None:
+            self._report_id = "py-dropped-%d" % time.time_ns()
+        ev = {"event_id": self._report_id, "time": rfc3339_ns(time.time_ns()), "action": "audit.dropped",
+              "service": "vellum_audit.py",
+              "outcome": {"status": "failure",
+                          "reason": "%d audit steps were dropped: Vellum was unreachable and the queue and spill were full" % n},
+              "attributes": {"dropped": str(n)}}
+        if self.report_tenant:
+            ev["tenant_id"] = self.report_tenant
+        body = json.dumps([ev]).encode()
+        headers = {"Authorization": "Bearer " + self._token, "Content-Type": "application/json"}
+        try:
+            status, data = await asyncio.to_thread(self._roundtrip, body, headers, EVENTS_PATH)
+        except _PostError as e:
+            status, data = 0, str(e).encode()
+        if status != 200:
+            log.error("vellum_audit: cannot record the %d dropped steps in Vellum (will try again): %s",
+                      n, _detail(data) or status)
+            return
+        self._unreported -= n
+        self._stats["reported"] += n
+        self._report_id = None
+        log.warning("vellum_audit: %d dropped audit steps recorded in Vellum as audit.dropped", n)
 
     def _forget_abandoned(self):
         """Drop, per session, the steps up to the last one its caller gave up
@@ -676,14 +729,15 @@ class AuditCollector:
             raise _PostError("reject", msg)
         raise _PostError("retry", msg)
 
-    def _roundtrip(self, body: bytes, headers: dict):
+    def _roundtrip(self, body: bytes, headers: dict, path: str = STEPS_PATH):
         """One POST on a kept-alive connection (runs in a worker thread)."""
+        target = self._url.path.rstrip("/") + path
         for attempt in (0, 1):
             if self._conn is None:
                 cls = http.client.HTTPSConnection if self._url.scheme == "https" else http.client.HTTPConnection
                 self._conn = cls(self._url.hostname, self._url.port, timeout=self.request_timeout)
             try:
-                self._conn.request("POST", self._path, body=body, headers=headers)
+                self._conn.request("POST", target, body=body, headers=headers)
                 resp = self._conn.getresponse()
                 data = resp.read()
                 if resp.will_close:
@@ -697,11 +751,11 @@ class AuditCollector:
                 self._conn.close()
                 self._conn = None
                 if attempt == 1:
-                    raise _PostError("retry", "POST %s: %s" % (STEPS_PATH, type(e).__name__)) from None
+                    raise _PostError("retry", "POST %s: %s" % (path, type(e).__name__)) from None
             except (OSError, http.client.HTTPException) as e:
                 self._conn.close()
                 self._conn = None
-                raise _PostError("retry", "POST %s: %s: %s" % (STEPS_PATH, type(e).__name__, e)) from None
+                raise _PostError("retry", "POST %s: %s: %s" % (path, type(e).__name__, e)) from None
         raise AssertionError("unreachable")
 
 
