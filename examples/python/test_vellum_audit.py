@@ -153,7 +153,7 @@ class CollectorTest(unittest.TestCase):
         ctx, steps = sess
 
         async def go():
-            a = AuditCollector(self.srv.url, TOKEN, batch_size=4)
+            a = AuditCollector(self.srv.url, TOKEN, policy="fail_open", batch_size=4)
             got = await drain(a.wrap(gen(steps), session_id=ctx["session_id"], agent=ctx["agent"],
                                      trace_id=ctx["trace_id"], model=ctx["model"]))
             self.assertTrue(await a.flush(10))
@@ -299,7 +299,7 @@ class CollectorTest(unittest.TestCase):
         events = steps_of(3) + [{"type": "bogus"}] + steps_of(4)
 
         async def go():
-            a = AuditCollector(self.srv.url, TOKEN, batch_size=100)
+            a = AuditCollector(self.srv.url, TOKEN, policy="fail_open", batch_size=100)
             self.srv.mode = "hold"  # so all 8 land in one batch
             it = a.wrap(gen(events), session_id="s")
             got = []
@@ -327,7 +327,7 @@ class CollectorTest(unittest.TestCase):
         self.srv.stop()
 
         async def go():
-            a = AuditCollector(self.srv.url, TOKEN, spill_path=spill, retry_initial=0.02, retry_max=0.05,
+            a = AuditCollector(self.srv.url, TOKEN, policy="fail_open", spill_path=spill, retry_initial=0.02, retry_max=0.05,
                                max_pending=5)
             with self.assertLogs("vellum_audit", "WARNING"):
                 got = await drain(a.wrap(gen(steps_of(40), between=lambda e: asyncio.sleep(0.001)), session_id="s"))
@@ -352,7 +352,7 @@ class CollectorTest(unittest.TestCase):
         self.srv.stop()
 
         async def first():
-            a = AuditCollector(self.srv.url, TOKEN, spill_path=spill, retry_initial=0.02, retry_max=0.05)
+            a = AuditCollector(self.srv.url, TOKEN, policy="fail_open", spill_path=spill, retry_initial=0.02, retry_max=0.05)
             await drain(a.wrap(gen(steps_of(10)), session_id="s"))
             await a.aclose(timeout=0.2)
             return a.status()
@@ -364,7 +364,7 @@ class CollectorTest(unittest.TestCase):
         self.srv.__init__(port)
 
         async def second():
-            a = AuditCollector(self.srv.url, TOKEN, spill_path=spill)
+            a = AuditCollector(self.srv.url, TOKEN, policy="fail_open", spill_path=spill)
             more = [dict(s, content="later%d" % i) for i, s in enumerate(steps_of(2))]
             await drain(a.wrap(gen(more), session_id="s"))
             self.assertTrue(await a.flush(10))
@@ -380,7 +380,7 @@ class CollectorTest(unittest.TestCase):
         self.srv.stop = lambda: None
 
         async def go():
-            a = AuditCollector(self.srv.url, TOKEN, spill_path=spill, spill_max_bytes=2000, max_pending=2,
+            a = AuditCollector(self.srv.url, TOKEN, policy="fail_open", spill_path=spill, spill_max_bytes=2000, max_pending=2,
                                retry_initial=0.02)
             with self.assertLogs("vellum_audit", "ERROR") as logs:
                 got = await drain(a.wrap(gen(steps_of(50), between=lambda e: asyncio.sleep(0.001)), session_id="s"))
@@ -399,7 +399,7 @@ class CollectorTest(unittest.TestCase):
         self.srv.stop()
 
         async def go():
-            a = AuditCollector(self.srv.url, TOKEN, spill_path=spill, spill_max_bytes=1000, max_pending=2,
+            a = AuditCollector(self.srv.url, TOKEN, policy="fail_open", spill_path=spill, spill_max_bytes=1000, max_pending=2,
                                retry_initial=0.02, retry_max=0.05, report_tenant="acme")
             with self.assertLogs("vellum_audit", "ERROR"):
                 await drain(a.wrap(gen(steps_of(20), between=lambda e: asyncio.sleep(0.001)), session_id="s"))
@@ -429,7 +429,7 @@ class CollectorTest(unittest.TestCase):
         self.srv.stop = lambda: None
 
         async def go():
-            a = AuditCollector(self.srv.url, TOKEN, max_pending=3, retry_initial=0.5)
+            a = AuditCollector(self.srv.url, TOKEN, policy="fail_open", max_pending=3, retry_initial=0.5)
             with self.assertLogs("vellum_audit", "ERROR") as logs:
                 got = await drain(a.wrap(gen(steps_of(10)), session_id="s"))
             st = a.status()
@@ -447,6 +447,7 @@ class CollectorTest(unittest.TestCase):
                          ({"policy": "fail_closed", "spill_path": "x"}, "spill_path")]:
             with self.assertRaisesRegex(ValueError, want):
                 AuditCollector(self.srv.url, TOKEN, **kw)
+        self.assertEqual(AuditCollector(self.srv.url, TOKEN).policy, "fail_closed")  # as in Go
         with self.assertRaisesRegex(ValueError, "http"):
             AuditCollector("ftp://x", TOKEN)
 

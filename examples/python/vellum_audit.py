@@ -44,8 +44,9 @@ Failure policy (NIST SP 800-53 AU-5), chosen per deployment:
     (``max_pending``) and, when ``spill_path`` is set, in a bounded spill
     file (``spill_max_bytes``) that is replayed in order when Vellum is
     back, also after a restart of this process. When both are full, a
-    step is dropped: counted in ``status()["dropped"]`` and logged, never
-    silently.
+    step is dropped: counted in ``status()["dropped"]``, logged, and
+    recorded in Vellum as an ``audit.dropped`` event once it is back;
+    never silently.
 
 Delivery is at least once: a post whose answer is lost (the connection
 broke after the server stored it) is sent again.
@@ -255,10 +256,10 @@ class AuditCollector:
     """Wraps step streams and batches their steps to vellum serve.
 
     url is the server's base URL (http or https); token an ingest token.
-    The zero-configuration choice is fail_open with an in-memory queue;
-    every bound is a keyword argument:
+    With no options it is fail_closed with a 5-second bound, as the Go
+    collector is; every bound is a keyword argument:
 
-    - policy: "fail_open" or "fail_closed".
+    - policy: "fail_closed" (the default) or "fail_open".
     - durable_timeout: fail_closed's bound, in seconds, from a step's
       arrival to its record being durable.
     - max_pending: steps held in memory (both policies). fail_closed waits
@@ -274,7 +275,7 @@ class AuditCollector:
       limited to tenants).
     """
 
-    def __init__(self, url: str, token: str, *, policy: str = FAIL_OPEN, durable_timeout: float = 5.0,
+    def __init__(self, url: str, token: str, *, policy: str = FAIL_CLOSED, durable_timeout: float = 5.0,
                  max_pending: int = 10_000, spill_path: str | None = None,
                  spill_max_bytes: int = 64 << 20, batch_size: int = 256, request_timeout: float = 5.0,
                  retry_initial: float = 0.1, retry_max: float = 5.0, gzip_min_bytes: int | None = 1024,
