@@ -346,6 +346,32 @@ class CollectorTest(unittest.TestCase):
         self.assertEqual((st["sent"], st["dropped"], st["spill_pending"]), (40, 0, 0))
         self.assertEqual(os.path.getsize(spill), 0)
 
+    def test_fail_open_order_when_the_store_fails_with_memory_and_spill_in_use(self):
+        # One post hangs while the agent streams on: memory fills, later
+        # steps go to the spill; then the post fails. The older steps in
+        # memory must still go before the spilled ones.
+        spill = os.path.join(self.dir, "audit.spill")
+        self.srv.mode = "hold"
+
+        async def go():
+            a = AuditCollector(self.srv.url, TOKEN, policy="fail_open", spill_path=spill, max_pending=3,
+                               retry_initial=0.02, retry_max=0.05)
+            await drain(a.wrap(gen(steps_of(20), between=lambda e: asyncio.sleep(0.002)), session_id="s"))
+            st = a.status()
+            self.assertGreater(st["spill_pending"], 0)
+            self.assertGreater(st["queued"], 1)
+            self.srv.mode = "500"
+            self.srv.release.set()
+            await asyncio.sleep(0.1)
+            self.srv.mode = "ok"
+            self.assertTrue(await a.flush(10))
+            await a.aclose()
+            return a.status()
+
+        st = run(go())
+        self.assertEqual([s["content"] for s in self.srv.steps()], ["r%d" % i for i in range(20)])
+        self.assertEqual((st["sent"], st["dropped"]), (20, 0))
+
     def test_fail_open_spill_survives_restart(self):
         spill = os.path.join(self.dir, "audit.spill")
         port = self.srv.port

@@ -463,6 +463,7 @@ class AuditCollector:
         self._wake = asyncio.Event()
         self._room = asyncio.Event()
         self._task = loop.create_task(self._run(), name="vellum-audit-sender")
+        self._task.add_done_callback(_sender_ended)
 
     async def _put(self, e: _Entry) -> _Entry:
         self._stats["steps"] += 1
@@ -542,9 +543,11 @@ class AuditCollector:
             if ok:
                 backoff = self.retry_initial
                 continue
-            if self.policy == FAIL_OPEN and self._spill is not None and self._from_spill_off is None:
+            if self.policy == FAIL_OPEN and self._spill is not None and not self._spill.pending():
                 # Vellum is away: what waits in memory moves to the spill
                 # file (in order) so it survives a restart of this process.
+                # Not when the spill holds steps already: those are newer
+                # than the memory's, which must go first (_take).
                 self._move_to_spill()
             if self._spill is not None:
                 self._spill.sync()
@@ -758,6 +761,13 @@ class AuditCollector:
                 self._conn = None
                 raise _PostError("retry", "POST %s: %s: %s" % (path, type(e).__name__, e)) from None
         raise AssertionError("unreachable")
+
+
+def _sender_ended(task):
+    """Say so if the sender stopped on anything but aclose: steps would
+    pile up unsent (flush() then returns False)."""
+    if not task.cancelled() and task.exception() is not None:
+        log.critical("vellum_audit: the sender stopped: %r; no more steps reach Vellum", task.exception())
 
 
 def _fail(fut, exc):
