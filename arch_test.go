@@ -99,8 +99,13 @@ func TestArchitecture(t *testing.T) {
 		"report":    {".", "checkpoint", "engine", "layout", "merkle", "segment", "verify", "vfs"},
 		// Witnesses know checkpoints and files, never the store they
 		// watch: a witness runs apart from it (issue 16).
-		"cosign":  {"checkpoint"},
-		"witness": {"checkpoint", "cosign", "merkle", "vfs"},
+		// The step-stream model is a leaf; the collector maps steps to
+		// records and appends through its own Sink interface, never
+		// knowing the server or the engine (issue 11).
+		"step":      {},
+		"collector": {".", "step", "vfs"},
+		"cosign":    {"checkpoint"},
+		"witness":   {"checkpoint", "cosign", "merkle", "vfs"},
 	}
 	// Nothing but the command, the benchmark harness and the example
 	// programs (an agent server embedding the engine) may import the

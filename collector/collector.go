@@ -351,7 +351,7 @@ func (c *AuditCollector) replay() {
 
 func (c *AuditCollector) publishSpill() {
 	c.spillPending.Store(int64(c.sp.pending))
-	c.spillBytes.Store(c.sp.size - int64(len(spillMagic)))
+	c.spillBytes.Store(c.sp.size - c.sp.readOff)
 }
 
 // Flush waits until fail_open's queue is written (to the store or the
@@ -424,6 +424,14 @@ func (c *AuditCollector) Stats() Stats {
 		s.LastError = *p
 	}
 	return s
+}
+
+// SpillDepth reports what waits in the spill: records and bytes. Its
+// signature is metrics.SpillDepthFunc, so a collector plugs into the
+// vellum_spill_events and vellum_spill_bytes series with
+// m.WatchSpill("collector", c.SpillDepth).
+func (c *AuditCollector) SpillDepth() (events int, bytes int64) {
+	return int(c.spillPending.Load()), c.spillBytes.Load()
 }
 
 // Ready returns nil while records reach the store, and otherwise why not:

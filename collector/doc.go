@@ -16,10 +16,10 @@
 //		if err != nil { ... } // fail_closed: collector.ErrNotDurable, the step is withheld
 //		send(ev)
 //	}
-//	m.WatchSpill("collector", func() (int, int64) { s := c.Stats(); return s.SpillPending, s.SpillBytes })
+//	m.WatchSpill("collector", c.SpillDepth) // vellum_spill_events, vellum_spill_bytes
 //
 // Exported API (stable): Sink, AuditCollector with New, Wrap, SetSink,
-// Flush, Close, Stats, Ready; Options and Policy (FailClosed, FailOpen);
+// Flush, Close, Stats, SpillDepth, Ready; Options and Policy (FailClosed, FailOpen);
 // Request with WithRequest and RequestFrom; Mapper with NewMapper, Map,
 // Flush, Clone, Pending, Request, SetRequest; ErrNotDurable, ErrClosed,
 // ErrOptions, ErrSpillCorrupt.

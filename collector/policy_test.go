@@ -1,8 +1,12 @@
 package collector
 
 import (
+	"net/http/httptest"
+	"strings"
+
 	"context"
 	"errors"
+	"github.com/vellumlog/vellum/metrics"
 	"path/filepath"
 	"testing"
 	"time"
@@ -278,5 +282,30 @@ func TestOptions(t *testing.T) {
 		if _, err := New(hangingSink{}, &o); !errors.Is(err, ErrOptions) {
 			t.Errorf("%+v: %v, want ErrOptions", o, err)
 		}
+	}
+}
+
+// TestSpillMetrics: the spill's depth reaches /metrics through the
+// metrics package's WatchSpill hook.
+func TestSpillMetrics(t *testing.T) {
+	m := vfs.NewMem()
+	e := openEngine(t, m, "/data")
+	defer e.Close()
+	c, err := New(e, &Options{Policy: FailOpen, SpillPath: "/s/spill", FS: vfs.NewMem(), RetryInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	mx := metrics.New(nil)
+	mx.WatchSpill("collector", c.SpillDepth)
+	m.FailSync(1)
+	for range c.Wrap(bg, stream(sessionEvents(3))) {
+	}
+	c.Flush(bg)
+	rec := httptest.NewRecorder()
+	mx.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	body := rec.Body.String()
+	if !strings.Contains(body, `vellum_spill_events{spill="collector"} 3`) || !strings.Contains(body, `vellum_spill_bytes{spill="collector"}`) {
+		t.Fatalf("metrics lack the spill depth:\n%s", body)
 	}
 }

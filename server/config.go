@@ -80,6 +80,10 @@ type ServerConfig struct {
 	Audit AuditConfig `yaml:"audit"`
 	// Query says where GET /v1/audit reads from (config_backends.go).
 	Query QueryConfig `yaml:"query"`
+	// TrustedGateway says whose X-Auth-Subject and X-Tenant headers set
+	// the user and tenant of ingested records (gateway.go). Off by
+	// default.
+	TrustedGateway GatewayConfig `yaml:"trusted_gateway"`
 }
 
 // AuthConfig lists the bearer tokens the server accepts.
@@ -276,6 +280,9 @@ func (c *ServerConfig) Validate() error {
 		return bad("max_events", "%d is not between 1 and %d", c.MaxEvents, MaxMaxEvents)
 	}
 	if err := c.Auth.validate(); err != nil {
+		return err
+	}
+	if err := c.TrustedGateway.validate(); err != nil {
 		return err
 	}
 	if err := c.validateOps(); err != nil {
@@ -577,6 +584,7 @@ func (c *ServerConfig) LogValue() slog.Value {
 		),
 		slog.Group("backends", c.backendLogAttrs()...),
 		slog.String("query_source", c.Query.Source),
+		slog.Group("trusted_gateway", slog.Any("principals", c.TrustedGateway.Principals), slog.Any("networks", c.TrustedGateway.Networks)),
 		c.opsLogValue(),
 	)
 }

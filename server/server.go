@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -106,6 +107,11 @@ type Server struct {
 	replicaList Lister
 	ops         opsState // metrics, disk alarms, TLS (ops.go)
 	witness     Witnessed
+	// trusted gateway (gateway.go)
+	gatewayNets   []netip.Prefix
+	gatewayWarned atomic.Bool
+	// step-stream ingest (steps.go)
+	steps *stepSessions
 }
 
 // Timeouts of the HTTP server. Bodies may be several MiB from slow agents,
@@ -143,6 +149,8 @@ func New(cfg *ServerConfig, store Store, opts *Options) (*Server, error) {
 		s.log = slog.New(slog.DiscardHandler)
 	}
 	s.lookupEnv = opts.LookupEnv
+	s.gatewayNets = s.cfg.TrustedGateway.prefixes()
+	s.steps = newStepSessions(defaultStepSessions, defaultStepIdle)
 	auth, err := s.buildAuth(opts.StoredTokens)
 	if err != nil {
 		return nil, err
@@ -225,6 +233,7 @@ func (s *Server) routes() []route {
 		{http.MethodGet, "/v1/audit/consistency", s.authed(s.handleConsistency)},
 		{http.MethodGet, "/v1/audit/export", s.authed(s.handleExport)},
 		{http.MethodPost, "/v1/audit/events", s.authed(s.handleIngest)},
+		{http.MethodPost, "/v1/audit/steps", s.authed(s.handleSteps)},
 		{http.MethodPost, "/v1/audit/checkpoints", s.authed(s.handleSignCheckpoint)},
 		{http.MethodGet, "/healthz", s.handleHealthz},
 		{http.MethodHead, "/healthz", s.handleHealthz},
@@ -406,7 +415,7 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 		case sw.status >= 500:
 			level = slog.LevelWarn
 		case r.URL.Path == "/healthz" || r.URL.Path == "/readyz" || r.URL.Path == "/metrics",
-			r.Method == http.MethodPost && r.URL.Path == "/v1/audit/events" && sw.status < 300:
+			r.Method == http.MethodPost && (r.URL.Path == "/v1/audit/events" || r.URL.Path == "/v1/audit/steps") && sw.status < 300:
 			level = slog.LevelDebug
 		}
 		if !s.log.Enabled(r.Context(), level) {

@@ -20,6 +20,9 @@ const (
 	// MaxIndex is the largest tool_call_delta index: a model turn calls at
 	// most MaxIndex+1 tools at once.
 	MaxIndex = 1023
+	// MaxIDLen bounds identifiers (call ids, names, rule ids, the
+	// context's ids): vellum.MaxIDLen, the audit record's bound.
+	MaxIDLen = 512
 	// MaxSteps is the most steps one batch may carry.
 	MaxSteps = 10_000
 )
@@ -188,6 +191,14 @@ func DecodeBatch(b []byte) (Batch, error) {
 	if len(w.Steps) > MaxSteps {
 		return Batch{}, fail("steps", "has %d steps, more than the %d allowed", len(w.Steps), MaxSteps)
 	}
+	for _, id := range [...]struct {
+		name string
+		v    *string
+	}{{"session_id", c.SessionID}, {"trace_id", c.TraceID}, {"agent", c.Agent}, {"model", c.Model}, {"auth_mode", c.AuthMode}} {
+		if id.v != nil && len(*id.v) > MaxIDLen {
+			return Batch{}, fail("context."+id.name, "is longer than %d bytes", MaxIDLen)
+		}
+	}
 	out := Batch{Context: Context{SessionID: *c.SessionID, TraceID: deref(c.TraceID), Agent: deref(c.Agent),
 		Model: deref(c.Model), AuthMode: deref(c.AuthMode)}, Steps: make([]Event, len(w.Steps))}
 	for i := range w.Steps {
@@ -292,6 +303,13 @@ func (ev *Event) check(path string) error {
 			return fail(join(path, field), "%q is not one of %s", v, strings.Join(set, ", "))
 		}
 		return nil
+	}
+	for _, id := range [...]struct{ name, v string }{{"call_id", ev.CallID}, {"name", ev.Name}, {"tool", ev.Tool},
+		{"rule_id", ev.RuleID}, {"question_id", ev.QuestionID}, {"approver", ev.Approver}, {"shield_id", ev.ShieldID},
+		{"subagent", ev.Subagent}, {"subagent_session_id", ev.SubagentSessionID}, {"model", ev.Model}} {
+		if len(id.v) > MaxIDLen {
+			return fail(join(path, id.name), "is longer than %d bytes", MaxIDLen)
+		}
 	}
 	switch ev.Type {
 	case PermissionDecision:
