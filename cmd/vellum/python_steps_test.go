@@ -230,31 +230,45 @@ func TestPythonReplaySession(t *testing.T) {
 }
 
 // TestPythonReplayRejected: a session with a step the server refuses
-// makes replay.py exit 1 naming the step, and stores nothing of it.
+// makes replay.py exit 1 naming the step. fail_closed stops there: what
+// was released before it (request_start) is stored, the refused step and
+// everything after it are not. fail_open stores the steps around it and
+// counts the refusal.
 func TestPythonReplayRejected(t *testing.T) {
 	python3(t)
 	t.Setenv("VELLUM_ADMIN_TOKEN", testToken)
 	l := startLive(t, "", t.TempDir())
-	bad := filepath.Join(t.TempDir(), "bad.jsonl")
-	os.WriteFile(bad, []byte(`{"context": {"session_id": "sess-bad"}}
+	session := func(id string) string {
+		f := filepath.Join(t.TempDir(), id+".jsonl")
+		os.WriteFile(f, []byte(`{"context": {"session_id": "`+id+`"}}
 {"type": "request_start"}
 {"type": "permission_decision", "call_id": "c1", "tool": "t", "action": "maybe"}
+{"type": "request_end"}
 `), 0o644)
-	code, out, errs := runPy(t, "", "replay.py", "--url", l.url, "--token", testToken, bad)
-	if code != 1 || !strings.Contains(errs, "FAILED") || !strings.Contains(errs, "steps[1].action") {
-		t.Fatalf("replay.py: exit %d, want 1 and FAILED naming steps[1].action\n%s\n%s", code, out, errs)
+		return f
 	}
-	if recs := auditQuery(t, l, testToken, url.Values{"session_id": {"sess-bad"}}); len(recs) != 0 {
-		t.Errorf("%d records stored from a rejected batch: %v", len(recs), recs)
+	actions := func(id string) []string {
+		var out []string
+		for _, r := range auditQuery(t, l, testToken, url.Values{"session_id": {id}}) {
+			out = append(out, str(r["action"]))
+		}
+		return out
 	}
-	// The same with --policy fail_open: the good step is stored, the
-	// refused one counted, and the exit status is still 1.
-	code, _, errs = runPy(t, "", "replay.py", "--policy", "fail_open", "--url", l.url, "--token", testToken, bad)
-	if code != 1 || !strings.Contains(errs, "1 rejected") {
+	code, out, errs := runPy(t, "", "replay.py", "--url", l.url, "--token", testToken, session("sess-bad"))
+	// The step is named as Vellum names it in the posted batch, and by its
+	// place in the stream (line 3 of the file).
+	if code != 1 || !strings.Contains(errs, "FAILED") || !strings.Contains(errs, `steps[0].action: "maybe" is not one of allow, deny, ask (stream step 2, permission_decision`) {
+		t.Fatalf("replay.py: exit %d, want 1 and FAILED naming stream step 2\n%s\n%s", code, out, errs)
+	}
+	if got := actions("sess-bad"); !reflect.DeepEqual(got, []string{"request.start"}) {
+		t.Errorf("fail_closed stored %v, want request.start alone", got)
+	}
+	code, _, errs = runPy(t, "", "replay.py", "--policy", "fail_open", "--url", l.url, "--token", testToken, session("sess-bad-open"))
+	if code != 1 || !strings.Contains(errs, "3 steps replayed, 2 acknowledged, 2 records stored, 1 rejected") {
 		t.Fatalf("replay.py --policy fail_open: exit %d\n%s", code, errs)
 	}
-	if recs := auditQuery(t, l, testToken, url.Values{"session_id": {"sess-bad"}}); len(recs) != 1 || recs[0]["action"] != "request.start" {
-		t.Errorf("fail_open stored %v, want the request.start alone", recs)
+	if got := actions("sess-bad-open"); !reflect.DeepEqual(got, []string{"request.start", "request.end"}) {
+		t.Errorf("fail_open stored %v, want request.start and request.end", got)
 	}
 }
 

@@ -15,6 +15,9 @@ page) and printed, one JSON record per line, on stdout; a summary goes to
 stderr. The token must be allowed to ingest and to read (an admin token,
 or --read-token for a separate auditor token).
 
+A refused step is named by its place in the stream ("stream step 2"):
+step N is line N + 1 of the file.
+
 Exit status: 0 every step stored and read back; 1 a step rejected, not
 durable, or no record found; 2 usage or I/O error.
 Standard library only.

@@ -286,6 +286,9 @@ class CollectorTest(unittest.TestCase):
             a = AuditCollector(self.srv.url, TOKEN, policy="fail_closed", durable_timeout=0.3, retry_max=0.05)
             with self.assertRaises(AuditUnavailable):
                 await drain(a.wrap(gen(steps_of(1)), session_id="a"))
+            # A post already on the wire when the caller gave up may still
+            # land; let it meet the failing store first.
+            await asyncio.sleep(0.2)
             self.srv.mode = "ok"
             got = await drain(a.wrap(gen(steps_of(2)), session_id="b"))
             await a.aclose()

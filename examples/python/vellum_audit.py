@@ -70,6 +70,7 @@ import http.client
 import json
 import logging
 import os
+import re
 import time
 import urllib.parse
 
@@ -130,25 +131,27 @@ def step_of(event) -> dict:
 class _Entry:
     """One step on its way to Vellum."""
 
-    __slots__ = ("key", "context", "ident", "step", "future", "deadline", "abandoned")
+    __slots__ = ("key", "context", "ident", "step", "n", "future", "deadline", "abandoned")
 
-    def __init__(self, key, context, ident, step, future=None, deadline=None):
+    def __init__(self, key, context, ident, step, n=0, future=None, deadline=None):
         self.key = key  # (context, identity) as a hashable
         self.context = context
         self.ident = ident
         self.step = step
         self.future = future  # fail_closed: resolved when durable
         self.deadline = deadline  # fail_closed: when the caller gives up
+        self.n = n  # the step's position in its stream, from 1 (0: unknown)
         self.abandoned = False  # fail_closed: the caller gave up on it
 
     def to_line(self) -> bytes:
-        return json.dumps({"context": self.context, "identity": self.ident, "step": self.step},
+        return json.dumps({"context": self.context, "identity": self.ident, "step": self.step, "n": self.n},
                           separators=(",", ":"), default=str).encode() + b"\n"
 
     @classmethod
     def from_line(cls, line: bytes) -> "_Entry":
         d = json.loads(line)
-        return cls(_key(d["context"], d.get("identity") or {}), d["context"], d.get("identity") or {}, d["step"])
+        return cls(_key(d["context"], d.get("identity") or {}), d["context"], d.get("identity") or {}, d["step"],
+                   d.get("n") or 0)
 
 
 def _key(context: dict, ident: dict):
@@ -351,7 +354,7 @@ class AuditCollector:
         key = _key(context, ident)
         self._start()
         closed = self.policy == FAIL_CLOSED
-        last = None
+        last, seen = None, 0
         try:
             async for event in stream:
                 try:
@@ -364,7 +367,8 @@ class AuditCollector:
                     continue
                 if "ts" not in step:
                     step["ts"] = rfc3339_ns(time.time_ns())
-                last = await self._put(_Entry(key, context, ident, step))
+                seen += 1
+                last = await self._put(_Entry(key, context, ident, step, seen))
                 if closed and step["type"] not in DELTA_TYPES:
                     await self._await_durable(last)
                 yield event
@@ -699,11 +703,12 @@ class AuditCollector:
             return
         ids = {id(e) for e in group}
         self._inflight = [e for e in self._inflight if id(e) not in ids]
-        self._count_rejected(len(group), str(err))
-        self._last_error = str(err)
+        msg = str(err) + _which(group, str(err))
+        self._count_rejected(len(group), msg)
+        self._last_error = msg
         for e in group:
             if e.future is not None and not e.future.done():
-                _fail(e.future, AuditRejected(str(err)))
+                _fail(e.future, AuditRejected(msg))
 
     async def _post(self, group) -> dict:
         body = json.dumps({"context": group[0].context, "steps": [e.step for e in group]},
@@ -761,6 +766,16 @@ class AuditCollector:
                 self._conn = None
                 raise _PostError("retry", "POST %s: %s: %s" % (path, type(e).__name__, e)) from None
         raise AssertionError("unreachable")
+
+
+def _which(group, detail: str) -> str:
+    """Name the refused step by its place in its stream: Vellum's error
+    counts from the start of the posted batch (steps[3].type)."""
+    m = re.search(r"\bsteps\[(\d+)\]", detail)
+    if m and int(m.group(1)) < len(group) and group[int(m.group(1))].n:
+        e = group[int(m.group(1))]
+        return " (stream step %d, %s, session %s)" % (e.n, e.step.get("type"), e.context.get("session_id"))
+    return ""
 
 
 def _sender_ended(task):
