@@ -467,3 +467,42 @@ func freeAddr(t *testing.T) string {
 	ln.Close()
 	return a
 }
+
+// TestPythonGatewayIdentity: the tenant and user a Python agent server
+// passes to AuditCollector.wrap travel as X-Tenant and X-Auth-Subject;
+// Vellum takes them from a principal it trusts as the gateway, and from
+// anyone else ignores them (the token's name and only tenant stand).
+func TestPythonGatewayIdentity(t *testing.T) {
+	python3(t)
+	const gw, agent, auditor = "gateway-token-0123456789abcdef", "agent-token-0123456789abcdef", "auditor-token-0123456789abcdef"
+	t.Setenv("VELLUM_TEST_GW", gw)
+	t.Setenv("VELLUM_TEST_AGENT", agent)
+	t.Setenv("VELLUM_TEST_AUDITOR", auditor)
+	cfg := filepath.Join(t.TempDir(), "vellum.yaml")
+	os.WriteFile(cfg, []byte(`trusted_gateway:
+  principals: [gateway]
+auth:
+  tokens:
+    - {name: gateway, role: ingest, token_env: VELLUM_TEST_GW}
+    - {name: support-bot, role: ingest, tenants: [globex], token_env: VELLUM_TEST_AGENT}
+    - {name: auditor, role: auditor, token_env: VELLUM_TEST_AUDITOR}
+`), 0o644)
+	l := startLive(t, cfg, t.TempDir())
+	session := filepath.Join(pyDir, "session.jsonl")
+	for _, tt := range []struct {
+		name, token, tenant, user string
+	}{
+		{"trusted gateway", gw, "acme", "alice"},
+		{"forged by an agent token", agent, "globex", "support-bot"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			code, _, errs := runPy(t, "", "replay.py", "--url", l.url, "--token", tt.token, "--read-token", auditor,
+				"--tenant", "acme", "--user", "alice", session)
+			if code != 0 {
+				t.Fatalf("replay.py: exit %d\n%s", code, errs)
+			}
+			recs := auditQuery(t, l, auditor, url.Values{"session_id": {"sess-py-0001"}, "tenant_id": {tt.tenant}})
+			checkSessionRecords(t, recs, tt.tenant, tt.user)
+		})
+	}
+}

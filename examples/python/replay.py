@@ -74,10 +74,11 @@ async def astep_stream(steps):
 CONTEXT_ARGS = ("trace_id", "agent", "model", "auth_mode")
 
 
-async def replay(url, token, context, steps, policy, timeout):
+async def replay(url, token, context, steps, policy, timeout, tenant=None, user=None):
     audit = AuditCollector(url, token, policy=policy, durable_timeout=timeout)
     seen = 0
     kw = {k: context[k] for k in CONTEXT_ARGS if context.get(k)}
+    kw.update(tenant=tenant, user=user)
     try:
         async for event in audit.wrap(astep_stream(steps), session_id=context["session_id"], **kw):
             assert event is steps[seen], "the collector must pass events through unchanged"
@@ -113,6 +114,8 @@ def main(argv=None):
     ap.add_argument("--policy", choices=("fail_closed", "fail_open"), default="fail_closed",
                     help="the collector's failure policy (default fail_closed: stop at the first step not stored)")
     ap.add_argument("--timeout", type=float, default=10.0, help="seconds a step may take to become durable")
+    ap.add_argument("--tenant", help="send X-Tenant (honoured only if Vellum trusts the token as a gateway)")
+    ap.add_argument("--user", help="send X-Auth-Subject (honoured only if Vellum trusts the token as a gateway)")
     ap.add_argument("session", help="a session file (JSON lines)")
     a = ap.parse_args(argv)
     try:
@@ -121,7 +124,7 @@ def main(argv=None):
         print("replay: %s" % e, file=sys.stderr)
         return 2
     try:
-        seen, flushed, st = asyncio.run(replay(a.url, a.token, context, steps, a.policy, a.timeout))
+        seen, flushed, st = asyncio.run(replay(a.url, a.token, context, steps, a.policy, a.timeout, a.tenant, a.user))
     except AuditError as e:
         print("replay: FAILED: %s" % e, file=sys.stderr)
         return 1
