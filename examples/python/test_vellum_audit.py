@@ -231,6 +231,39 @@ class CollectorTest(unittest.TestCase):
         s = self.srv.steps()[0]
         self.assertEqual((s["type"], s["call_id"], s["is_error"]), ("tool_result", "c1", True))
 
+    def test_step_is_captured_when_yielded(self):
+        # What is sent is the step as the stream yielded it, even if the
+        # agent changes the object afterwards (fail_open sends later).
+        ev = {"type": "tool_result", "call_id": "c1", "name": "t", "content": "before", "is_error": False}
+
+        async def go():
+            a = AuditCollector(self.srv.url, TOKEN, policy="fail_open")
+            async for e in a.wrap(gen([ev]), session_id="s"):
+                e["content"] = "after"
+            await a.flush(10)
+            await a.aclose()
+
+        run(go())
+        self.assertEqual(self.srv.steps()[0]["content"], "before")
+
+    def test_unencodable_step(self):
+        bad = {"type": "tool_result", "call_id": "c1", "content": "\ud800"}  # a lone surrogate
+
+        async def go(policy):
+            a = AuditCollector(self.srv.url, TOKEN, policy=policy)
+            try:
+                got = await drain(a.wrap(gen([bad] + steps_of(1)), session_id=policy))
+                await a.flush(10)
+                return got, a.status()
+            finally:
+                await a.aclose()
+
+        with self.assertLogs("vellum_audit", "ERROR"):
+            got, st = run(go("fail_open"))
+        self.assertEqual((len(got), st["rejected"], st["sent"]), (2, 1, 1))
+        with self.assertRaisesRegex(AuditRejected, "cannot be encoded"):
+            run(go("fail_closed"))
+
     def test_fail_closed_releases_after_durable(self):
         # Each non-delta event is stored before the caller sees it.
         events = [{"type": "tool_call_delta", "index": 0, "call_id": "c", "name": "t", "arguments": "{}"}] + steps_of(5)

@@ -128,30 +128,38 @@ def step_of(event) -> dict:
     return d
 
 
+def _encode(obj) -> bytes:
+    """Compact UTF-8 JSON; values JSON has no form for become strings."""
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False, default=str).encode()
+
+
 class _Entry:
-    """One step on its way to Vellum."""
+    """One step on its way to Vellum. The step is kept as JSON text,
+    encoded when it arrived: what is sent is what the stream yielded then,
+    even if the agent changes the object afterwards."""
 
-    __slots__ = ("key", "context", "ident", "step", "n", "future", "deadline", "abandoned")
+    __slots__ = ("key", "context", "ident", "type", "step", "n", "future", "deadline", "abandoned")
 
-    def __init__(self, key, context, ident, step, n=0, future=None, deadline=None):
+    def __init__(self, key, context, ident, type_, step, n=0, future=None, deadline=None):
         self.key = key  # (context, identity) as a hashable
         self.context = context
         self.ident = ident
-        self.step = step
+        self.type = type_
+        self.step = step  # UTF-8 JSON
         self.future = future  # fail_closed: resolved when durable
         self.deadline = deadline  # fail_closed: when the caller gives up
         self.n = n  # the step's position in its stream, from 1 (0: unknown)
         self.abandoned = False  # fail_closed: the caller gave up on it
 
     def to_line(self) -> bytes:
-        return json.dumps({"context": self.context, "identity": self.ident, "step": self.step, "n": self.n},
-                          separators=(",", ":"), default=str).encode() + b"\n"
+        return (b'{"context":%s,"identity":%s,"n":%d,"step":%s}\n'
+                % (_encode(self.context), _encode(self.ident), self.n, self.step))
 
     @classmethod
     def from_line(cls, line: bytes) -> "_Entry":
         d = json.loads(line)
-        return cls(_key(d["context"], d.get("identity") or {}), d["context"], d.get("identity") or {}, d["step"],
-                   d.get("n") or 0)
+        ctx, ident, step = d["context"], d.get("identity") or {}, d["step"]
+        return cls(_key(ctx, ident), ctx, ident, step["type"], _encode(step), d.get("n") or 0)
 
 
 def _key(context: dict, ident: dict):
@@ -367,8 +375,16 @@ class AuditCollector:
                     continue
                 if "ts" not in step:
                     step["ts"] = rfc3339_ns(time.time_ns())
+                try:
+                    text = _encode(step)
+                except (TypeError, ValueError) as e:  # circular, a tuple key, a lone surrogate
+                    if closed:
+                        raise AuditRejected("step %s cannot be encoded as JSON: %s" % (step["type"], e)) from None
+                    self._count_rejected(1, "step %s cannot be encoded as JSON: %s" % (step["type"], e))
+                    yield event
+                    continue
                 seen += 1
-                last = await self._put(_Entry(key, context, ident, step, seen))
+                last = await self._put(_Entry(key, context, ident, step["type"], text, seen))
                 if closed and step["type"] not in DELTA_TYPES:
                     await self._await_durable(last)
                 yield event
@@ -711,8 +727,7 @@ class AuditCollector:
                 _fail(e.future, AuditRejected(msg))
 
     async def _post(self, group) -> dict:
-        body = json.dumps({"context": group[0].context, "steps": [e.step for e in group]},
-                          separators=(",", ":"), ensure_ascii=False, default=str).encode()
+        body = b'{"context":%s,"steps":[%s]}' % (_encode(group[0].context), b",".join(e.step for e in group))
         headers = {"Authorization": "Bearer " + self._token, "Content-Type": "application/json",
                    "Accept": "application/json"}
         if self.gzip_min_bytes is not None and len(body) >= self.gzip_min_bytes:
@@ -774,7 +789,7 @@ def _which(group, detail: str) -> str:
     m = re.search(r"\bsteps\[(\d+)\]", detail)
     if m and int(m.group(1)) < len(group) and group[int(m.group(1))].n:
         e = group[int(m.group(1))]
-        return " (stream step %d, %s, session %s)" % (e.n, e.step.get("type"), e.context.get("session_id"))
+        return " (stream step %d, %s, session %s)" % (e.n, e.type, e.context.get("session_id"))
     return ""
 
 
