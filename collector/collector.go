@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/vellumlog/vellum"
+	"github.com/vellumlog/vellum/backends"
 	"github.com/vellumlog/vellum/step"
 )
 
@@ -260,23 +261,19 @@ func (c *AuditCollector) drain() {
 	}
 }
 
-// write appends recs, behind whatever waits in the spill; what cannot be
-// appended goes to the spill.
+// write appends recs, unless records wait in the spill (then recs join
+// them, to keep the order; the spill is replayed every RetryInterval, on
+// SetSink and on Flush, not on every write, so a hung store costs the
+// writer one Timeout per retry, not per batch); what cannot be appended
+// goes to the spill.
 func (c *AuditCollector) write(recs []vellum.Record) {
-	if c.sp.pending > 0 {
-		c.replay()
-	}
-	if c.sp.pending == 0 {
-		ctx, cancel := context.WithTimeout(context.Background(), c.opts.Timeout)
-		err := c.append(ctx, recs)
-		cancel()
+	if c.sp.pending == 0 && !c.spilling {
+		err := c.store(recs)
 		if err == nil {
 			return
 		}
-		if !c.spilling {
-			c.spilling = true
-			c.opts.Logger.Error("audit store failing: spilling records (fail_open)", "err", err)
-		}
+		c.spilling = true
+		c.opts.Logger.Error("audit store failing: spilling records (fail_open)", "err", err)
 	}
 	switch err := c.sp.add(recs); {
 	case err == nil:
@@ -287,6 +284,41 @@ func (c *AuditCollector) write(recs []vellum.Record) {
 		c.drop(len(recs), "audit records dropped: the spill cannot be written", err)
 	}
 	c.publishSpill()
+}
+
+// store appends recs within Timeout. If the store refuses a record itself
+// (invalid, or larger than its limit: no retry can store it), the records
+// are appended one by one and each refused one is dropped — counted,
+// logged and reported like a full spill — so that it cannot block the
+// records behind it forever. Any other error is returned: the store is
+// failing.
+func (c *AuditCollector) store(recs []vellum.Record) error {
+	err := c.appendWithin(recs)
+	if err == nil || !refused(err) {
+		return err
+	}
+	for i := range recs {
+		err := c.appendWithin(recs[i : i+1])
+		switch {
+		case err == nil:
+		case refused(err):
+			c.drop(1, "audit record dropped: the store refuses it", err)
+		default:
+			return err
+		}
+	}
+	return nil
+}
+
+func (c *AuditCollector) appendWithin(recs []vellum.Record) error {
+	ctx, cancel := context.WithTimeout(context.Background(), c.opts.Timeout)
+	defer cancel()
+	return c.append(ctx, recs)
+}
+
+// refused reports an append error that is the record's fault.
+func refused(err error) bool {
+	return errors.Is(err, vellum.ErrInvalid) || errors.Is(err, backends.ErrTooLarge) || errors.Is(err, vellum.ErrTooLarge)
 }
 
 // drop counts and logs lost records (at most one log line per retry
@@ -317,10 +349,7 @@ func (c *AuditCollector) replay() {
 			c.opts.Logger.Error("audit spill cannot be read; replay stopped", "err", err)
 			return
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), c.opts.Timeout)
-		err = c.append(ctx, recs)
-		cancel()
-		if err != nil {
+		if err := c.store(recs); err != nil {
 			return
 		}
 		c.replayed.Add(uint64(len(recs)))
@@ -334,10 +363,7 @@ func (c *AuditCollector) replay() {
 			Action: "audit.dropped", Outcome: vellum.Outcome{Status: vellum.StatusFailure,
 				Reason: fmt.Sprintf("%d audit records were dropped: the store failed and the spill was full or could not be written", c.unreported)},
 			Attributes: map[string]string{"dropped": strconv.FormatUint(c.unreported, 10)}}
-		ctx, cancel := context.WithTimeout(context.Background(), c.opts.Timeout)
-		err := c.append(ctx, []vellum.Record{r})
-		cancel()
-		if err != nil {
+		if err := c.appendWithin([]vellum.Record{r}); err != nil {
 			return
 		}
 		c.reported.Add(c.unreported)

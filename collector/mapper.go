@@ -24,8 +24,9 @@ const (
 	// maxKnownCalls bounds the calls (and questions) remembered for
 	// linking results and answers; the oldest are forgotten first.
 	maxKnownCalls = 1024
-	// maxReason bounds the error text copied from a failed tool's result.
-	maxReason = 1024
+	// maxReason bounds free text copied into outcome.reason: a failed
+	// tool's output, a question, an error, a reason.
+	maxReason = 4096
 )
 
 // Mapper turns the steps of one stream into audit records: the mapping of
@@ -190,7 +191,7 @@ func (m *Mapper) Map(ev *step.Event, now time.Time, out []vellum.Record) []vellu
 		}
 		r.Tool = vellum.Tool{Name: q.tool, CallID: q.callID}
 		r.Outcome.RuleID = q.ruleID
-		r.Outcome.Reason = ev.Question
+		r.Outcome.Reason = truncate(ev.Question, maxReason)
 		r.Attributes = map[string]string{"question_id": ev.QuestionID}
 		m.remember(ev.QuestionID, q)
 		out = append(out, r)
@@ -234,7 +235,7 @@ func (m *Mapper) Map(ev *step.Event, now time.Time, out []vellum.Record) []vellu
 		out = append(out, r)
 	case step.LoopBreak:
 		r := m.record("loop.break", t, vellum.StatusBlocked)
-		r.Outcome.Reason = ev.Reason
+		r.Outcome.Reason = truncate(ev.Reason, maxReason)
 		out = append(out, r)
 	case step.SubagentInvoked, step.SubagentCompleted, step.SubagentFailed:
 		action, status := "subagent.invoked", vellum.StatusPending
@@ -245,7 +246,7 @@ func (m *Mapper) Map(ev *step.Event, now time.Time, out []vellum.Record) []vellu
 			action, status = "subagent.failed", vellum.StatusFailure
 		}
 		r := m.record(action, t, status)
-		r.Outcome.Reason = ev.Error
+		r.Outcome.Reason = truncate(ev.Error, maxReason)
 		r.Attributes = map[string]string{"subagent": ev.Subagent}
 		if ev.SubagentSessionID != "" {
 			r.Attributes["subagent_session_id"] = ev.SubagentSessionID

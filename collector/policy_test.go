@@ -1,6 +1,7 @@
 package collector
 
 import (
+	"log/slog"
 	"net/http/httptest"
 	"strings"
 
@@ -307,5 +308,42 @@ func TestSpillMetrics(t *testing.T) {
 	body := rec.Body.String()
 	if !strings.Contains(body, `vellum_spill_events{spill="collector"} 3`) || !strings.Contains(body, `vellum_spill_bytes{spill="collector"}`) {
 		t.Fatalf("metrics lack the spill depth:\n%s", body)
+	}
+}
+
+// TestFailOpenRefusedRecord: a record the store refuses for itself (here:
+// over its size limit) is dropped explicitly and does not hold back the
+// records around it.
+func TestFailOpenRefusedRecord(t *testing.T) {
+	e, err := engine.Open(t.TempDir(), &engine.Options{Keys: testKey(t), MaxRecordSize: 1024, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	c, err := New(e, &Options{Policy: FailOpen, SpillPath: filepath.Join(t.TempDir(), "spill"), RetryInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs := []step.Event{{Type: step.LoopBreak, Reason: "a"}, {Type: step.LoopBreak, Reason: strings.Repeat("x", 3000)}, {Type: step.LoopBreak, Reason: "b"}}
+	// One batch holding all three.
+	recs := NewMapper(Request{SessionID: "s"})
+	var batch []vellum.Record
+	for i := range evs {
+		batch = recs.Map(&evs[i], fixedNow(), batch)
+	}
+	c.queue <- batch
+	if err := c.Flush(bg); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	var got []string
+	for r := range e.Scan(bg, 1, e.LastSeq()) {
+		got = append(got, r.Action+":"+r.Attributes["dropped"]+r.Outcome.Reason[:1])
+	}
+	if strings.Join(got, " ") != "loop.break:a loop.break:b audit.dropped:11" {
+		t.Fatalf("stored %v", got)
+	}
+	if st := c.Stats(); st.Dropped != 1 || st.SpillPending != 0 {
+		t.Fatalf("stats %+v", st)
 	}
 }

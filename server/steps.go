@@ -148,23 +148,27 @@ func (s *Server) handleSteps(w http.ResponseWriter, r *http.Request, _ httproute
 		return err
 	}
 	now := time.Now()
-	sess, closed := s.steps.get(sessionKey{req.TenantID, req.SessionID}, req, now)
-	// Records of sessions closed to make room: their pending calls.
+	// The session's state, and the records of sessions closed to make
+	// room or for idleness (their pending calls), appended first.
 	var recs []vellum.Record
-	for _, c := range closed {
-		c.mu.Lock()
-		c.gone = true
-		recs = c.m.Flush(now, recs)
-		c.mu.Unlock()
-	}
-	ownFrom := len(recs)
-	sess.mu.Lock()
-	defer sess.mu.Unlock()
-	if sess.gone { // evicted by another request meanwhile: start afresh
-		sess, _ = s.steps.get(sessionKey{req.TenantID, req.SessionID}, req, now)
+	var sess *stepSession
+	for {
+		var closed []*stepSession
+		sess, closed = s.steps.get(sessionKey{req.TenantID, req.SessionID}, req, now)
+		for _, c := range closed {
+			c.mu.Lock()
+			c.gone = true
+			recs = c.m.Flush(now, recs)
+			c.mu.Unlock()
+		}
 		sess.mu.Lock()
-		defer sess.mu.Unlock()
+		if !sess.gone {
+			break
+		}
+		sess.mu.Unlock() // closed by another request meanwhile: start afresh
 	}
+	defer sess.mu.Unlock()
+	ownFrom := len(recs)
 	m := sess.m.Clone() // the session goes on from m only if its records are stored
 	m.SetRequest(req)
 	for i := range batch.Steps {

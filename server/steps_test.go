@@ -4,9 +4,11 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -285,5 +287,80 @@ func TestStepsSessionEviction(t *testing.T) {
 	e.postSteps([]byte(`{"context":{"session_id":"d"},"steps":[{"type":"request_end"}]}`))
 	if recs := e.records("order=asc&session_id=c"); len(recs) != 1 || recs[0].Tool.CallID != "c2" {
 		t.Fatalf("idle session's call: %+v", recs)
+	}
+}
+
+// TestStepsConcurrentSessions: many sessions at once through a small
+// session table: every call is recorded exactly once, whoever's request
+// closes its session.
+func TestStepsConcurrentSessions(t *testing.T) {
+	e := newTestServer(t, nil, nil)
+	e.srv.steps = newStepSessions(4, time.Hour)
+	const sessions, rounds = 12, 8
+	var wg sync.WaitGroup
+	for g := range sessions {
+		wg.Go(func() {
+			for i := range rounds {
+				for _, st := range []string{
+					fmt.Sprintf(`{"type":"tool_call_delta","index":0,"call_id":"c%d-%d","name":"t","arguments":"[%d]"}`, g, i, i),
+					`{"type":"loop_break"}`,
+				} {
+					body := fmt.Sprintf(`{"context":{"session_id":"s%d"},"steps":[%s]}`, g, st)
+					if status, b := e.postSteps([]byte(body)); status != http.StatusOK {
+						t.Errorf("%d %s", status, b)
+						return
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	recs := e.records("limit=1000")
+	calls := map[string]int{}
+	for _, r := range recs {
+		if r.Action == "tool.call" {
+			calls[r.Tool.CallID]++
+		}
+	}
+	if len(recs) != 2*sessions*rounds || len(calls) != sessions*rounds {
+		t.Fatalf("%d records, %d distinct calls; want %d and %d", len(recs), len(calls), 2*sessions*rounds, sessions*rounds)
+	}
+}
+
+// TestStepsMatchCollectorGolden: the route and the Go collector are one
+// mapping: the recorded session posted over HTTP yields the collector's
+// golden records (identity aside: here it comes from the token).
+func TestStepsMatchCollectorGolden(t *testing.T) {
+	e := newTestServer(t, nil, nil)
+	first, second, _ := sessionBatches(t)
+	for _, b := range [][]byte{first, second} {
+		if status, body := e.postSteps(b); status != http.StatusOK {
+			t.Fatalf("%d %s", status, body)
+		}
+	}
+	gb, err := os.ReadFile("../collector/testdata/session.golden.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []vellum.Record
+	if err := json.Unmarshal(gb, &want); err != nil {
+		t.Fatal(err)
+	}
+	got := e.records("order=asc&limit=100")
+	if len(got) != len(want) {
+		t.Fatalf("%d records, golden has %d", len(got), len(want))
+	}
+	for i := range want {
+		g, w := got[i], want[i]
+		delete(g.Attributes, "vellum.principal")
+		if len(g.Attributes) == 0 {
+			g.Attributes = nil
+		}
+		if g.Action != w.Action || !g.EventTime.Equal(w.EventTime) || g.Model != w.Model || g.Outcome != w.Outcome ||
+			g.Tool.Name != w.Tool.Name || g.Tool.CallID != w.Tool.CallID || g.Tool.IsError != w.Tool.IsError ||
+			g.Tool.DurationNS != w.Tool.DurationNS || !bytes.Equal(compactJSON(g.Tool.Arguments), compactJSON(w.Tool.Arguments)) ||
+			fmt.Sprint(g.Attributes) != fmt.Sprint(w.Attributes) {
+			t.Errorf("record %d:\n got  %+v\n want %+v", i, g, w)
+		}
 	}
 }

@@ -145,3 +145,28 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// FuzzDecodeBatch: a batch body never panics the decoder; an error names
+// a field as an *Error; an accepted batch survives encoding and decoding.
+func FuzzDecodeBatch(f *testing.F) {
+	f.Add([]byte(`{"context":{"session_id":"s","model":"m"},"steps":[{"type":"request_start"},{"type":"tool_call_delta","index":0,"call_id":"c","arguments":"{"}]}`))
+	f.Add([]byte(`{"context":{"session_id":"s"},"steps":[{"type":"x"}]}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		batch, err := DecodeBatch(b)
+		if err != nil {
+			var se *Error
+			if !errors.As(err, &se) || se.Reason == "" {
+				t.Fatalf("error %#v is not an *Error", err)
+			}
+			return
+		}
+		out, err := json.Marshal(batch)
+		if err != nil {
+			t.Fatalf("encode: %v", err)
+		}
+		again, err := DecodeBatch(out)
+		if err != nil || !reflect.DeepEqual(again, batch) {
+			t.Fatalf("round trip %s -> %s: %v", b, out, err)
+		}
+	})
+}
