@@ -276,7 +276,8 @@ class AuditCollector:
     - max_pending: steps held in memory (both policies). fail_closed waits
       for room (within durable_timeout); fail_open spills or drops.
     - spill_path, spill_max_bytes: fail_open's spill file and its bound.
-    - batch_size: most steps per POST.
+    - batch_size: most steps taken from the queue at once; they are
+      posted one request per session, up to max_connections (8) at once.
     - request_timeout: one POST's socket timeout, in seconds.
     - retry_initial, retry_max: fail_open's backoff between attempts.
     - gzip_min_bytes: bodies at least this long are sent gzip-compressed
@@ -290,7 +291,7 @@ class AuditCollector:
                  max_pending: int = 10_000, spill_path: str | None = None,
                  spill_max_bytes: int = 64 << 20, batch_size: int = 256, request_timeout: float = 5.0,
                  retry_initial: float = 0.1, retry_max: float = 5.0, gzip_min_bytes: int | None = 1024,
-                 report_tenant: str | None = None):
+                 report_tenant: str | None = None, max_connections: int = 8):
         if policy not in (FAIL_OPEN, FAIL_CLOSED):
             raise ValueError("policy %r is not fail_open or fail_closed" % (policy,))
         if policy == FAIL_CLOSED and spill_path:
@@ -302,7 +303,8 @@ class AuditCollector:
                         ("retry_initial", retry_initial), ("retry_max", retry_max)):
             if not v > 0:
                 raise ValueError("%s must be > 0, got %r" % (name, v))
-        for name, v in (("max_pending", max_pending), ("batch_size", batch_size), ("spill_max_bytes", spill_max_bytes)):
+        for name, v in (("max_pending", max_pending), ("batch_size", batch_size), ("spill_max_bytes", spill_max_bytes),
+                        ("max_connections", max_connections)):
             if not (isinstance(v, int) and v > 0):
                 raise ValueError("%s must be a positive integer, got %r" % (name, v))
         self._url = u
@@ -322,7 +324,9 @@ class AuditCollector:
         self._queue: collections.deque[_Entry] = collections.deque()
         self._inflight: list[_Entry] = []  # the batch being posted, in order
         self._from_spill_off = None  # (offset, count) when _inflight came from the spill
-        self._conn = None
+        self.max_connections = max_connections
+        self._idle = []  # kept-alive connections not in use
+        self._conn_slots = None  # asyncio.Semaphore(max_connections), made in the loop
         self._task = None
         self._loop = None
         self._wake = None
@@ -430,8 +434,9 @@ class AuditCollector:
         if self._spill is not None:
             self._spill.sync()
             self._spill.close()
-        if self._conn is not None:
-            self._conn.close()
+        for c in self._idle:
+            c.close()
+        self._idle = []
 
     def ready(self) -> str | None:
         """None while steps reach Vellum; otherwise why not, for a readiness
@@ -482,6 +487,7 @@ class AuditCollector:
         self._loop = loop
         self._wake = asyncio.Event()
         self._room = asyncio.Event()
+        self._conn_slots = asyncio.Semaphore(self.max_connections)
         self._task = loop.create_task(self._run(), name="vellum-audit-sender")
         self._task.add_done_callback(_sender_ended)
 
@@ -601,35 +607,23 @@ class AuditCollector:
         self._room.set()
 
     async def _send_inflight(self) -> bool:
-        """Post the in-flight batch, one request per context in stream order.
-        True when nothing of it is left to retry."""
+        """Post the in-flight batch: one request per context, the contexts
+        at once (each session's steps stay in order: a session has one
+        request in flight, and the next batch waits for this one). True
+        when nothing of it is left to retry."""
         if self.policy == FAIL_CLOSED:
             self._forget_abandoned()
-        while self._inflight:
-            group = self._first_group()
-            try:
-                try:
-                    res = await self._post(group)
-                except _PostError as err:
-                    if err.kind == "retry":
-                        raise
-                    await self._refused(group, err)
-                    continue
-            except _PostError as err:
-                self._stats["failures"] += 1
-                if self._healthy:
-                    log.warning("vellum_audit: posting to Vellum failed, will retry: %s", err)
-                self._healthy = False
-                self._last_error = str(err)
-                return False
-            except Exception as err:  # a bug or an unencodable step: never kill the sender
-                log.exception("vellum_audit: cannot post a batch")
-                await self._refused(group, _PostError("reject", "%s: %s" % (type(err).__name__, err)), split=False)
-                continue
-            if not self._healthy:
-                log.info("vellum_audit: Vellum reachable again")
-            self._healthy = True
-            self._done(group, res)
+        groups = {}
+        for e in self._inflight:
+            groups.setdefault(e.key, []).append(e)
+        errs = [e for e in await asyncio.gather(*(self._send_group(g) for g in groups.values())) if e]
+        if errs:
+            self._stats["failures"] += len(errs)
+            if self._healthy:
+                log.warning("vellum_audit: posting to Vellum failed, will retry: %s", errs[0])
+            self._healthy = False
+            self._last_error = str(errs[0])
+            return False
         if self._from_spill_off is not None:
             off, n = self._from_spill_off
             self._spill.commit(off, n)
@@ -637,6 +631,29 @@ class AuditCollector:
         if self._unreported and not self._queue and not (self._spill and self._spill.pending()):
             await self._report_dropped()
         return True
+
+    async def _send_group(self, group):
+        """Post one context's steps; the retryable error, or None when they
+        are stored or refused for good."""
+        try:
+            try:
+                res = await self._post(group)
+            except _PostError as err:
+                if err.kind == "retry":
+                    raise
+                await self._refused(group, err)
+                return None
+        except _PostError as err:
+            return err
+        except Exception as err:  # a bug: never kill the sender
+            log.exception("vellum_audit: cannot post a batch")
+            await self._refused(group, _PostError("reject", "%s: %s" % (type(err).__name__, err)), split=False)
+            return None
+        if not self._healthy:
+            log.info("vellum_audit: Vellum reachable again")
+        self._healthy = True
+        self._done(group, res)
+        return None
 
     async def _report_dropped(self):
         """Record in Vellum that steps were dropped (as the Go collector
@@ -656,7 +673,7 @@ class AuditCollector:
         body = json.dumps([ev]).encode()
         headers = {"Authorization": "Bearer " + self._token, "Content-Type": "application/json"}
         try:
-            status, data = await asyncio.to_thread(self._roundtrip, body, headers, EVENTS_PATH)
+            status, data = await self._request(body, headers, EVENTS_PATH)
         except _PostError as e:
             status, data = 0, str(e).encode()
         if status != 200:
@@ -686,11 +703,6 @@ class AuditCollector:
             else:
                 keep.append(e)
         self._inflight = keep
-
-    def _first_group(self) -> list:
-        """The in-flight entries of the first entry's context, in order."""
-        k = self._inflight[0].key
-        return [e for e in self._inflight if e.key == k]
 
     def _done(self, group, res):
         ids = {id(e) for e in group}
@@ -739,7 +751,7 @@ class AuditCollector:
         if ident.get("user"):
             headers["X-Auth-Subject"] = ident["user"]
         self._stats["posts"] += 1
-        status, data = await asyncio.to_thread(self._roundtrip, body, headers)
+        status, data = await self._request(body, headers, STEPS_PATH)
         if status == 200:
             try:
                 return json.loads(data or b"{}")
@@ -753,32 +765,41 @@ class AuditCollector:
             raise _PostError("reject", msg)
         raise _PostError("retry", msg)
 
-    def _roundtrip(self, body: bytes, headers: dict, path: str = STEPS_PATH):
-        """One POST on a kept-alive connection (runs in a worker thread)."""
+    async def _request(self, body: bytes, headers: dict, path: str):
+        """POST on a pooled kept-alive connection, in a worker thread."""
+        async with self._conn_slots:
+            conn = self._idle.pop() if self._idle else None
+            status, data, conn = await asyncio.to_thread(self._roundtrip, conn, body, headers, path)
+            if conn is not None:
+                self._idle.append(conn)
+            return status, data
+
+    def _roundtrip(self, conn, body: bytes, headers: dict, path: str):
+        """One POST (runs in a worker thread): status, body and the
+        connection to keep (None when it closed)."""
         target = self._url.path.rstrip("/") + path
         for attempt in (0, 1):
-            if self._conn is None:
+            if conn is None:
                 cls = http.client.HTTPSConnection if self._url.scheme == "https" else http.client.HTTPConnection
-                self._conn = cls(self._url.hostname, self._url.port, timeout=self.request_timeout)
+                conn = cls(self._url.hostname, self._url.port, timeout=self.request_timeout)
             try:
-                self._conn.request("POST", target, body=body, headers=headers)
-                resp = self._conn.getresponse()
+                conn.request("POST", target, body=body, headers=headers)
+                resp = conn.getresponse()
                 data = resp.read()
                 if resp.will_close:
-                    self._conn.close()
-                    self._conn = None
-                return resp.status, data
+                    conn.close()
+                    conn = None
+                return resp.status, data, conn
             except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError) as e:
                 # A kept-alive connection the server closed: one fresh try.
                 # (Were the request stored, the retry duplicates it; the
                 # server closes idle connections only between requests.)
-                self._conn.close()
-                self._conn = None
+                conn.close()
+                conn = None
                 if attempt == 1:
                     raise _PostError("retry", "POST %s: %s" % (path, type(e).__name__)) from None
             except (OSError, http.client.HTTPException) as e:
-                self._conn.close()
-                self._conn = None
+                conn.close()
                 raise _PostError("retry", "POST %s: %s: %s" % (path, type(e).__name__, e)) from None
         raise AssertionError("unreachable")
 
