@@ -138,7 +138,7 @@ class _Entry:
     encoded when it arrived: what is sent is what the stream yielded then,
     even if the agent changes the object afterwards."""
 
-    __slots__ = ("key", "context", "ident", "type", "step", "n", "future", "deadline", "abandoned")
+    __slots__ = ("key", "context", "ident", "type", "step", "n", "future", "deadline", "abandoned", "settled")
 
     def __init__(self, key, context, ident, type_, step, n=0, future=None, deadline=None):
         self.key = key  # (context, identity) as a hashable
@@ -150,6 +150,7 @@ class _Entry:
         self.deadline = deadline  # fail_closed: when the caller gives up
         self.n = n  # the step's position in its stream, from 1 (0: unknown)
         self.abandoned = False  # fail_closed: the caller gave up on it
+        self.settled = False  # stored or refused for good: never sent again
 
     def to_line(self) -> bytes:
         return (b'{"context":%s,"identity":%s,"n":%d,"step":%s}\n'
@@ -321,9 +322,14 @@ class AuditCollector:
         self._unreported = 0  # dropped steps no audit.dropped record reports yet
         self._report_id = None  # the event_id of that record, kept across retries
         self._spill = _Spill(spill_path, spill_max_bytes) if spill_path else None
-        self._queue: collections.deque[_Entry] = collections.deque()
-        self._inflight: list[_Entry] = []  # the batch being posted, in order
-        self._from_spill_off = None  # (offset, count) when _inflight came from the spill
+        # Memory: one lane per (context, identity), in stream order. A lane
+        # has at most one post in flight, so its steps arrive in order;
+        # lanes are posted at once, up to max_connections.
+        self._lanes: collections.OrderedDict = collections.OrderedDict()
+        self._queued = 0  # steps in the lanes
+        self._posting: dict = {}  # lane key -> the steps of its post in flight
+        self._posts: set = set()  # the posts' tasks
+        self._failed = None  # the first retryable error of the current round
         self.max_connections = max_connections
         self._idle = []  # kept-alive connections not in use
         self._conn_slots = None  # asyncio.Semaphore(max_connections), made in the loop
@@ -400,10 +406,13 @@ class AuditCollector:
                 await aclose()
 
     async def flush(self, timeout: float | None = None) -> bool:
-        """Wait until every step handed over so far is delivered (or, fail_open,
-        spilled while Vellum is away); True if that happened within timeout."""
+        """Wait until every step handed over so far is delivered to Vellum
+        (the spill file too); True if that happened within timeout."""
+        return await self._flush(timeout, spill_ok=False)
+
+    async def _flush(self, timeout, spill_ok):
         deadline = None if timeout is None else time.monotonic() + timeout
-        while self._queue or self._inflight or (self._spill and self._spill.pending() and self._healthy):
+        while self._queued or self._posts or (self._spill and self._spill.pending() and not (spill_ok and not self._healthy)):
             if deadline is not None and time.monotonic() >= deadline:
                 return False
             if self._task is None or self._task.done():
@@ -412,20 +421,21 @@ class AuditCollector:
         return True
 
     async def aclose(self, timeout: float = 5.0):
-        """Flush for at most timeout seconds, then stop. Under fail_open what is
-        left goes to the spill file (when set) or is counted as dropped."""
+        """Flush for at most timeout seconds (while Vellum is away, steps in
+        the spill file stay there for the next start), then stop. Under
+        fail_open what is left in memory goes to the spill file (when set)
+        or is counted as dropped."""
         if self._closed:
             return
-        await self.flush(timeout)
+        await self._flush(timeout, spill_ok=True)
         self._closed = True
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-        left = list(self._inflight) + list(self._queue)
-        self._inflight, self._queue = [], collections.deque()
+        tasks = [t for t in [self._task, *self._posts] if t is not None]
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        # What is left: the lanes (cancelled posts put their steps back).
+        left = [e for lane in self._lanes.values() for e in lane]
+        self._lanes, self._queued = collections.OrderedDict(), 0
         for e in left:
             if e.future is not None and not e.future.done():
                 _fail(e.future, AuditUnavailable("collector closed before the step was durable"))
@@ -469,7 +479,7 @@ class AuditCollector:
         """
         s = dict(self._stats)
         s.update(policy=self.policy, healthy=self._healthy, last_error=self._last_error,
-                 queued=len(self._queue) + len(self._inflight),
+                 queued=self._queued + sum(len(v) for v in self._posting.values()),
                  spill_pending=self._spill.count if self._spill else 0,
                  spill_bytes=(self._spill.size - self._spill.read_off) if self._spill else 0)
         return s
@@ -496,28 +506,36 @@ class AuditCollector:
         if self.policy == FAIL_CLOSED:
             e.future = self._loop.create_future()
             e.deadline = time.monotonic() + self.durable_timeout
-            while len(self._queue) >= self.max_pending:
+            while self._queued >= self.max_pending:
                 left = e.deadline - time.monotonic()
                 if left <= 0:
                     self._stats["timeouts"] += 1
                     raise AuditUnavailable("audit queue full for %.3gs (%d steps waiting; last error: %s)"
-                                           % (self.durable_timeout, len(self._queue), self._last_error or "none"))
+                                           % (self.durable_timeout, self._queued, self._last_error or "none"))
                 self._room.clear()
                 try:
                     await asyncio.wait_for(self._room.wait(), left)
                 except asyncio.TimeoutError:
                     pass
-            self._queue.append(e)
-        elif self._spill is not None and (self._spill.pending() or len(self._queue) >= self.max_pending):
-            # Once anything is spilled, later steps follow it there: order holds.
+            self._enqueue(e)
+        elif self._spill is not None and (self._spill.pending() or self._queued >= self.max_pending):
+            # Once anything is spilled, later steps follow it there: order
+            # holds (the memory's steps, older, go first).
             if not self._spill_append(e):
                 self._drop(1, "spill file full")
-        elif len(self._queue) >= self.max_pending:
+        elif self._queued >= self.max_pending:
             self._drop(1, "queue full")
         else:
-            self._queue.append(e)
+            self._enqueue(e)
         self._wake.set()
         return e
+
+    def _enqueue(self, e: _Entry):
+        lane = self._lanes.get(e.key)
+        if lane is None:
+            lane = self._lanes[e.key] = collections.deque()
+        lane.append(e)
+        self._queued += 1
 
     def _spill_append(self, e: _Entry) -> bool:
         if self._spill.append(e.to_line()):
@@ -557,84 +575,126 @@ class AuditCollector:
     async def _run(self):
         backoff = self.retry_initial
         while True:
-            if not self._inflight:
-                self._inflight = self._take()
-                if not self._inflight:
-                    self._wake.clear()
-                    if self._queue or (self._spill and self._spill.pending()):
-                        continue
-                    await self._wake.wait()
-                    continue
-            ok = await self._send_inflight()
-            if ok:
-                backoff = self.retry_initial
+            self._wake.clear()
+            if self._failed is None:
+                self._launch()
+            if self._posts:
+                await self._wake.wait()  # a post ended, or a step arrived
                 continue
-            if self.policy == FAIL_OPEN and self._spill is not None and not self._spill.pending():
-                # Vellum is away: what waits in memory moves to the spill
-                # file (in order) so it survives a restart of this process.
-                # Not when the spill holds steps already: those are newer
-                # than the memory's, which must go first (_take).
-                self._move_to_spill()
-            if self._spill is not None:
-                self._spill.sync()
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, self.retry_max)
+            if self._failed is not None:
+                # Every post of the round has ended: now the lanes hold all
+                # unsent steps, in order, and the spill may take them.
+                err, self._failed = self._failed, None
+                self._outage(err)
+                if self.policy == FAIL_OPEN and self._spill is not None and not self._spill.pending():
+                    # What waits in memory moves to the spill file (in
+                    # order) so it survives a restart of this process. Not
+                    # when the spill holds steps already: they are newer
+                    # than the memory's, which must go first.
+                    self._move_to_spill()
+                if self._spill is not None:
+                    self._spill.sync()
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self.retry_max)
+                continue
+            if self._queued:
+                await asyncio.sleep(0)  # lanes with steps: launched on the next turn
+                continue
+            if self._spill is not None and self._spill.pending():
+                if await self._send_spilled():
+                    backoff = self.retry_initial
+                    continue
+                if self._spill is not None:
+                    self._spill.sync()
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self.retry_max)
+                continue
+            backoff = self.retry_initial
+            if self._unreported and self._healthy:
+                await self._report_dropped()
+            if not self._queued and not self._wake.is_set():
+                await self._wake.wait()
 
-    def _take(self) -> list:
-        """The next batch: from memory first (it is older), else the spill."""
-        self._from_spill_off = None
-        if self._queue:
-            n = min(self.batch_size, len(self._queue))
-            out = [self._queue.popleft() for _ in range(n)]
+    def _launch(self):
+        """Start a post for every lane with steps and none in flight, as
+        connection slots allow, longest-waiting lanes first."""
+        for key in list(self._lanes):
+            if len(self._posts) >= self.max_connections:
+                return
+            if key in self._posting:
+                continue
+            lane = self._lanes[key]
+            if self.policy == FAIL_CLOSED:
+                self._forget_abandoned(lane)
+            if not lane:
+                del self._lanes[key]
+                continue
+            n = min(self.batch_size, len(lane))
+            group = [lane.popleft() for _ in range(n)]
+            self._queued -= n
             self._room.set()
-            return out
-        if self._spill is not None and self._spill.pending():
-            out, off = self._spill.read(self.batch_size)
-            if not out:  # only unreadable or torn lines left
-                self._spill.commit(self._spill.size, 0)
-                return []
-            self._from_spill_off = (off, len(out))
-            return out
-        return []
+            if lane:
+                self._lanes.move_to_end(key)
+            else:
+                del self._lanes[key]
+            self._posting[key] = group
+            t = self._loop.create_task(self._post_lane(key, group))
+            self._posts.add(t)
+
+    async def _post_lane(self, key, group):
+        try:
+            err = await self._send_group(group)
+        except asyncio.CancelledError:
+            err = None
+            raise
+        finally:
+            self._posts.discard(asyncio.current_task())
+            del self._posting[key]
+            left = [e for e in group if not e.settled]
+            if left:
+                # Back to the front of its lane, for the next round.
+                lane = self._lanes.get(key)
+                if lane is None:
+                    lane = self._lanes[key] = collections.deque()
+                    self._lanes.move_to_end(key, last=False)
+                lane.extendleft(reversed(left))
+                self._queued += len(left)
+            self._wake.set()
+        if err is not None and self._failed is None:
+            self._failed = err
+
+    def _outage(self, err):
+        self._stats["failures"] += 1
+        if self._healthy:
+            log.warning("vellum_audit: posting to Vellum failed, will retry: %s", err)
+        self._healthy = False
+        self._last_error = str(err)
+
+    async def _send_spilled(self) -> bool:
+        """Post the next run of one context from the spill; True when it
+        was delivered (or refused for good)."""
+        group, off = self._spill.read(self.batch_size)
+        if not group:  # only unreadable or torn lines left
+            self._spill.commit(self._spill.size, 0)
+            return True
+        err = await self._send_group(group)
+        if err is not None:
+            self._outage(err)
+            return False
+        self._spill.commit(off, len(group))
+        return True
 
     def _move_to_spill(self):
-        moved = self._inflight + list(self._queue)
-        self._inflight, self._queue = [], collections.deque()
-        for i, e in enumerate(moved):
-            if not self._spill_append(e):
-                self._drop(len(moved) - i, "spill file full")
-                break
+        lanes, self._lanes, self._queued = self._lanes, collections.OrderedDict(), 0
+        for lane in lanes.values():
+            for e in lane:
+                if not self._spill_append(e):
+                    self._drop(1, "spill file full")
         self._room.set()
-
-    async def _send_inflight(self) -> bool:
-        """Post the in-flight batch: one request per context, the contexts
-        at once (each session's steps stay in order: a session has one
-        request in flight, and the next batch waits for this one). True
-        when nothing of it is left to retry."""
-        if self.policy == FAIL_CLOSED:
-            self._forget_abandoned()
-        groups = {}
-        for e in self._inflight:
-            groups.setdefault(e.key, []).append(e)
-        errs = [e for e in await asyncio.gather(*(self._send_group(g) for g in groups.values())) if e]
-        if errs:
-            self._stats["failures"] += len(errs)
-            if self._healthy:
-                log.warning("vellum_audit: posting to Vellum failed, will retry: %s", errs[0])
-            self._healthy = False
-            self._last_error = str(errs[0])
-            return False
-        if self._from_spill_off is not None:
-            off, n = self._from_spill_off
-            self._spill.commit(off, n)
-            self._from_spill_off = None
-        if self._unreported and not self._queue and not (self._spill and self._spill.pending()):
-            await self._report_dropped()
-        return True
 
     async def _send_group(self, group):
         """Post one context's steps; the retryable error, or None when they
-        are stored or refused for good."""
+        are stored or refused for good (settled)."""
         try:
             try:
                 res = await self._post(group)
@@ -685,28 +745,23 @@ class AuditCollector:
         self._report_id = None
         log.warning("vellum_audit: %d dropped audit steps recorded in Vellum as audit.dropped", n)
 
-    def _forget_abandoned(self):
-        """Drop, per session, the steps up to the last one its caller gave up
-        on (fail_closed): they were never released, and retrying them would
+    def _forget_abandoned(self, lane):
+        """Drop the steps of a lane up to the last one its caller gave up on
+        (fail_closed): they were never released, and retrying them would
         only delay the steps behind them."""
-        last = {}
-        for i, e in enumerate(self._inflight):
+        last = -1
+        for i, e in enumerate(lane):
             if e.abandoned:
-                last[e.key] = i
-        if not last:
-            return
-        keep = []
-        for i, e in enumerate(self._inflight):
-            if i <= last.get(e.key, -1):
-                if e.future is not None and not e.future.done():
-                    _fail(e.future, AuditUnavailable("not durable in time"))
-            else:
-                keep.append(e)
-        self._inflight = keep
+                last = i
+        for _ in range(last + 1):
+            e = lane.popleft()
+            self._queued -= 1
+            if e.future is not None and not e.future.done():
+                _fail(e.future, AuditUnavailable("not durable in time"))
 
     def _done(self, group, res):
-        ids = {id(e) for e in group}
-        self._inflight = [e for e in self._inflight if id(e) not in ids]
+        for e in group:
+            e.settled = True
         self._stats["sent"] += len(group)
         self._stats["records"] += int(res.get("records", 0)) if isinstance(res, dict) else 0
         for e in group:
@@ -729,8 +784,8 @@ class AuditCollector:
                     continue
                 self._done(part, res)
             return
-        ids = {id(e) for e in group}
-        self._inflight = [e for e in self._inflight if id(e) not in ids]
+        for e in group:
+            e.settled = True
         msg = str(err) + _which(group, str(err))
         self._count_rejected(len(group), msg)
         self._last_error = msg
