@@ -52,9 +52,11 @@ Delivery is at least once: a post whose answer is lost (the connection
 broke after the server stored it) is sent again.
 
 Concurrency: one collector per process and event loop; ``wrap`` may run
-for many requests at once. The HTTP calls run in a worker thread
-(``asyncio.to_thread``); the loop never blocks on the network. Logs never
-contain step contents or the token.
+for many requests at once. Steps go out in order per session, one request
+in flight per session and up to max_connections for different sessions.
+The HTTP calls (http.client, kept-alive connections) run in the
+collector's own worker threads; the loop never blocks on the network.
+Logs never contain step contents or the token.
 
 Spec: POST /v1/audit/steps in Vellum's server/openapi.yaml and
 docs/events.md.
@@ -64,6 +66,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import concurrent.futures
 import dataclasses
 import gzip
 import http.client
@@ -277,8 +280,9 @@ class AuditCollector:
     - max_pending: steps held in memory (both policies). fail_closed waits
       for room (within durable_timeout); fail_open spills or drops.
     - spill_path, spill_max_bytes: fail_open's spill file and its bound.
-    - batch_size: most steps taken from the queue at once; they are
-      posted one request per session, up to max_connections (8) at once.
+    - batch_size: most steps of one session per request.
+    - max_connections: requests in flight at once (16), each for another
+      session; the store's group commit makes them share an fsync.
     - request_timeout: one POST's socket timeout, in seconds.
     - retry_initial, retry_max: fail_open's backoff between attempts.
     - gzip_min_bytes: bodies at least this long are sent gzip-compressed
@@ -292,7 +296,7 @@ class AuditCollector:
                  max_pending: int = 10_000, spill_path: str | None = None,
                  spill_max_bytes: int = 64 << 20, batch_size: int = 256, request_timeout: float = 5.0,
                  retry_initial: float = 0.1, retry_max: float = 5.0, gzip_min_bytes: int | None = 1024,
-                 report_tenant: str | None = None, max_connections: int = 8):
+                 report_tenant: str | None = None, max_connections: int = 16):
         if policy not in (FAIL_OPEN, FAIL_CLOSED):
             raise ValueError("policy %r is not fail_open or fail_closed" % (policy,))
         if policy == FAIL_CLOSED and spill_path:
@@ -333,6 +337,7 @@ class AuditCollector:
         self.max_connections = max_connections
         self._idle = []  # kept-alive connections not in use
         self._conn_slots = None  # asyncio.Semaphore(max_connections), made in the loop
+        self._executor = None  # the threads the HTTP calls run in
         self._task = None
         self._loop = None
         self._wake = None
@@ -447,6 +452,8 @@ class AuditCollector:
         for c in self._idle:
             c.close()
         self._idle = []
+        if self._executor is not None:
+            self._executor.shutdown(wait=False)
 
     def ready(self) -> str | None:
         """None while steps reach Vellum; otherwise why not, for a readiness
@@ -498,6 +505,12 @@ class AuditCollector:
         self._wake = asyncio.Event()
         self._room = asyncio.Event()
         self._conn_slots = asyncio.Semaphore(self.max_connections)
+        if self._executor is None:
+            # Its own threads: asyncio.to_thread's shared pool has
+            # min(32, CPUs + 4) of them, which would cap the posts in flight
+            # (and the store's group commit, which merges them) on a small
+            # machine.
+            self._executor = concurrent.futures.ThreadPoolExecutor(self.max_connections, "vellum-audit-http")
         self._task = loop.create_task(self._run(), name="vellum-audit-sender")
         self._task.add_done_callback(_sender_ended)
 
@@ -824,7 +837,7 @@ class AuditCollector:
         """POST on a pooled kept-alive connection, in a worker thread."""
         async with self._conn_slots:
             conn = self._idle.pop() if self._idle else None
-            status, data, conn = await asyncio.to_thread(self._roundtrip, conn, body, headers, path)
+            status, data, conn = await self._loop.run_in_executor(self._executor, self._roundtrip, conn, body, headers, path)
             if conn is not None:
                 self._idle.append(conn)
             return status, data
