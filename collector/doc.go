@@ -20,7 +20,8 @@
 //
 // Exported API (stable): Sink, AuditCollector with New, Wrap, SetSink,
 // Flush, Close, Stats, SpillDepth, Ready; Options and Policy (FailClosed, FailOpen);
-// Request with WithRequest and RequestFrom; Mapper with NewMapper, Map,
+// Request with WithRequest and RequestFrom; Gateway (NewGateway,
+// Request: trusted-gateway identity from X-Auth-Subject / X-Tenant); Mapper with NewMapper, Map,
 // Flush, Clone, Pending, Request, SetRequest; ErrNotDurable, ErrClosed,
 // ErrOptions, ErrSpillCorrupt.
 //
