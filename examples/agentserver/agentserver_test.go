@@ -354,6 +354,7 @@ func TestGatewayIdentityRequired(t *testing.T) {
 	if resp.StatusCode != 401 {
 		t.Errorf("chat without identity: %d", resp.StatusCode)
 	}
+
 	if code := answerQ(t, base, "q-99", "ops", "approve"); code != 404 {
 		t.Errorf("answer to no question: %d", code)
 	}
@@ -362,5 +363,31 @@ func TestGatewayIdentityRequired(t *testing.T) {
 	}
 	if recs := records(t, base, url.Values{"session_id": {"s"}}); len(recs) != 0 {
 		t.Errorf("a refused request left records: %v", recs)
+	}
+}
+
+// TestForgedIdentityIgnored: X-Tenant and X-Auth-Subject from a source
+// outside the gateway's networks are ignored (and that is logged once,
+// without their values), so the request has no identity and is refused,
+// leaving no records.
+func TestForgedIdentityIgnored(t *testing.T) {
+	base, logs := start(t, "-gateway", "192.0.2.0/24") // loopback is not the gateway
+	for range 2 {
+		resp := do(t, "POST", base+"/chat", map[string]string{"X-Tenant": "acme", "X-Auth-Subject": "mallory"},
+			`{"session_id": "forged", "message": "refund order 1234"}`)
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 401 || !strings.Contains(string(b), "no gateway identity") {
+			t.Fatalf("forged identity: %d %s", resp.StatusCode, b)
+		}
+	}
+	if code := answerQ(t, base, "q-1", "mallory", "approve"); code != 401 {
+		t.Errorf("forged approver: %d", code)
+	}
+	if recs := records(t, base, url.Values{"session_id": {"forged"}}); len(recs) != 0 {
+		t.Errorf("records of a forged request: %v", recs)
+	}
+	if n := strings.Count(logs.String(), "ignoring X-Auth-Subject/X-Tenant"); n != 1 || strings.Contains(logs.String(), "mallory") {
+		t.Errorf("logged the ignored headers %d times (want once, without values):\n%s", n, logs)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/vellumlog/vellum/collector"
 	"github.com/vellumlog/vellum/step"
 )
 
@@ -22,32 +23,35 @@ import (
 //
 // Both sit behind the ecosystem's gateway, which authenticates the caller
 // and sets X-Auth-Subject (the user; for /questions the approver) and
-// X-Tenant. This example trusts those headers because only the gateway can
-// reach it; it refuses a request without them.
+// X-Tenant. Those headers count only from the gateway's networks
+// (collector.Gateway, -gateway); from anywhere else they are ignored, and
+// a request without a gateway identity is refused.
 
 // maxBody bounds a request body of the agent's API.
 const maxBody = 64 << 10
 
-// streamFunc runs a request and returns its step stream, already observed
-// by the audit collector.
-type streamFunc func(r *http.Request, id identity, sessionID, message string) iter.Seq2[step.Event, error]
-
-// identity is who a request comes from, as the gateway says.
-type identity struct{ tenant, user string }
-
-func gatewayIdentity(r *http.Request) (identity, error) {
-	id := identity{tenant: r.Header.Get("X-Tenant"), user: r.Header.Get("X-Auth-Subject")}
-	if id.tenant == "" || id.user == "" {
-		return id, errors.New("X-Tenant and X-Auth-Subject are required (set by the gateway)")
-	}
-	return id, nil
-}
+// streamFunc runs a request of id (who, from the gateway) and returns its
+// step stream, already observed by the audit collector.
+type streamFunc func(r *http.Request, id collector.Request, sessionID, message string) iter.Seq2[step.Event, error]
 
 // agentAPI serves /chat and /questions/.
 type agentAPI struct {
 	agent  *Agent
+	gw     *collector.Gateway
 	stream streamFunc
 	log    *slog.Logger
+}
+
+// identity returns who r comes from, as the trusted gateway says.
+func (a *agentAPI) identity(r *http.Request) (collector.Request, error) {
+	id, err := a.gw.Request(r, collector.Request{})
+	if err != nil {
+		return id, err
+	}
+	if id.TenantID == "" || id.UserID == "" {
+		return id, errors.New("no gateway identity: X-Tenant and X-Auth-Subject count only from the trusted gateway (-gateway)")
+	}
+	return id, nil
 }
 
 func (a *agentAPI) routes(mux *http.ServeMux) {
@@ -75,7 +79,7 @@ func readJSON(r *http.Request, v any) error {
 }
 
 func (a *agentAPI) chat(w http.ResponseWriter, r *http.Request) {
-	id, err := gatewayIdentity(r)
+	id, err := a.identity(r)
 	if err != nil {
 		problem(w, http.StatusUnauthorized, err.Error())
 		return
@@ -114,7 +118,7 @@ func (a *agentAPI) chat(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *agentAPI) answer(w http.ResponseWriter, r *http.Request) {
-	id, err := gatewayIdentity(r)
+	id, err := a.identity(r)
 	if err != nil {
 		problem(w, http.StatusUnauthorized, err.Error())
 		return
@@ -130,7 +134,7 @@ func (a *agentAPI) answer(w http.ResponseWriter, r *http.Request) {
 		problem(w, http.StatusBadRequest, fmt.Sprintf("outcome: %q is not approve or deny", req.Outcome))
 		return
 	}
-	if !a.agent.Answer(r.PathValue("id"), req.Outcome, id.user) {
+	if !a.agent.Answer(r.PathValue("id"), req.Outcome, id.UserID) {
 		problem(w, http.StatusNotFound, "no call waits for question "+r.PathValue("id"))
 		return
 	}

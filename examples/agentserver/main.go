@@ -7,6 +7,7 @@
 // (GET /v1/audit and the rest of the standalone server's routes).
 //
 //	VELLUM_ADMIN_TOKEN=$(openssl rand -hex 16) go run ./examples/agentserver -data /tmp/agent
+//	# the gateway's X-Tenant / X-Auth-Subject count only from -gateway's networks (loopback by default)
 //	curl -N -H 'X-Tenant: acme' -H 'X-Auth-Subject: alice' \
 //	     -d '{"session_id": "s-1", "message": "refund order 1234"}' http://127.0.0.1:8090/chat
 //	curl -H 'X-Tenant: acme' -H 'X-Auth-Subject: ops-bob' -d '{"outcome": "approve"}' \
@@ -29,6 +30,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -56,6 +58,7 @@ type config struct {
 	policy     collector.Policy
 	timeout    time.Duration
 	askTimeout time.Duration
+	gateway    []string
 }
 
 func parseFlags(args []string, stderr io.Writer) (config, error) {
@@ -68,6 +71,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&policy, "policy", "fail_closed", "audit failure policy: fail_closed (a step waits until its records are durable) or fail_open (spill and go on)")
 	fs.DurationVar(&c.timeout, "audit-timeout", collector.DefaultTimeout, "fail_closed: how long a step may wait for its records to be durable")
 	fs.DurationVar(&c.askTimeout, "ask-timeout", 2*time.Minute, "how long a question waits for an operator")
+	gateway := fs.String("gateway", "127.0.0.1/32,::1/128", "comma-separated source networks of the trusted gateway, whose X-Tenant and X-Auth-Subject say who the user is (from anywhere else they are ignored)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -77,6 +81,11 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	c.policy = collector.Policy(policy)
 	if c.policy != collector.FailClosed && c.policy != collector.FailOpen {
 		return c, fmt.Errorf("-policy %q is not fail_closed or fail_open", policy)
+	}
+	for _, n := range strings.Split(*gateway, ",") {
+		if n = strings.TrimSpace(n); n != "" {
+			c.gateway = append(c.gateway, n)
+		}
 	}
 	if c.timeout <= 0 || c.askTimeout <= 0 {
 		return c, errors.New("-audit-timeout and -ask-timeout must be positive")
@@ -130,13 +139,15 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready chan<- stri
 		return err
 	}
 
+	gw, err := collector.NewGateway(cfg.gateway, log)
+	if err != nil {
+		return err
+	}
 	agent := NewAgent(cfg.askTimeout)
-	api := &agentAPI{agent: agent, log: log, stream: func(r *http.Request, id identity, session, message string) iter.Seq2[step.Event, error] {
-		ctx := collector.WithRequest(r.Context(), collector.Request{
-			TenantID: id.tenant, UserID: id.user, AuthMode: "gateway",
-			SessionID: session, TraceID: r.Header.Get("X-Trace-Id"), RequestID: r.Header.Get("X-Request-Id"),
-			Agent: agent.Name, Model: agent.Model,
-		})
+	api := &agentAPI{agent: agent, gw: gw, log: log, stream: func(r *http.Request, id collector.Request, session, message string) iter.Seq2[step.Event, error] {
+		id.SessionID, id.Agent, id.Model = session, agent.Name, agent.Model
+		id.TraceID, id.RequestID = r.Header.Get("X-Trace-Id"), r.Header.Get("X-Request-Id")
+		ctx := collector.WithRequest(r.Context(), id)
 		return coll.Wrap(ctx, agent.Run(ctx, message))
 	}}
 	mux := http.NewServeMux()
