@@ -4,8 +4,8 @@ An agent server of this ecosystem yields step events from an async
 generator, ``astep_stream()``. ``AuditCollector.wrap`` wraps that iterator
 the way Vellum's Go collector wraps an ``iter.Seq2``: every event passes
 through unchanged, and a copy of each, in the wire shape of
-``POST /v1/audit/steps``, is batched to ``vellum serve`` by one background
-task. The server turns steps into audit records (one per significant
+``POST /v1/audit/steps``, is sent to ``vellum serve`` in the background,
+batched per session. The server turns steps into audit records (one per significant
 event: tool call with its accumulated arguments, tool result, permission
 decision, approval, guardrail, limit, ...).
 
@@ -22,7 +22,7 @@ Adopting it takes a few lines::
             yield event
 
     # on shutdown:  await audit.aclose()
-    # in /readyz:   audit.status()["healthy"]
+    # in /readyz:   audit.ready() is None (else: why not)
 
 Failure policy (NIST SP 800-53 AU-5), chosen per deployment:
 
