@@ -66,6 +66,9 @@ type ServerConfig struct {
 	LogLevel string `yaml:"log_level"`
 	// LogFormat is text (logfmt) or json (config_ops.go).
 	LogFormat string `yaml:"log_format"`
+	// AccessLog is all (every request logs its line at info) or quiet
+	// (successful ingests and health checks log at debug) (config_ops.go).
+	AccessLog string `yaml:"access_log"`
 	// Metrics says who may scrape GET /metrics (config_ops.go).
 	Metrics MetricsConfig `yaml:"metrics"`
 	// TLS serves HTTPS, optionally with client certificates (config_ops.go).

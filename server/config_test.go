@@ -228,6 +228,7 @@ func TestDefaults(t *testing.T) {
 		},
 		Query:     QueryConfig{Source: SourceStore},
 		LogFormat: "text",
+		AccessLog: "all",
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Fatalf("defaults:\n got %+v\nwant %+v", c, want)

@@ -392,12 +392,13 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 // logRequests assigns each request an id (X-Request-Id), sets headers that
 // keep audit data out of caches, and logs one line per request: method,
 // path, status, principal, duration. Never the query string (filters can
-// name people), the body or the Authorization header. Successful ingest
-// requests and health checks log at debug: each acknowledged event is in
-// the audit log itself, and at tens of thousands of one-event requests a
-// second an info line apiece cost the server a tenth of its CPU (issue
-// 14's profile); refused and failed ingests, and every read, log at info
-// or above.
+// name people), the body or the Authorization header. Every request logs
+// at info (server errors at warn) unless access_log is quiet: then
+// successful ingests and health checks log at debug — each acknowledged
+// event is in the audit log itself, and at tens of thousands of one-event
+// requests a second an info line apiece cost the server a tenth of its
+// CPU (issue 14's profile); refusals, failures and every read still log
+// at info or above.
 func (s *Server) logRequests(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
@@ -414,6 +415,7 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 		switch {
 		case sw.status >= 500:
 			level = slog.LevelWarn
+		case s.cfg.AccessLog != "quiet":
 		case r.URL.Path == "/healthz" || r.URL.Path == "/readyz" || r.URL.Path == "/metrics",
 			r.Method == http.MethodPost && (r.URL.Path == "/v1/audit/events" || r.URL.Path == "/v1/audit/steps") && sw.status < 300:
 			level = slog.LevelDebug
