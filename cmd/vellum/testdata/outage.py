@@ -46,6 +46,13 @@ async def fail_open(url, token, session, spill):
     async for _ in a.wrap(stream(steps), session_id=ctx["session_id"], trace_id=ctx["trace_id"],
                           agent=ctx["agent"], model=ctx["model"]):
         n += 1
+    # The sender's first attempt may come after the stream is done on a
+    # busy machine: wait (bounded) until the outage is seen and spilled.
+    for _ in range(3000):
+        st = a.status()
+        if not st["healthy"] and st["spill_pending"] and not st["queued"]:
+            break
+        await asyncio.sleep(0.01)
     say("streamed", json.dumps(dict(a.status(), released=n)))
     await readline()
     ok = await a.flush(60)
