@@ -422,6 +422,7 @@ class CollectorTest(unittest.TestCase):
         st = run(first())
         self.assertEqual(st["dropped"], 0)
         self.assertGreater(os.path.getsize(spill), 0)
+        self.assertEqual(os.stat(spill).st_mode & 0o777, 0o600)  # unredacted steps: owner only
 
         self.srv.__init__(port)
 

@@ -187,7 +187,9 @@ class _Spill:
     def __init__(self, path: str, max_bytes: int):
         self.path = path
         self.max_bytes = max_bytes
-        self.f = open(path, "ab+")
+        # 0600: it holds the steps as the agent yielded them, before
+        # Vellum's redaction.
+        self.f = os.fdopen(os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600), "ab+")
         self.size = self.f.seek(0, os.SEEK_END)
         self.read_off = 0
         try:
