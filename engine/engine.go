@@ -37,7 +37,7 @@ type Engine struct {
 	commit *committer
 	tree   *tree
 	index  *indexer
-	ret    retention // retention.go, holds.go
+	ret    Retainer // retention.go, holds.go
 
 	closeOnce sync.Once
 	closeErr  error
@@ -58,6 +58,7 @@ func Open(dir string, opts *Options) (_ *Engine, err error) {
 		log:   o.Logger.With(slog.String("component", "engine"), slog.String("dir", dir)),
 		files: &segmentFiles{fs: o.FS, opts: o.segmentOptions()},
 	}
+	e.ret.e = e
 	defer e.observeOpen(time.Now(), &err) // metrics (observer.go)
 	if e.lock, err = lockDir(o.FS, dir); err != nil {
 		return nil, err
@@ -141,7 +142,7 @@ func (e *Engine) open() (err error) {
 		return err
 	}
 	e.commit.start()
-	e.startRetention()
+	e.ret.start()
 	return nil
 }
 
@@ -153,7 +154,7 @@ func (e *Engine) Close() error {
 	first := false
 	e.closeOnce.Do(func() {
 		first = true
-		e.stopRetention()
+		e.ret.stop()
 		e.commit.close()
 		e.tree.stop()
 		e.closeErr = e.closeFiles()

@@ -23,17 +23,17 @@ import (
 var ErrNoHold = errors.New("engine: no such legal hold")
 
 // Holds returns the legal holds in force, oldest first.
-func (e *Engine) Holds() []layout.Hold {
-	e.ret.mu.Lock()
-	defer e.ret.mu.Unlock()
-	return slices.Clone(e.ret.holds)
+func (rt *Retainer) Holds() []layout.Hold {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	return slices.Clone(rt.holds)
 }
 
 // SetHold sets a legal hold: h's TenantID, Since, Until and Reason (at
 // least a reason), by the named principal. It appends the
 // retention.hold.set record, then makes the hold durable, and returns it
 // with its id, time and record seq.
-func (e *Engine) SetHold(ctx context.Context, h layout.Hold, by string) (layout.Hold, error) {
+func (rt *Retainer) SetHold(ctx context.Context, h layout.Hold, by string) (layout.Hold, error) {
 	h.ID, h.SetBy, h.Seq = "", by, 0
 	if err := h.Check(); err != nil {
 		return layout.Hold{}, fmt.Errorf("%w: legal hold: %v", vellum.ErrInvalid, err)
@@ -43,41 +43,41 @@ func (e *Engine) SetHold(ctx context.Context, h layout.Hold, by string) (layout.
 		return layout.Hold{}, err
 	}
 	h.ID = "hold-" + hex.EncodeToString(id[:])
-	h.SetAt = e.opts.Now().UTC()
-	e.ret.mu.Lock()
-	defer e.ret.mu.Unlock()
-	seqs, err := e.Append(ctx, holdRecord(ActionHoldSet, &h, by))
+	h.SetAt = rt.e.opts.Now().UTC()
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	seqs, err := rt.e.Append(ctx, holdRecord(ActionHoldSet, &h, by))
 	if err != nil {
 		return layout.Hold{}, fmt.Errorf("engine: legal hold: append its record: %w", err)
 	}
 	h.Seq = seqs[0]
-	holds := append(slices.Clone(e.ret.holds), h)
-	if err := layout.WriteHolds(e.opts.FS, e.dir, holds); err != nil {
+	holds := append(slices.Clone(rt.holds), h)
+	if err := layout.WriteHolds(rt.e.opts.FS, rt.e.dir, holds); err != nil {
 		return layout.Hold{}, fmt.Errorf("engine: legal hold: %w", err)
 	}
-	e.ret.holds = holds
+	rt.holds = holds
 	return h, nil
 }
 
 // ReleaseHold releases the legal hold id, by the named principal: it
 // appends the retention.hold.release record, then removes the hold from
 // the holds file. The next purge may remove what it kept.
-func (e *Engine) ReleaseHold(ctx context.Context, id, by string) (layout.Hold, error) {
-	e.ret.mu.Lock()
-	defer e.ret.mu.Unlock()
-	i := slices.IndexFunc(e.ret.holds, func(h layout.Hold) bool { return h.ID == id })
+func (rt *Retainer) ReleaseHold(ctx context.Context, id, by string) (layout.Hold, error) {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	i := slices.IndexFunc(rt.holds, func(h layout.Hold) bool { return h.ID == id })
 	if i < 0 {
 		return layout.Hold{}, fmt.Errorf("%w: %q", ErrNoHold, id)
 	}
-	h := e.ret.holds[i]
-	if _, err := e.Append(ctx, holdRecord(ActionHoldRelease, &h, by)); err != nil {
+	h := rt.holds[i]
+	if _, err := rt.e.Append(ctx, holdRecord(ActionHoldRelease, &h, by)); err != nil {
 		return layout.Hold{}, fmt.Errorf("engine: legal hold: append its release record: %w", err)
 	}
-	holds := slices.Delete(slices.Clone(e.ret.holds), i, i+1)
-	if err := layout.WriteHolds(e.opts.FS, e.dir, holds); err != nil {
+	holds := slices.Delete(slices.Clone(rt.holds), i, i+1)
+	if err := layout.WriteHolds(rt.e.opts.FS, rt.e.dir, holds); err != nil {
 		return layout.Hold{}, fmt.Errorf("engine: legal hold: %w", err)
 	}
-	e.ret.holds = holds
+	rt.holds = holds
 	return h, nil
 }
 

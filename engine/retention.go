@@ -131,84 +131,105 @@ type PurgeResult struct {
 	locked time.Duration // how long the index lock (which publish also takes) was held
 }
 
-// retention is the engine's retention state. mu serializes purges and
-// hold changes (never held by the commit path); holds and purged change
-// only under it.
-type retention struct {
+// Retainer owns retention: scheduled and on-demand purges, the
+// retention manifest and legal holds (holds.go). Engine.Retention returns
+// the engine's. mu serializes purges and hold changes (never held by the
+// commit path); holds and purged change only under it. The scheduler runs
+// on its own goroutine (start, stop).
+type Retainer struct {
+	e      *Engine
 	mu     sync.Mutex
 	holds  []layout.Hold
 	purged *layout.Purged
-	stop   chan struct{}
-	done   chan struct{}
+	quit   chan struct{} // closed by stop
+	done   chan struct{} // closed when the scheduler has returned
 	guard  atomic.Pointer[func() (uint64, string)]
 }
+
+// Retention returns the engine's retention: purges and legal holds.
+func (e *Engine) Retention() *Retainer { return &e.ret }
 
 // SetPurgeGuard makes purges keep every record after the seq guard
 // returns, with the reason it gives: a replica (audit.replicate) that has
 // not copied records yet keeps them from being purged under it.
-func (e *Engine) SetPurgeGuard(guard func() (seq uint64, why string)) {
-	e.ret.guard.Store(&guard)
+func (rt *Retainer) SetPurgeGuard(guard func() (seq uint64, why string)) {
+	rt.guard.Store(&guard)
 }
 
 // startRetention runs scheduled purges until Close.
-func (e *Engine) startRetention() {
-	p := &e.opts.Retention
+func (rt *Retainer) start() {
+	p := &rt.e.opts.Retention
 	if !p.Enabled() || p.PurgeEvery <= 0 {
 		return
 	}
-	e.ret.stop, e.ret.done = make(chan struct{}), make(chan struct{})
+	rt.quit, rt.done = make(chan struct{}), make(chan struct{})
 	go func() {
-		defer close(e.ret.done)
+		defer close(rt.done)
 		t := time.NewTicker(p.PurgeEvery)
 		defer t.Stop()
 		for {
 			select {
-			case <-e.ret.stop:
+			case <-rt.quit:
 				return
 			case <-t.C:
-				res, err := e.Purge(context.Background(), PurgeOptions{By: "schedule"})
+				res, err := rt.Purge(context.Background(), PurgeOptions{By: "schedule"})
 				switch {
 				case err != nil:
-					e.log.Error("scheduled purge failed", slog.String("error", err.Error()))
+					rt.e.log.Error("scheduled purge failed", slog.String("error", err.Error()))
 				case len(res.Segments) > 0:
-					e.log.Info("scheduled purge", slog.Int("segments", len(res.Segments)), slog.Int64("bytes", res.Bytes), slog.Uint64("anchor_seq", res.AnchorSeq))
+					rt.e.log.Info("scheduled purge", slog.Int("segments", len(res.Segments)), slog.Int64("bytes", res.Bytes), slog.Uint64("anchor_seq", res.AnchorSeq))
 				}
 			}
 		}
 	}()
 }
 
-func (e *Engine) stopRetention() {
-	if e.ret.stop != nil {
-		close(e.ret.stop)
-		<-e.ret.done
+func (rt *Retainer) stop() {
+	if rt.quit != nil {
+		close(rt.quit)
+		<-rt.done
 	}
 }
 
 // Purged returns the retention manifest: what purges removed (nil when
 // nothing was).
-func (e *Engine) Purged() *layout.Purged {
-	e.ret.mu.Lock()
-	defer e.ret.mu.Unlock()
-	return e.ret.purged
+func (rt *Retainer) Purged() *layout.Purged {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	return rt.purged
 }
 
 // Purge removes the sealed segments at the front of the log whose records
 // are all past their retention and that no legal hold touches (see the
 // file comment for the order of steps). The active segment is never
 // purged. With DryRun it only says what would go.
-func (e *Engine) Purge(ctx context.Context, o PurgeOptions) (*PurgeResult, error) {
-	e.ret.mu.Lock()
-	defer e.ret.mu.Unlock()
-	if err := e.Err(); err != nil {
+func (rt *Retainer) Purge(ctx context.Context, o PurgeOptions) (*PurgeResult, error) {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	if err := rt.e.Err(); err != nil {
 		return nil, err
 	}
-	now := e.opts.Now()
-	snap := e.index.snapshot()
-	res := &PurgeResult{DryRun: o.DryRun, Segments: []PurgeSegment{}}
+	now := rt.e.opts.Now()
+	res, gone := rt.plan(now)
+	res.DryRun = o.DryRun
+	if o.DryRun || len(gone) == 0 {
+		return res, nil
+	}
+	by := o.By
+	if by == "" {
+		by = "unknown"
+	}
+	return rt.apply(ctx, res, gone, by, now)
+}
+
+// plan picks the sealed segments at the front of the log that a purge at
+// now removes, and says what keeps the first one that stays.
+func (rt *Retainer) plan(now time.Time) (*PurgeResult, []*segInfo) {
+	snap := rt.e.index.snapshot()
+	res := &PurgeResult{Segments: []PurgeSegment{}}
 	var gone []*segInfo
 	guard, guardWhy := uint64(1<<64-1), ""
-	if g := e.ret.guard.Load(); g != nil {
+	if g := rt.guard.Load(); g != nil {
 		guard, guardWhy = (*g)()
 	}
 	for _, si := range snap.sealed {
@@ -216,7 +237,7 @@ func (e *Engine) Purge(ctx context.Context, o PurgeOptions) (*PurgeResult, error
 			res.Kept = &PurgeKept{Segment: si.num, Reason: fmt.Sprintf("%s (up to seq %d; the segment ends at seq %d)", guardWhy, guard, lastSeqOf(si))}
 			break
 		}
-		ps, kept := e.expiry(si, now)
+		ps, kept := rt.expiry(si, now)
 		if kept != nil {
 			res.Kept = kept
 			break
@@ -232,11 +253,17 @@ func (e *Engine) Purge(ctx context.Context, o PurgeOptions) (*PurgeResult, error
 	if res.Kept == nil && snap.active != nil {
 		res.Kept = &PurgeKept{Segment: snap.active.seg.num, Reason: "the active segment is never purged (it is sealed by size or audit.segment_max_age first)"}
 	}
-	if o.DryRun || len(gone) == 0 {
-		return res, nil
-	}
+	return res, gone
+}
+
+// apply carries out a planned purge of gone, in the crash-safe order of
+// the file comment: anchor record and checkpoint, manifest, then readers
+// and files. An error before the manifest is written leaves everything in
+// place; an error removing the files returns res too (the manifest names
+// them, and the next Open removes them).
+func (rt *Retainer) apply(ctx context.Context, res *PurgeResult, gone []*segInfo, by string, now time.Time) (*PurgeResult, error) {
 	last := gone[len(gone)-1]
-	sec, err := e.tree.sectionOf(last)
+	sec, err := rt.e.tree.sectionOf(last)
 	if err != nil {
 		return nil, err
 	}
@@ -245,17 +272,13 @@ func (e *Engine) Purge(ctx context.Context, o PurgeOptions) (*PurgeResult, error
 	}
 
 	// 1. The anchor record, durable, and a checkpoint that covers it.
-	by := o.By
-	if by == "" {
-		by = "unknown"
-	}
-	seqs, err := e.appendSystem(ctx, anchorRecord(res.Segments, gone, by))
+	seqs, err := rt.appendSystem(ctx, anchorRecord(res.Segments, gone, by))
 	if err != nil {
 		return nil, fmt.Errorf("engine: purge: append the anchor record: %w", err)
 	}
 	res.AnchorSeq = seqs[0]
-	if e.opts.Signer != nil {
-		if _, err := e.SignCheckpoint(ctx); err != nil {
+	if rt.e.opts.Signer != nil {
+		if _, err := rt.e.SignCheckpoint(ctx); err != nil {
 			return nil, fmt.Errorf("engine: purge: sign the checkpoint that covers the anchor record: %w", err)
 		}
 	}
@@ -263,7 +286,7 @@ func (e *Engine) Purge(ctx context.Context, o PurgeOptions) (*PurgeResult, error
 	// 2. The manifest: from here on the purge is decided, and recovery
 	// finishes it.
 	m := &layout.Purged{Format: layout.PurgedFormat}
-	if old := e.ret.purged; old != nil {
+	if old := rt.purged; old != nil {
 		m.Purges = slices.Clone(old.Purges)
 	}
 	pg := layout.Purge{AnchorSeq: res.AnchorSeq, Time: now.UTC()}
@@ -281,10 +304,10 @@ func (e *Engine) Purge(ctx context.Context, o PurgeOptions) (*PurgeResult, error
 	for _, h := range sec.Range {
 		m.Range = append(m.Range, layout.Hash(h))
 	}
-	if err := layout.WritePurged(e.opts.FS, e.dir, m); err != nil {
+	if err := layout.WritePurged(rt.e.opts.FS, rt.e.dir, m); err != nil {
 		return nil, fmt.Errorf("engine: purge: %w", err)
 	}
-	e.ret.purged = m
+	rt.purged = m
 
 	// 3. Readers stop seeing them (the only step under the index lock),
 	// then the files go.
@@ -292,14 +315,14 @@ func (e *Engine) Purge(ctx context.Context, o PurgeOptions) (*PurgeResult, error
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %w", ErrCorrupt, last.path, err)
 	}
-	e.tree.prune(prefix, gone)
+	rt.e.tree.prune(prefix, gone)
 	t := time.Now()
-	e.index.dropSealed(len(gone), lastEnd.LastSeq)
+	rt.e.index.dropSealed(len(gone), lastEnd.LastSeq)
 	res.locked = time.Since(t)
-	if err := removeSegments(e.opts.FS, e.dir, gone); err != nil {
+	if err := removeSegments(rt.e.opts.FS, rt.e.dir, gone); err != nil {
 		return res, fmt.Errorf("engine: purge: %w (the manifest names them; the next Open removes them)", err)
 	}
-	e.log.Info("purged expired segments", slog.Uint64("first_segment", gone[0].num), slog.Uint64("last_segment", last.num),
+	rt.e.log.Info("purged expired segments", slog.Uint64("first_segment", gone[0].num), slog.Uint64("last_segment", last.num),
 		slog.Uint64("last_seq", lastEnd.LastSeq), slog.Uint64("anchor_seq", res.AnchorSeq), slog.Int64("bytes", res.Bytes), slog.String("by", by), slog.Duration("index_step", res.locked))
 	return res, nil
 }
@@ -324,11 +347,11 @@ func removeSegments(fs interface {
 
 // expiry decides whether sealed segment si has expired at now: it returns
 // what a purge would record of it, or why it is kept.
-func (e *Engine) expiry(si *segInfo, now time.Time) (PurgeSegment, *PurgeKept) {
-	p := &e.opts.Retention
+func (rt *Retainer) expiry(si *segInfo, now time.Time) (PurgeSegment, *PurgeKept) {
+	p := &rt.e.opts.Retention
 	ft := si.footer
 	ps := PurgeSegment{Segment: si.num, FirstSeq: si.hdr.FirstSeq, LastSeq: lastSeqOf(si), Bytes: ft.Offset}
-	if fi, err := e.opts.FS.Stat(si.path); err == nil {
+	if fi, err := rt.e.opts.FS.Stat(si.path); err == nil {
 		ps.Bytes = fi.Size()
 	}
 	if !p.Enabled() {
@@ -336,7 +359,7 @@ func (e *Engine) expiry(si *segInfo, now time.Time) (PurgeSegment, *PurgeKept) {
 	}
 	if ft.Count == 0 {
 		ps.Rule = "empty segment"
-		return ps, e.held(si, ps)
+		return ps, rt.held(si, ps)
 	}
 	ps.FirstTime, ps.LastTime = time.Unix(0, ft.FirstTime).UTC(), time.Unix(0, ft.LastTime).UTC()
 	sums := spanSummaries(si)
@@ -366,13 +389,13 @@ func (e *Engine) expiry(si *segInfo, now time.Time) (PurgeSegment, *PurgeKept) {
 		return ps, &PurgeKept{Segment: si.num, ExpiresAt: expires.UTC(), Reason: fmt.Sprintf("not expired: its newest record passes %s at %s", rule, expires.UTC().Format(time.RFC3339Nano))}
 	}
 	ps.ExpiredAt, ps.Rule = expires.UTC(), rule
-	return ps, e.held(si, ps)
+	return ps, rt.held(si, ps)
 }
 
 // held returns why a legal hold keeps si, or nil.
-func (e *Engine) held(si *segInfo, ps PurgeSegment) *PurgeKept {
-	holds := e.ret.holds
-	for _, t := range e.opts.Retention.HoldTenants {
+func (rt *Retainer) held(si *segInfo, ps PurgeSegment) *PurgeKept {
+	holds := rt.holds
+	for _, t := range rt.e.opts.Retention.HoldTenants {
 		holds = append(holds[:len(holds):len(holds)], layout.Hold{ID: "config:" + t, TenantID: t})
 	}
 	if len(holds) == 0 {
@@ -457,17 +480,17 @@ func timeText(t time.Time) string {
 // anchor), without the Redactor: its attributes are hex MACs and roots that
 // verify compares with the manifest byte for byte, and a detector that
 // took one for an address or a secret would break that.
-func (e *Engine) appendSystem(ctx context.Context, r vellum.Record) ([]uint64, error) {
+func (rt *Retainer) appendSystem(ctx context.Context, r vellum.Record) ([]uint64, error) {
 	if err := r.Validate(); err != nil {
 		return nil, err
 	}
-	if n := r.EncodedSize(); n > e.opts.MaxRecordSize {
-		return nil, fmt.Errorf("%w: the anchor record is %d bytes encoded, over the maximum of %d", ErrTooLarge, n, e.opts.MaxRecordSize)
+	if n := r.EncodedSize(); n > rt.e.opts.MaxRecordSize {
+		return nil, fmt.Errorf("%w: the anchor record is %d bytes encoded, over the maximum of %d", ErrTooLarge, n, rt.e.opts.MaxRecordSize)
 	}
 	enc, err := r.AppendBinary(nil)
 	if err != nil {
 		return nil, err
 	}
 	p := &Prepared{items: []item{{enc: enc, keys: keysOf(&r)}}, size: len(enc)}
-	return e.AppendPrepared(ctx, p)
+	return rt.e.AppendPrepared(ctx, p)
 }

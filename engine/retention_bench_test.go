@@ -89,7 +89,7 @@ func BenchmarkPurgeExpiredHalf(b *testing.B) {
 	go func() { defer wg.Done(); during = measure(stop) }()
 	time.Sleep(100 * time.Millisecond)
 	t := time.Now()
-	res, err := e.Purge(ctx, PurgeOptions{By: "bench"})
+	res, err := e.Retention().Purge(ctx, PurgeOptions{By: "bench"})
 	took := time.Since(t)
 	time.Sleep(100 * time.Millisecond)
 	close(stop)

@@ -55,7 +55,7 @@ func appendAt(t *testing.T, e *Engine, clk *fakeClock, at time.Time, tenant stri
 
 func purge(t *testing.T, e *Engine) *PurgeResult {
 	t.Helper()
-	res, err := e.Purge(ctx, PurgeOptions{By: "test"})
+	res, err := e.Retention().Purge(ctx, PurgeOptions{By: "test"})
 	if err != nil {
 		t.Fatalf("Purge: %v", err)
 	}
@@ -72,7 +72,7 @@ func TestPurgeExactExpiry(t *testing.T) {
 	appendAt(t, e, clk, t0.Add(2*time.Hour), "acme") // segment 3 (active), seq 3
 
 	clk.Set(t0.Add(24 * time.Hour)) // segment 1's record is exactly a day old: kept
-	dry, err := e.Purge(ctx, PurgeOptions{DryRun: true})
+	dry, err := e.Retention().Purge(ctx, PurgeOptions{DryRun: true})
 	if err != nil || len(dry.Segments) != 0 || dry.Kept == nil || dry.Kept.Segment != 1 || !dry.Kept.ExpiresAt.Equal(t0.Add(24*time.Hour)) {
 		t.Fatalf("at the period: %+v %+v, %v", dry, dry.Kept, err)
 	}
@@ -81,7 +81,7 @@ func TestPurgeExactExpiry(t *testing.T) {
 	}
 
 	clk.Set(t0.Add(24*time.Hour + time.Nanosecond)) // a moment after
-	dry, _ = e.Purge(ctx, PurgeOptions{DryRun: true})
+	dry, _ = e.Retention().Purge(ctx, PurgeOptions{DryRun: true})
 	if len(dry.Segments) != 1 || dry.Segments[0].Segment != 1 || dry.Segments[0].FirstSeq != 1 || dry.Segments[0].LastSeq != 1 ||
 		!dry.Segments[0].LastTime.Equal(t0) || !strings.Contains(dry.Segments[0].Rule, "max_age 24h0m0s") || dry.Kept.Segment != 2 {
 		t.Fatalf("dry run: %+v kept %+v", dry.Segments, dry.Kept)
@@ -104,7 +104,7 @@ func TestPurgeExactExpiry(t *testing.T) {
 	if _, err := e.Get(ctx, 1); err == nil {
 		t.Fatal("purged record still readable")
 	}
-	m := e.Purged()
+	m := e.Retention().Purged()
 	if m == nil || m.Through != 1 || m.LastSeq != 1 || m.Purges[0].AnchorSeq != 4 {
 		t.Fatalf("manifest %+v", m)
 	}
@@ -138,11 +138,11 @@ func TestPurgeHoldKeepsAndReleaseLets(t *testing.T) {
 	appendAt(t, e, clk, t0, "acme")                // segment 1
 	appendAt(t, e, clk, t0.Add(time.Hour), "beta") // segment 2
 	clk.Set(t0.Add(time.Minute))
-	h, err := e.SetHold(ctx, layout.Hold{TenantID: "acme", Reason: "litigation 2026-17"}, "counsel") // segment 3 holds its record
+	h, err := e.Retention().SetHold(ctx, layout.Hold{TenantID: "acme", Reason: "litigation 2026-17"}, "counsel") // segment 3 holds its record
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.SetHold(ctx, layout.Hold{Reason: ""}, "x"); !errors.Is(err, vellum.ErrInvalid) {
+	if _, err := e.Retention().SetHold(ctx, layout.Hold{Reason: ""}, "x"); !errors.Is(err, vellum.ErrInvalid) {
 		t.Fatalf("hold without reason: %v", err)
 	}
 	clk.Set(t0.Add(30 * 24 * time.Hour))
@@ -154,16 +154,16 @@ func TestPurgeHoldKeepsAndReleaseLets(t *testing.T) {
 	e.Close()
 	e = open(t, dir, retentionOpts(t, clk))
 	defer e.Close()
-	if hs := e.Holds(); len(hs) != 1 || hs[0].ID != h.ID || hs[0].SetBy != "counsel" || hs[0].Reason != "litigation 2026-17" {
+	if hs := e.Retention().Holds(); len(hs) != 1 || hs[0].ID != h.ID || hs[0].SetBy != "counsel" || hs[0].Reason != "litigation 2026-17" {
 		t.Fatalf("holds after restart: %+v", hs)
 	}
 	if res := purge(t, e); len(res.Segments) != 0 {
 		t.Fatalf("held after restart: %+v", res)
 	}
-	if _, err := e.ReleaseHold(ctx, h.ID, "counsel"); err != nil {
+	if _, err := e.Retention().ReleaseHold(ctx, h.ID, "counsel"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.ReleaseHold(ctx, h.ID, "counsel"); !errors.Is(err, ErrNoHold) {
+	if _, err := e.Retention().ReleaseHold(ctx, h.ID, "counsel"); !errors.Is(err, ErrNoHold) {
 		t.Fatalf("second release: %v", err)
 	}
 	res = purge(t, e)
@@ -195,7 +195,7 @@ func TestPurgeHoldByTimeRange(t *testing.T) {
 	appendAt(t, e, clk, t0.Add(2*time.Hour), "acme")  // segment 2
 	appendAt(t, e, clk, t0.Add(4*time.Hour), "acme")  // segment 3
 	appendAt(t, e, clk, t0.Add(48*time.Hour), "acme") // segment 4 (active)
-	if _, err := e.SetHold(ctx, layout.Hold{Since: t0.Add(time.Hour), Until: t0.Add(3 * time.Hour), Reason: "incident"}, "sec"); err != nil {
+	if _, err := e.Retention().SetHold(ctx, layout.Hold{Since: t0.Add(time.Hour), Until: t0.Add(3 * time.Hour), Reason: "incident"}, "sec"); err != nil {
 		t.Fatal(err)
 	}
 	clk.Set(t0.Add(40 * 24 * time.Hour))
@@ -429,7 +429,7 @@ func TestPurgeCrashAtEveryStep(t *testing.T) {
 		e := open(t, "/data", o)
 		clk.Set(t0.Add(26*time.Hour + time.Nanosecond))
 		disk.FailSync(k)
-		_, perr := e.Purge(ctx, PurgeOptions{By: "test"})
+		_, perr := e.Retention().Purge(ctx, PurgeOptions{By: "test"})
 		crashed := disk.Crash(rng)
 		e.Close()
 		o2 := retentionOpts(t, clk)
@@ -439,7 +439,7 @@ func TestPurgeCrashAtEveryStep(t *testing.T) {
 			t.Fatalf("fsync %d of %d failed (%v): reopen: %v", k, n, perr, err)
 		}
 		nums, _ := layout.ListSegments(crashed, "/data")
-		m := e2.Purged()
+		m := e2.Retention().Purged()
 		switch {
 		case m == nil:
 			if nums[0] != 1 || e2.FirstSeq() != 1 {
@@ -455,7 +455,7 @@ func TestPurgeCrashAtEveryStep(t *testing.T) {
 			}
 		}
 		// Whatever happened, the next purge completes.
-		if _, err := e2.Purge(ctx, PurgeOptions{By: "test"}); err != nil {
+		if _, err := e2.Retention().Purge(ctx, PurgeOptions{By: "test"}); err != nil {
 			t.Fatalf("fsync %d: purge after reopen: %v", k, err)
 		}
 		if err := e2.Close(); err != nil {
@@ -506,7 +506,7 @@ func TestPurgeGuardKeepsUnreplicated(t *testing.T) {
 	for i := range 4 {
 		appendAt(t, e, clk, t0.Add(time.Duration(i)*time.Hour), "a")
 	}
-	e.SetPurgeGuard(func() (uint64, string) { return 1, "not yet copied" })
+	e.Retention().SetPurgeGuard(func() (uint64, string) { return 1, "not yet copied" })
 	clk.Set(t0.Add(30 * 24 * time.Hour))
 	res := purge(t, e)
 	if len(res.Segments) != 1 || res.Kept.Segment != 2 || !strings.Contains(res.Kept.Reason, "not yet copied") {
@@ -562,7 +562,7 @@ func TestScheduledPurge(t *testing.T) {
 			t.Fatal("the scheduled purge never ran")
 		}
 	}
-	if m := e.Purged(); m == nil || m.Purges[0].Segments[0].Number != 1 {
+	if m := e.Retention().Purged(); m == nil || m.Purges[0].Segments[0].Number != 1 {
 		t.Fatalf("manifest %+v", m)
 	}
 }

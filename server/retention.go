@@ -16,9 +16,8 @@ import (
 	"github.com/vellumlog/vellum/layout"
 )
 
-// Retainer is what a store that purges by retention offers the API
-// (*engine.Engine does): purges on demand and legal holds
-// (docs/retention.md).
+// Retainer is what a store's retention offers the API (*engine.Retainer
+// does): purges on demand and legal holds (docs/retention.md).
 type Retainer interface {
 	Purge(ctx context.Context, o engine.PurgeOptions) (*engine.PurgeResult, error)
 	Holds() []layout.Hold
@@ -26,7 +25,14 @@ type Retainer interface {
 	ReleaseHold(ctx context.Context, id, by string) (layout.Hold, error)
 }
 
-var _ Retainer = (*engine.Engine)(nil)
+var _ Retainer = (*engine.Retainer)(nil)
+
+// retentionStore is a store that purges by retention (*engine.Engine).
+type retentionStore interface {
+	Retention() *engine.Retainer
+}
+
+var _ retentionStore = (*engine.Engine)(nil)
 
 // retainer returns the store's retention side for an admin, or the error
 // to answer.
@@ -34,11 +40,11 @@ func (s *Server) retainer(p Principal, what string) (Retainer, error) {
 	if p.Role != RoleAdmin {
 		return nil, forbidden("role %s may not %s (admin may)", p.Role, what)
 	}
-	rt, ok := s.store.(Retainer)
+	st, ok := s.store.(retentionStore)
 	if !ok {
 		return nil, httpErr(http.StatusNotImplemented, "this store has no retention purge or legal holds (audit.store segment has)")
 	}
-	return rt, s.storeOK()
+	return st.Retention(), s.storeOK()
 }
 
 type holdsResponse struct {

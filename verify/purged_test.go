@@ -60,11 +60,11 @@ func purgedStore(t *testing.T) (dir string, k *chain.Key, ver note.Verifier, bef
 		t.Fatal(err)
 	}
 	clk.Set(t0.Add(24*time.Hour + 100*time.Minute))
-	if res, err := e.Purge(ctx, engine.PurgeOptions{By: "test"}); err != nil || len(res.Segments) == 0 {
+	if res, err := e.Retention().Purge(ctx, engine.PurgeOptions{By: "test"}); err != nil || len(res.Segments) == 0 {
 		t.Fatalf("purge: %+v %v", res, err)
 	}
 	clk.Set(t0.Add(24*time.Hour + 200*time.Minute))
-	if res, err := e.Purge(ctx, engine.PurgeOptions{By: "test"}); err != nil || len(res.Segments) == 0 {
+	if res, err := e.Retention().Purge(ctx, engine.PurgeOptions{By: "test"}); err != nil || len(res.Segments) == 0 {
 		t.Fatalf("second purge: %+v %v", res, err)
 	}
 	if after, err = e.SignCheckpoint(ctx); err != nil {

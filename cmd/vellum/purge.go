@@ -101,7 +101,7 @@ func runPurge(args []string, stdout, stderr io.Writer) int {
 	if who == "" {
 		who = "vellum purge (" + os.Getenv("USER") + ")"
 	}
-	res, err := e.Purge(context.Background(), engine.PurgeOptions{DryRun: *dry, By: who})
+	res, err := e.Retention().Purge(context.Background(), engine.PurgeOptions{DryRun: *dry, By: who})
 	if err != nil {
 		return fail(err)
 	}
@@ -180,7 +180,7 @@ func runHolds(args []string, stdout, stderr io.Writer) int {
 	ctx := context.Background()
 	switch sub {
 	case "list":
-		hs := e.Holds()
+		hs := e.Retention().Holds()
 		if hs == nil {
 			hs = []layout.Hold{}
 		}
@@ -198,7 +198,7 @@ func runHolds(args []string, stdout, stderr io.Writer) int {
 				return fail(fmt.Errorf("%s %q is not an RFC 3339 time", t.flag, t.v))
 			}
 		}
-		if h, err = e.SetHold(ctx, h, who); err != nil {
+		if h, err = e.Retention().SetHold(ctx, h, who); err != nil {
 			return fail(err)
 		}
 		enc.Encode(h)
@@ -206,7 +206,7 @@ func runHolds(args []string, stdout, stderr io.Writer) int {
 		if *id == "" {
 			return fail(errors.New("release needs --id"))
 		}
-		h, err := e.ReleaseHold(ctx, *id, who)
+		h, err := e.Retention().ReleaseHold(ctx, *id, who)
 		if err != nil {
 			return fail(err)
 		}

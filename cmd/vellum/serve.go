@@ -152,7 +152,7 @@ func serve(ctx context.Context, cfgPath, dataDir, addr string, ready chan<- stri
 	defer repl.Close()
 	if repl != nil && repl.r != nil {
 		// A purge never removes what the replica has not copied yet.
-		eng.SetPurgeGuard(func() (uint64, string) {
+		eng.Retention().SetPurgeGuard(func() (uint64, string) {
 			n, _ := repl.r.Replicated()
 			return n, "not yet copied to the replica (audit.replicate)"
 		})
