@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -33,13 +34,14 @@ func oldStore(t *testing.T) (data string, hk *chain.Key) {
 		t.Fatal(err)
 	}
 	start := time.Now().Add(-200 * 24 * time.Hour)
-	at := start
-	e, err := engine.Open(data, &engine.Options{Keys: chain.NewKeyring(hk), Signer: signer, SegmentSize: 200, Now: func() time.Time { return at }})
+	var at atomic.Int64 // the fake clock; the engine's tree goroutine reads it too
+	at.Store(start.UnixNano())
+	e, err := engine.Open(data, &engine.Options{Keys: chain.NewKeyring(hk), Signer: signer, SegmentSize: 200, Now: func() time.Time { return time.Unix(0, at.Load()) }})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i := range 20 {
-		at = start.Add(time.Duration(i) * 5 * 24 * time.Hour)
+		at.Store(start.Add(time.Duration(i) * 5 * 24 * time.Hour).UnixNano())
 		r := vellum.Record{TenantID: "acme", Action: "tool.call", Outcome: vellum.Outcome{Status: vellum.StatusSuccess}}
 		if _, err := e.Append(context.Background(), r); err != nil {
 			t.Fatal(err)
