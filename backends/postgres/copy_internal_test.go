@@ -31,10 +31,10 @@ func TestBinaryCopySameAsValues(t *testing.T) {
 	defer r.Close()
 	base := vellum.Record{
 		EventID: "e", TenantID: "acme", UserID: "u", Service: "svc", AuthMode: "gateway", Action: "tool.call",
-		Tool:    vellum.Tool{Name: "t", CallID: "c", Arguments: json.RawMessage(`{"q":"é"}`), IsError: true, DurationNS: -5},
-		Model:   vellum.Model{Name: "m", Provider: "p", FinishReason: "stop", InputTokens: 1 << 63, OutputTokens: 3},
-		Agent:   "a", SessionID: "s", TraceID: "tr", RequestID: "rq",
-		Outcome: vellum.Outcome{Status: "denied", Reason: "r", RuleID: "ru", Approver: "ap", Mode: "mo"},
+		Tool:  vellum.Tool{Name: "t", CallID: "c", Arguments: json.RawMessage(`{"q":"é"}`), IsError: true, DurationNS: -5},
+		Model: vellum.Model{Name: "m", Provider: "p", FinishReason: "stop", InputTokens: 1 << 63, OutputTokens: 3},
+		Agent: "a", SessionID: "s", TraceID: "tr", RequestID: "rq",
+		Outcome:    vellum.Outcome{Status: "denied", Reason: "r", RuleID: "ru", Approver: "ap", Mode: "mo"},
 		Attributes: map[string]string{"small": "v", "big": strings.Repeat("b", sqlrec.MaxAttrValue+1)},
 		Redactions: []vellum.Redaction{{Rule: "email", Field: "f", Count: 1}},
 		KeyID:      "0011", PrevMAC: vellum.MAC{1}, MAC: vellum.MAC{2},
@@ -47,8 +47,8 @@ func TestBinaryCopySameAsValues(t *testing.T) {
 	for i, opts := range []sqlrec.Options{
 		{Summarize: true, NoNUL: true},                      // arguments as SHA-256 and size
 		{Summarize: true, KeepArguments: true, NoNUL: true}, // arguments kept
-		{},  // a full row
-		{},  // a bare record: every optional value absent
+		{}, // a full row
+		{}, // a bare record: every optional value absent
 	} {
 		rec := base
 		if i == 3 {
