@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -117,13 +118,25 @@ func (r *Replica) Write(ctx context.Context, writer string, rows []sqlrec.Row) e
 			return classify(err, r.dsn, "replicate: read the cursor")
 		}
 		if uint64(last)+1 != rows[0].Seq {
-			return fmt.Errorf("postgres: replication cursor of writer %q is at seq %d, but the batch starts at %d (another replicator writes as this writer?)", writer, last, rows[0].Seq)
+			// Behind: a commit the server acknowledged but lost in a crash
+			// (synchronous_commit is off below), with its rows; the
+			// replicator reads the cursor again and sends them again.
+			// Ahead: another replicator writes as this writer.
+			return fmt.Errorf("postgres: replication cursor of writer %q is at seq %d, but the batch starts at %d (the server lost a commit in a crash, or another replicator writes as this writer)",
+				writer, last, rows[0].Seq)
 		}
-		vals := make([][]any, len(rows))
-		for i := range rows {
-			vals[i] = rowValues(writer, &rows[i])
+		// The cursor row commits with the rows, so a commit lost before
+		// its WAL reaches disk loses both and the batch is replicated
+		// again: waiting for the flush buys nothing here.
+		if _, err := tx.Exec(ctx, `SET LOCAL synchronous_commit = off`); err != nil {
+			return classify(err, r.dsn, "replicate: set synchronous_commit")
 		}
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"audit_records"}, copyColumns, pgx.CopyFromRows(vals)); err != nil {
+		buf := copyBufs.Get().(*copyBuf)
+		_, err := copyRows(ctx, tx, buf, writer, rows)
+		if cap(buf.b) <= maxPooledCopyBuf {
+			copyBufs.Put(buf)
+		}
+		if err != nil {
 			return classify(err, r.dsn, fmt.Sprintf("replicate: copy %d rows of writer %s", len(rows), writer))
 		}
 		lr := &rows[len(rows)-1]
@@ -134,6 +147,12 @@ func (r *Replica) Write(ctx context.Context, writer string, rows []sqlrec.Row) e
 		return nil
 	})
 }
+
+// copyBufs holds COPY buffers between batches; one larger than
+// maxPooledCopyBuf (a batch of large rows) is left to the collector.
+var copyBufs = sync.Pool{New: func() any { return new(copyBuf) }}
+
+const maxPooledCopyBuf = 64 << 20
 
 // Query returns a page of every writer's records matching q, ordered by
 // receipt time and then by row (Page.Next's Seq is a row id, not a

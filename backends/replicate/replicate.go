@@ -43,7 +43,7 @@ type Target interface {
 
 // Defaults for Options.
 const (
-	DefaultBatchSize     = 5000
+	DefaultBatchSize     = 10000
 	DefaultFlushInterval = 100 * time.Millisecond
 	DefaultRetryMax      = 5 * time.Second
 )
@@ -56,7 +56,9 @@ type Options struct {
 	// IncludeArguments keeps the (already redacted) tool arguments as
 	// JSON instead of only their SHA-256 and size.
 	IncludeArguments bool
-	// BatchSize bounds the records per transaction; default 5,000.
+	// BatchSize bounds the records per transaction; default 10,000. The
+	// replicator holds at most two batches: one being written, and the
+	// next, read from the engine meanwhile.
 	BatchSize int
 	// FlushInterval is the longest a record waits for its batch to fill
 	// before it is written; default 100 ms.
@@ -106,6 +108,10 @@ type Replicator struct {
 	batches  uint64
 	rows     uint64
 	caughtUp chan struct{} // closed and replaced whenever cur moves
+
+	// ahead is the next batch, read while the previous one was written
+	// (only the run goroutine touches it).
+	ahead []sqlrec.Row
 }
 
 // ErrStopped reports a replicator that met a problem retrying cannot fix
@@ -334,21 +340,25 @@ func (r *Replicator) step(lastWrite *time.Time) error {
 	if first := r.src.FirstSeq(); from < first {
 		return fmt.Errorf("%w: the replica ends at seq %d but the engine's oldest record is %d (retention removed the rest); the gap cannot be filled: start a new replica", ErrStopped, cur, first)
 	}
-	rows := make([]sqlrec.Row, 0, to-cur)
-	for rec, err := range r.src.Scan(ctx, from, to) {
-		if err != nil {
-			return fmt.Errorf("replicate: read the engine at seq %d: %w", cur+uint64(len(rows))+1, err)
+	rows := r.ahead
+	r.ahead = nil
+	if len(rows) == 0 || rows[0].Seq != from {
+		var err error
+		if rows, err = r.read(ctx, from, to); err != nil {
+			return err
 		}
-		row, err := Summarize(&rec, r.segment(rec.Seq), r.opts.IncludeArguments)
-		if err != nil {
-			return fmt.Errorf("%w: seq %d: %v", ErrStopped, rec.Seq, err)
-		}
-		rows = append(rows, row)
 	}
-	if len(rows) == 0 || rows[0].Seq != from || rows[len(rows)-1].Seq != uint64(len(rows))+cur {
-		return fmt.Errorf("replicate: the engine's scan of %d..%d returned %d records", from, to, len(rows))
+	// While the database takes this batch, read and summarize the next
+	// one if it is full (catching up): one batch ahead, no more.
+	done := make(chan error, 1)
+	go func() { done <- t.Write(ctx, r.opts.Writer, rows) }()
+	next := rows[len(rows)-1].Seq + 1
+	if end := next + uint64(r.opts.BatchSize) - 1; r.src.LastSeq() >= end {
+		// A failure here is met again, and reported, by the next step.
+		r.ahead, _ = r.read(ctx, next, end)
 	}
-	if err := t.Write(ctx, r.opts.Writer, rows); err != nil {
+	if err := <-done; err != nil {
+		r.ahead = nil
 		return err
 	}
 	*lastWrite = time.Now()
@@ -360,6 +370,25 @@ func (r *Replicator) step(lastWrite *time.Time) error {
 	r.caughtUp = make(chan struct{})
 	r.mu.Unlock()
 	return nil
+}
+
+// read returns the summaries of the engine's records from..to.
+func (r *Replicator) read(ctx context.Context, from, to uint64) ([]sqlrec.Row, error) {
+	rows := make([]sqlrec.Row, 0, to-from+1)
+	for rec, err := range r.src.Scan(ctx, from, to) {
+		if err != nil {
+			return nil, fmt.Errorf("replicate: read the engine at seq %d: %w", from+uint64(len(rows)), err)
+		}
+		row, err := Summarize(&rec, r.segment(rec.Seq), r.opts.IncludeArguments)
+		if err != nil {
+			return nil, fmt.Errorf("%w: seq %d: %v", ErrStopped, rec.Seq, err)
+		}
+		rows = append(rows, row)
+	}
+	if len(rows) == 0 || rows[0].Seq != from || rows[len(rows)-1].Seq != from+uint64(len(rows))-1 {
+		return nil, fmt.Errorf("replicate: the engine's scan of %d..%d returned %d records", from, to, len(rows))
+	}
+	return rows, nil
 }
 
 func (r *Replicator) segment(seq uint64) uint64 {
