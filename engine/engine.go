@@ -162,6 +162,7 @@ func (e *Engine) closeFiles() error {
 	e.files.closed.Store(true)
 	var err error
 	if c := e.commit; c != nil {
+		c.prealloc.close() // when Open failed after starting it
 		if c.writer != nil {
 			err = c.writer.Close()
 		}

@@ -63,6 +63,13 @@ type Options struct {
 	// fifth smaller on disk for several times the CPU (PERFORMANCE.md).
 	// A segment keeps the codec it was created with.
 	Codec segment.Codec
+	// NoPreallocate turns off preallocated segment files. By default,
+	// while a segment fills, the next one's file (SegmentSize plus room
+	// for one batch) is zero-filled and synced in the background, so its
+	// commits write into allocated blocks and their fdatasync need not
+	// commit a size change (segment/FORMAT.md, "Preallocated files";
+	// PERFORMANCE.md). It costs writing each segment's size in zeros once.
+	NoPreallocate bool
 	// MaxBatchBytes bounds the records one group commit gathers; callers
 	// wait while the queue is full, which bounds memory. Default 4 MiB.
 	MaxBatchBytes int
@@ -185,6 +192,7 @@ func (o Options) LogValue() slog.Value {
 		slog.String("codec", o.Codec.String()),
 		slog.Int("dedup_entries", o.DedupEntries),
 		slog.Bool("verify_on_open", o.VerifyOnOpen),
+		slog.Bool("preallocate", !o.NoPreallocate),
 		slog.Bool("redaction", o.Redactor != nil),
 		slog.Bool("checkpoints", o.Signer != nil),
 		slog.Int("checkpoint_records", o.CheckpointRecords),

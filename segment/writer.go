@@ -265,14 +265,19 @@ func CreateIn(fs vfs.FS, prealloc, path string, h Header, opts *Options) (*Write
 	if err == nil {
 		err = f.Sync()
 	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
 	if err == nil {
 		err = fs.Rename(prealloc, path)
 	}
 	if err == nil {
 		err = fs.SyncDir(dirOf(path))
 	}
+	if err == nil {
+		f, err = fs.OpenWriteAt(path) // under its name, for errors and metrics
+	}
 	if err != nil {
-		f.Close()
 		return nil, fmt.Errorf("segment: create %s from %s: %w", path, prealloc, err)
 	}
 	st := State{Size: HeaderSize, LastSeq: h.FirstSeq - 1, LastMAC: h.PrevMAC}
