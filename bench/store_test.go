@@ -9,6 +9,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/vellumlog/vellum/layout"
+	"github.com/vellumlog/vellum/segment"
+	"github.com/vellumlog/vellum/vfs"
 )
 
 // storeBytes is the size of a store's segment files, what bytes per
@@ -19,12 +21,21 @@ func storeBytes(tb testing.TB, dir string) int64 {
 		tb.Fatal(err)
 	}
 	var n int64
-	for _, num := range nums {
+	for i, num := range nums {
 		fi, err := os.Stat(layout.SegmentPath(dir, num))
 		if err != nil {
 			tb.Fatal(err)
 		}
 		n += fi.Size()
+		if i == len(nums)-1 {
+			// The active segment's preallocated zero tail holds no
+			// records (segment/FORMAT.md, "Preallocated files").
+			sr, err := segment.Scan(vfs.Default, layout.SegmentPath(dir, num), nil, nil)
+			if err != nil {
+				tb.Fatal(err)
+			}
+			n -= sr.ZeroTail
+		}
 	}
 	return n
 }
