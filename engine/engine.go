@@ -55,7 +55,7 @@ func Open(dir string, opts *Options) (_ *Engine, err error) {
 		dir:   dir,
 		opts:  o,
 		log:   o.Logger.With(slog.String("component", "engine"), slog.String("dir", dir)),
-		files: &segmentFiles{fs: o.FS, opts: o.segmentOptions()},
+		files: newSegmentFiles(o.FS, o.segmentOptions(), o.MaxOpenSegments),
 	}
 	defer e.observeOpen(time.Now(), &err) // metrics (observer.go)
 	if e.lock, err = lockDir(o.FS, dir); err != nil {
@@ -173,6 +173,7 @@ func (e *Engine) closeFiles() error {
 	for _, si := range e.index.snapshot().sealed {
 		si.closeReader()
 	}
+	e.files.closeAll()
 	return err
 }
 

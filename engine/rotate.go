@@ -182,5 +182,7 @@ func (c *committer) createSegment(num uint64, tip segment.Tip) (*segInfo, *segme
 		w.Close()
 		return nil, nil, err
 	}
-	return &segInfo{num: num, path: path, hdr: w.Header(), reader: r, files: c.files}, w, nil
+	si := &segInfo{num: num, path: path, hdr: w.Header(), files: c.files}
+	c.files.adopt(si, r)
+	return si, w, nil
 }
