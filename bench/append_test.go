@@ -54,12 +54,6 @@ func peakRSS(b *testing.B) {
 	}
 }
 
-func openEngine(b *testing.B) *engine.Engine {
-	dir := b.TempDir()
-	requireDisk(b, dir)
-	return openEngineIn(b, dir, 0)
-}
-
 // tmpfsDir returns a fresh directory on tmpfs (/dev/shm), where fsync costs
 // nothing, or skips the benchmark when there is none.
 func tmpfsDir(b *testing.B) string {

@@ -3,6 +3,7 @@ package bench
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"unsafe"
 
@@ -21,20 +22,37 @@ func storeBytes(tb testing.TB, dir string) int64 {
 		tb.Fatal(err)
 	}
 	var n int64
-	for i, num := range nums {
+	for _, num := range nums {
 		fi, err := os.Stat(layout.SegmentPath(dir, num))
 		if err != nil {
 			tb.Fatal(err)
 		}
 		n += fi.Size()
-		if i == len(nums)-1 {
-			// The active segment's preallocated zero tail holds no
-			// records (segment/FORMAT.md, "Preallocated files").
-			sr, err := segment.Scan(vfs.Default, layout.SegmentPath(dir, num), nil, nil)
-			if err != nil {
-				tb.Fatal(err)
-			}
-			n -= sr.ZeroTail
+	}
+	return n - unwrittenBytes(tb, dir)
+}
+
+// unwrittenBytes is the preallocated space in a store's segments
+// directory that holds no records yet (segment/FORMAT.md, "Preallocated
+// files"): the active segment's zero tail and any .prealloc file. Sizes
+// per record leave it out.
+func unwrittenBytes(tb testing.TB, dir string) int64 {
+	nums, err := layout.ListSegments(nil, dir)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var n int64
+	if len(nums) > 0 {
+		sr, err := segment.Scan(vfs.Default, layout.SegmentPath(dir, nums[len(nums)-1]), nil, nil)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		n += sr.ZeroTail
+	}
+	es, _ := os.ReadDir(layout.SegmentsPath(dir))
+	for _, e := range es {
+		if fi, err := e.Info(); err == nil && strings.HasSuffix(e.Name(), segment.PreallocSuffix) {
+			n += fi.Size()
 		}
 	}
 	return n
