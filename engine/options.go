@@ -76,6 +76,9 @@ type Options struct {
 	// commits write into allocated blocks and their fdatasync need not
 	// commit a size change (segment/FORMAT.md, "Preallocated files";
 	// PERFORMANCE.md). It costs writing each segment's size in zeros once.
+	// The file is prepared from the moment the active segment is half full
+	// or half SegmentAge old, so a segment created by Open itself (a new
+	// store, or one whose last segment was sealed) grows as before.
 	NoPreallocate bool
 	// MaxBatchBytes bounds the records one group commit gathers; callers
 	// wait while the queue is full, which bounds memory. Default 4 MiB.
