@@ -37,6 +37,7 @@ type Engine struct {
 	commit *committer
 	tree   *tree
 	index  *indexer
+	ret    Retainer // retention.go, holds.go
 
 	closeOnce sync.Once
 	closeErr  error
@@ -57,6 +58,7 @@ func Open(dir string, opts *Options) (_ *Engine, err error) {
 		log:   o.Logger.With(slog.String("component", "engine"), slog.String("dir", dir)),
 		files: newSegmentFiles(o.FS, o.segmentOptions(), o.MaxOpenSegments),
 	}
+	e.ret.e = e
 	defer e.observeOpen(time.Now(), &err) // metrics (observer.go)
 	if e.lock, err = lockDir(o.FS, dir); err != nil {
 		return nil, err
@@ -114,6 +116,13 @@ func (e *Engine) open() (err error) {
 		return err
 	}
 	e.storeID = r.storeID
+	e.ret.purged = r.purged
+	if r.pruned != nil {
+		e.tree.pruned.Store(r.pruned)
+	}
+	if e.ret.holds, err = layout.ReadHolds(o.FS, e.dir); err != nil {
+		return corruptOr(err)
+	}
 	e.commit = newCommitter(o, e.log, e.dir, r.storeID, e.files, e.index, e.tree)
 	var seg, first uint64
 	if r.active != nil {
@@ -133,6 +142,7 @@ func (e *Engine) open() (err error) {
 		return err
 	}
 	e.commit.start()
+	e.ret.start()
 	return nil
 }
 
@@ -144,6 +154,7 @@ func (e *Engine) Close() error {
 	first := false
 	e.closeOnce.Do(func() {
 		first = true
+		e.ret.stop()
 		e.commit.close()
 		e.tree.stop()
 		e.closeErr = e.closeFiles()

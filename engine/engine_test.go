@@ -766,6 +766,24 @@ func TestDedupKeysDoNotCollide(t *testing.T) {
 	}
 }
 
+// TestSegmentSizeAtHeaderRefused: a SegmentSize that the segment header
+// alone fills is refused at Open, naming the option, instead of making
+// every append wait for a seal that never makes room.
+func TestSegmentSizeAtHeaderRefused(t *testing.T) {
+	for _, size := range []int64{1, segment.HeaderSize} {
+		o := testOpts(t)
+		o.SegmentSize = size
+		e, err := Open(t.TempDir(), o)
+		if err == nil {
+			e.Close()
+			t.Fatalf("SegmentSize %d: Open succeeded", size)
+		}
+		if !strings.Contains(err.Error(), "SegmentSize") {
+			t.Fatalf("SegmentSize %d: %v, want an error naming SegmentSize", size, err)
+		}
+	}
+}
+
 // openFDs counts this process's open file descriptors (Linux).
 func openFDs(t *testing.T) int {
 	t.Helper()

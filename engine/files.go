@@ -8,6 +8,7 @@ package engine
 
 import (
 	"container/list"
+	"fmt"
 	"sync"
 	"sync/atomic"
 
@@ -44,7 +45,11 @@ func (f *segmentFiles) acquire(si *segInfo) (*segment.Reader, error) {
 		f.mu.Unlock()
 		return r, nil
 	}
+	purged := si.purged
 	f.mu.Unlock()
+	if purged {
+		return nil, fmt.Errorf("%w: segment %d was purged by retention", ErrNotFound, si.num)
+	}
 	if f.closed.Load() {
 		return nil, ErrClosed
 	}
@@ -57,6 +62,10 @@ func (f *segmentFiles) acquire(si *segInfo) (*segment.Reader, error) {
 	if f.closed.Load() { // closeAll ran meanwhile
 		r.Close()
 		return nil, ErrClosed
+	}
+	if si.purged { // retention removed it meanwhile
+		r.Close()
+		return nil, fmt.Errorf("%w: segment %d was purged by retention", ErrNotFound, si.num)
 	}
 	if si.reader != nil { // another read opened it meanwhile
 		r.Close()
@@ -73,6 +82,9 @@ func (f *segmentFiles) release(si *segInfo) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	si.users--
+	if si.purged && si.users == 0 {
+		f.closeLocked(si)
+	}
 	f.evictLocked()
 }
 
@@ -114,6 +126,18 @@ func (f *segmentFiles) closeLocked(si *segInfo) {
 	si.reader = nil
 	f.lru.Remove(si.elem)
 	si.elem = nil
+}
+
+// purge marks si as removed by retention and closes its reader: reads in
+// progress finish on the open file (Unix keeps a removed file readable),
+// later ones fail with ErrNotFound.
+func (f *segmentFiles) purge(si *segInfo) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	si.purged = true
+	if si.users == 0 {
+		f.closeLocked(si)
+	} // else the last read's release closes it
 }
 
 // closeReader closes si's reader if it is open.

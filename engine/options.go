@@ -133,6 +133,10 @@ type Options struct {
 	// the proof's hashes for writing: a witness pusher hands both to its
 	// own goroutines (engine/observe.go).
 	OnCheckpoint func(checkpoint.Signed, *merkle.ConsistencyProof)
+
+	// Retention says when sealed segments expire and how often they are
+	// purged (retention.go); the zero value keeps everything.
+	Retention Retention
 }
 
 func (o *Options) withDefaults() (Options, error) {
@@ -143,8 +147,16 @@ func (o *Options) withDefaults() (Options, error) {
 	if r.FS == nil {
 		r.FS = vfs.Default
 	}
+	if err := r.Retention.check(); err != nil {
+		return Options{}, err
+	}
 	if r.SegmentSize <= 0 {
 		r.SegmentSize = DefaultSegmentSize
+	}
+	if r.SegmentSize <= segment.HeaderSize {
+		// A new segment would already count as full: every append would
+		// wait for a seal that makes another full segment.
+		return Options{}, fmt.Errorf("engine: SegmentSize %d is not above the %d-byte segment header", r.SegmentSize, segment.HeaderSize)
 	}
 	if r.SegmentAge <= 0 {
 		r.SegmentAge = DefaultSegmentAge

@@ -44,10 +44,12 @@ type segInfo struct {
 	files  *segmentFiles
 
 	// Guarded by files.mu (files.go): the open reader, if any, its place
-	// in the LRU of open readers, and how many reads use it now.
+	// in the LRU of open readers, how many reads use it now, and whether
+	// retention removed the segment (never opened again).
 	reader *segment.Reader
 	elem   *list.Element
 	users  int
+	purged bool
 }
 
 // lastSeqOf returns the last seq of a sealed segment (its first seq - 1
@@ -105,6 +107,10 @@ func (si *segInfo) readSpan(sp segment.Span, sc *segment.Scratch) ([]segment.Ent
 
 // closeReader closes the segment's reader, if open (Close, a failed Open).
 func (si *segInfo) closeReader() { si.files.closeReader(si) }
+
+// markPurged closes the segment's reader and refuses to open it again:
+// retention removed its file.
+func (si *segInfo) markPurged() { si.files.purge(si) }
 
 // decode decodes one of the segment's entries, with the chain fields the
 // encoding does not hold.

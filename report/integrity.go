@@ -62,9 +62,13 @@ type Retention struct {
 	Configured bool
 	MaxAge     time.Duration
 	LegalHolds []string
-	// Enforced says whether this version expires segments. It does not
-	// yet: every record is kept, whatever max_age says.
+	// Enforced says whether the store purges by retention (the segment
+	// store does; the SQL stores do not yet).
 	Enforced bool
+	// Holds are the legal holds in the data directory (set over the API),
+	// and Purged what purges removed; both read from the data directory.
+	Holds  []string
+	Purged string
 }
 
 // checkIntegrity reads the checkpoint log and checks its latest entry
