@@ -56,7 +56,7 @@ func Open(dir string, opts *Options) (_ *Engine, err error) {
 		dir:   dir,
 		opts:  o,
 		log:   o.Logger.With(slog.String("component", "engine"), slog.String("dir", dir)),
-		files: &segmentFiles{fs: o.FS, opts: o.segmentOptions()},
+		files: newSegmentFiles(o.FS, o.segmentOptions(), o.MaxOpenSegments),
 	}
 	e.ret.e = e
 	defer e.observeOpen(time.Now(), &err) // metrics (observer.go)
@@ -173,6 +173,7 @@ func (e *Engine) closeFiles() error {
 	e.files.closed.Store(true)
 	var err error
 	if c := e.commit; c != nil {
+		c.prealloc.close() // when Open failed after starting it
 		if c.writer != nil {
 			err = c.writer.Close()
 		}
@@ -183,6 +184,7 @@ func (e *Engine) closeFiles() error {
 	for _, si := range e.index.snapshot().sealed {
 		si.closeReader()
 	}
+	e.files.closeAll()
 	return err
 }
 

@@ -28,6 +28,8 @@ const (
 	DefaultSegmentAge    = time.Hour
 	DefaultMaxBatchBytes = 4 << 20
 	DefaultDedupEntries  = 100_000
+	// DefaultMaxOpenSegments bounds the segment files kept open for reads.
+	DefaultMaxOpenSegments = 64
 	// DefaultCheckpointRecords and DefaultCheckpointInterval: a signed
 	// checkpoint at least this often while the log grows (and at every
 	// seal).
@@ -63,6 +65,21 @@ type Options struct {
 	// fifth smaller on disk for several times the CPU (PERFORMANCE.md).
 	// A segment keeps the codec it was created with.
 	Codec segment.Codec
+	// MaxOpenSegments bounds how many segment files the engine keeps open
+	// for reads (least recently used first closed; reopened on demand),
+	// so that file descriptors stay flat however many segments the store
+	// holds. Default 64. Reads in progress may briefly exceed it.
+	MaxOpenSegments int
+	// NoPreallocate turns off preallocated segment files. By default,
+	// while a segment fills, the next one's file (SegmentSize plus room
+	// for one batch) is zero-filled and synced in the background, so its
+	// commits write into allocated blocks and their fdatasync need not
+	// commit a size change (segment/FORMAT.md, "Preallocated files";
+	// PERFORMANCE.md). It costs writing each segment's size in zeros once.
+	// The file is prepared from the moment the active segment is half full
+	// or half SegmentAge old, so a segment created by Open itself (a new
+	// store, or one whose last segment was sealed) grows as before.
+	NoPreallocate bool
 	// MaxBatchBytes bounds the records one group commit gathers; callers
 	// wait while the queue is full, which bounds memory. Default 4 MiB.
 	MaxBatchBytes int
@@ -159,6 +176,9 @@ func (o *Options) withDefaults() (Options, error) {
 	if r.MaxBatchBytes <= 0 {
 		r.MaxBatchBytes = DefaultMaxBatchBytes
 	}
+	if r.MaxOpenSegments <= 0 {
+		r.MaxOpenSegments = DefaultMaxOpenSegments
+	}
 	if r.DedupEntries == 0 {
 		r.DedupEntries = DefaultDedupEntries
 	}
@@ -197,6 +217,8 @@ func (o Options) LogValue() slog.Value {
 		slog.String("codec", o.Codec.String()),
 		slog.Int("dedup_entries", o.DedupEntries),
 		slog.Bool("verify_on_open", o.VerifyOnOpen),
+		slog.Bool("preallocate", !o.NoPreallocate),
+		slog.Int("max_open_segments", o.MaxOpenSegments),
 		slog.Bool("redaction", o.Redactor != nil),
 		slog.Bool("checkpoints", o.Signer != nil),
 		slog.Int("checkpoint_records", o.CheckpointRecords),

@@ -134,11 +134,12 @@ func (r *recovery) openSegment(n uint64, prev *layout.End, last bool) (*segInfo,
 	if err != nil {
 		return r.openFailed(n, path, prev, last, err)
 	}
-	si := &segInfo{num: n, path: path, hdr: rd.Header(), footer: rd.Footer(), reader: rd, files: r.files}
+	si := &segInfo{num: n, path: path, hdr: rd.Header(), footer: rd.Footer(), files: r.files}
 	if errs := layout.CheckLink(n, r.storeID, &si.hdr, prev); len(errs) > 0 {
 		rd.Close()
 		return nil, fmt.Errorf("%w: %s: %w", ErrCorrupt, path, errs[0])
 	}
+	r.files.adopt(si, rd) // kept open while the LRU has room (files.go)
 	sealed := si.footer != nil
 	if !sealed && !last {
 		return nil, fmt.Errorf("%w: %s is not sealed but later segments exist", ErrCorrupt, path)

@@ -334,10 +334,7 @@ func removeSegments(fs interface {
 	SyncDir(string) error
 }, dir string, gone []*segInfo) error {
 	for _, si := range gone {
-		si.mu.Lock()
-		si.purged = true
-		si.mu.Unlock()
-		si.closeReader()
+		si.markPurged() // closes its reader; never opened again (files.go)
 		if err := fs.Remove(si.path); err != nil {
 			return fmt.Errorf("remove %s: %w", si.path, err)
 		}
