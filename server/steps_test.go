@@ -497,3 +497,19 @@ func TestStepsFirstStepConflicts(t *testing.T) {
 		t.Fatalf("%d records, want 23", n)
 	}
 }
+
+// TestStepsRequestEndError: request_end with an error (the agent's stream
+// raised) is request.end with status failure and the error as its reason:
+// the record the Go collector makes for an error yielded by its stream.
+func TestStepsRequestEndError(t *testing.T) {
+	e := newTestServer(t, nil, nil)
+	status, b := e.postSteps([]byte(`{"context":{"session_id":"f"},"steps":[{"type":"request_start"},{"type":"request_end","error":"RuntimeError: model backend unreachable"}]}`))
+	if status != http.StatusOK {
+		t.Fatalf("%d %s", status, b)
+	}
+	recs := e.records("session_id=f&order=asc")
+	if len(recs) != 2 || recs[1].Action != "request.end" || recs[1].Outcome.Status != vellum.StatusFailure ||
+		recs[1].Outcome.Reason != "RuntimeError: model backend unreachable" {
+		t.Fatalf("records %+v", recs)
+	}
+}
