@@ -171,9 +171,18 @@ func (s *Server) handleSteps(w http.ResponseWriter, r *http.Request, _ httproute
 	ownFrom := len(recs)
 	m := sess.m.Clone() // the session goes on from m only if its records are stored
 	m.SetRequest(req)
+	stamp := func(recs []vellum.Record) {
+		for i := range recs {
+			if recs[i].Attributes == nil {
+				recs[i].Attributes = make(map[string]string, 1)
+			}
+			recs[i].Attributes[ReservedAttrPrefix+"principal"] = p.Name
+		}
+	}
 	skip, err := resume(m, &batch)
 	if err != nil {
 		if ownFrom > 0 { // the closed sessions' records are not lost with it
+			stamp(recs)
 			if _, aerr := s.appendRecords(r.Context(), recs...); aerr != nil {
 				return s.storeErr(aerr)
 			}
@@ -183,12 +192,7 @@ func (s *Server) handleSteps(w http.ResponseWriter, r *http.Request, _ httproute
 	for i := skip; i < len(batch.Steps); i++ {
 		recs = m.Map(&batch.Steps[i], now, recs)
 	}
-	for i := range recs {
-		if recs[i].Attributes == nil {
-			recs[i].Attributes = make(map[string]string, 1)
-		}
-		recs[i].Attributes[ReservedAttrPrefix+"principal"] = p.Name
-	}
+	stamp(recs)
 	var seqs []uint64
 	if len(recs) > 0 {
 		if seqs, err = s.appendRecords(r.Context(), recs...); err != nil {

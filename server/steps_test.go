@@ -513,3 +513,22 @@ func TestStepsRequestEndError(t *testing.T) {
 		t.Fatalf("records %+v", recs)
 	}
 }
+
+// TestStepsConflictKeepsClosedSessions: a request answered 409 still
+// records the pending calls of the sessions it closed for idleness.
+func TestStepsConflictKeepsClosedSessions(t *testing.T) {
+	e := newTestServer(t, nil, nil)
+	e.srv.steps = newStepSessions(10, 30*time.Minute)
+	e.postSteps([]byte(`{"context":{"session_id":"a"},"steps":[{"type":"tool_call_delta","index":0,"call_id":"c1","arguments":"[]"}]}`))
+	e.postSteps([]byte(`{"context":{"session_id":"b","first_step":0},"steps":[{"type":"request_start"}]}`))
+	e.srv.steps.mu.Lock()
+	e.srv.steps.byKey[sessionKey{"acme", "a"}].Value.(*stepSession).last = time.Now().Add(-time.Hour)
+	e.srv.steps.mu.Unlock()
+	status, b := e.postSteps([]byte(`{"context":{"session_id":"b","first_step":5},"steps":[{"type":"request_end"}]}`))
+	if status != http.StatusConflict {
+		t.Fatalf("%d %s", status, b)
+	}
+	if recs := e.records("session_id=a"); len(recs) != 1 || recs[0].Tool.CallID != "c1" || recs[0].Attributes["vellum.principal"] != "acme-agent" {
+		t.Fatalf("idle session's call: %+v", recs)
+	}
+}
