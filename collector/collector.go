@@ -125,10 +125,10 @@ func (c *AuditCollector) Wrap(ctx context.Context, steps iter.Seq2[step.Event, e
 		var buf []vellum.Record
 		for ev, err := range steps {
 			if err != nil {
-				buf = m.Flush(c.opts.Now(), buf[:0])
-				r := m.record("request.end", c.opts.Now(), vellum.StatusFailure)
-				r.Outcome.Reason = truncate(err.Error(), maxReason)
-				buf = append(buf, r)
+				// Recorded as a request_end step with the error: the
+				// record a failed stream gets over HTTP too.
+				end := step.Event{Type: step.RequestEnd, Error: err.Error()}
+				buf = m.Map(&end, c.opts.Now(), buf[:0])
 				if derr := c.emit(ctx, buf); derr != nil {
 					yield(step.Event{}, derr)
 					return

@@ -2,6 +2,8 @@ package collector
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -36,9 +38,14 @@ const (
 // stream; the server one per (tenant, session). A Mapper is not safe for
 // concurrent use.
 type Mapper struct {
-	req    Request
-	prefix string // event id prefix: unique per Mapper
-	n      uint64 // records made so far
+	req   Request
+	key   string // random, hex: the stream's part of event ids
+	steps uint64 // steps mapped so far: the index of the next
+	base  string // the event id of the step being mapped, less its ordinal
+
+	bySession bool     // event ids from the session and the step (SetSessionIDs)
+	digest    [32]byte // bySession: of the last step mapped
+	hasDigest bool
 
 	pending []*pendingCall // calls being assembled, in order of their first delta
 	argSize int            // bytes in pending arguments
@@ -68,14 +75,71 @@ type question struct {
 	callID, tool, ruleID string
 }
 
-// NewMapper returns a Mapper for a stream of req. Event ids of its records
-// are a random prefix and a counter, so a replayed spill or a retried
-// append of the same records is stored once.
+// NewMapper returns a Mapper for a stream of req. Each record's event id
+// names the stream, the step that made it and the record's ordinal within
+// that step (docs/events.md, "Event ids"): the stream part is random, so
+// a replayed spill or a retried append of the same records is stored
+// once and no two streams share an id.
 func NewMapper(req Request) *Mapper {
-	var b [8]byte
+	var b [16]byte
 	rand.Read(b[:])
-	return &Mapper{req: req, prefix: "st-" + hex.EncodeToString(b[:]) + "-",
+	return &Mapper{req: req, key: hex.EncodeToString(b[:]),
 		calls: map[string]*callInfo{}, questions: map[string]question{}}
+}
+
+// SetSessionIDs chooses how the event ids of the steps mapped from now on
+// are made. on: from the request's session id, the step's index and the
+// step itself (its wire encoding), so that the same step at the same
+// place of the same session yields the same ids whichever Mapper maps it
+// (a batch resent after the server lost its state is stored once, by the
+// store's (tenant, event_id) dedup). off (the default): from the
+// Mapper's random key.
+func (m *Mapper) SetSessionIDs(on bool) { m.bySession = on }
+
+// Steps returns how many steps the Mapper has mapped (since SetNext): the
+// index, in its stream, of the next step.
+func (m *Mapper) Steps() uint64 { return m.steps }
+
+// SetNext sets the index of the next step (a session resumed by a Mapper
+// that did not see its start).
+func (m *Mapper) SetNext(i uint64) { m.steps, m.hasDigest = i, false }
+
+// LastDigest returns the digest of the last step mapped with
+// SetSessionIDs on (SHA-256 of its wire encoding), and whether there is
+// one.
+func (m *Mapper) LastDigest() ([32]byte, bool) { return m.digest, m.hasDigest }
+
+// StepDigest returns the SHA-256 of ev's wire encoding: what SetSessionIDs
+// derives event ids from, and what LastDigest returns.
+func StepDigest(ev *step.Event) [32]byte {
+	b, err := ev.MarshalJSON()
+	if err != nil { // not a valid step: its Go form stands in
+		b = fmt.Appendf(nil, "%#v", *ev)
+	}
+	return sha256.Sum256(b)
+}
+
+// begin sets the event id base of the step about to be mapped (ev), or of
+// records made at the end of the stream (ev nil).
+func (m *Mapper) begin(ev *step.Event) {
+	idx := strconv.FormatUint(m.steps, 10)
+	switch {
+	case ev == nil:
+		m.base = "st-" + m.key + "-" + idx + "-end"
+	case m.bySession:
+		d := StepDigest(ev)
+		h := sha256.New()
+		var n [8]byte
+		binary.BigEndian.PutUint64(n[:], uint64(len(m.req.SessionID)))
+		h.Write(n[:])
+		h.Write([]byte(m.req.SessionID))
+		h.Write(d[:])
+		m.base = "st-" + hex.EncodeToString(h.Sum(nil)[:16]) + "-" + idx
+		m.digest, m.hasDigest = d, true
+	default:
+		m.base = "st-" + m.key + "-" + idx
+		m.hasDigest = false
+	}
 }
 
 // Request returns the request context the Mapper stamps on records.
@@ -117,16 +181,25 @@ func (m *Mapper) Map(ev *step.Event, now time.Time, out []vellum.Record) []vellu
 	if t.IsZero() {
 		t = now
 	}
+	m.begin(ev)
+	m.steps++
 	if ev.Type == step.ToolCallDelta {
 		return m.delta(ev, t, out)
 	}
 	// Any other step completes the calls being assembled.
-	out = m.Flush(t, out)
+	out = m.flush(t, out)
 	switch ev.Type {
 	case step.RequestStart:
 		out = append(out, m.record("request.start", t, vellum.StatusSuccess))
 	case step.RequestEnd:
-		out = append(out, m.record("request.end", t, vellum.StatusSuccess))
+		// With an error: the stream failed (as the collector records an
+		// error yielded by a Go stream).
+		r := m.record("request.end", t, vellum.StatusSuccess)
+		if ev.Error != "" {
+			r.Outcome.Status = vellum.StatusFailure
+			r.Outcome.Reason = truncate(ev.Error, maxReason)
+		}
+		out = append(out, r)
 	case step.ReasoningDelta, step.ContentDelta:
 		// Not audited one by one: the model's decision is recorded at
 		// stream_complete.
@@ -295,8 +368,16 @@ func (m *Mapper) delta(ev *step.Event, t time.Time, out []vellum.Record) []vellu
 }
 
 // Flush appends the records of the tool calls being assembled (each is
-// complete now) and returns out.
+// complete now: the stream ended) and returns out.
 func (m *Mapper) Flush(now time.Time, out []vellum.Record) []vellum.Record {
+	if len(m.pending) == 0 {
+		return out
+	}
+	m.begin(nil)
+	return m.flush(now, out)
+}
+
+func (m *Mapper) flush(now time.Time, out []vellum.Record) []vellum.Record {
 	for _, p := range m.pending {
 		out = append(out, m.complete(p, now))
 	}
@@ -310,6 +391,9 @@ func (m *Mapper) complete(p *pendingCall, t time.Time) vellum.Record {
 	m.argSize -= len(p.args)
 	m.turn++
 	r := m.record("tool.call", t, vellum.StatusSuccess)
+	// Ordinal 1+index: the same call keeps its id whatever else the step
+	// completes (the step's own record is ordinal 0).
+	r.EventID = m.base + "." + strconv.Itoa(1+p.index)
 	r.Tool = vellum.Tool{Name: p.name, CallID: p.callID}
 	switch {
 	case p.overflow:
@@ -339,10 +423,9 @@ func (m *Mapper) complete(p *pendingCall, t time.Time) vellum.Record {
 
 // record starts a record of action with the request context.
 func (m *Mapper) record(action string, t time.Time, status string) vellum.Record {
-	m.n++
 	q := &m.req
 	return vellum.Record{
-		EventID: m.prefix + strconv.FormatUint(m.n, 10), EventTime: t,
+		EventID: m.base + ".0", EventTime: t,
 		TenantID: q.TenantID, UserID: q.UserID, AuthMode: q.AuthMode,
 		Action: action, Model: vellum.Model{Name: q.Model},
 		Agent: q.Agent, SessionID: q.SessionID, TraceID: q.TraceID, RequestID: q.RequestID,

@@ -65,8 +65,79 @@ func TestMapperCloneIsIndependent(t *testing.T) {
 	c.Map(&ev2, fixedNow(), nil)
 	r1 := m.Flush(fixedNow(), nil)
 	r2 := c.Flush(fixedNow(), nil)
-	if string(r1[0].Tool.Arguments) != `"[1"` || string(r2[0].Tool.Arguments) != `[1,2]` || r1[0].EventID != r2[0].EventID {
-		t.Fatalf("original %s %s, clone %s %s", r1[0].Tool.Arguments, r1[0].EventID, r2[0].Tool.Arguments, r2[0].EventID)
+	if string(r1[0].Tool.Arguments) != `"[1"` || string(r2[0].Tool.Arguments) != `[1,2]` || m.Steps() != 1 || c.Steps() != 2 {
+		t.Fatalf("original %s %d, clone %s %d", r1[0].Tool.Arguments, m.Steps(), r2[0].Tool.Arguments, c.Steps())
+	}
+}
+
+// TestMapperEventIDs: ids name the stream, the step's index and the
+// record's ordinal in the step (0 its own, 1+index a tool call it
+// completes). With SetSessionIDs they come from the session and the step
+// alone: another Mapper given the same steps at the same place (a resend
+// after the server lost its state) makes the same ids; a different step
+// at that place, or another session, does not.
+func TestMapperEventIDs(t *testing.T) {
+	ts := fixedNow()
+	steps := []step.Event{{Type: step.RequestStart, Time: ts}, {Type: step.ToolCallDelta, Index: 2, CallID: "c", Arguments: "{}", Time: ts},
+		{Type: step.ToolResult, CallID: "c", Time: ts}, {Type: step.RequestEnd, Time: ts}}
+	run := func(m *Mapper, from int) []string {
+		var ids []string
+		for i := from; i < len(steps); i++ {
+			for _, r := range m.Map(&steps[i], ts, nil) {
+				ids = append(ids, r.EventID)
+			}
+		}
+		return ids
+	}
+	random := run(NewMapper(Request{SessionID: "s"}), 0)
+	if len(random) != 4 || !strings.HasSuffix(random[0], "-0.0") || !strings.HasSuffix(random[1], "-2.3") || !strings.HasSuffix(random[2], "-2.0") {
+		t.Fatalf("random ids %v", random)
+	}
+	if again := run(NewMapper(Request{SessionID: "s"}), 0); again[0] == random[0] {
+		t.Fatalf("two streams share id %s", again[0])
+	}
+	bySession := func(sess string) *Mapper {
+		m := NewMapper(Request{SessionID: sess})
+		m.SetSessionIDs(true)
+		return m
+	}
+	a := run(bySession("s"), 0)
+	b := run(bySession("s"), 0)
+	if strings.Join(a, " ") != strings.Join(b, " ") {
+		t.Fatalf("same session, same steps: %v vs %v", a, b)
+	}
+	// A Mapper that resumes at step 2 without the pending call: the
+	// tool.result keeps its id (the lost call's record has none to match).
+	m := bySession("s")
+	m.SetNext(2)
+	if tail := run(m, 2); tail[0] != a[2] || tail[1] != a[3] {
+		t.Fatalf("resumed at 2: %v, from the start %v", tail, a)
+	}
+	if other := run(bySession("s2"), 0); other[0] == a[0] {
+		t.Fatal("two sessions share an id")
+	}
+	steps[0].Time = ts.Add(1)
+	if moved := run(bySession("s"), 0); moved[0] == a[0] || moved[1] != a[1] {
+		t.Fatalf("another step at 0 must change only its id: %v vs %v", moved, a)
+	}
+	if d, ok := m.LastDigest(); !ok || d != StepDigest(&steps[3]) {
+		t.Fatal("LastDigest is not the last step's")
+	}
+}
+
+// TestMapperRequestEndError: request_end with an error is the stream's
+// failure: request.end, status failure, the error as the reason (the
+// record Wrap makes for an error yielded by a Go stream).
+func TestMapperRequestEndError(t *testing.T) {
+	m := NewMapper(Request{})
+	ok := m.Map(&step.Event{Type: step.RequestEnd}, fixedNow(), nil)
+	bad := m.Map(&step.Event{Type: step.RequestEnd, Error: "RuntimeError: " + strings.Repeat("x", 5000)}, fixedNow(), nil)
+	if ok[0].Outcome.Status != vellum.StatusSuccess || ok[0].Outcome.Reason != "" {
+		t.Fatalf("without error: %+v", ok[0].Outcome)
+	}
+	if bad[0].Action != "request.end" || bad[0].Outcome.Status != vellum.StatusFailure || len(bad[0].Outcome.Reason) != maxReason ||
+		!strings.HasPrefix(bad[0].Outcome.Reason, "RuntimeError: x") {
+		t.Fatalf("with error: %s %+v", bad[0].Action, bad[0].Outcome.Status)
 	}
 }
 

@@ -3,6 +3,7 @@ package collector
 import (
 	"log/slog"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 
 	"context"
@@ -152,11 +153,12 @@ func TestFailOpenSpillReplay(t *testing.T) {
 }
 
 // checkStored checks the store holds n records with distinct event ids and
-// each session's records in the order they were made.
+// each stream's records in the order of its steps (an id is
+// st-<stream>-<step>.<ordinal>).
 func checkStored(t *testing.T, e *engine.Engine, n int) {
 	t.Helper()
 	seen := map[string]bool{}
-	last := map[string]int{} // event id prefix -> last counter
+	last := map[string]int{} // stream -> last step
 	count := 0
 	for r, err := range e.Scan(bg, 1, e.LastSeq()) {
 		if err != nil {
@@ -167,18 +169,16 @@ func checkStored(t *testing.T, e *engine.Engine, n int) {
 			t.Fatalf("event %s stored twice", r.EventID)
 		}
 		seen[r.EventID] = true
-		i := len(r.EventID) - 1
-		for r.EventID[i] != '-' {
-			i--
+		id, _, _ := strings.Cut(r.EventID, ".")
+		i := strings.LastIndexByte(id, '-')
+		k, err := strconv.Atoi(id[i+1:])
+		if err != nil {
+			t.Fatalf("event id %s: %v", r.EventID, err)
 		}
-		var k int
-		for _, ch := range r.EventID[i+1:] {
-			k = k*10 + int(ch-'0')
-		}
-		if k <= last[r.EventID[:i]] {
+		if prev, ok := last[id[:i]]; ok && k < prev {
 			t.Fatalf("event %s out of order", r.EventID)
 		}
-		last[r.EventID[:i]] = k
+		last[id[:i]] = k
 	}
 	if count != n {
 		t.Fatalf("%d records stored, want %d", count, n)

@@ -171,15 +171,28 @@ func (s *Server) handleSteps(w http.ResponseWriter, r *http.Request, _ httproute
 	ownFrom := len(recs)
 	m := sess.m.Clone() // the session goes on from m only if its records are stored
 	m.SetRequest(req)
-	for i := range batch.Steps {
+	stamp := func(recs []vellum.Record) {
+		for i := range recs {
+			if recs[i].Attributes == nil {
+				recs[i].Attributes = make(map[string]string, 1)
+			}
+			recs[i].Attributes[ReservedAttrPrefix+"principal"] = p.Name
+		}
+	}
+	skip, err := resume(m, &batch)
+	if err != nil {
+		if ownFrom > 0 { // the closed sessions' records are not lost with it
+			stamp(recs)
+			if _, aerr := s.appendRecords(r.Context(), recs...); aerr != nil {
+				return s.storeErr(aerr)
+			}
+		}
+		return err
+	}
+	for i := skip; i < len(batch.Steps); i++ {
 		recs = m.Map(&batch.Steps[i], now, recs)
 	}
-	for i := range recs {
-		if recs[i].Attributes == nil {
-			recs[i].Attributes = make(map[string]string, 1)
-		}
-		recs[i].Attributes[ReservedAttrPrefix+"principal"] = p.Name
-	}
+	stamp(recs)
 	var seqs []uint64
 	if len(recs) > 0 {
 		if seqs, err = s.appendRecords(r.Context(), recs...); err != nil {
@@ -190,11 +203,55 @@ func (s *Server) handleSteps(w http.ResponseWriter, r *http.Request, _ httproute
 		}
 	}
 	sess.m = m
-	writeStepsResult(w, len(batch.Steps), seqs[ownFrom:])
+	var resumed *stepsResume
+	if batch.Context.FirstStep != nil {
+		resumed = &stepsResume{skipped: skip, next: m.Steps()}
+	}
+	writeStepsResult(w, len(batch.Steps), seqs[ownFrom:], resumed)
 	return nil
 }
 
-func writeStepsResult(w http.ResponseWriter, steps int, seqs []uint64) {
+// resume places a batch that carries context.first_step in its session's
+// stream (m has consumed m.Steps() steps, K): the number of its first
+// steps to skip, consumed already (a resend of a batch whose answer was
+// lost), or a 409 when the batch is not the session's next. A session
+// with no step consumed (new, or its state evicted or lost in a restart)
+// starts at first_step. The records of a batch with first_step get event
+// ids from the session and the steps, so a resend mapped afresh is stored
+// once (the store's (tenant, event_id) dedup). Without first_step nothing
+// is skipped and ids are the session state's own.
+func resume(m *collector.Mapper, b *step.Batch) (int, error) {
+	if b.Context.FirstStep == nil {
+		m.SetSessionIDs(false)
+		return 0, nil
+	}
+	m.SetSessionIDs(true)
+	first, k, n := *b.Context.FirstStep, m.Steps(), uint64(len(b.Steps))
+	switch {
+	case k == 0 || first == k:
+		m.SetNext(first)
+		return 0, nil
+	case first > k:
+		return 0, httpErr(http.StatusConflict, "context.first_step: expected %d, got %d: steps %d to %d of session %q never arrived (a gap); send them first", k, first, k, first-1, b.Context.SessionID)
+	case first+n < k:
+		return 0, httpErr(http.StatusConflict, "context.first_step: expected %d, got %d: the batch ends at step %d, before the session's last step %d, so it is not a resend of the last batch", k, first, first+n-1, k-1)
+	}
+	// A resend: its step k-1 must be the one consumed there, or this is
+	// another stream under the same session id (a client that restarted
+	// its count).
+	if d, ok := m.LastDigest(); !ok || collector.StepDigest(&b.Steps[k-1-first]) != d {
+		return 0, httpErr(http.StatusConflict, "context.first_step: expected %d, got %d: steps[%d] (step %d) is not the step %d the session consumed, so the batch is not a resend (another stream under session_id %q?)", k, first, k-1-first, k-1, k-1, b.Context.SessionID)
+	}
+	return int(k - first), nil
+}
+
+// stepsResume is what a batch with first_step adds to the answer.
+type stepsResume struct {
+	skipped int
+	next    uint64
+}
+
+func writeStepsResult(w http.ResponseWriter, steps int, seqs []uint64, resumed *stepsResume) {
 	b := []byte(`{"steps":`)
 	b = strconv.AppendInt(b, int64(steps), 10)
 	b = append(b, `,"records":`...)
@@ -204,6 +261,12 @@ func writeStepsResult(w http.ResponseWriter, steps int, seqs []uint64) {
 		b = strconv.AppendUint(b, seqs[0], 10)
 		b = append(b, `,"last_seq":`...)
 		b = strconv.AppendUint(b, seqs[len(seqs)-1], 10)
+	}
+	if resumed != nil {
+		b = append(b, `,"skipped":`...)
+		b = strconv.AppendInt(b, int64(resumed.skipped), 10)
+		b = append(b, `,"next_step":`...)
+		b = strconv.AppendUint(b, resumed.next, 10)
 	}
 	b = append(b, "}\n"...)
 	h := w.Header()

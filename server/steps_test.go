@@ -364,3 +364,171 @@ func TestStepsMatchCollectorGolden(t *testing.T) {
 		}
 	}
 }
+
+// sessionLines returns the recorded session's context and steps as JSON.
+func sessionLines(t *testing.T) (string, []string) {
+	t.Helper()
+	b, err := os.ReadFile("../collector/testdata/session.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	var hdr struct{ Context json.RawMessage }
+	if err := json.Unmarshal([]byte(lines[0]), &hdr); err != nil {
+		t.Fatal(err)
+	}
+	return string(hdr.Context), lines[1:]
+}
+
+// withFirstStep returns the body of steps[from:to] with context.first_step
+// = from.
+func withFirstStep(ctx string, steps []string, from, to int) []byte {
+	return []byte(fmt.Sprintf(`{"context":%s,"steps":[%s]}`,
+		strings.Replace(ctx, "{", fmt.Sprintf(`{"first_step":%d,`, from), 1), strings.Join(steps[from:to], ",")))
+}
+
+type resumeResult struct {
+	stepsResult
+	Skipped  int    `json:"skipped"`
+	NextStep uint64 `json:"next_step"`
+}
+
+// TestStepsFirstStepExactlyOnce: batches with context.first_step. A resend
+// (the same batch again) stores nothing; an overlapping batch skips what
+// was consumed and maps the rest; a batch posted after the session's state
+// is lost (a fresh session table, as after a restart) is mapped afresh and
+// its records dedup by event_id. The session ends with exactly the
+// records of one pass, the split call's arguments accumulated once.
+func TestStepsFirstStepExactlyOnce(t *testing.T) {
+	e := newTestServer(t, nil, nil)
+	ctx, steps := sessionLines(t)
+	post := func(from, to int) resumeResult {
+		t.Helper()
+		status, b := e.postSteps(withFirstStep(ctx, steps, from, to))
+		if status != http.StatusOK {
+			t.Fatalf("steps %d..%d: %d %s", from, to, status, b)
+		}
+		var r resumeResult
+		json.Unmarshal(b, &r)
+		return r
+	}
+	if r := post(0, 5); r.Records != 1 || r.Skipped != 0 || r.NextStep != 5 {
+		t.Fatalf("first batch: %+v", r)
+	}
+	if r := post(0, 5); r.Records != 0 || r.Skipped != 5 || r.NextStep != 5 || r.Steps != 5 {
+		t.Fatalf("resent: %+v", r)
+	}
+	// Overlapping: steps 3..11, of which 3 and 4 (deltas of call_1) were
+	// consumed.
+	if r := post(3, 12); r.Skipped != 2 || r.NextStep != 12 {
+		t.Fatalf("overlap: %+v", r)
+	}
+	// The state is lost: steps 8..20 again, then the rest.
+	e.srv.steps = newStepSessions(defaultStepSessions, time.Hour)
+	post(8, 20)
+	if r := post(20, len(steps)); r.NextStep != uint64(len(steps)) {
+		t.Fatalf("last batch: %+v", r)
+	}
+	recs := e.records("session_id=sess-py-0001&order=asc&limit=100")
+	if len(recs) != 23 {
+		for _, r := range recs {
+			t.Logf("%d %s %s %s", r.Seq, r.EventID, r.Action, r.Tool.Arguments)
+		}
+		t.Fatalf("%d records, want the 23 of one pass", len(recs))
+	}
+	ids := map[string]bool{}
+	for _, r := range recs {
+		if ids[r.EventID] || !strings.HasPrefix(r.EventID, "st-") {
+			t.Fatalf("event id %q repeated or not a step's", r.EventID)
+		}
+		ids[r.EventID] = true
+	}
+	if call := recs[1]; call.Action != "tool.call" || string(compactJSON(call.Tool.Arguments)) != string(compactJSON([]byte(`{"order_id":"1234","fields":["status","total"]}`))) {
+		t.Fatalf("record 2: %s %s", call.Action, call.Tool.Arguments)
+	}
+	// The same records as the session posted once without first_step.
+	e2 := newTestServer(t, nil, nil)
+	first, second, _ := sessionBatches(t)
+	e2.postSteps(first)
+	e2.postSteps(second)
+	once := e2.records("order=asc&limit=100")
+	for i := range once {
+		a, b := recs[i], once[i]
+		if a.Action != b.Action || a.Outcome != b.Outcome || !bytes.Equal(compactJSON(a.Tool.Arguments), compactJSON(b.Tool.Arguments)) || !a.EventTime.Equal(b.EventTime) {
+			t.Fatalf("record %d: %s %+v %s, posted once: %s %+v %s", i, a.Action, a.Outcome, a.Tool.Arguments, b.Action, b.Outcome, b.Tool.Arguments)
+		}
+	}
+}
+
+// TestStepsFirstStepConflicts: a gap, a batch older than the last one, and
+// another stream under the same session id are 409s naming what was
+// expected, and store nothing; the session goes on.
+func TestStepsFirstStepConflicts(t *testing.T) {
+	e := newTestServer(t, nil, nil)
+	ctx, steps := sessionLines(t)
+	if status, b := e.postSteps(withFirstStep(ctx, steps, 0, 10)); status != http.StatusOK {
+		t.Fatalf("%d %s", status, b)
+	}
+	before := len(e.records("session_id=sess-py-0001&limit=100"))
+	other := strings.Replace(strings.Join(steps, "\n"), "2026-11-29T10:00:0", "2026-11-30T10:00:0", -1)
+	for name, tt := range map[string]struct {
+		body []byte
+		want string
+	}{
+		"gap":          {withFirstStep(ctx, steps, 12, 14), "context.first_step: expected 10, got 12: steps 10 to 11 of session"},
+		"older":        {withFirstStep(ctx, steps, 2, 6), "context.first_step: expected 10, got 2: the batch ends at step 5, before the session's last step 9"},
+		"other stream": {withFirstStep(ctx, strings.Split(other, "\n"), 0, 12), "context.first_step: expected 10, got 0: steps[9] (step 9) is not the step 9 the session consumed"},
+	} {
+		status, b := e.postSteps(tt.body)
+		if status != http.StatusConflict || !strings.Contains(string(b), tt.want) {
+			t.Errorf("%s: %d %s, want 409 %q", name, status, b, tt.want)
+		}
+	}
+	if n := len(e.records("session_id=sess-py-0001&limit=100")); n != before {
+		for _, r := range e.records("session_id=sess-py-0001&limit=100") {
+			t.Logf("%s %s %s", r.EventID, r.Action, r.Attributes)
+		}
+		t.Fatalf("%d records after the conflicts, want the first batch's %d", n, before)
+	}
+	if status, b := e.postSteps(withFirstStep(ctx, steps, 10, len(steps))); status != http.StatusOK {
+		t.Fatalf("next batch: %d %s", status, b)
+	}
+	if n := len(e.records("session_id=sess-py-0001&limit=100")); n != 23 {
+		t.Fatalf("%d records, want 23", n)
+	}
+}
+
+// TestStepsRequestEndError: request_end with an error (the agent's stream
+// raised) is request.end with status failure and the error as its reason:
+// the record the Go collector makes for an error yielded by its stream.
+func TestStepsRequestEndError(t *testing.T) {
+	e := newTestServer(t, nil, nil)
+	status, b := e.postSteps([]byte(`{"context":{"session_id":"f"},"steps":[{"type":"request_start"},{"type":"request_end","error":"RuntimeError: model backend unreachable"}]}`))
+	if status != http.StatusOK {
+		t.Fatalf("%d %s", status, b)
+	}
+	recs := e.records("session_id=f&order=asc")
+	if len(recs) != 2 || recs[1].Action != "request.end" || recs[1].Outcome.Status != vellum.StatusFailure ||
+		recs[1].Outcome.Reason != "RuntimeError: model backend unreachable" {
+		t.Fatalf("records %+v", recs)
+	}
+}
+
+// TestStepsConflictKeepsClosedSessions: a request answered 409 still
+// records the pending calls of the sessions it closed for idleness.
+func TestStepsConflictKeepsClosedSessions(t *testing.T) {
+	e := newTestServer(t, nil, nil)
+	e.srv.steps = newStepSessions(10, 30*time.Minute)
+	e.postSteps([]byte(`{"context":{"session_id":"a"},"steps":[{"type":"tool_call_delta","index":0,"call_id":"c1","arguments":"[]"}]}`))
+	e.postSteps([]byte(`{"context":{"session_id":"b","first_step":0},"steps":[{"type":"request_start"}]}`))
+	e.srv.steps.mu.Lock()
+	e.srv.steps.byKey[sessionKey{"acme", "a"}].Value.(*stepSession).last = time.Now().Add(-time.Hour)
+	e.srv.steps.mu.Unlock()
+	status, b := e.postSteps([]byte(`{"context":{"session_id":"b","first_step":5},"steps":[{"type":"request_end"}]}`))
+	if status != http.StatusConflict {
+		t.Fatalf("%d %s", status, b)
+	}
+	if recs := e.records("session_id=a"); len(recs) != 1 || recs[0].Tool.CallID != "c1" || recs[0].Attributes["vellum.principal"] != "acme-agent" {
+		t.Fatalf("idle session's call: %+v", recs)
+	}
+}

@@ -25,6 +25,9 @@ const (
 	MaxIDLen = 512
 	// MaxSteps is the most steps one batch may carry.
 	MaxSteps = 10_000
+	// MaxFirstStep bounds context.first_step: 2^53 - 1, the largest
+	// integer every JSON implementation reads exactly.
+	MaxFirstStep = 1<<53 - 1
 )
 
 // wire is a step as JSON: every field of every type, pointers so that
@@ -79,6 +82,7 @@ type wireContext struct {
 	Agent     *string `json:"agent"`
 	Model     *string `json:"model"`
 	AuthMode  *string `json:"auth_mode"`
+	FirstStep *uint64 `json:"first_step"`
 }
 
 // shape lists, per type, the fields it requires and those it may carry
@@ -101,7 +105,7 @@ var shapes = map[Type]shape{
 	SubagentCompleted:  {[]string{"subagent"}, []string{"subagent_session_id"}},
 	SubagentFailed:     {[]string{"subagent"}, []string{"subagent_session_id", "error"}},
 	StreamComplete:     {nil, []string{"finish_reason", "model", "usage"}},
-	RequestEnd:         {nil, nil},
+	RequestEnd:         {nil, []string{"error"}},
 }
 
 // Types lists every step type in the order of the wire table.
@@ -201,6 +205,13 @@ func DecodeBatch(b []byte) (Batch, error) {
 	}
 	out := Batch{Context: Context{SessionID: *c.SessionID, TraceID: deref(c.TraceID), Agent: deref(c.Agent),
 		Model: deref(c.Model), AuthMode: deref(c.AuthMode)}, Steps: make([]Event, len(w.Steps))}
+	if c.FirstStep != nil {
+		if *c.FirstStep > MaxFirstStep {
+			return Batch{}, fail("context.first_step", "%d is more than %d", *c.FirstStep, uint64(MaxFirstStep))
+		}
+		fs := *c.FirstStep
+		out.Context.FirstStep = &fs
+	}
 	for i := range w.Steps {
 		ev, err := w.Steps[i].event("steps[" + strconv.Itoa(i) + "]")
 		if err != nil {

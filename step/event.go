@@ -86,7 +86,8 @@ type Event struct {
 	Reason string
 
 	// Subagent and SubagentSessionID name a sub-agent and its session;
-	// Error says why it failed.
+	// Error says why it failed (subagent_failed), or why the stream
+	// failed (request_end).
 	Subagent          string
 	SubagentSessionID string
 	Error             string
@@ -113,6 +114,12 @@ type Context struct {
 	Agent     string `json:"agent,omitempty"`
 	Model     string `json:"model,omitempty"`
 	AuthMode  string `json:"auth_mode,omitempty"`
+	// FirstStep, when not nil, is the index of the batch's first step in
+	// the session's stream, counted from 0 by the sender: the server then
+	// skips steps it has consumed already (a resent batch) and derives
+	// each record's event_id from the session, the step and its index
+	// (docs/events.md, "Exactly once").
+	FirstStep *uint64 `json:"first_step,omitempty"`
 }
 
 // Batch is the body of POST /v1/audit/steps: a context and the steps, in

@@ -115,9 +115,39 @@ func TestDecodeBatch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Batch{Context: Context{"s", "t", "a", "m", "token"}, Steps: []Event{{Type: RequestStart}, {Type: RequestEnd}}}
+	want := Batch{Context: Context{SessionID: "s", TraceID: "t", Agent: "a", Model: "m", AuthMode: "token"}, Steps: []Event{{Type: RequestStart}, {Type: RequestEnd}}}
 	if !reflect.DeepEqual(b, want) {
 		t.Fatalf("got %+v", b)
+	}
+}
+
+// TestFirstStepAndRequestEndError: context.first_step (optional, 0 is a
+// value) and request_end's optional error decode and encode.
+func TestFirstStepAndRequestEndError(t *testing.T) {
+	b, err := DecodeBatch([]byte(`{"context":{"session_id":"s","first_step":0},"steps":[{"type":"request_end","error":"ValueError: boom"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Context.FirstStep == nil || *b.Context.FirstStep != 0 || b.Steps[0].Error != "ValueError: boom" {
+		t.Fatalf("got %+v", b)
+	}
+	out, err := json.Marshal(b)
+	if err != nil || !strings.Contains(string(out), `"first_step":0`) || !strings.Contains(string(out), `"error":"ValueError: boom"`) {
+		t.Fatalf("encoded %s, %v", out, err)
+	}
+	if b, err = DecodeBatch([]byte(`{"context":{"session_id":"s"},"steps":[{"type":"request_end"}]}`)); err != nil || b.Context.FirstStep != nil {
+		t.Fatalf("without first_step: %+v, %v", b, err)
+	}
+	for body, want := range map[string]string{
+		`{"context":{"session_id":"s","first_step":-1},"steps":[{"type":"request_end"}]}`:               "context.first_step",
+		`{"context":{"session_id":"s","first_step":1.5},"steps":[{"type":"request_end"}]}`:              "context.first_step",
+		`{"context":{"session_id":"s","first_step":9007199254740992},"steps":[{"type":"request_end"}]}`: "context.first_step: 9007199254740992 is more than 9007199254740991",
+		`{"context":{"session_id":"s"},"steps":[{"type":"request_end","error":1}]}`:                     "steps[0].error",
+		`{"context":{"session_id":"s"},"steps":[{"type":"request_start","error":"x"}]}`:                 "steps[0].error: is not a field of a request_start step",
+	} {
+		if _, err := DecodeBatch([]byte(body)); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want %q", body, err, want)
+		}
 	}
 }
 

@@ -576,3 +576,98 @@ func BenchmarkPythonCollector(b *testing.B) {
 		})
 	}
 }
+
+// TestStepsResendExactlyOnce posts examples/python/session.jsonl to a real
+// `vellum serve` in batches with context.first_step, as vellum_audit.py
+// does: a batch sent again (its answer lost), an overlapping batch, and —
+// after the server restarted and lost its session state — a batch sent
+// again once more. GET /v1/audit finds each record of the session once,
+// the arguments of the call split over three deltas accumulated once, and
+// the chain verifies.
+func TestStepsResendExactlyOnce(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	bin, err := buildVellum()
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(filepath.Join(pyDir, "session.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(raw)), "\n")
+	var hdr struct{ Context map[string]any }
+	if err := json.Unmarshal([]byte(lines[0]), &hdr); err != nil {
+		t.Fatal(err)
+	}
+	steps := lines[1:]
+	data, addr := t.TempDir(), freeAddr(t)
+	l := &live{t: t, url: "http://" + addr}
+	type answer struct {
+		Steps, Records, Skipped int
+		NextStep                int `json:"next_step"`
+	}
+	post := func(from, to int) answer {
+		t.Helper()
+		hdr.Context["first_step"] = from
+		ctx, _ := json.Marshal(hdr.Context)
+		code, body := l.call("POST", "/v1/audit/steps", testToken, `{"context":`+string(ctx)+`,"steps":[`+strings.Join(steps[from:to], ",")+`]}`)
+		if code != 200 {
+			t.Fatalf("steps %d..%d: %d %s", from, to-1, code, body)
+		}
+		var a answer
+		json.Unmarshal(body, &a)
+		return a
+	}
+	session := url.Values{"session_id": {"sess-py-0001"}}
+	checkOnce := func(n int) []map[string]any {
+		t.Helper()
+		recs := auditQuery(t, l, testToken, session)
+		ids := map[string]bool{}
+		for _, r := range recs {
+			id := str(r["event_id"])
+			if ids[id] {
+				t.Fatalf("event %s stored twice", id)
+			}
+			ids[id] = true
+		}
+		if len(recs) != n {
+			t.Fatalf("%d records, want %d", len(recs), n)
+		}
+		return recs
+	}
+
+	srv := startServeAt(t, bin, data, addr)
+	if a := post(0, 5); a.Records != 1 || a.NextStep != 5 {
+		t.Fatalf("steps 0..4: %+v", a)
+	}
+	if a := post(0, 5); a.Records != 0 || a.Skipped != 5 || a.NextStep != 5 {
+		t.Fatalf("steps 0..4 again: %+v, want nothing stored", a)
+	}
+	a := post(3, 16)
+	if a.Skipped != 2 || a.NextStep != 16 {
+		t.Fatalf("steps 3..15: %+v, want 3 and 4 skipped", a)
+	}
+	recs := checkOnce(1 + a.Records)
+	if args, _ := json.Marshal(field(recs[1], "tool.arguments")); string(args) != `{"fields":["status","total"],"order_id":"1234"}` {
+		t.Fatalf("call_1 tool.arguments = %s", args)
+	}
+	stored := len(recs)
+
+	// A restart loses the session state: the batch sent again is mapped
+	// afresh, and its records are the same event ids, stored once.
+	stopServe(t, srv)
+	srv = startServeAt(t, bin, data, addr)
+	defer stopServe(t, srv)
+	if a := post(3, 16); a.Skipped != 0 || a.Records != stored-1 || a.NextStep != 16 {
+		t.Fatalf("steps 3..15 after the restart: %+v", a)
+	}
+	checkOnce(stored)
+	post(16, len(steps))
+	checkSessionRecords(t, checkOnce(len(sessionRecords)), "", "quickstart-admin")
+	stopServe(t, srv)
+	if code, out, errs := runCmd("verify", "--data", data); code != 0 {
+		t.Fatalf("vellum verify: %d\n%s\n%s", code, out, errs)
+	}
+}

@@ -36,8 +36,12 @@ class StepServer:
     """A stand-in for POST /v1/audit/steps that stores what it accepts.
 
     mode: "ok"; "500" answers 500; "hold" holds each request until
-    release is set. Unknown step types are refused with 400 as the spec
-    says, naming the index.
+    release is set; "lose" stores the request's steps and closes the
+    connection without an answer (once, then "ok"). Unknown step types are
+    refused with 400 as the spec says, naming the index. context.first_step
+    is honoured as docs/events.md says: per session the count of consumed
+    steps (next), a resend's consumed steps skipped, a gap a 409 naming
+    expected and got.
     """
 
     def __init__(self, port=0):
@@ -47,6 +51,7 @@ class StepServer:
         self.posts = 0
         self.gzipped = 0
         self.mode = "ok"
+        self.next = {}  # session -> steps consumed
         self.release = threading.Event()
         self.port = port
         self.start()
@@ -87,10 +92,27 @@ class StepServer:
                 for i, s in enumerate(steps):
                     if s.get("type") not in KNOWN:
                         return self.answer(400, {"detail": "steps[%d].type: unknown step type %r" % (i, s.get("type"))})
+                ctx = req["context"]
+                sess = ctx["session_id"]
                 with outer.lock:
-                    for s in steps:
-                        outer.stored.append((req["context"], s, dict(self.headers)))
-                self.answer(200, {"steps": len(steps), "records": len(steps)})
+                    k = outer.next.get(sess)
+                    first = ctx.get("first_step")
+                    skip = 0
+                    if first is not None and k is not None and first != k:
+                        if first > k or first + len(steps) < k:
+                            return self.answer(409, {"detail": "context.first_step: expected %d, got %d: not the next" % (k, first)})
+                        skip = k - first
+                    base = first if first is not None and k is None else (k or 0)
+                    for s in steps[skip:]:
+                        outer.stored.append((ctx, s, dict(self.headers)))
+                    outer.next[sess] = base + len(steps) - skip if first is not None else (k or 0) + len(steps)
+                    nxt = outer.next[sess]
+                    if outer.mode == "lose":
+                        outer.mode = "ok"
+                        self.close_connection = True
+                        self.connection.shutdown(2)
+                        return
+                self.answer(200, {"steps": len(steps), "records": len(steps) - skip, "skipped": skip, "next_step": nxt})
 
             def answer(self, code, obj):
                 b = json.dumps(obj).encode()
@@ -168,9 +190,74 @@ class CollectorTest(unittest.TestCase):
         self.assertEqual(json.dumps(steps), before)
         self.assertEqual(self.srv.steps(), steps)  # every step, in order, as recorded
         ctx_sent = self.srv.stored[0][0]
-        self.assertEqual(ctx_sent, {k: ctx[k] for k in ("session_id", "trace_id", "agent", "model")})
+        self.assertEqual(ctx_sent, dict({k: ctx[k] for k in ("session_id", "trace_id", "agent", "model")}, first_step=0))
+        # Every post says where it starts in the session: 0, 4, 8, ...
+        firsts = sorted({c["first_step"] for c, _, _ in self.srv.stored})
+        self.assertEqual(firsts, list(range(0, 30, 4)))
         self.assertEqual((st["steps"], st["sent"], st["rejected"], st["dropped"]), (30, 30, 0, 0))
         self.assertGreater(st["posts"], 1)
+
+    def test_resend_after_lost_answer_is_stored_once(self):
+        # The stand-in stores a batch and drops the connection before
+        # answering: the collector sends it again with the same
+        # first_step and the server skips what it has; every step once.
+        steps = steps_of(10)
+
+        async def go():
+            a = AuditCollector(self.srv.url, TOKEN, policy="fail_open", batch_size=4, retry_initial=0.01)
+            self.srv.mode = "lose"
+            await drain(a.wrap(gen(steps), session_id="s"))
+            self.assertTrue(await a.flush(10))
+            await a.aclose()
+            return a.status()
+
+        st = run(go())
+        self.assertEqual(self.srv.steps("s"), steps)
+        self.assertEqual(self.srv.next["s"], 10)
+        self.assertEqual((st["sent"], st["rejected"], st["dropped"]), (10, 0, 0))
+
+    def test_restarted_process_goes_on_from_vellums_count(self):
+        # Vellum holds the session at step 7 (a previous process's steps):
+        # this process's first post (first_step 0) is a 409 naming 7, and
+        # the collector goes on from there, nothing lost.
+        self.srv.next["s"] = 7
+        steps = steps_of(5)
+
+        async def go():
+            a = AuditCollector(self.srv.url, TOKEN, policy="fail_closed")
+            await drain(a.wrap(gen(steps), session_id="s"))
+            await a.aclose()
+            return a.status()
+
+        with self.assertLogs("vellum_audit", "WARNING") as logs:
+            st = run(go())
+        self.assertIn("Vellum expects step 7, this process counted 0", "\n".join(logs.output))
+        self.assertEqual(self.srv.steps("s"), steps)
+        self.assertEqual(self.srv.next["s"], 12)
+        self.assertEqual((st["sent"], st["rejected"]), (5, 0))
+
+    def test_failing_stream_sends_request_end_with_error(self):
+        async def failing():
+            yield {"type": "request_start"}
+            raise RuntimeError("model backend unreachable")
+
+        for policy in ("fail_closed", "fail_open"):
+            async def go():
+                a = AuditCollector(self.srv.url, TOKEN, policy=policy)
+                got = []
+                with self.assertRaises(RuntimeError) as cm:
+                    async for e in a.wrap(failing(), session_id="f-" + policy):
+                        got.append(e)
+                self.assertEqual(str(cm.exception), "model backend unreachable")  # the stream's own
+                self.assertTrue(await a.flush(10))
+                await a.aclose()
+                return got
+
+            self.assertEqual(len(run(go())), 1)
+            sent = self.srv.steps("f-" + policy)
+            self.assertEqual([s["type"] for s in sent], ["request_start", "request_end"], policy)
+            self.assertEqual(sent[1]["error"], "RuntimeError: model backend unreachable")
+            self.assertIn("ts", sent[1])
 
     def test_sessions_interleaved_keep_their_order(self):
         async def session(a, name):

@@ -48,8 +48,23 @@ Failure policy (NIST SP 800-53 AU-5), chosen per deployment:
     recorded in Vellum as an ``audit.dropped`` event once it is back;
     never silently.
 
-Delivery is at least once: a post whose answer is lost (the connection
-broke after the server stored it) is sent again.
+Delivery is exactly once: every post says where its first step stands
+in the session (``context.first_step``, counted per session from the
+answers of Vellum, which says ``next_step``), so a post whose answer was
+lost (the connection broke after the server stored it) is sent again and
+Vellum skips the steps it has already consumed; were Vellum restarted in
+between, the records of the resent steps carry the same event ids and its
+store keeps them once. Limits (docs/events.md, "Exactly once"): this
+process counts a session's steps from the answers it got; after a restart
+of this process, its first post of a session Vellum still holds state for
+is answered 409 with the step Vellum expects, and the collector goes on
+from there (logged). A batch whose answer was lost just before this
+process restarted is then stored twice (at least once, in that case
+only).
+
+A stream that raises is recorded: a ``request_end`` step with ``error``
+(the exception's type and message) is sent, then the exception goes on
+to the caller (Vellum records ``request.end`` with status failure).
 
 Concurrency: one collector per process and event loop; ``wrap`` may run
 for many requests at once. Steps go out in order per session, one request
@@ -141,10 +156,13 @@ class _Entry:
     encoded when it arrived: what is sent is what the stream yielded then,
     even if the agent changes the object afterwards."""
 
-    __slots__ = ("key", "context", "ident", "type", "step", "n", "future", "deadline", "abandoned", "settled")
+    __slots__ = ("key", "lane", "context", "ident", "type", "step", "n", "future", "deadline", "abandoned", "settled")
 
     def __init__(self, key, context, ident, type_, step, n=0, future=None, deadline=None):
         self.key = key  # (context, identity) as a hashable
+        # (session, identity): one lane per session as Vellum keys its
+        # state, so a session's posts go one at a time, in order.
+        self.lane = (context.get("session_id"), tuple(sorted(ident.items())))
         self.context = context
         self.ident = ident
         self.type = type_
@@ -168,6 +186,17 @@ class _Entry:
 
 def _key(context: dict, ident: dict):
     return (tuple(sorted(context.items())), tuple(sorted(ident.items())))
+
+
+# A 409 on context.first_step names the step Vellum expects.
+_FIRST_STEP = re.compile(r"context\.first_step: expected (\d+), got (\d+)")
+
+# How many sessions' step counts are kept (least recently used forgotten:
+# a forgotten session re-learns its count from a 409).
+MAX_SESSIONS = 100_000
+
+# Bound of the error text of a failed stream's request_end.
+MAX_ERROR = 4096
 
 
 class _PostError(Exception):
@@ -332,6 +361,8 @@ class AuditCollector:
         # has at most one post in flight, so its steps arrive in order;
         # lanes are posted at once, up to max_connections.
         self._lanes: collections.OrderedDict = collections.OrderedDict()
+        # lane -> the index of the session's next step, as Vellum answered.
+        self._next_step: collections.OrderedDict = collections.OrderedDict()
         self._queued = 0  # steps in the lanes
         self._posting: dict = {}  # lane key -> the steps of its post in flight
         self._posts: set = set()  # the posts' tasks
@@ -380,8 +411,18 @@ class AuditCollector:
         self._start()
         closed = self.policy == FAIL_CLOSED
         last, seen = None, 0
+        it = stream.__aiter__()
         try:
-            async for event in stream:
+            while True:
+                try:
+                    event = await it.__anext__()
+                except StopAsyncIteration:
+                    break
+                except Exception as exc:
+                    # The stream failed: recorded as request_end with the
+                    # error, then the caller gets the exception.
+                    await self._stream_failed(key, context, ident, exc, seen + 1, closed)
+                    raise
                 try:
                     step = step_of(event)
                 except TypeError as e:
@@ -411,6 +452,19 @@ class AuditCollector:
             aclose = getattr(stream, "aclose", None)
             if aclose is not None:
                 await aclose()
+
+    async def _stream_failed(self, key, context, ident, exc, n, closed):
+        """Send request_end with the stream's error (fail_closed: wait until
+        durable, within durable_timeout). An audit failure here is logged:
+        the caller gets the stream's own exception."""
+        err = ("%s: %s" % (type(exc).__name__, exc))[:MAX_ERROR]
+        step = {"type": "request_end", "ts": rfc3339_ns(time.time_ns()), "error": err}
+        try:
+            e = await self._put(_Entry(key, context, ident, "request_end", _encode(step), n))
+            if closed:
+                await self._await_durable(e)
+        except AuditError as ae:
+            log.error("vellum_audit: the failed stream's request_end was not recorded: %s", ae)
 
     async def flush(self, timeout: float | None = None) -> bool:
         """Wait until every step handed over so far is delivered to Vellum
@@ -546,9 +600,9 @@ class AuditCollector:
         return e
 
     def _enqueue(self, e: _Entry):
-        lane = self._lanes.get(e.key)
+        lane = self._lanes.get(e.lane)
         if lane is None:
-            lane = self._lanes[e.key] = collections.deque()
+            lane = self._lanes[e.lane] = collections.deque()
         lane.append(e)
         self._queued += 1
 
@@ -644,7 +698,12 @@ class AuditCollector:
             if not lane:
                 del self._lanes[key]
                 continue
-            n = min(self.batch_size, len(lane))
+            # The steps at the front of one context (a batch has one).
+            n, k0 = 0, lane[0].key
+            for e in lane:
+                if n == self.batch_size or e.key != k0:
+                    break
+                n += 1
             group = [lane.popleft() for _ in range(n)]
             self._queued -= n
             self._room.set()
@@ -808,25 +867,51 @@ class AuditCollector:
             if e.future is not None and not e.future.done():
                 _fail(e.future, AuditRejected(msg))
 
+    def _set_next(self, lane, n: int):
+        self._next_step[lane] = n
+        self._next_step.move_to_end(lane)
+        while len(self._next_step) > MAX_SESSIONS:
+            self._next_step.popitem(last=False)
+
     async def _post(self, group) -> dict:
-        body = b'{"context":%s,"steps":[%s]}' % (_encode(group[0].context), b",".join(e.step for e in group))
-        headers = {"Authorization": "Bearer " + self._token, "Content-Type": "application/json",
-                   "Accept": "application/json"}
-        if self.gzip_min_bytes is not None and len(body) >= self.gzip_min_bytes:
-            body = gzip.compress(body, 6)
-            headers["Content-Encoding"] = "gzip"
-        ident = group[0].ident
-        if ident.get("tenant"):
-            headers["X-Tenant"] = ident["tenant"]
-        if ident.get("user"):
-            headers["X-Auth-Subject"] = ident["user"]
-        self._stats["posts"] += 1
-        status, data = await self._request(body, headers, STEPS_PATH)
-        if status == 200:
-            try:
-                return json.loads(data or b"{}")
-            except ValueError:
-                return {}
+        lane = group[0].lane
+        steps = b",".join(e.step for e in group)
+        for attempt in (0, 1):
+            # first_step: where the batch starts in the session. Unchanged
+            # until Vellum answers, so a resend of a batch whose answer was
+            # lost starts where it did and Vellum skips what it stored.
+            first = self._next_step.get(lane, 0)
+            ctx = dict(group[0].context, first_step=first)
+            body = b'{"context":%s,"steps":[%s]}' % (_encode(ctx), steps)
+            headers = {"Authorization": "Bearer " + self._token, "Content-Type": "application/json",
+                       "Accept": "application/json"}
+            if self.gzip_min_bytes is not None and len(body) >= self.gzip_min_bytes:
+                body = gzip.compress(body, 6)
+                headers["Content-Encoding"] = "gzip"
+            ident = group[0].ident
+            if ident.get("tenant"):
+                headers["X-Tenant"] = ident["tenant"]
+            if ident.get("user"):
+                headers["X-Auth-Subject"] = ident["user"]
+            self._stats["posts"] += 1
+            status, data = await self._request(body, headers, STEPS_PATH)
+            if status == 200:
+                try:
+                    res = json.loads(data or b"{}")
+                except ValueError:
+                    res = {}
+                nxt = res.get("next_step") if isinstance(res, dict) else None
+                self._set_next(lane, nxt if isinstance(nxt, int) else first + len(group))
+                return res
+            m = _FIRST_STEP.search(_detail(data)) if status == 409 else None
+            if m is None or attempt == 1:
+                break
+            # Vellum holds this session at another step than this process
+            # counted (this process restarted, or forgot the session):
+            # go on from Vellum's count.
+            log.warning("vellum_audit: session %s: Vellum expects step %s, this process counted %d; going on from %s",
+                        group[0].context.get("session_id"), m.group(1), first, m.group(1))
+            self._set_next(lane, int(m.group(1)))
         detail = _detail(data)
         msg = "POST %s: %d %s" % (STEPS_PATH, status, detail)
         if status == 413:
@@ -862,8 +947,9 @@ class AuditCollector:
                 return resp.status, data, conn
             except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError) as e:
                 # A kept-alive connection the server closed: one fresh try.
-                # (Were the request stored, the retry duplicates it; the
-                # server closes idle connections only between requests.)
+                # (Were the request stored, Vellum skips its steps by
+                # first_step; the server closes idle connections only
+                # between requests.)
                 conn.close()
                 conn = None
                 if attempt == 1:
