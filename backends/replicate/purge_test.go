@@ -1,0 +1,340 @@
+package replicate_test
+
+import (
+	"context"
+	"net/url"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/vellumlog/vellum/backends/postgres"
+	"github.com/vellumlog/vellum/backends/postgres/pgtest"
+	"github.com/vellumlog/vellum/backends/replicate"
+	"github.com/vellumlog/vellum/backends/sqlite"
+	"github.com/vellumlog/vellum/backends/storetest"
+	"github.com/vellumlog/vellum/engine"
+	"github.com/vellumlog/vellum/layout"
+)
+
+// clock is a settable clock for the engine, safe for concurrent use.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Set(t time.Time) { c.mu.Lock(); c.t = t; c.mu.Unlock() }
+
+var t0 = time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+
+// purgeEngine opens an engine with a fake clock, a day's retention and a
+// segment per record (SegmentSize below one record: a record arriving for a
+// non-empty segment seals it first).
+func purgeEngine(t *testing.T, dir string, clk *clock) *engine.Engine {
+	t.Helper()
+	e, err := engine.Open(dir, &engine.Options{Keys: storetest.KeyRing(), Logger: quiet(), SegmentSize: 200, Now: clk.Now,
+		CheckpointInterval: -1, CheckpointRecords: -1, Retention: engine.Retention{MaxAge: 24 * time.Hour}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// appendTimeline appends n records two hours apart from t0 (three UTC
+// days for n = 30), tenant acme but record 20 (seq 21), globex.
+func appendTimeline(t *testing.T, e *engine.Engine, clk *clock, n int) {
+	t.Helper()
+	for i := range n {
+		clk.Set(t0.Add(time.Duration(i) * 2 * time.Hour))
+		r := record(i)
+		r.TenantID = "acme"
+		if i == 20 {
+			r.TenantID = "globex"
+		}
+		if _, err := e.Append(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// wire connects engine and replicator as vellum serve does: purges keep
+// what the replica has not copied, each purge is handed to the replicator,
+// and so is what the manifest says was purged before.
+func wire(e *engine.Engine, r *replicate.Replicator) {
+	e.Retention().SetPurgeGuard(func() (uint64, string) {
+		n, _ := r.Replicated()
+		return n, "not yet replicated"
+	})
+	e.Retention().OnPurge(func(res *engine.PurgeResult) { r.Purged(res.Through()) })
+	if m := e.Retention().Purged(); m != nil {
+		r.Purged(m.LastSeq)
+	}
+}
+
+func purgeAt(t *testing.T, e *engine.Engine, clk *clock, at time.Time) *engine.PurgeResult {
+	t.Helper()
+	clk.Set(at)
+	res, err := e.Retention().Purge(ctx, engine.PurgeOptions{By: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+func waitPurged(t *testing.T, r *replicate.Replicator, seq uint64) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for r.PurgedSeq() < seq {
+		if time.Now().After(deadline) {
+			t.Fatalf("the replica's purge horizon is %d, want %d; lag %+v", r.PurgedSeq(), seq, r.Lag())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// replicaBackend is a replica database under test: how to open it, and
+// its rows' seq span.
+type replicaBackend struct {
+	writer string
+	open   func(context.Context) (replicate.Target, error)
+	span   func(t *testing.T) (minSeq, maxSeq, count int64)
+	dsn    string // PostgreSQL only
+}
+
+func sqliteBackend(t *testing.T) replicaBackend {
+	path := filepath.Join(t.TempDir(), "replica.db")
+	return replicaBackend{
+		open: func(context.Context) (replicate.Target, error) {
+			return sqlite.OpenReplica(path, &sqlite.ReplicaOptions{Logger: quiet()})
+		},
+		span: func(t *testing.T) (lo, hi, n int64) {
+			t.Helper()
+			if err := rawSQLite(t, path).QueryRow(`SELECT COALESCE(MIN(seq), 0), COALESCE(MAX(seq), 0), COUNT(*) FROM audit_records`).Scan(&lo, &hi, &n); err != nil {
+				t.Fatal(err)
+			}
+			return
+		},
+	}
+}
+
+func postgresBackend(t *testing.T, dsn string) replicaBackend {
+	return replicaBackend{
+		writer: "agent-1",
+		dsn:    dsn,
+		open: func(ctx context.Context) (replicate.Target, error) {
+			return postgres.OpenReplica(ctx, &postgres.ReplicaOptions{DSN: dsn, Logger: quiet()})
+		},
+		span: func(t *testing.T) (lo, hi, n int64) {
+			t.Helper()
+			c, err := pgx.Connect(ctx, pgtest.WithParam(pgtest.DSN(), "search_path", searchPath(dsn)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close(ctx)
+			if err := c.QueryRow(ctx, `SELECT COALESCE(MIN(seq), 0), COALESCE(MAX(seq), 0), COUNT(*) FROM audit_records WHERE writer_id = 'agent-1'`).Scan(&lo, &hi, &n); err != nil {
+				t.Fatal(err)
+			}
+			return
+		},
+	}
+}
+
+// checkSpan asserts the replica holds exactly the writer's rows after
+// through, up to the engine's last record.
+func checkSpan(t *testing.T, b replicaBackend, e *engine.Engine, through uint64) {
+	t.Helper()
+	lo, hi, n := b.span(t)
+	last := e.LastSeq()
+	if lo != int64(through)+1 || hi != int64(last) || n != int64(last-through) {
+		t.Fatalf("replica holds seq %d..%d (%d rows), want %d..%d (%d rows): purged through %d", lo, hi, n, through+1, last, last-through, through)
+	}
+}
+
+// TestReplicaPurge: the engine purges expired segments (with a fake clock)
+// and the replica, SQLite and PostgreSQL, loses exactly the rows of the
+// purged seqs and keeps every later one; a legal hold keeps the held
+// record's segment in both; on PostgreSQL the day partition wholly within
+// the purge is dropped and the straddling one keeps its later rows.
+func TestReplicaPurge(t *testing.T) {
+	for _, name := range []string{"sqlite", "postgres"} {
+		t.Run("store="+name, func(t *testing.T) {
+			var b replicaBackend
+			if name == "sqlite" {
+				b = sqliteBackend(t)
+			} else {
+				_, dsn := pgtest.Schema(t)
+				b = postgresBackend(t, dsn)
+			}
+			clk := &clock{t: t0}
+			e := purgeEngine(t, t.TempDir(), clk)
+			defer e.Close()
+			appendTimeline(t, e, clk, 30)
+			r := replicate.Start(e, b.open, &replicate.Options{Writer: b.writer, BatchSize: 7, FlushInterval: time.Millisecond,
+				RetryMax: 100 * time.Millisecond, Logger: quiet()})
+			defer r.Close()
+			wire(e, r)
+			waitCaughtUp(t, r, e)
+
+			// At t0+54h the records before t0+30h have expired (seq
+			// 1..15); seq 16's is exactly a day old at t0+54h: kept.
+			res := purgeAt(t, e, clk, t0.Add(54*time.Hour))
+			if res.Through() != 15 || e.FirstSeq() != 16 {
+				t.Fatalf("purged through %d, engine first seq %d; want 15, 16", res.Through(), e.FirstSeq())
+			}
+			waitPurged(t, r, 15)
+			waitCaughtUp(t, r, e) // the anchor record
+			checkSpan(t, b, e, 15)
+			if b.dsn != "" {
+				c := pgtest.Admin(t)
+				var parts []string
+				rows, err := c.Query(ctx, `SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+					JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 ORDER BY 1`, searchPath(b.dsn))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if parts, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
+					t.Fatal(err)
+				}
+				// Day 1 (seq 1..12) is wholly purged: dropped. Day 2
+				// (seq 13..24) straddles: kept, seq 16..24 in it.
+				day := func(d int) string { return "audit_records_" + t0.AddDate(0, 0, d).Format("20060102") }
+				if len(parts) == 0 || parts[0] != day(1) {
+					t.Fatalf("partitions after the purge %v, want the first to be %s (%s dropped)", parts, day(1), day(0))
+				}
+			}
+
+			// A legal hold on globex keeps seq 21's segment, and with it
+			// everything after (purges go from the front).
+			if _, err := e.Retention().SetHold(ctx, layout.Hold{TenantID: "globex", Reason: "litigation"}, "test"); err != nil {
+				t.Fatal(err)
+			}
+			waitCaughtUp(t, r, e)
+			res = purgeAt(t, e, clk, t0.Add(200*time.Hour))
+			if res.Through() != 20 || res.Kept == nil || len(res.Kept.Holds) == 0 {
+				t.Fatalf("purge under a hold: through %d, kept %+v; want through 20, kept by the hold", res.Through(), res.Kept)
+			}
+			waitPurged(t, r, 20)
+			waitCaughtUp(t, r, e)
+			checkSpan(t, b, e, 20)
+			dst, err := b.open(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer dst.Close()
+			for seq := uint64(21); seq <= e.LastSeq(); seq++ {
+				if err := replicate.CheckSeq(ctx, e, dst, b.writer, seq, storetest.KeyRing()); err != nil {
+					t.Fatalf("seq %d after the purges: %v", seq, err)
+				}
+			}
+			if b.dsn != "" {
+				reps, err := postgres.Verify(ctx, b.dsn, storetest.KeyRing())
+				if err != nil || len(reps) != 1 || reps[0].FirstSeq != 21 {
+					t.Fatalf("Verify after the purges = %+v, %v", reps, err)
+				}
+			}
+		})
+	}
+}
+
+func searchPath(dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		panic(err)
+	}
+	return u.Query().Get("search_path")
+}
+
+// TestReplicaPurgeWhileDown: PostgreSQL is unreachable (a real network
+// cut) when the engine purges; the replica keeps the rows meanwhile and
+// applies the purge as soon as it is back.
+func TestReplicaPurgeWhileDown(t *testing.T) {
+	schema, dsn := pgtest.Schema(t)
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	px := newProxy(t, u.Host)
+	u.Host = px.addr()
+	b := postgresBackend(t, u.String())
+	_ = schema
+	clk := &clock{t: t0}
+	e := purgeEngine(t, t.TempDir(), clk)
+	defer e.Close()
+	appendTimeline(t, e, clk, 30)
+	r := replicate.Start(e, b.open, &replicate.Options{Writer: b.writer, BatchSize: 7, FlushInterval: time.Millisecond,
+		RetryMax: 100 * time.Millisecond, Logger: quiet()})
+	defer r.Close()
+	wire(e, r)
+	waitCaughtUp(t, r, e)
+
+	px.cutAndHold()
+	res := purgeAt(t, e, clk, t0.Add(54*time.Hour))
+	if res.Through() != 15 {
+		t.Fatalf("purged through %d, want 15", res.Through())
+	}
+	time.Sleep(300 * time.Millisecond)
+	if r.PurgedSeq() != 0 {
+		t.Fatalf("purge horizon %d while the database is unreachable", r.PurgedSeq())
+	}
+	if lo, _, _ := b.span(t); lo != 1 { // read directly, not through the proxy
+		t.Fatalf("replica's first row %d while down, want 1 (nothing applied yet)", lo)
+	}
+	if l := r.Lag(); l.Error == "" {
+		t.Errorf("lag while down = %+v, want the error", l)
+	}
+	px.restore()
+	waitPurged(t, r, 15)
+	waitCaughtUp(t, r, e)
+	checkSpan(t, b, e, 15)
+}
+
+// TestReplicaPurgeAfterRestart: the engine purges while no replicator runs
+// (as `vellum purge` on a stopped server does); the next replicator, told
+// the manifest's last purged seq, applies it; the horizon is kept in the
+// database, so applying it again changes nothing.
+func TestReplicaPurgeAfterRestart(t *testing.T) {
+	b := sqliteBackend(t)
+	clk := &clock{t: t0}
+	dir := t.TempDir()
+	e := purgeEngine(t, dir, clk)
+	appendTimeline(t, e, clk, 30)
+	r := replicate.Start(e, b.open, &replicate.Options{BatchSize: 7, FlushInterval: time.Millisecond, Logger: quiet()})
+	waitCaughtUp(t, r, e)
+	r.Close()
+
+	res := purgeAt(t, e, clk, t0.Add(54*time.Hour))
+	if res.Through() != 15 {
+		t.Fatalf("purged through %d, want 15", res.Through())
+	}
+	e.Close()
+	if lo, _, _ := b.span(t); lo != 1 {
+		t.Fatalf("replica's first row %d before the restart, want 1", lo)
+	}
+	e = purgeEngine(t, dir, clk)
+	defer e.Close()
+	r = replicate.Start(e, b.open, &replicate.Options{BatchSize: 7, FlushInterval: time.Millisecond, Logger: quiet()})
+	defer r.Close()
+	wire(e, r)
+	waitPurged(t, r, 15)
+	waitCaughtUp(t, r, e)
+	checkSpan(t, b, e, 15)
+
+	// Again (a restart that finds it applied): nothing changes.
+	r.Purged(15)
+	r.Purged(3)
+	appendTimeline(t, e, clk, 0)
+	waitCaughtUp(t, r, e)
+	checkSpan(t, b, e, 15)
+	dst, err := b.open(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dst.Close()
+	cur, err := dst.Cursor(ctx, "", e.StoreID())
+	if err != nil || cur.Purged != 15 {
+		t.Fatalf("cursor %+v, %v; want purged 15 recorded", cur, err)
+	}
+}
