@@ -2,8 +2,11 @@ package replicate_test
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"net/url"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -102,11 +105,14 @@ type replicaBackend struct {
 	open   func(context.Context) (replicate.Target, error)
 	span   func(t *testing.T) (minSeq, maxSeq, count int64)
 	dsn    string // PostgreSQL only
+	path   string // SQLite only
+	engine *engine.Engine
 }
 
 func sqliteBackend(t *testing.T) replicaBackend {
 	path := filepath.Join(t.TempDir(), "replica.db")
 	return replicaBackend{
+		path: path,
 		open: func(context.Context) (replicate.Target, error) {
 			return sqlite.OpenReplica(path, &sqlite.ReplicaOptions{Logger: quiet()})
 		},
@@ -337,4 +343,146 @@ func TestReplicaPurgeAfterRestart(t *testing.T) {
 	if err != nil || cur.Purged != 15 {
 		t.Fatalf("cursor %+v, %v; want purged 15 recorded", cur, err)
 	}
+}
+
+// TestReplicaPurgeAppendOnly: after a purge, the replica is still
+// append-only outside the purge path. SQLite refuses a delete above the
+// recorded horizon, any update, and moving the horizon back or past the
+// cursor. On PostgreSQL, replicating as the application role: the role
+// may not delete, update, truncate or move the horizon itself, audit_purge
+// refuses a seq beyond the cursor and a writer that is not a replica, and
+// even the owner's delete above the horizon and move of it back are
+// refused.
+func TestReplicaPurgeAppendOnly(t *testing.T) {
+	for _, name := range []string{"sqlite", "postgres"} {
+		t.Run("store="+name, func(t *testing.T) {
+			var b replicaBackend
+			var exec func(q string) error
+			var stmts []struct{ q, want string }
+			if name == "sqlite" {
+				b = sqliteBackend(t)
+				exec = func(q string) error {
+					_, err := rawSQLite(t, b.path).Exec(q)
+					return err
+				}
+				stmts = []struct{ q, want string }{
+					{`DELETE FROM audit_records WHERE seq = 20`, "append-only"},
+					{`DELETE FROM audit_records`, "append-only"},
+					{`UPDATE audit_records SET outcome = 'success' WHERE seq = 20`, "append-only"},
+					{`UPDATE audit_records SET outcome = 'success' WHERE seq = 16`, "append-only"},
+					{`UPDATE audit_writers SET purged_seq = 10`, "only moves forward"},
+					{`UPDATE audit_writers SET purged_seq = 100000`, "never past the replicated seq"},
+				}
+			} else {
+				_, owner := pgtest.Schema(t)
+				// The owner makes the schema; the replicator runs as the
+				// application role.
+				o, err := postgres.OpenReplica(ctx, &postgres.ReplicaOptions{DSN: owner, Logger: quiet()})
+				if err != nil {
+					t.Fatal(err)
+				}
+				o.Close()
+				app := appRole(t)
+				b = postgresBackend(t, pgtest.WithUser(owner, app, ""))
+				exec = func(q string) error {
+					c, err := pgx.Connect(ctx, b.dsn)
+					if err != nil {
+						t.Fatal(err)
+					}
+					defer c.Close(ctx)
+					_, err = c.Exec(ctx, q)
+					return err
+				}
+				ownerExec := func(q string) error {
+					c, err := pgx.Connect(ctx, owner)
+					if err != nil {
+						t.Fatal(err)
+					}
+					defer c.Close(ctx)
+					_, err = c.Exec(ctx, q)
+					return err
+				}
+				defer func() {
+					for _, s := range []struct{ q, want string }{
+						{`DELETE FROM audit_records WHERE writer_id = 'agent-1' AND seq = 20`, "append-only"},
+						{`UPDATE audit_records SET outcome = 'success' WHERE writer_id = 'agent-1' AND seq = 20`, "append-only"},
+						{`UPDATE audit_writers SET purged_seq = 5 WHERE writer_id = 'agent-1'`, "only moves forward"},
+						{`UPDATE audit_writers SET purged_seq = 100000 WHERE writer_id = 'agent-1'`, "never past the replicated seq"},
+					} {
+						if err := ownerExec(s.q); err == nil || !strings.Contains(err.Error(), s.want) {
+							t.Errorf("as the owner: %s: %v, want %q", s.q, err, s.want)
+						}
+					}
+					checkSpan(t, b, b.engine, 15)
+				}()
+				stmts = []struct{ q, want string }{
+					{`DELETE FROM audit_records WHERE writer_id = 'agent-1' AND seq = 20`, "permission denied"},
+					{`DELETE FROM audit_records`, "permission denied"},
+					{`UPDATE audit_records SET outcome = 'success'`, "permission denied"},
+					{`TRUNCATE audit_records`, "permission denied"},
+					{`UPDATE audit_writers SET purged_seq = 30 WHERE writer_id = 'agent-1'`, "permission denied"},
+					{`SELECT audit_purge('agent-1', 100000)`, "a purge through seq 100000 is refused"},
+					{`SELECT audit_purge('nobody', 1)`, "not a replicated writer"},
+				}
+			}
+			clk := &clock{t: t0}
+			e := purgeEngine(t, t.TempDir(), clk)
+			defer e.Close()
+			b.engine = e
+			appendTimeline(t, e, clk, 30)
+			r := replicate.Start(e, b.open, &replicate.Options{Writer: b.writer, BatchSize: 7, FlushInterval: time.Millisecond,
+				RetryMax: 100 * time.Millisecond, Logger: quiet()})
+			defer r.Close()
+			wire(e, r)
+			waitCaughtUp(t, r, e)
+			purgeAt(t, e, clk, t0.Add(54*time.Hour))
+			waitPurged(t, r, 15)
+			waitCaughtUp(t, r, e)
+			r.Close()
+			for _, s := range stmts {
+				if err := exec(s.q); err == nil || !strings.Contains(err.Error(), s.want) {
+					t.Errorf("%s: %v, want %q", s.q, err, s.want)
+				}
+			}
+			// The replica's own path refuses a seq it does not hold, and
+			// takes an old one as done.
+			dst, err := b.open(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer dst.Close()
+			if err := dst.Purge(ctx, b.writer, e.LastSeq()+1); err == nil || !strings.Contains(err.Error(), "refused") {
+				t.Errorf("Purge beyond the cursor = %v", err)
+			}
+			if err := dst.Purge(ctx, b.writer, 10); err != nil {
+				t.Errorf("Purge below the horizon = %v", err)
+			}
+			checkSpan(t, b, e, 15)
+		})
+	}
+}
+
+// appRole creates a login role granted postgres.AppRole, dropped when t
+// ends.
+func appRole(t *testing.T) string {
+	t.Helper()
+	admin := pgtest.Admin(t)
+	var buf [4]byte
+	rand.Read(buf[:])
+	name := "vt_role_" + hex.EncodeToString(buf[:])
+	for _, q := range []string{"CREATE ROLE " + name + " LOGIN", "GRANT " + postgres.AppRole + " TO " + name} {
+		if _, err := admin.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() {
+		c, err := pgx.Connect(context.Background(), pgtest.DSN())
+		if err != nil {
+			return
+		}
+		defer c.Close(context.Background())
+		c.Exec(context.Background(), "DROP OWNED BY "+name)
+		c.Exec(context.Background(), "DROP ROLE "+name)
+	})
+	return name
 }
