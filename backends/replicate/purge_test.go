@@ -235,10 +235,16 @@ func TestReplicaPurge(t *testing.T) {
 					t.Fatalf("seq %d after the purges: %v", seq, err)
 				}
 			}
+			// The chain that remains verifies from the purge horizon on.
 			if b.dsn != "" {
 				reps, err := postgres.Verify(ctx, b.dsn, storetest.KeyRing())
-				if err != nil || len(reps) != 1 || reps[0].FirstSeq != 21 {
+				if err != nil || len(reps) != 1 || reps[0].FirstSeq != 21 || reps[0].LastSeq != e.LastSeq() {
 					t.Fatalf("Verify after the purges = %+v, %v", reps, err)
+				}
+			} else {
+				rep, err := sqlite.Verify(ctx, b.path, storetest.KeyRing())
+				if err != nil || rep.FirstSeq != 21 || rep.Rows != int(e.LastSeq()-20) {
+					t.Fatalf("Verify after the purges = %+v, %v", rep, err)
 				}
 			}
 		})
