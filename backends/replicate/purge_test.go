@@ -492,3 +492,76 @@ func appRole(t *testing.T) string {
 	})
 	return name
 }
+
+// TestReplicaPurgeFleet: two engines replicate into one PostgreSQL schema
+// (their rows share the day partitions). A purge of one engine removes
+// only its writer's rows and drops no partition the other still has rows
+// in; once the other purges the same days, the wholly purged partition is
+// dropped.
+func TestReplicaPurgeFleet(t *testing.T) {
+	_, dsn := pgtest.Schema(t)
+	type server struct {
+		e   *engine.Engine
+		clk *clock
+		r   *replicate.Replicator
+	}
+	var fleet []server
+	for _, w := range []string{"agent-1", "agent-2"} {
+		clk := &clock{t: t0}
+		e := purgeEngine(t, t.TempDir(), clk)
+		defer e.Close()
+		appendTimeline(t, e, clk, 30)
+		b := postgresBackend(t, dsn)
+		r := replicate.Start(e, b.open, &replicate.Options{Writer: w, BatchSize: 7, FlushInterval: time.Millisecond,
+			RetryMax: 100 * time.Millisecond, Logger: quiet()})
+		defer r.Close()
+		wire(e, r)
+		waitCaughtUp(t, r, e)
+		fleet = append(fleet, server{e, clk, r})
+	}
+	c := pgtest.Admin(t)
+	span := func(w string) (lo, hi, n int64) {
+		t.Helper()
+		if err := c.QueryRow(ctx, `SELECT COALESCE(MIN(seq), 0), COALESCE(MAX(seq), 0), COUNT(*) FROM `+searchPath(dsn)+`.audit_records WHERE writer_id = $1`, w).
+			Scan(&lo, &hi, &n); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	firstPart := func() string {
+		t.Helper()
+		var name string
+		if err := c.QueryRow(ctx, `SELECT min(c.relname) FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+			JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1`, searchPath(dsn)).Scan(&name); err != nil {
+			t.Fatal(err)
+		}
+		return name
+	}
+	day0 := "audit_records_" + t0.Format("20060102")
+
+	purgeAt(t, fleet[0].e, fleet[0].clk, t0.Add(54*time.Hour))
+	waitPurged(t, fleet[0].r, 15)
+	waitCaughtUp(t, fleet[0].r, fleet[0].e)
+	if lo, hi, n := span("agent-1"); lo != 16 || hi != int64(fleet[0].e.LastSeq()) || n != hi-15 {
+		t.Fatalf("agent-1 holds %d..%d (%d rows) after its purge through 15", lo, hi, n)
+	}
+	if lo, hi, n := span("agent-2"); lo != 1 || hi != 30 || n != 30 {
+		t.Fatalf("agent-2 holds %d..%d (%d rows): another writer's purge touched it", lo, hi, n)
+	}
+	if p := firstPart(); p != day0 {
+		t.Fatalf("first partition %s after one writer's purge, want %s kept (agent-2's rows)", p, day0)
+	}
+
+	purgeAt(t, fleet[1].e, fleet[1].clk, t0.Add(54*time.Hour))
+	waitPurged(t, fleet[1].r, 15)
+	if lo, _, _ := span("agent-2"); lo != 16 {
+		t.Fatalf("agent-2 starts at %d after its purge through 15", lo)
+	}
+	if p := firstPart(); p == day0 {
+		t.Fatalf("%s still there once every writer's rows in it are purged", day0)
+	}
+	reps, err := postgres.Verify(ctx, dsn, storetest.KeyRing())
+	if err != nil || len(reps) != 2 || reps[0].FirstSeq != 16 || reps[1].FirstSeq != 16 {
+		t.Fatalf("Verify = %+v, %v", reps, err)
+	}
+}
