@@ -144,6 +144,7 @@ type Retainer struct {
 	quit   chan struct{} // closed by stop
 	done   chan struct{} // closed when the scheduler has returned
 	guard  atomic.Pointer[func() (uint64, string)]
+	after  atomic.Pointer[func(*PurgeResult)]
 }
 
 // Retention returns the engine's retention: purges and legal holds.
@@ -154,6 +155,24 @@ func (e *Engine) Retention() *Retainer { return &e.ret }
 // not copied records yet keeps them from being purged under it.
 func (rt *Retainer) SetPurgeGuard(guard func() (seq uint64, why string)) {
 	rt.guard.Store(&guard)
+}
+
+// OnPurge registers fn, called after each purge that removed segments
+// (scheduled, admin API or Purge; not a dry run) once its manifest is
+// written: the replica (audit.replicate) removes the purged records' rows
+// through res.Through(). fn runs while purges are serialized: it must
+// return quickly and not call the Retainer. A later call replaces fn.
+func (rt *Retainer) OnPurge(fn func(res *PurgeResult)) {
+	rt.after.Store(&fn)
+}
+
+// Through returns the last seq the purge removed (0 when it removed
+// nothing): every record up to it is gone.
+func (r *PurgeResult) Through() uint64 {
+	if r == nil || r.DryRun || len(r.Segments) == 0 {
+		return 0
+	}
+	return r.Segments[len(r.Segments)-1].LastSeq
 }
 
 // startRetention runs scheduled purges until Close.
@@ -219,7 +238,13 @@ func (rt *Retainer) Purge(ctx context.Context, o PurgeOptions) (*PurgeResult, er
 	if by == "" {
 		by = "unknown"
 	}
-	return rt.apply(ctx, res, gone, by, now)
+	res, err := rt.apply(ctx, res, gone, by, now)
+	if res != nil { // the manifest is written: the purge is decided
+		if fn := rt.after.Load(); fn != nil {
+			(*fn)(res)
+		}
+	}
+	return res, err
 }
 
 // plan picks the sealed segments at the front of the log that a purge at

@@ -566,3 +566,33 @@ func TestScheduledPurge(t *testing.T) {
 		t.Fatalf("manifest %+v", m)
 	}
 }
+
+// TestOnPurge: the callback hears of each purge that removed segments,
+// with the last seq removed, and of nothing else (a dry run, a purge that
+// found nothing to remove).
+func TestOnPurge(t *testing.T) {
+	clk := &fakeClock{t: t0}
+	e := open(t, t.TempDir(), retentionOpts(t, clk))
+	defer e.Close()
+	for i := range 4 {
+		appendAt(t, e, clk, t0.Add(time.Duration(i)*time.Hour), "a")
+	}
+	var heard []uint64
+	e.Retention().OnPurge(func(res *PurgeResult) { heard = append(heard, res.Through()) })
+	clk.Set(t0.Add(24*time.Hour + 90*time.Minute)) // seq 1 and 2 expired
+	if _, err := e.Retention().Purge(ctx, PurgeOptions{DryRun: true}); err != nil {
+		t.Fatal(err)
+	}
+	if len(heard) != 0 {
+		t.Fatalf("a dry run was heard: %v", heard)
+	}
+	if res := purge(t, e); res.Through() != 2 {
+		t.Fatalf("Through = %d, want 2", res.Through())
+	}
+	purge(t, e) // nothing more has expired
+	clk.Set(t0.Add(30 * 24 * time.Hour))
+	purge(t, e)
+	if len(heard) != 2 || heard[0] != 2 || heard[1] != 4 {
+		t.Fatalf("heard %v, want [2 4]", heard)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"iter"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/vellumlog/vellum"
@@ -34,6 +35,12 @@ type Target interface {
 	// Write stores rows that follow the cursor and moves it, in one
 	// transaction.
 	Write(ctx context.Context, writer string, rows []sqlrec.Row) error
+	// Purge removes the writer's rows up to seq through (an engine purge
+	// removed those records) through the database's append-only-safe
+	// path, and records through as the writer's purge horizon (the
+	// cursor's Purged), in one transaction; a through at or below it
+	// changes nothing.
+	Purge(ctx context.Context, writer string, through uint64) error
 	// Row returns one stored row.
 	Row(ctx context.Context, writer string, seq uint64) (sqlrec.Row, error)
 	// Name names the database, without password.
@@ -102,12 +109,18 @@ type Replicator struct {
 	mu       sync.Mutex
 	target   Target
 	cur      uint64 // last replicated seq (valid when known)
+	purged   uint64 // the replica's purge horizon (valid when known)
 	known    bool
 	lastErr  error
 	fatal    error
 	batches  uint64
 	rows     uint64
 	caughtUp chan struct{} // closed and replaced whenever cur moves
+
+	// pending is the last seq the engine purged (Purged); the run
+	// goroutine applies it to the replica, kicked by purgeKick.
+	pending   atomic.Uint64
+	purgeKick chan struct{}
 
 	// ahead is the next batch, read while the previous one was written
 	// (only the run goroutine touches it).
@@ -140,11 +153,39 @@ func Start(src Source, open func(context.Context) (Target, error), opts *Options
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	r := &Replicator{src: src, open: open, opts: o, done: make(chan struct{}), caughtUp: make(chan struct{}),
+	r := &Replicator{src: src, open: open, opts: o, done: make(chan struct{}), caughtUp: make(chan struct{}), purgeKick: make(chan struct{}, 1),
 		log: o.Logger.With(slog.String("component", "replicate"), slog.String("writer", o.Writer))}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	go r.run()
 	return r
+}
+
+// Purged tells the replicator that the engine purged every record up to
+// seq through (engine.Retainer.OnPurge, and the retention manifest's last
+// purged seq at start): the replica removes their rows too, as soon as it
+// can, retrying while the database is down (the horizon it reached is kept
+// in the database, so a restart applies whatever is pending again). Only
+// replicated rows are removed; a purge beyond the cursor is applied up to
+// it, and the rest as the rows arrive. It does not block.
+func (r *Replicator) Purged(through uint64) {
+	for {
+		p := r.pending.Load()
+		if through <= p || r.pending.CompareAndSwap(p, through) {
+			break
+		}
+	}
+	select {
+	case r.purgeKick <- struct{}{}:
+	default:
+	}
+}
+
+// PurgedSeq returns the replica's purge horizon as last read or moved:
+// its rows up to it are gone.
+func (r *Replicator) PurgedSeq() uint64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.purged
 }
 
 // Close stops replicating (a batch in flight is finished or rolled back)
@@ -310,15 +351,19 @@ func (r *Replicator) step(lastWrite *time.Time) error {
 			return err
 		}
 		r.mu.Lock()
-		r.cur, r.known = c.Seq, true
+		r.cur, r.purged, r.known = c.Seq, c.Purged, true
 		r.mu.Unlock()
 		return nil
+	}
+	if p := r.pending.Load(); p > r.PurgedSeq() && cur > r.PurgedSeq() {
+		return r.applyPurge(ctx, t, min(p, cur))
 	}
 	wake := r.src.Published()
 	last := r.src.LastSeq()
 	if last <= cur {
 		select {
 		case <-wake:
+		case <-r.purgeKick:
 		case <-time.After(time.Second):
 		case <-ctx.Done():
 		}
@@ -369,6 +414,18 @@ func (r *Replicator) step(lastWrite *time.Time) error {
 	close(r.caughtUp)
 	r.caughtUp = make(chan struct{})
 	r.mu.Unlock()
+	return nil
+}
+
+// applyPurge removes the replica's rows up to through (an engine purge's).
+func (r *Replicator) applyPurge(ctx context.Context, t Target, through uint64) error {
+	if err := t.Purge(ctx, r.opts.Writer, through); err != nil {
+		return fmt.Errorf("replicate: apply the engine's purge through seq %d: %w", through, err)
+	}
+	r.mu.Lock()
+	r.purged = through
+	r.mu.Unlock()
+	r.log.Info("replica purged", slog.String("target", t.Name()), slog.Uint64("through_seq", through))
 	return nil
 }
 

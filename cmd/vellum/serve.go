@@ -156,6 +156,14 @@ func serve(ctx context.Context, cfgPath, dataDir, addr string, ready chan<- stri
 			n, _ := repl.r.Replicated()
 			return n, "not yet copied to the replica (audit.replicate)"
 		})
+		// And what a purge removed goes from the replica too: after each
+		// purge (scheduled, admin API), and at start whatever the manifest
+		// says was purged (by `vellum purge`, or while the replica was
+		// down) and the replica has not applied yet.
+		eng.Retention().OnPurge(func(res *engine.PurgeResult) { repl.r.Purged(res.Through()) })
+		if m := eng.Retention().Purged(); m != nil {
+			repl.r.Purged(m.LastSeq)
+		}
 	}
 	startPusher(pusher, eng, log)
 	defer pusher.Close()
