@@ -62,8 +62,10 @@ type Retention struct {
 	Configured bool
 	MaxAge     time.Duration
 	LegalHolds []string
-	// Enforced says whether the store purges by retention (the segment
-	// store does; the SQL stores do not yet).
+	// Enforced says whether the store purges by retention per segment and
+	// tenant, as the report describes (the segment store does; the SQL
+	// stores apply only a time horizon, and the report reads segment
+	// stores only).
 	Enforced bool
 	// Holds are the legal holds in the data directory (set over the API),
 	// and Purged what purges removed; both read from the data directory.
