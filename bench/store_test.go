@@ -3,12 +3,15 @@ package bench
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/vellumlog/vellum/layout"
+	"github.com/vellumlog/vellum/segment"
+	"github.com/vellumlog/vellum/vfs"
 )
 
 // storeBytes is the size of a store's segment files, what bytes per
@@ -25,6 +28,32 @@ func storeBytes(tb testing.TB, dir string) int64 {
 			tb.Fatal(err)
 		}
 		n += fi.Size()
+	}
+	return n - unwrittenBytes(tb, dir)
+}
+
+// unwrittenBytes is the preallocated space in a store's segments
+// directory that holds no records yet (segment/FORMAT.md, "Preallocated
+// files"): the active segment's zero tail and any .prealloc file. Sizes
+// per record leave it out.
+func unwrittenBytes(tb testing.TB, dir string) int64 {
+	nums, err := layout.ListSegments(nil, dir)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var n int64
+	if len(nums) > 0 {
+		sr, err := segment.Scan(vfs.Default, layout.SegmentPath(dir, nums[len(nums)-1]), nil, nil)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		n += sr.ZeroTail
+	}
+	es, _ := os.ReadDir(layout.SegmentsPath(dir))
+	for _, e := range es {
+		if fi, err := e.Info(); err == nil && strings.HasSuffix(e.Name(), segment.PreallocSuffix) {
+			n += fi.Size()
+		}
 	}
 	return n
 }

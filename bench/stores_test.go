@@ -31,7 +31,7 @@ func openStore(b *testing.B, kind string) (backends.Store, func() int64) {
 	case "engine":
 		dir := b.TempDir()
 		requireDisk(b, dir)
-		return openEngineIn(b, dir, 0), func() int64 { return dirSize(dir) }
+		return openEngineIn(b, dir, 0), func() int64 { return dirSize(dir) - unwrittenBytes(b, dir) }
 	case "sqlite":
 		dir := b.TempDir()
 		requireDisk(b, dir)

@@ -37,6 +37,7 @@ type Engine struct {
 	commit *committer
 	tree   *tree
 	index  *indexer
+	ret    Retainer // retention.go, holds.go
 
 	closeOnce sync.Once
 	closeErr  error
@@ -55,8 +56,9 @@ func Open(dir string, opts *Options) (_ *Engine, err error) {
 		dir:   dir,
 		opts:  o,
 		log:   o.Logger.With(slog.String("component", "engine"), slog.String("dir", dir)),
-		files: &segmentFiles{fs: o.FS, opts: o.segmentOptions()},
+		files: newSegmentFiles(o.FS, o.segmentOptions(), o.MaxOpenSegments),
 	}
+	e.ret.e = e
 	defer e.observeOpen(time.Now(), &err) // metrics (observer.go)
 	if e.lock, err = lockDir(o.FS, dir); err != nil {
 		return nil, err
@@ -115,6 +117,13 @@ func (e *Engine) open() (err error) {
 		return err
 	}
 	e.storeID = r.storeID
+	e.ret.purged = r.purged
+	if r.pruned != nil {
+		e.tree.pruned.Store(r.pruned)
+	}
+	if e.ret.holds, err = layout.ReadHolds(o.FS, e.dir); err != nil {
+		return corruptOr(err)
+	}
 	e.commit = newCommitter(o, e.log, e.dir, r.storeID, e.files, e.index, e.tree)
 	var seg, first uint64
 	if r.active != nil {
@@ -135,6 +144,7 @@ func (e *Engine) open() (err error) {
 	}
 	e.index.startPostings() // postings.go
 	e.commit.start()
+	e.ret.start()
 	return nil
 }
 
@@ -146,6 +156,7 @@ func (e *Engine) Close() error {
 	first := false
 	e.closeOnce.Do(func() {
 		first = true
+		e.ret.stop()
 		e.commit.close()
 		e.index.stopPostings()
 		e.tree.stop()
@@ -165,6 +176,7 @@ func (e *Engine) closeFiles() error {
 	e.files.closed.Store(true)
 	var err error
 	if c := e.commit; c != nil {
+		c.prealloc.close() // when Open failed after starting it
 		if c.writer != nil {
 			err = c.writer.Close()
 		}
@@ -175,6 +187,7 @@ func (e *Engine) closeFiles() error {
 	for _, si := range e.index.snapshot().sealed {
 		si.closeReader()
 	}
+	e.files.closeAll()
 	return err
 }
 

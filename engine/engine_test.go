@@ -765,3 +765,91 @@ func TestDedupKeysDoNotCollide(t *testing.T) {
 		t.Fatalf("seqs %v %v (%v): distinct events were taken for one", sa, sb, err)
 	}
 }
+
+// TestSegmentSizeAtHeaderRefused: a SegmentSize that the segment header
+// alone fills is refused at Open, naming the option, instead of making
+// every append wait for a seal that never makes room.
+func TestSegmentSizeAtHeaderRefused(t *testing.T) {
+	for _, size := range []int64{1, segment.HeaderSize} {
+		o := testOpts(t)
+		o.SegmentSize = size
+		e, err := Open(t.TempDir(), o)
+		if err == nil {
+			e.Close()
+			t.Fatalf("SegmentSize %d: Open succeeded", size)
+		}
+		if !strings.Contains(err.Error(), "SegmentSize") {
+			t.Fatalf("SegmentSize %d: %v, want an error naming SegmentSize", size, err)
+		}
+	}
+}
+
+// openFDs counts this process's open file descriptors (Linux).
+func openFDs(t *testing.T) int {
+	t.Helper()
+	es, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skipf("no /proc/self/fd: %v", err)
+	}
+	return len(es)
+}
+
+// TestOpenSegmentsBounded fills a store on the real file system with
+// hundreds of segments and reads every record of every one, twice and
+// through a reopen, with MaxOpenSegments 8: the descriptors the process
+// holds stay within the bound (plus the active writer, the lock and the
+// preallocator's file), instead of one per segment.
+func TestOpenSegmentsBounded(t *testing.T) {
+	dir := t.TempDir()
+	const maxOpen = 8
+	o := testOpts(t)
+	o.SegmentSize, o.NoCompression = 2<<10, true
+	o.MaxOpenSegments = maxOpen
+	o.CheckpointInterval = -1
+	base := openFDs(t)
+	e := open(t, dir, o)
+	for i := 0; i < 300; i++ {
+		if _, err := e.Append(ctx, rec(2*i), rec(2*i+1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := e.Stats().SealedSegments; n < 50 {
+		t.Fatalf("only %d sealed segments; the test needs many", n)
+	}
+	const slack = 4 // lock, active segment's writer, a preallocated file, a transient scan
+	readAll := func(e *Engine) {
+		t.Helper()
+		n := 0
+		for _, err := range e.Scan(ctx, 0, 0) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			n++
+		}
+		if n != 600 {
+			t.Fatalf("scanned %d records, want 600", n)
+		}
+		for _, seq := range []uint64{1, 300, 17, 599, 2} {
+			if _, err := e.Get(ctx, seq); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got := e.files.open(); got > maxOpen {
+			t.Fatalf("%d segment readers open, bound %d", got, maxOpen)
+		}
+		if got := openFDs(t) - base; got > maxOpen+slack {
+			t.Fatalf("%d descriptors open beyond the baseline, bound %d", got, maxOpen+slack)
+		}
+	}
+	readAll(e)
+	readAll(e)
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := openFDs(t) - base; got > 0 {
+		t.Fatalf("%d descriptors left open after Close", got)
+	}
+	e = open(t, dir, o) // recovery opens every segment once
+	readAll(e)
+	e.Close()
+}

@@ -104,8 +104,14 @@ type Stats struct {
 	// SealedSegments and ActiveSegments count segment files by state
 	// (ActiveSegments is 1, or 0 after a failed rotation).
 	SealedSegments, ActiveSegments int
-	// ActiveBytes is the durable size of the active segment file.
+	// ActiveBytes is the durable size of the active segment's data.
 	ActiveBytes int64
+	// Preallocated is the zero-filled room left in the active segment's
+	// file after its data (0 when the file grows with every batch), and
+	// NextPreallocated whether the next segment's file is ready
+	// (Options.NoPreallocate).
+	Preallocated     int64
+	NextPreallocated bool
 	// FirstSeq and LastSeq bound the records the store holds (LastSeq is
 	// durable; 0 when empty).
 	FirstSeq, LastSeq uint64
@@ -125,7 +131,9 @@ func (e *Engine) Stats() Stats {
 	if s.active != nil {
 		st.ActiveSegments = 1
 		st.ActiveBytes = s.active.state.Size
+		st.NextPreallocated = e.commit.prealloc.isReady(s.active.seg.num + 1)
 	}
+	st.Preallocated = e.commit.preallocated()
 	if cp, ok := e.LatestCheckpoint(); ok {
 		st.CheckpointSize, st.HasCheckpoint = cp.Size, true
 	}

@@ -28,6 +28,8 @@ const (
 	DefaultSegmentAge    = time.Hour
 	DefaultMaxBatchBytes = 4 << 20
 	DefaultDedupEntries  = 100_000
+	// DefaultMaxOpenSegments bounds the segment files kept open for reads.
+	DefaultMaxOpenSegments = 64
 	// DefaultCheckpointRecords and DefaultCheckpointInterval: a signed
 	// checkpoint at least this often while the log grows (and at every
 	// seal).
@@ -72,6 +74,21 @@ type Options struct {
 	// fifth smaller on disk for several times the CPU (PERFORMANCE.md).
 	// A segment keeps the codec it was created with.
 	Codec segment.Codec
+	// MaxOpenSegments bounds how many segment files the engine keeps open
+	// for reads (least recently used first closed; reopened on demand),
+	// so that file descriptors stay flat however many segments the store
+	// holds. Default 64. Reads in progress may briefly exceed it.
+	MaxOpenSegments int
+	// NoPreallocate turns off preallocated segment files. By default,
+	// while a segment fills, the next one's file (SegmentSize plus room
+	// for one batch) is zero-filled and synced in the background, so its
+	// commits write into allocated blocks and their fdatasync need not
+	// commit a size change (segment/FORMAT.md, "Preallocated files";
+	// PERFORMANCE.md). It costs writing each segment's size in zeros once.
+	// The file is prepared from the moment the active segment is half full
+	// or half SegmentAge old, so a segment created by Open itself (a new
+	// store, or one whose last segment was sealed) grows as before.
+	NoPreallocate bool
 	// MaxBatchBytes bounds the records one group commit gathers; callers
 	// wait while the queue is full, which bounds memory. Default 4 MiB.
 	MaxBatchBytes int
@@ -125,6 +142,10 @@ type Options struct {
 	// the proof's hashes for writing: a witness pusher hands both to its
 	// own goroutines (engine/observe.go).
 	OnCheckpoint func(checkpoint.Signed, *merkle.ConsistencyProof)
+
+	// Retention says when sealed segments expire and how often they are
+	// purged (retention.go); the zero value keeps everything.
+	Retention Retention
 }
 
 func (o *Options) withDefaults() (Options, error) {
@@ -135,8 +156,16 @@ func (o *Options) withDefaults() (Options, error) {
 	if r.FS == nil {
 		r.FS = vfs.Default
 	}
+	if err := r.Retention.check(); err != nil {
+		return Options{}, err
+	}
 	if r.SegmentSize <= 0 {
 		r.SegmentSize = DefaultSegmentSize
+	}
+	if r.SegmentSize <= segment.HeaderSize {
+		// A new segment would already count as full: every append would
+		// wait for a seal that makes another full segment.
+		return Options{}, fmt.Errorf("engine: SegmentSize %d is not above the %d-byte segment header", r.SegmentSize, segment.HeaderSize)
 	}
 	if r.SegmentAge <= 0 {
 		r.SegmentAge = DefaultSegmentAge
@@ -155,6 +184,9 @@ func (o *Options) withDefaults() (Options, error) {
 	}
 	if r.MaxBatchBytes <= 0 {
 		r.MaxBatchBytes = DefaultMaxBatchBytes
+	}
+	if r.MaxOpenSegments <= 0 {
+		r.MaxOpenSegments = DefaultMaxOpenSegments
 	}
 	if r.DedupEntries == 0 {
 		r.DedupEntries = DefaultDedupEntries
@@ -194,6 +226,8 @@ func (o Options) LogValue() slog.Value {
 		slog.String("codec", o.Codec.String()),
 		slog.Int("dedup_entries", o.DedupEntries),
 		slog.Bool("verify_on_open", o.VerifyOnOpen),
+		slog.Bool("preallocate", !o.NoPreallocate),
+		slog.Int("max_open_segments", o.MaxOpenSegments),
 		slog.Bool("redaction", o.Redactor != nil),
 		slog.Bool("checkpoints", o.Signer != nil),
 		slog.Int("checkpoint_records", o.CheckpointRecords),

@@ -438,3 +438,28 @@ func TestPostingsLag(t *testing.T) {
 	add(10)
 	check("caught up")
 }
+
+// TestPostingsOfItemsWithoutValues: a record the engine writes itself
+// through an item built without index.ValuesOf is indexed from its
+// encoding, so queries by its fields find it.
+func TestPostingsOfItemsWithoutValues(t *testing.T) {
+	e := open(t, t.TempDir(), testOpts(t))
+	defer e.Close()
+	r := rec(1)
+	r.Action = "system.note"
+	enc, err := r.AppendBinary(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.AppendPrepared(ctx, &Prepared{items: []item{{enc: enc, keys: keysOf(&r)}}, size: len(enc)}); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []query.Query{{Action: "system.note"}, {Action: "system.", TenantID: r.TenantID}} {
+		if n, err := e.Count(ctx, q); err != nil || n != 1 {
+			t.Fatalf("count %+v = %d (%v)", q, n, err)
+		}
+		if p, err := e.Query(ctx, q); err != nil || len(p.Records) != 1 {
+			t.Fatalf("query %+v: %d records (%v)", q, len(p.Records), err)
+		}
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"maps"
 
+	"github.com/vellumlog/vellum"
 	"github.com/vellumlog/vellum/index"
 	"github.com/vellumlog/vellum/segment"
 )
@@ -22,6 +23,7 @@ type postJob struct {
 	seg   *segInfo
 	first uint64
 	vals  []*index.Values
+	encs  [][]byte // the records' encodings, in the same order
 	done  chan struct{}
 }
 
@@ -43,7 +45,7 @@ func (ix *indexer) startPostings() {
 				close(j.done)
 				continue
 			}
-			ix.addPostings(j.seg, j.first, j.vals)
+			ix.addPostings(j.seg, j.first, j.vals, j.encs)
 		}
 	}(ix.postCh)
 }
@@ -62,13 +64,13 @@ func (ix *indexer) stopPostings() {
 // seq first of the active segment seg, to the postings goroutine. A full
 // queue (256 batches behind) makes the flush loop wait, which bounds
 // memory. Flush loop only.
-func (ix *indexer) queuePostings(seg *segInfo, first uint64, vals []*index.Values) {
+func (ix *indexer) queuePostings(seg *segInfo, first uint64, vals []*index.Values, encs [][]byte) {
 	switch {
 	case ix.noPostings || len(vals) == 0:
 	case ix.postCh == nil:
-		ix.addPostings(seg, first, vals)
+		ix.addPostings(seg, first, vals, encs)
 	default:
-		ix.postCh <- postJob{seg: seg, first: first, vals: vals}
+		ix.postCh <- postJob{seg: seg, first: first, vals: vals, encs: encs}
 	}
 }
 
@@ -86,7 +88,7 @@ func (ix *indexer) syncPostings() {
 // which start at seq first, to the active segment seg's postings. The
 // postings goroutine (or the flush loop before it starts); it takes mu,
 // since queries read the builder.
-func (ix *indexer) addPostings(seg *segInfo, first uint64, vals []*index.Values) {
+func (ix *indexer) addPostings(seg *segInfo, first uint64, vals []*index.Values, encs [][]byte) {
 	if len(vals) == 0 {
 		return
 	}
@@ -106,7 +108,15 @@ func (ix *indexer) addPostings(seg *segInfo, first uint64, vals []*index.Values)
 		ix.post = nil
 		return
 	}
-	for _, v := range vals {
+	var f vellum.Fields
+	for i, v := range vals {
+		// Every stored record has an action: empty values come from an
+		// item built without index.ValuesOf (a record the engine writes
+		// itself), so they are read from its encoding instead.
+		if v.Action == "" && i < len(encs) && vellum.PeekFields(encs[i], &f) == nil {
+			ix.post.AddFields(&f)
+			continue
+		}
 		ix.post.Add(v)
 	}
 }
@@ -149,30 +159,32 @@ func attachPostings(si *segInfo, log *slog.Logger) {
 	}
 	ft.SectionOffsets = maps.Clone(si.footer.SectionOffsets)
 	si.footer = &ft
-	si.mu.Lock()
+	si.files.mu.Lock()
 	if si.reader != nil {
 		si.reader.DropSections() // its footer buffer holds the postings
 	}
-	si.mu.Unlock()
+	si.files.mu.Unlock()
 }
 
 // readAt returns a ReadAt on the segment's file, for its postings.
 func (si *segInfo) readAt() index.ReadAt {
 	return func(b []byte, off int64) error {
-		r, err := si.open()
+		r, err := si.files.acquire(si)
 		if err != nil {
 			return err
 		}
+		defer si.files.release(si)
 		return r.ReadAt(b, off)
 	}
 }
 
 // readBlocks reads the blocks of span sp that hold seqs, with sc's buffers.
 func (si *segInfo) readBlocks(sp segment.Span, seqs []uint64, sc *segment.Scratch) ([]segment.Entry, error) {
-	r, err := si.open()
+	r, err := si.files.acquire(si)
 	if err != nil {
 		return nil, err
 	}
+	defer si.files.release(si)
 	entries, err := r.ReadBlocks(sp, seqs, sc)
 	if err != nil {
 		return nil, corruptOr(err)

@@ -46,6 +46,8 @@ type recovery struct {
 	leaves   []merkle.Hash   // the active segment's Merkle leaves
 	lastTime int64           // receipt time of the newest record in a sealed segment
 	tornCuts int             // torn tails cut back, for Options.Observer
+	purged   *layout.Purged  // the retention manifest, nil when nothing was purged
+	pruned   *merkle.Range   // the purged prefix of the log-wide tree
 }
 
 // run reads the directory and its segments in order.
@@ -57,11 +59,24 @@ func (r *recovery) run() error {
 	if r.storeID, err = layout.LoadOrCreateStore(r.fs, r.dir, len(nums) > 0, r.opts.Now()); err != nil {
 		return corruptOr(err)
 	}
+	if r.purged, err = layout.ReadPurged(r.fs, r.dir); err != nil {
+		return corruptOr(err)
+	}
+	var prev *layout.End
+	switch {
+	case r.purged != nil:
+		if nums, err = r.finishPurge(nums, r.purged); err != nil {
+			return err
+		}
+		prev = &layout.End{Number: r.purged.Through, LastSeq: r.purged.LastSeq, LastMAC: r.purged.LastMAC}
+	case len(nums) > 0 && nums[0] != 1:
+		return fmt.Errorf("%w: segment 1 is missing (the store starts at segment %d) and no purge removed it (%s has no record of one): segments removed outside a purge are tampering",
+			ErrCorrupt, nums[0], layout.PurgedName)
+	}
 	if i := layout.FirstGap(nums); i >= 0 {
 		return fmt.Errorf("%w: segment %d is missing (found %d then %d)", ErrCorrupt, nums[i-1]+1, nums[i-1], nums[i])
 	}
 	r.signedSize = latestSignedSize(r.fs, r.dir)
-	var prev *layout.End
 	for i, n := range nums {
 		si, err := r.openSegment(n, prev, i == len(nums)-1)
 		if err != nil {
@@ -120,11 +135,12 @@ func (r *recovery) openSegment(n uint64, prev *layout.End, last bool) (*segInfo,
 	if err != nil {
 		return r.openFailed(n, path, prev, last, err)
 	}
-	si := &segInfo{num: n, path: path, hdr: rd.Header(), footer: rd.Footer(), reader: rd, files: r.files}
+	si := &segInfo{num: n, path: path, hdr: rd.Header(), footer: rd.Footer(), files: r.files}
 	if errs := layout.CheckLink(n, r.storeID, &si.hdr, prev); len(errs) > 0 {
 		rd.Close()
 		return nil, fmt.Errorf("%w: %s: %w", ErrCorrupt, path, errs[0])
 	}
+	r.files.adopt(si, rd) // kept open while the LRU has room (files.go)
 	sealed := si.footer != nil
 	if !sealed && !last {
 		return nil, fmt.Errorf("%w: %s is not sealed but later segments exist", ErrCorrupt, path)

@@ -9,6 +9,7 @@ package engine
 // section (tree).
 
 import (
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -23,6 +24,9 @@ import (
 // started under the active key (a key rotation), and a store without an
 // unsealed segment gets one. Readers then see the active segment.
 func (c *committer) open(r *recovery) error {
+	if err := c.prealloc.removeLeftovers(); err != nil {
+		return fmt.Errorf("engine: remove leftover preallocated files: %w", err)
+	}
 	c.seg, c.writer = r.active, r.writer
 	active := c.opts.Keys.Active().ID()
 	tip := segment.Tip{Seq: 1, PrevMAC: chain.Genesis(c.storeID, active)}
@@ -84,6 +88,10 @@ func (c *committer) rotateIfOld() {
 	c.mu.Unlock()
 	if old {
 		c.rotate()
+		return
+	}
+	if c.seg != nil && c.opts.Now().Sub(c.seg.hdr.Created) >= c.opts.SegmentAge/2 {
+		c.preallocNext() // sealed by age soon
 	}
 }
 
@@ -160,7 +168,13 @@ func (c *committer) createSegment(num uint64, tip segment.Tip) (*segInfo, *segme
 		PrevMAC:  tip.PrevMAC,
 		Created:  c.opts.Now(),
 	}
-	w, err := segment.Create(c.fs, path, h, c.opts.segmentOptions())
+	var w *segment.Writer
+	var err error
+	if from, ok := c.prealloc.take(num); ok {
+		w, err = segment.CreateIn(c.fs, from, path, h, c.opts.segmentOptions())
+	} else {
+		w, err = segment.Create(c.fs, path, h, c.opts.segmentOptions())
+	}
 	if err != nil {
 		return nil, nil, err
 	}
@@ -173,5 +187,7 @@ func (c *committer) createSegment(num uint64, tip segment.Tip) (*segInfo, *segme
 		w.Close()
 		return nil, nil, err
 	}
-	return &segInfo{num: num, path: path, hdr: w.Header(), reader: r, files: c.files}, w, nil
+	si := &segInfo{num: num, path: path, hdr: w.Header(), files: c.files}
+	c.files.adopt(si, r)
+	return si, w, nil
 }

@@ -1,16 +1,14 @@
 package engine
 
 import (
+	"container/list"
 	"errors"
 	"fmt"
 	"sort"
-	"sync"
-	"sync/atomic"
 
 	"github.com/vellumlog/vellum"
 	"github.com/vellumlog/vellum/index"
 	"github.com/vellumlog/vellum/segment"
-	"github.com/vellumlog/vellum/vfs"
 )
 
 // What readers see of the log: an immutable snapshot of its segments and
@@ -52,16 +50,13 @@ type segInfo struct {
 	// footer; nil for a segment sealed without them (postings.go).
 	post *index.Postings
 
-	mu     sync.Mutex // guards reader
+	// Guarded by files.mu (files.go): the open reader, if any, its place
+	// in the LRU of open readers, how many reads use it now, and whether
+	// retention removed the segment (never opened again).
 	reader *segment.Reader
-}
-
-// segmentFiles opens segment readers on first use for every segInfo of an
-// engine, and refuses to once the engine is closed.
-type segmentFiles struct {
-	fs     vfs.FS
-	opts   *segment.Options
-	closed atomic.Bool
+	elem   *list.Element
+	users  int
+	purged bool
 }
 
 // lastSeqOf returns the last seq of a sealed segment (its first seq - 1
@@ -102,10 +97,11 @@ func (s *snapshot) segment(num uint64) *segInfo {
 
 // readSpan reads the records of one span, with sc's buffers.
 func (si *segInfo) readSpan(sp segment.Span, sc *segment.Scratch) ([]segment.Entry, error) {
-	r, err := si.open()
+	r, err := si.files.acquire(si)
 	if err != nil {
 		return nil, err
 	}
+	defer si.files.release(si)
 	entries, err := r.ReadSpanScratch(sp, sc)
 	if err != nil {
 		if errors.Is(err, segment.ErrCorrupt) {
@@ -116,31 +112,12 @@ func (si *segInfo) readSpan(sp segment.Span, sc *segment.Scratch) ([]segment.Ent
 	return entries, nil
 }
 
-func (si *segInfo) open() (*segment.Reader, error) {
-	si.mu.Lock()
-	defer si.mu.Unlock()
-	if si.reader == nil {
-		if si.files.closed.Load() {
-			return nil, ErrClosed
-		}
-		r, err := segment.Open(si.files.fs, si.path, si.files.opts)
-		if err != nil {
-			return nil, err
-		}
-		r.DropSections() // si.footer has what readers need of them
-		si.reader = r
-	}
-	return si.reader, nil
-}
+// closeReader closes the segment's reader, if open (Close, a failed Open).
+func (si *segInfo) closeReader() { si.files.closeReader(si) }
 
-func (si *segInfo) closeReader() {
-	si.mu.Lock()
-	defer si.mu.Unlock()
-	if si.reader != nil {
-		si.reader.Close()
-		si.reader = nil
-	}
-}
+// markPurged closes the segment's reader and refuses to open it again:
+// retention removed its file.
+func (si *segInfo) markPurged() { si.files.purge(si) }
 
 // decode decodes one of the segment's entries, with the chain fields the
 // encoding does not hold.

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/vellumlog/vellum"
@@ -43,6 +44,11 @@ type tree struct {
 	secs   map[uint64]*merkle.Section // parsed footer sections by segment number; guarded by mu
 
 	cp cpState // checkpoints (checkpoint.go)
+
+	// pruned is the compact range of the leaves retention purged (nil
+	// when none were): set by recovery and by a purge before readers stop
+	// seeing the segments (purged.go).
+	pruned atomic.Pointer[merkle.Range]
 }
 
 // treeQueue bounds the batches waiting for the tree goroutine; a full
@@ -112,6 +118,8 @@ func (t *tree) restore(sealed []*segInfo, activeFirst uint64, leaves []merkle.Ha
 		if want := lastSeqOf(last); global.End() != want {
 			return fmt.Errorf("%w: %s: Merkle section covers %d records, the log holds %d", ErrCorrupt, last.path, global.End(), want)
 		}
+	} else if p := t.pruned.Load(); activeFirst > 1 && p != nil && p.End() == activeFirst-1 {
+		global = p.Clone() // every sealed segment was purged
 	} else if activeFirst > 1 {
 		return fmt.Errorf("%w: the first segment starts at seq %d and no sealed segment carries the tree before it", ErrCorrupt, activeFirst)
 	}

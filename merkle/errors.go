@@ -17,6 +17,9 @@ var (
 	ErrSection = errors.New("merkle: bad tree section")
 	// ErrSize reports a tree size a source cannot serve (beyond its data).
 	ErrSize = errors.New("merkle: tree size beyond the data")
+	// ErrPurged reports a node that only purged leaves could give: a
+	// proof against a tree smaller than the purged prefix.
+	ErrPurged = errors.New("merkle: node over purged leaves")
 )
 
 // RootMismatchError is a Merkle root that does not verify: Expected is the

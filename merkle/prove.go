@@ -19,26 +19,57 @@ type Source interface {
 	Leaves(from, to uint64) ([]Hash, error)
 }
 
+// Pruned is a Source whose first leaves are gone: retention purged the
+// records [0, P) (segment/FORMAT.md, "Retention"). Pruned returns the
+// compact range [0, P), nil when nothing was purged. Every node a proof or
+// root of a tree of at least P leaves needs over the purged leaves is one
+// of its hashes, or is computed from them and later leaves, so proofs of
+// surviving leaves keep working against any tree size ≥ P.
+type Pruned interface {
+	Pruned() *Range
+}
+
+type nodeID struct {
+	level uint
+	index uint64
+}
+
 // prover computes nodes from a Source, fetching each 256-leaf block of
 // leaves once.
 type prover struct {
 	src       Source
 	blk       uint64 // index of the cached leaf block, valid when leaves != nil
 	leaves    []Hash
+	base      uint64 // leaf index of leaves[0]
 	blockSize uint64 // leaves per cached block
+	cut       uint64 // leaves [0, cut) are purged
+	prefix    map[nodeID]Hash
 }
 
-func newProver(src Source) *prover { return &prover{src: src, blockSize: 1 << Stride} }
+func newProver(src Source) *prover {
+	p := &prover{src: src, blockSize: 1 << Stride}
+	if ps, ok := src.(Pruned); ok {
+		if r := ps.Pruned(); r != nil && r.End() > 0 {
+			p.cut = r.End()
+			p.prefix = map[nodeID]Hash{}
+			for i, id := range compact.RangeNodes(0, r.End(), nil) {
+				p.prefix[nodeID{id.Level, id.Index}] = r.hashes[i]
+			}
+		}
+	}
+	return p
+}
 
 // leafRange returns leaves [from, to); ranges inside one aligned block are
-// served from a cached read of the whole block (up to size).
+// served from a cached read of the whole block (up to size, and from the
+// first leaf not purged).
 func (p *prover) leafRange(from, to, size uint64) ([]Hash, error) {
 	b := from / p.blockSize
 	if (to-1)/p.blockSize != b {
 		return p.src.Leaves(from, to)
 	}
 	if p.leaves == nil || p.blk != b {
-		lo, hi := b*p.blockSize, min((b+1)*p.blockSize, size)
+		lo, hi := max(b*p.blockSize, p.cut), min((b+1)*p.blockSize, size)
 		ls, err := p.src.Leaves(lo, hi)
 		if err != nil {
 			return nil, err
@@ -46,10 +77,39 @@ func (p *prover) leafRange(from, to, size uint64) ([]Hash, error) {
 		if uint64(len(ls)) != hi-lo {
 			return nil, fmt.Errorf("merkle: source returned %d leaves for [%d, %d)", len(ls), lo, hi)
 		}
-		p.blk, p.leaves = b, ls
+		p.blk, p.leaves, p.base = b, ls, lo
 	}
-	base := b * p.blockSize
-	return p.leaves[from-base : to-base], nil
+	return p.leaves[from-p.base : to-p.base], nil
+}
+
+// purgedNode returns node (level, index) when it covers purged leaves:
+// one of the compact range's hashes, or, for a node that straddles the
+// cut, the hash of its two children. ok is false for a node entirely
+// after the cut.
+func (p *prover) purgedNode(level uint, index, size uint64) (h Hash, ok bool, err error) {
+	if p.cut == 0 || index<<level >= p.cut {
+		return Hash{}, false, nil
+	}
+	if h, ok := p.prefix[nodeID{level, index}]; ok {
+		return h, true, nil
+	}
+	if (index+1)<<level <= p.cut {
+		return Hash{}, true, fmt.Errorf("%w: node (%d, %d) lies inside the %d purged leaves and is not kept", ErrPurged, level, index, p.cut)
+	}
+	if StoredLevel(level) {
+		if h, ok, err := p.src.StoredNode(level, index); err != nil || ok {
+			return h, true, err
+		}
+	}
+	l, err := p.node(level-1, 2*index, size)
+	if err != nil {
+		return Hash{}, true, err
+	}
+	r, err := p.node(level-1, 2*index+1, size)
+	if err != nil {
+		return Hash{}, true, err
+	}
+	return NodeHash(l, r), true, nil
 }
 
 // node returns the hash of complete node (level, index) of a tree of at
@@ -57,6 +117,9 @@ func (p *prover) leafRange(from, to, size uint64) ([]Hash, error) {
 func (p *prover) node(level uint, index uint64, size uint64) (Hash, error) {
 	if level >= 64 || (index+1)<<level > size || (index+1)<<level == 0 {
 		return Hash{}, fmt.Errorf("%w: node (%d, %d) is not complete in a tree of %d leaves", ErrSize, level, index, size)
+	}
+	if h, ok, err := p.purgedNode(level, index, size); ok {
+		return h, err
 	}
 	if StoredLevel(level) {
 		h, ok, err := p.src.StoredNode(level, index)

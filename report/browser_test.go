@@ -88,7 +88,7 @@ func TestReportInChromium(t *testing.T) {
 	if m := externalRef.FindString(html); m != "" {
 		t.Fatalf("the page refers to something outside itself: %q", m)
 	}
-	for _, want := range []string{"VERIFIED:", "tree size 1,500", "SHA-256 ", "vellum verify --data ./copy --pubkey", "audit.retention.max_age", "globex", "does not expire segments yet"} {
+	for _, want := range []string{"VERIFIED:", "tree size 1,500", "SHA-256 ", "vellum verify --data ./copy --pubkey", "audit.retention.max_age", "globex", "does not purge by retention"} {
 		if !strings.Contains(html, want) {
 			t.Errorf("the page lacks %q", want)
 		}

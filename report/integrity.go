@@ -62,9 +62,15 @@ type Retention struct {
 	Configured bool
 	MaxAge     time.Duration
 	LegalHolds []string
-	// Enforced says whether this version expires segments. It does not
-	// yet: every record is kept, whatever max_age says.
+	// Enforced says whether the store purges by retention per segment and
+	// tenant, as the report describes (the segment store does; the SQL
+	// stores apply only a time horizon, and the report reads segment
+	// stores only).
 	Enforced bool
+	// Holds are the legal holds in the data directory (set over the API),
+	// and Purged what purges removed; both read from the data directory.
+	Holds  []string
+	Purged string
 }
 
 // checkIntegrity reads the checkpoint log and checks its latest entry

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/vellumlog/vellum/checkpoint"
+	"github.com/vellumlog/vellum/layout"
 	"github.com/vellumlog/vellum/vfs"
 )
 
@@ -68,6 +69,14 @@ func Build(ctx context.Context, o *Options) (*Report, error) {
 	}
 	in := checkIntegrity(fs, o.Dir, pub)
 	in.Retention = o.Retention
+	if hs, err := layout.ReadHolds(fs, o.Dir); err == nil {
+		for _, h := range hs { // holds set over the API or vellum holds
+			in.Retention.Holds = append(in.Retention.Holds, h.ID+" ("+holdScope(h)+"; "+h.Reason+"; set by "+h.SetBy+")")
+		}
+	}
+	if m, err := layout.ReadPurged(fs, o.Dir); err == nil && m != nil {
+		in.Retention.Purged = fmt.Sprintf("segments 1 to %d (seq 1..%d) were purged by %d anchored purges", m.Through, m.LastSeq, len(m.Purges))
+	}
 	cs, err := charts(sum)
 	if err != nil {
 		return nil, err
@@ -119,10 +128,23 @@ func (r *Report) Write(w io.Writer, o *Options) error {
 		}
 	}
 	if !rt.Enforced {
-		p.Retention += ". This version of Vellum does not expire segments yet: every record is kept, whatever max_age says."
+		p.Retention += ". This store does not purge by retention: every record is kept, whatever max_age says."
 		if rt.Configured && len(rt.LegalHolds) > 0 {
-			p.HoldsState = "Nothing is expired, so every record of these tenants is kept."
+			p.HoldsState = "Nothing is purged, so every record of these tenants is kept."
 		}
+	} else if rt.Configured && rt.MaxAge > 0 {
+		p.Retention += "; whole sealed segments are purged once every record in them is past its tenant's period, each purge anchored by a retention.purge record (docs/retention.md)"
+	}
+	if rt.Purged != "" {
+		p.Retention += ". " + rt.Purged
+	}
+	if len(rt.Holds) > 0 {
+		if p.Holds == "" || strings.HasPrefix(p.Holds, "not shown") || p.Holds == "none configured" {
+			p.Holds = ""
+		} else {
+			p.Holds += "; "
+		}
+		p.Holds += "set in the data directory: " + strings.Join(rt.Holds, ", ")
 	}
 	return writePage(w, p)
 }
@@ -142,4 +164,19 @@ func Generate(ctx context.Context, w io.Writer, o *Options) error {
 		return err
 	}
 	return r.Write(w, o)
+}
+
+// holdScope says what a legal hold covers.
+func holdScope(h layout.Hold) string {
+	s := "every tenant"
+	if h.TenantID != "" {
+		s = "tenant " + h.TenantID
+	}
+	if !h.Since.IsZero() {
+		s += " from " + h.Since.UTC().Format(time.RFC3339)
+	}
+	if !h.Until.IsZero() {
+		s += " until " + h.Until.UTC().Format(time.RFC3339)
+	}
+	return s
 }

@@ -26,6 +26,8 @@ var (
 	// ErrFailed reports a writer that has seen an I/O error; it accepts
 	// nothing more.
 	ErrFailed = errors.New("segment: writer failed")
+	// ErrStopped reports a Preallocate its caller stopped.
+	ErrStopped = errors.New("segment: preallocation stopped")
 )
 
 // CorruptError locates corruption: the file, the byte offset of the frame

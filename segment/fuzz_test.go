@@ -1,6 +1,7 @@
 package segment
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"strings"
@@ -49,6 +50,7 @@ func FuzzScanBytes(f *testing.F) {
 	zsealed, zactive := seedSegmentCodec(f, CodecZstd)
 	f.Add(zsealed)
 	f.Add(zactive)
+	f.Add(append(bytes.Clone(active), make([]byte, 700)...)) // a preallocated zero tail
 	opts := &Options{MaxRecordSize: 4096, BlockSize: 512}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		sr, err := ScanBytes("fuzz", b, opts, func(e Entry) error {
@@ -62,6 +64,9 @@ func FuzzScanBytes(f *testing.F) {
 		}
 		if sr.State.Size > int64(len(b)) || sr.State.Size < HeaderSize {
 			t.Fatalf("committed size %d outside the %d-byte file", sr.State.Size, len(b))
+		}
+		if sr.ZeroTail > 0 && (sr.Sealed || sr.TornAt >= 0 || sr.State.Size+sr.ZeroTail != int64(len(b)) || !allZero(b[sr.State.Size:])) {
+			t.Fatalf("zero tail of %d bytes after %d in a %d-byte file (sealed %v, torn at %d)", sr.ZeroTail, sr.State.Size, len(b), sr.Sealed, sr.TornAt)
 		}
 	})
 }

@@ -475,6 +475,15 @@ func (s *salvager) entries(h *blockHeader, stored []byte, off int64, first uint6
 		p = p[k+int(n)+vellum.MACSize:]
 		seq := first + uint64(i)
 		rs, rt, err := vellum.DecodeSeqTime(rec)
+		if !complete && (err != nil || rs != seq) {
+			// S2 reports damage where it notices it, which can be well
+			// after where the output went wrong (a flipped copy offset
+			// copies the wrong bytes without complaint). In a prefix of
+			// a block that did not decode, the first record that does
+			// not parse or carries the wrong seq marks where the bytes
+			// went wrong: it and what follows are lost, not records.
+			return out, why, false
+		}
 		switch {
 		case err != nil:
 			why = join(why, fmt.Sprintf("seq %d: %v", seq, err))

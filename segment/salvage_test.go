@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/vellumlog/vellum"
 	"github.com/vellumlog/vellum/vfs"
 )
 
@@ -251,5 +252,40 @@ func TestS2Prefix(t *testing.T) {
 		if len(got) == 0 || len(got) >= len(raw) || !bytes.Equal(got, raw[:len(got)]) {
 			t.Fatalf("cut at %d: %d bytes decoded, not a true prefix", cut, len(got))
 		}
+	}
+}
+
+// TestSalvageUndecodableBlockStopsAtGarbage flips, one at a time, every
+// byte of a block's S2 payload that makes the block fail to decode. S2
+// notices damage where it notices it, which can be records after where
+// its output went wrong; Salvage must deliver only records that parse and
+// carry their own seq, and count the rest as lost, never pass garbage on
+// as records.
+func TestSalvageUndecodableBlockStopsAtGarbage(t *testing.T) {
+	b, _, fs := salvageFixture(t, nil)
+	blk := nthFrame(fs, frameBlock, 1)
+	payload := blk.off + BlockHeaderSize
+	rawLen := int(binary.LittleEndian.Uint32(b[blk.off+32:]))
+	tried := 0
+	for p := payload; p < blk.off+blk.n; p++ {
+		x := bytes.Clone(b)
+		x[p] ^= 0x10
+		if _, err := decompress(CodecS2, nil, x[payload:blk.off+blk.n], rawLen); err == nil {
+			continue
+		}
+		tried++
+		_, err := Salvage("s", x, nil, func(e Entry, damaged bool) error {
+			rs, _, err := vellum.DecodeSeqTime(e.Record)
+			if err != nil || rs != e.Seq {
+				t.Fatalf("flip at %d: delivered seq %d whose bytes decode to seq %d (%v)", p, e.Seq, rs, err)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatalf("flip at %d: %v", p, err)
+		}
+	}
+	if tried == 0 {
+		t.Fatal("no flip broke the block")
 	}
 }

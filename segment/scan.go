@@ -29,6 +29,10 @@ type ScanResult struct {
 	// to State.Size), or -1. TornReason says what was incomplete.
 	TornAt     int64
 	TornReason string
+	// ZeroTail is how many zero bytes follow the committed data to the end
+	// of an unsealed file: the preallocated space not yet written
+	// (FORMAT.md, "Preallocated files"), which is not a torn tail.
+	ZeroTail int64
 
 	spans spanBuilder
 }
@@ -172,6 +176,13 @@ func (s *scanner) run() error {
 			off += CommitSize
 		case frameFooter:
 			return s.footer(off)
+		case 0:
+			if len(s.pend) == 0 && allZero(b[off:]) {
+				// A preallocated, never-written tail: the log ends here.
+				s.res.ZeroTail = int64(len(b) - off)
+				return nil
+			}
+			return s.damage(off, "zero bytes where a frame should start")
 		default:
 			return s.damage(off, fmt.Sprintf("unknown frame type %#x", b[off]))
 		}
@@ -180,6 +191,22 @@ func (s *scanner) run() error {
 		return s.damage(off, "final batch has no commit frame")
 	}
 	return nil
+}
+
+// allZero reports whether every byte of b is zero.
+func allZero(b []byte) bool {
+	for len(b) >= 8 {
+		if binary.LittleEndian.Uint64(b) != 0 {
+			return false
+		}
+		b = b[8:]
+	}
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 func (s *scanner) checkCommit(off int) error {
@@ -369,6 +396,7 @@ func Truncate(fs vfs.FS, path string, sr *ScanResult) (string, error) {
 	}
 	sr.FileSize = sr.State.Size
 	sr.TornAt = -1
+	sr.ZeroTail = 0
 	return broken, nil
 }
 

@@ -133,8 +133,13 @@ type Writer struct {
 	spare  []byte
 	sealed bool
 
-	// flushedEnd is the file offset after the last flushed batch.
+	// flushedEnd is the file offset after the last flushed batch: where
+	// the next batch is written (in place, WriteAt).
 	flushedEnd int64
+	// fileSize is the file's length: more than flushedEnd while a
+	// preallocated zero tail remains. Flush (under the caller's lock)
+	// and Seal update it.
+	fileSize int64
 
 	// The batch being built: frames not yet written, the raw payload of
 	// the block being filled, and the blocks finished in this batch.
@@ -167,15 +172,9 @@ type pendingBlock struct {
 // syncs the directory, so the file exists durably before any record goes
 // into it. Header.Codec is taken from opts.
 func Create(fs vfs.FS, path string, h Header, opts *Options) (*Writer, error) {
-	o := opts.withDefaults()
-	h.Codec = o.Codec
-	if o.BlockSize > maxSpanTarget {
-		return nil, fmt.Errorf("segment: block size %d exceeds the format's %d-byte limit", o.BlockSize, maxSpanTarget)
-	}
-	h.SpanTarget = uint32(o.BlockSize)
-	h.MaxRecordSize = uint32(o.MaxRecordSize)
-	if h.Created.IsZero() {
-		h.Created = time.Now()
+	o, err := prepareHeader(&h, opts)
+	if err != nil {
+		return nil, err
 	}
 	f, err := fs.Create(path)
 	if err != nil {
@@ -189,35 +188,140 @@ func Create(fs vfs.FS, path string, h Header, opts *Options) (*Writer, error) {
 		f.Close()
 		return nil, fmt.Errorf("segment: sync header of %s: %w", path, err)
 	}
+	if err := f.Close(); err != nil {
+		return nil, fmt.Errorf("segment: close %s: %w", path, err)
+	}
 	if err := fs.SyncDir(dirOf(path)); err != nil {
-		f.Close()
 		return nil, fmt.Errorf("segment: sync directory of %s: %w", path, err)
 	}
+	// Batches are written in place (WriteAt), as into a preallocated file.
+	if f, err = fs.OpenWriteAt(path); err != nil {
+		return nil, fmt.Errorf("segment: open %s: %w", path, err)
+	}
 	st := State{Size: HeaderSize, LastSeq: h.FirstSeq - 1, LastMAC: h.PrevMAC}
-	return newWriter(fs, f, path, h, o, st, spanBuilder{target: int(h.SpanTarget)}), nil
+	return newWriter(fs, f, path, h, o, st, spanBuilder{target: int(h.SpanTarget)}, HeaderSize), nil
+}
+
+// PreallocSuffix ends the name of a file being preallocated for a segment:
+// <segment path> + PreallocSuffix. It holds only zeros until CreateIn
+// renames it.
+const PreallocSuffix = ".prealloc"
+
+// Preallocate creates path holding size zero bytes, written (not only
+// reserved, so that later writes into them change no metadata: FORMAT.md,
+// "Preallocated files") and fdatasynced, for CreateIn. It writes in 1 MiB
+// pieces and gives up, removing the file, when stop (if not nil) reports
+// true between them. The file's directory entry is not synced: CreateIn's
+// rename is what must become durable.
+func Preallocate(fs vfs.FS, path string, size int64, stop func() bool) (err error) {
+	f, err := fs.Create(path)
+	if err != nil {
+		return fmt.Errorf("segment: preallocate %s: %w", path, err)
+	}
+	defer func() {
+		if cerr := f.Close(); err == nil && cerr != nil {
+			err = fmt.Errorf("segment: preallocate %s: %w", path, cerr)
+		}
+		if err != nil {
+			fs.Remove(path)
+		}
+	}()
+	zeros := make([]byte, min(size, 1<<20))
+	for left := size; left > 0; left -= int64(len(zeros)) {
+		if stop != nil && stop() {
+			return fmt.Errorf("segment: preallocate %s: %w", path, ErrStopped)
+		}
+		if _, err := f.Write(zeros[:min(left, int64(len(zeros)))]); err != nil {
+			return fmt.Errorf("segment: preallocate %s: %w", path, err)
+		}
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("segment: preallocate %s: fdatasync: %w", path, err)
+	}
+	return nil
+}
+
+// CreateIn makes a new segment at path out of prealloc, a file Preallocate
+// filled with zeros: it writes and syncs the header at offset 0, renames
+// the file to path and syncs the directory, so the segment exists durably,
+// with its header, before any record goes into it. Batches are then
+// written into the zeros. Header.Codec is taken from opts.
+func CreateIn(fs vfs.FS, prealloc, path string, h Header, opts *Options) (*Writer, error) {
+	o, err := prepareHeader(&h, opts)
+	if err != nil {
+		return nil, err
+	}
+	f, err := fs.OpenWriteAt(prealloc)
+	if err != nil {
+		return nil, fmt.Errorf("segment: open preallocated %s: %w", prealloc, err)
+	}
+	size, err := f.Size()
+	if err == nil && size < HeaderSize {
+		err = fmt.Errorf("file is %d bytes, shorter than a header", size)
+	}
+	if err == nil {
+		_, err = f.WriteAt(h.marshal(), 0)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = fs.Rename(prealloc, path)
+	}
+	if err == nil {
+		err = fs.SyncDir(dirOf(path))
+	}
+	if err == nil {
+		f, err = fs.OpenWriteAt(path) // under its name, for errors and metrics
+	}
+	if err != nil {
+		return nil, fmt.Errorf("segment: create %s from %s: %w", path, prealloc, err)
+	}
+	st := State{Size: HeaderSize, LastSeq: h.FirstSeq - 1, LastMAC: h.PrevMAC}
+	return newWriter(fs, f, path, h, o, st, spanBuilder{target: int(h.SpanTarget)}, size), nil
+}
+
+// prepareHeader fills in what a new segment's header takes from opts.
+func prepareHeader(h *Header, opts *Options) (Options, error) {
+	o := opts.withDefaults()
+	h.Codec = o.Codec
+	if o.BlockSize > maxSpanTarget {
+		return o, fmt.Errorf("segment: block size %d exceeds the format's %d-byte limit", o.BlockSize, maxSpanTarget)
+	}
+	h.SpanTarget = uint32(o.BlockSize)
+	h.MaxRecordSize = uint32(o.MaxRecordSize)
+	if h.Created.IsZero() {
+		h.Created = time.Now()
+	}
+	return o, nil
 }
 
 // OpenAppend continues writing an unsealed segment whose committed content
 // a Scan described (after any torn tail was cut). The file must be exactly
-// sc.State.Size bytes long.
+// sc.State.Size bytes long, or end in the zero tail the scan found after
+// them (a preallocated file), which the writer then writes into.
 func OpenAppend(fs vfs.FS, path string, sc *ScanResult, opts *Options) (*Writer, error) {
 	o := opts.withDefaults()
-	f, err := fs.OpenWrite(path)
+	f, err := fs.OpenWriteAt(path)
 	if err != nil {
 		return nil, fmt.Errorf("segment: open %s for append: %w", path, err)
 	}
-	if n, err := f.Size(); err != nil || n != sc.State.Size {
+	n, err := f.Size()
+	if err == nil && n != sc.State.Size+sc.ZeroTail {
+		err = fmt.Errorf("file is %d bytes, committed data ends at %d with %d zero bytes after it", n, sc.State.Size, sc.ZeroTail)
+	}
+	if err != nil {
 		f.Close()
-		if err == nil {
-			err = fmt.Errorf("file is %d bytes, committed data ends at %d", n, sc.State.Size)
-		}
 		return nil, fmt.Errorf("segment: open %s for append: %w", path, err)
 	}
 	sb := sc.spans
-	return newWriter(fs, f, path, sc.Header, o, sc.State, sb), nil
+	return newWriter(fs, f, path, sc.Header, o, sc.State, sb, n), nil
 }
 
-func newWriter(fs vfs.FS, f vfs.File, path string, h Header, o Options, st State, sb spanBuilder) *Writer {
+func newWriter(fs vfs.FS, f vfs.File, path string, h Header, o Options, st State, sb spanBuilder, fileSize int64) *Writer {
 	// Blocks keep the codec and span target the header promised, whatever
 	// the options now say, so one segment never mixes them.
 	o.Codec = h.Codec
@@ -225,9 +329,14 @@ func newWriter(fs vfs.FS, f vfs.File, path string, h Header, o Options, st State
 	return &Writer{
 		fs: fs, f: f, path: path, hdr: h, opts: o, st: st, spans: sb,
 		nextSeq: st.LastSeq + 1, nextPrev: st.LastMAC, lastTime: st.LastTime,
-		flushedEnd: st.Size,
+		flushedEnd: st.Size, fileSize: fileSize,
 	}
 }
+
+// Preallocated returns how many bytes of zero tail are left after the
+// flushed batches: the room the next batches are written into without
+// growing the file.
+func (w *Writer) Preallocated() int64 { return max(w.fileSize-w.flushedEnd, 0) }
 
 // Path returns the segment's file name.
 func (w *Writer) Path() string { return w.path }
@@ -400,10 +509,11 @@ func (w *Writer) Flush() (*Flushed, error) {
 	w.out = grow(w.out, CommitSize)
 	putCommit(w.out[covered:], uint32(covered), w.nextSeq-1, c)
 	fl := &Flushed{buf: w.out, blocks: w.batch, base: w.flushedEnd, lastSeq: w.nextSeq - 1, lastMAC: w.nextPrev, lastTime: w.lastTime}
-	if _, err := w.f.Write(w.out); err != nil {
+	if _, err := w.f.WriteAt(w.out, w.flushedEnd); err != nil {
 		return nil, w.fail(fmt.Errorf("segment: write batch to %s at offset %d: %w", w.path, fl.base, err))
 	}
 	w.flushedEnd += int64(len(w.out))
+	w.fileSize = max(w.fileSize, w.flushedEnd)
 	w.out = w.takeSpare()
 	w.batch = nil
 	return fl, nil
@@ -516,7 +626,15 @@ func (w *Writer) Seal(so *SealOptions) (*Footer, error) {
 	if _, ok := ft.Sections[SectionSpans]; ok {
 		return nil, fmt.Errorf("segment: seal %s: section %d is reserved", w.path, SectionSpans)
 	}
-	if _, err := w.f.Write(ft.marshal()); err != nil {
+	if w.fileSize > w.st.Size {
+		// A sealed file ends with its trailer: cut the zero tail first;
+		// the fdatasync below commits the cut with the footer.
+		if err := w.f.Truncate(w.st.Size); err != nil {
+			return nil, w.fail(fmt.Errorf("segment: cut the zero tail of %s at %d: %w", w.path, w.st.Size, err))
+		}
+		w.fileSize = w.st.Size
+	}
+	if _, err := w.f.WriteAt(ft.marshal(), w.st.Size); err != nil {
 		return nil, w.fail(fmt.Errorf("segment: write footer of %s: %w", w.path, err))
 	}
 	if err := w.f.Sync(); err != nil {

@@ -29,7 +29,13 @@ const (
 	DefaultMaxEvents      = 10_000
 	DefaultSegmentMaxSize = 32 << 20
 	DefaultSegmentMaxAge  = Duration(time.Hour)
-	DefaultMaxRecordSize  = 1 << 20
+	// DefaultRetentionFloor is the shortest retention vellum serve accepts
+	// without audit.retention.allow_below_floor: FedRAMP AU-11 keeps audit
+	// records at least 90 days online.
+	DefaultRetentionFloor = Duration(90 * 24 * time.Hour)
+	// DefaultPurgeEvery is how often the server purges expired segments.
+	DefaultPurgeEvery    = Duration(time.Hour)
+	DefaultMaxRecordSize = 1 << 20
 	// DefaultCheckpointRecs and DefaultCheckpointAge are the engine's
 	// cadence, the one the docs state: a signed checkpoint at least every
 	// 10 s or 100,000 records while the log grows (and at every seal).
@@ -66,6 +72,9 @@ type ServerConfig struct {
 	LogLevel string `yaml:"log_level"`
 	// LogFormat is text (logfmt) or json (config_ops.go).
 	LogFormat string `yaml:"log_format"`
+	// AccessLog is all (every request logs its line at info) or quiet
+	// (successful ingests and health checks log at debug) (config_ops.go).
+	AccessLog string `yaml:"access_log"`
 	// Metrics says who may scrape GET /metrics (config_ops.go).
 	Metrics MetricsConfig `yaml:"metrics"`
 	// TLS serves HTTPS, optionally with client certificates (config_ops.go).
@@ -80,6 +89,10 @@ type ServerConfig struct {
 	Audit AuditConfig `yaml:"audit"`
 	// Query says where GET /v1/audit reads from (config_backends.go).
 	Query QueryConfig `yaml:"query"`
+	// TrustedGateway says whose X-Auth-Subject and X-Tenant headers set
+	// the user and tenant of ingested records (gateway.go). Off by
+	// default.
+	TrustedGateway GatewayConfig `yaml:"trusted_gateway"`
 }
 
 // AuthConfig lists the bearer tokens the server accepts.
@@ -169,12 +182,19 @@ type CheckpointConfig struct {
 	Every        Duration `yaml:"every"`
 }
 
-// RetentionConfig expires whole sealed segments older than MaxAge (zero
-// keeps everything), except segments holding records of a tenant under
-// legal hold.
+// RetentionConfig purges whole sealed segments once every record in them
+// is past its tenant's period (docs/retention.md): MaxAge (zero keeps
+// everything), longer for the tenants in Tenants, every PurgeEvery, except
+// segments a legal hold touches (LegalHolds by tenant here, and the holds
+// set over the API). A period below Floor refuses to start unless
+// AllowBelowFloor is set.
 type RetentionConfig struct {
-	MaxAge     Duration `yaml:"max_age"`
-	LegalHolds []string `yaml:"legal_holds"`
+	MaxAge          Duration            `yaml:"max_age"`
+	Tenants         map[string]Duration `yaml:"tenants"`
+	Floor           Duration            `yaml:"floor"`
+	AllowBelowFloor bool                `yaml:"allow_below_floor"`
+	PurgeEvery      Duration            `yaml:"purge_every"`
+	LegalHolds      []string            `yaml:"legal_holds"`
 }
 
 // DefaultConfig returns the configuration of a server started without a
@@ -200,6 +220,8 @@ func (c *ServerConfig) SetDefaults() {
 	setDefault(&a.Checkpoint.EveryRecords, DefaultCheckpointRecs)
 	setDefault(&a.Checkpoint.Every, DefaultCheckpointAge)
 	setDefault(&a.Compression, DefaultCompression)
+	setDefault(&a.Retention.Floor, DefaultRetentionFloor)
+	setDefault(&a.Retention.PurgeEvery, DefaultPurgeEvery)
 	c.setBackendDefaults()
 	c.setOpsDefaults()
 }
@@ -278,6 +300,9 @@ func (c *ServerConfig) Validate() error {
 	if err := c.Auth.validate(); err != nil {
 		return err
 	}
+	if err := c.TrustedGateway.validate(); err != nil {
+		return err
+	}
 	if err := c.validateOps(); err != nil {
 		return err
 	}
@@ -314,6 +339,9 @@ func (c *ServerConfig) Validate() error {
 		return bad("audit.hmac_key_env", "%q is not an environment variable name", a.HMACKeyEnv)
 	}
 	if err := a.Witness.validate(a.Store); err != nil {
+		return err
+	}
+	if err := a.Retention.validate(a.Store); err != nil {
 		return err
 	}
 	seen := map[string]bool{}
@@ -577,6 +605,7 @@ func (c *ServerConfig) LogValue() slog.Value {
 		),
 		slog.Group("backends", c.backendLogAttrs()...),
 		slog.String("query_source", c.Query.Source),
+		slog.Group("trusted_gateway", slog.Any("principals", c.TrustedGateway.Principals), slog.Any("networks", c.TrustedGateway.Networks)),
 		c.opsLogValue(),
 	)
 }

@@ -28,7 +28,7 @@ const (
 
 // Defaults of the backend settings.
 const (
-	DefaultReplicateBatch = 5000
+	DefaultReplicateBatch = 10000
 	DefaultReplicateFlush = Duration(100 * time.Millisecond)
 )
 
@@ -90,7 +90,7 @@ type ReplicateConfig struct {
 	// IncludeArguments keeps the (already redacted) tool arguments as
 	// JSON; otherwise only their SHA-256 and size.
 	IncludeArguments bool `yaml:"include_arguments"`
-	// BatchSize bounds the records per transaction (default 5,000).
+	// BatchSize bounds the records per transaction (default 10,000).
 	BatchSize int `yaml:"batch_size"`
 	// FlushInterval is the longest a record waits for its batch to fill
 	// (default 100ms).

@@ -11,6 +11,8 @@ import (
 // Defaults of the operational settings (issue 15).
 const (
 	DefaultLogFormat = "text"
+	// DefaultAccessLog logs every request at info.
+	DefaultAccessLog = "all"
 	// DefaultDiskWarnFree: below this much free space /readyz reports
 	// degraded and vellum_disk_alarm{level="warn"} is 1.
 	DefaultDiskWarnFree = 1 << 30
@@ -72,6 +74,7 @@ func (t *TLSConfig) Enabled() bool { return t.CertFile != "" }
 // SetDefaults).
 func (c *ServerConfig) setOpsDefaults() {
 	setDefault(&c.LogFormat, DefaultLogFormat)
+	setDefault(&c.AccessLog, DefaultAccessLog)
 	d := &c.Audit.Disk
 	setDefault(&d.WarnFree, DefaultDiskWarnFree)
 	setDefault(&d.MinFree, DefaultDiskMinFree)
@@ -87,6 +90,11 @@ func (c *ServerConfig) validateOps() error {
 	case "text", "json":
 	default:
 		return bad("log_format", "%q is not text or json", c.LogFormat)
+	}
+	switch c.AccessLog {
+	case "all", "quiet":
+	default:
+		return bad("access_log", "%q is not all or quiet", c.AccessLog)
 	}
 	if a := c.Metrics.Addr; a != "" {
 		_, port, err := net.SplitHostPort(a)
@@ -126,6 +134,7 @@ func (c *ServerConfig) validateOps() error {
 func (c *ServerConfig) opsLogValue() slog.Attr {
 	return slog.Group("ops",
 		slog.String("log_format", c.LogFormat),
+		slog.String("access_log", c.AccessLog),
 		slog.String("metrics_addr", c.Metrics.Addr),
 		slog.String("disk_warn_free", c.Audit.Disk.WarnFree.String()),
 		slog.String("disk_min_free", c.Audit.Disk.MinFree.String()),

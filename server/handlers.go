@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"errors"
-	"io"
 	"mime"
 	"net/http"
 	"net/url"
@@ -199,11 +198,11 @@ func (s *Server) handleIngest(w http.ResponseWriter, r *http.Request, _ httprout
 	if err := s.storeOK(); err != nil {
 		return err
 	}
-	limit := int64(s.cfg.BodyLimit)
-	if r.ContentLength > limit {
-		return httpErr(http.StatusRequestEntityTooLarge, "the body is larger than the limit of %s (body_limit)", s.cfg.BodyLimit)
+	id, err := s.gatewayIdentity(r, p) // trusted-gateway identity (gateway.go)
+	if err != nil {
+		return err
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	body, err := s.readBody(w, r) // size limit after gzip (body.go)
 	if err != nil {
 		return err
 	}
@@ -218,6 +217,9 @@ func (s *Server) handleIngest(w http.ResponseWriter, r *http.Request, _ httprout
 		MaxRecordSize: int(s.cfg.Audit.MaxRecordSize),
 	}, &starts, !prepares)
 	if err != nil {
+		return err
+	}
+	if err := applyIdentity(id, recs); err != nil {
 		return err
 	}
 	for i := range recs {

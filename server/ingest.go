@@ -442,9 +442,9 @@ func (d *eventDecoder) object(r *vellum.Record, path string, lookup lookupFunc) 
 			}
 			return nil
 		}
-		return d.fail("", "want a JSON object, got null")
+		return d.wrongKind("", "a JSON object", "null")
 	default:
-		return d.fail(path, "want a JSON object, got %s", kindArticle(k))
+		return d.wrongKind(path, "a JSON object", kindArticle(k))
 	}
 	if _, err := d.dec.ReadToken(); err != nil {
 		return d.syntax(err)
@@ -561,7 +561,7 @@ func (d *eventDecoder) attributes(m *map[string]string) error {
 		_, err := d.dec.ReadValue()
 		return d.syntax(err)
 	default:
-		return d.fail("attributes", "want a JSON object, got %s", kindArticle(k))
+		return d.wrongKind("attributes", "a JSON object", kindArticle(k))
 	}
 	if _, err := d.dec.ReadToken(); err != nil {
 		return d.syntax(err)
@@ -592,7 +592,7 @@ func (d *eventDecoder) attributes(m *map[string]string) error {
 			_, err := d.dec.ReadValue()
 			return d.syntax(err)
 		default:
-			return d.fail("attributes."+key, "want a string, got %s", kindName(k))
+			return d.wrongKind("attributes."+key, "a string", kindName(k))
 		}
 		if *m == nil {
 			*m = map[string]string{}
@@ -603,6 +603,17 @@ func (d *eventDecoder) attributes(m *map[string]string) error {
 		return d.syntax(err)
 	}
 	return nil
+}
+
+// wrongKind reads the value whose first byte says it is not what the
+// field wants, so that malformed JSON that merely starts like a value of
+// another kind (a body of "t" or "nul") is reported as malformed, and
+// then reports the wrong kind.
+func (d *eventDecoder) wrongKind(path, want, got string) error {
+	if _, err := d.dec.ReadValue(); err != nil {
+		return d.syntax(err)
+	}
+	return d.fail(path, "want %s, got %s", want, got)
 }
 
 // scalar reads the next value and returns it when it is of kind want (or,

@@ -3,6 +3,7 @@ package server
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/http"
 	"strings"
@@ -93,5 +94,53 @@ func TestServingLoggedOnce(t *testing.T) {
 	e.do("GET", "/healthz", "", nil)
 	if strings.Contains(e.logs.String(), `"msg":"serving"`) {
 		t.Fatalf("Server.Serve logs serving:\n%s", e.logs.String())
+	}
+}
+
+// TestAccessLogLevels: by default a successful ingest logs its request
+// line at info; with access_log quiet it logs at debug, while a refused
+// ingest and a read still log at info.
+func TestAccessLogLevels(t *testing.T) {
+	for _, mode := range []string{"all", "quiet"} {
+		t.Run(mode, func(t *testing.T) {
+			logs := &syncBuffer{}
+			cfg := DefaultConfig()
+			cfg.Auth = testAuthConfig()
+			cfg.LogFormat = "json"
+			cfg.AccessLog = mode
+			srv, err := New(cfg, newTestStore(t), &Options{Logger: NewLogger(logs, cfg), LookupEnv: envOf(map[string]string{"ACME_INGEST": acmeIngest})})
+			if err != nil {
+				t.Fatal(err)
+			}
+			l, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			go srv.Serve(l)
+			defer srv.Shutdown(t.Context())
+			e := &testEnv{t: t, base: "http://" + l.Addr().String(), srv: srv, logs: logs, client: &http.Client{Timeout: 10 * time.Second}}
+			e.ingest(ingestToken, `{"action":"tool.call","outcome":{"status":"success"}}`)
+			e.do("POST", "/v1/audit/events", ingestToken, []byte(`{"nope":1}`))
+			e.do("GET", "/v1/audit", auditToken, nil)
+			srv.Shutdown(t.Context())
+			got := map[string]int{}
+			sc := bufio.NewScanner(strings.NewReader(logs.String()))
+			for sc.Scan() {
+				var m map[string]any
+				if json.Unmarshal(sc.Bytes(), &m) != nil || m["msg"] != "request" {
+					continue
+				}
+				got[fmt.Sprintf("%v %v %v", m["method"], m["route"], m["status"])]++
+			}
+			wantIngest := 1
+			if mode == "quiet" {
+				wantIngest = 0
+			}
+			for line, want := range map[string]int{"POST /v1/audit/events 200": wantIngest, "POST /v1/audit/events 400": 1, "GET /v1/audit 200": 1} {
+				if got[line] != want {
+					t.Errorf("%q logged %d times at info, want %d (all: %v)", line, got[line], want, got)
+				}
+			}
+		})
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -106,6 +107,11 @@ type Server struct {
 	replicaList Lister
 	ops         opsState // metrics, disk alarms, TLS (ops.go)
 	witness     Witnessed
+	// trusted gateway (gateway.go)
+	gatewayNets   []netip.Prefix
+	gatewayWarned atomic.Bool
+	// step-stream ingest (steps.go)
+	steps *stepSessions
 }
 
 // Timeouts of the HTTP server. Bodies may be several MiB from slow agents,
@@ -143,6 +149,8 @@ func New(cfg *ServerConfig, store Store, opts *Options) (*Server, error) {
 		s.log = slog.New(slog.DiscardHandler)
 	}
 	s.lookupEnv = opts.LookupEnv
+	s.gatewayNets = s.cfg.TrustedGateway.prefixes()
+	s.steps = newStepSessions(defaultStepSessions, defaultStepIdle)
 	auth, err := s.buildAuth(opts.StoredTokens)
 	if err != nil {
 		return nil, err
@@ -226,7 +234,12 @@ func (s *Server) routes() []route {
 		{http.MethodGet, "/v1/audit/count", s.authed(s.handleCount)},
 		{http.MethodGet, "/v1/audit/export", s.authed(s.handleExport)},
 		{http.MethodPost, "/v1/audit/events", s.authed(s.handleIngest)},
+		{http.MethodPost, "/v1/audit/steps", s.authed(s.handleSteps)},
 		{http.MethodPost, "/v1/audit/checkpoints", s.authed(s.handleSignCheckpoint)},
+		{http.MethodGet, "/v1/audit/holds", s.authed(s.handleListHolds)},
+		{http.MethodPost, "/v1/audit/holds", s.authed(s.handleSetHold)},
+		{http.MethodDelete, "/v1/audit/holds/:id", s.authed(s.handleReleaseHold)},
+		{http.MethodPost, "/v1/audit/purge", s.authed(s.handlePurge)},
 		{http.MethodGet, "/healthz", s.handleHealthz},
 		{http.MethodHead, "/healthz", s.handleHealthz},
 		{http.MethodGet, "/readyz", s.handleReadyz},
@@ -384,12 +397,13 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 // logRequests assigns each request an id (X-Request-Id), sets headers that
 // keep audit data out of caches, and logs one line per request: method,
 // path, status, principal, duration. Never the query string (filters can
-// name people), the body or the Authorization header. Successful ingest
-// requests and health checks log at debug: each acknowledged event is in
-// the audit log itself, and at tens of thousands of one-event requests a
-// second an info line apiece cost the server a tenth of its CPU (issue
-// 14's profile); refused and failed ingests, and every read, log at info
-// or above.
+// name people), the body or the Authorization header. Every request logs
+// at info (server errors at warn) unless access_log is quiet: then
+// successful ingests and health checks log at debug — each acknowledged
+// event is in the audit log itself, and at tens of thousands of one-event
+// requests a second an info line apiece cost the server a tenth of its
+// CPU (issue 14's profile); refusals, failures and every read still log
+// at info or above.
 func (s *Server) logRequests(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
@@ -406,8 +420,9 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 		switch {
 		case sw.status >= 500:
 			level = slog.LevelWarn
+		case s.cfg.AccessLog != "quiet":
 		case r.URL.Path == "/healthz" || r.URL.Path == "/readyz" || r.URL.Path == "/metrics",
-			r.Method == http.MethodPost && r.URL.Path == "/v1/audit/events" && sw.status < 300:
+			r.Method == http.MethodPost && (r.URL.Path == "/v1/audit/events" || r.URL.Path == "/v1/audit/steps") && sw.status < 300:
 			level = slog.LevelDebug
 		}
 		if !s.log.Enabled(r.Context(), level) {

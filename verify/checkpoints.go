@@ -103,6 +103,10 @@ func (v *dirVerifier) againstData(rank uint64, s *checkpoint.Signed, p Problem) 
 		v.beyond = max(v.beyond, s.Size)
 		return out
 	}
+	if why := v.purgedCheckpoint(s.Size); why != "" {
+		out.checked, out.why = false, why
+		return out
+	}
 	calc, ok := v.roots[s.Size]
 	if s.Size == 0 {
 		calc, ok = merkle.EmptyRoot, true

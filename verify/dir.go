@@ -115,6 +115,9 @@ type dirVerifier struct {
 	cov       coverageState
 
 	cosigned []cosignedEntry // cosigned checkpoints (witness.go)
+
+	purged *layout.Purged // the retention manifest (purged.go), nil when nothing was purged
+	prefix *merkle.Range  // the compact range of the purged records
 }
 
 // segPath and segmentName name segment files in the data directory.
@@ -165,6 +168,8 @@ func (v *dirVerifier) run() error {
 	if v.o.Origin == "" {
 		v.o.Origin = "vellum/" + v.rep.StoreID
 	}
+	v.readPurged()
+	nums = v.skipPurged(nums)
 	v.rep.Segments = len(nums)
 	results, err := v.segments(nums)
 	if err != nil {
@@ -172,6 +177,7 @@ func (v *dirVerifier) run() error {
 	}
 	v.links(nums, results)
 	v.checkpoints()
+	v.anchors()
 	v.coverage(results)
 	v.witnessChecks()
 	slices.SortStableFunc(v.rep.Problems, func(a, b *Problem) int {

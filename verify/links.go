@@ -17,6 +17,9 @@ import (
 func (v *dirVerifier) links(nums []uint64, results []*segResult) {
 	rep := v.rep
 	global := merkle.NewRange(0)
+	if v.prefix != nil {
+		global = v.prefix.Clone() // the tree of the purged records (purged.go)
+	}
 	v.treeOK = true
 	stop := func(seq uint64, why string) {
 		if v.treeOK {
@@ -51,7 +54,7 @@ func (v *dirVerifier) links(nums []uint64, results []*segResult) {
 		// prev MAC this segment's data shows.
 		hv := h
 		hv.FirstSeq, hv.PrevMAC = r.first, r.prevMAC
-		var prevEnd *layout.End
+		prevEnd := v.purgedEnd()
 		if prev != nil {
 			prevEnd = &layout.End{Number: prev.num, LastSeq: prevLast, LastMAC: prevMAC}
 		}
@@ -69,8 +72,10 @@ func (v *dirVerifier) links(nums []uint64, results []*segResult) {
 		case i > 0 && nums[i] != nums[i-1]+1:
 			link(-1, fmt.Sprintf("segment %d", nums[i-1]+1), fmt.Sprintf("segment %d", nums[i]), "a segment is missing")
 			stop(prevLast+1, fmt.Sprintf("segment %d is missing", nums[i-1]+1))
-		case i == 0 && r.num != 1:
-			rep.Warnings = append(rep.Warnings, fmt.Sprintf("the store starts at segment %d (earlier segments expired): the chain and the tree are checked from seq %d", r.num, r.first))
+		case i == 0:
+			if why, from := v.startGap(r); why != "" {
+				stop(from, why)
+			}
 		}
 		for _, le := range links {
 			switch {
@@ -79,21 +84,18 @@ func (v *dirVerifier) links(nums []uint64, results []*segResult) {
 				// they held the records up to this one's first: see holes.)
 				link(le.Offset, le.Expected, le.Found, le.Reason)
 				stop(prevLast+1, fmt.Sprintf("%s starts at seq %d, not %d", r.name, r.first, prevLast+1))
-			case le.Field == layout.FieldFirstSeq && prev == nil:
+			case le.Field == layout.FieldFirstSeq && prev == nil && (prevEnd == nil || r.num == prevEnd.Number+1):
 				link(le.Offset, le.Expected, le.Found, le.Reason)
-				stop(1, r.name+" does not start at seq 1")
+				stop(1, r.name+" does not start where the log does")
 			case le.Field == layout.FieldPrevMAC && prev != nil && tailOpen < 0 && !prev.tailLost:
 				link(le.Offset, le.Expected, le.Found, le.Reason)
-			case le.Field == layout.FieldPrevMAC && prev == nil && r.hdrOK:
+			case le.Field == layout.FieldPrevMAC && prev == nil && r.hdrOK && (prevEnd == nil || r.num == prevEnd.Number+1):
 				link(le.Offset, le.Expected, le.Found, le.Reason)
 			}
 		}
 		if prev != nil && !prev.sealed {
 			v.problem(uint64(rankSegment+i-1), &Problem{Check: CheckLink, File: prev.name, Offset: prev.size,
 				Detail: "segment is not sealed but later segments exist (replaced by an older copy, or truncated)"})
-		}
-		if prev == nil && r.num != 1 {
-			stop(1, fmt.Sprintf("the store starts at seq %d (segment %d): the tree needs every record from seq 1", r.first, r.num))
 		}
 		v.torn(i == len(results)-1, rank, r)
 

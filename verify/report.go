@@ -88,6 +88,10 @@ type Report struct {
 	Missing     uint64   `json:"records_missing"`
 	Damage      []Damage `json:"damage,omitempty"`
 	Checkpoints int      `json:"checkpoints"`
+	// Purged lists the segment ranges retention purges removed, each with
+	// the anchor record that authorized it (verify/purged.go); the data
+	// starts after them.
+	Purged []Purged `json:"purged,omitempty"`
 	// Tree is the log-wide Merkle tree of every record from seq 1 to
 	// LastSeq; nil when it could not be computed (a record is unreadable
 	// or missing, or the store starts after seq 1), and Checks says why.

@@ -25,6 +25,9 @@ type Store struct {
 	dir  string
 	segs []*storeSeg
 	last uint64
+	// pruned is the compact range of the records retention purged, nil
+	// when none were: proofs of later records need it (merkle.Pruned).
+	pruned *merkle.Range
 }
 
 type storeSeg struct {
@@ -49,6 +52,20 @@ func OpenStore(fs vfs.FS, dir string) (*Store, error) {
 		return nil, fmt.Errorf("verify: %w", err)
 	}
 	s := &Store{fs: fs, dir: dir}
+	if m, err := layout.ReadPurged(fs, dir); err != nil {
+		return nil, fmt.Errorf("verify: %w", err)
+	} else if m != nil {
+		for len(nums) > 0 && nums[0] <= m.Through {
+			nums = nums[1:] // left by an interrupted purge
+		}
+		hs := make([]merkle.Hash, len(m.Range))
+		for i, h := range m.Range {
+			hs[i] = merkle.Hash(h)
+		}
+		if s.pruned, err = merkle.RangeFrom(0, m.LastSeq, hs); err != nil {
+			return nil, fmt.Errorf("verify: %s: %w", layout.PurgedName, err)
+		}
+	}
 	for i, n := range nums {
 		path := layout.SegmentPath(dir, n)
 		r, err := segment.Open(fs, path, nil)
@@ -189,6 +206,9 @@ func (s *Store) Records(from, to uint64) iter.Seq2[StoredRecord, error] {
 func (s *Store) Source() merkle.Source { return storeSource{s} }
 
 type storeSource struct{ s *Store }
+
+// Pruned returns the compact range of the purged records (merkle.Pruned).
+func (ss storeSource) Pruned() *merkle.Range { return ss.s.pruned }
 
 func (ss storeSource) StoredNode(level uint, index uint64) (merkle.Hash, bool, error) {
 	sg := ss.s.seg((index + 1) << level)

@@ -377,7 +377,7 @@ func TestRandomFlipsAlwaysDetected(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			off := rng.IntN(len(b))
+			off := rng.IntN(liveLen(p, b))
 			b[off] ^= 1 << rng.IntN(8)
 			os.WriteFile(p, b, 0o644)
 			rep, err := Dir(dir, &Options{Verifier: f.verifier, Keys: chain.NewKeyring(f.key)})

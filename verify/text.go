@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 )
 
 // WriteText writes the report as `vellum verify` prints it (see
@@ -48,6 +49,13 @@ func (r *Report) WriteText(w io.Writer, bundle bool) {
 			line += fmt.Sprintf(", %d missing", r.Missing)
 		}
 		fmt.Fprintf(w, "  %s\n", line)
+	}
+	for _, p := range r.Purged {
+		fmt.Fprintf(w, "  purged: segments %d-%d, seq %d..%d", p.FirstSegment, p.LastSegment, p.FirstSeq, p.LastSeq)
+		if !p.FirstTime.IsZero() {
+			fmt.Fprintf(w, " (%s to %s)", p.FirstTime.Format(time.RFC3339), p.LastTime.Format(time.RFC3339))
+		}
+		fmt.Fprintf(w, ", by retention; anchor record %s\n", p.Anchor)
 	}
 	for _, d := range r.Damage {
 		fmt.Fprintf(w, "  %s: %s\n", d.State, d.describe())

@@ -29,7 +29,7 @@ func armAt(done, n int) int {
 	return done + n
 }
 
-// FailWrite makes the n-th File.Write from now (1-based, counting writes to
+// FailWrite makes the n-th File.Write or WriteAt from now (1-based, counting writes to
 // every file of this Mem) fail with an error wrapping ErrInjected, having
 // appended nothing. Later writes succeed again. n <= 0 disarms it. Writes
 // on a closed or read-only File are not counted.
@@ -118,6 +118,22 @@ func (f *faults) write(m *Mem, size int) (int, error) {
 	if f.capacity >= 0 {
 		if free := f.capacity - m.used(); int64(size) > free {
 			return int(max(free, 0)), errNoSpace
+		}
+	}
+	return size, nil
+}
+
+// writeAt counts a positional write of size bytes that grows the file by
+// growth of them and returns how many to write and the error to report.
+// Only growth counts against the capacity. The caller holds m.mu.
+func (f *faults) writeAt(m *Mem, size, growth int) (int, error) {
+	f.writes++
+	if f.writes == f.failWrite {
+		return min(f.shortWrite, size), ErrInjected
+	}
+	if f.capacity >= 0 {
+		if free := f.capacity - m.used(); int64(growth) > free {
+			return max(size-growth+int(max(free, 0)), 0), errNoSpace
 		}
 	}
 	return size, nil

@@ -52,13 +52,15 @@ type memDir struct {
 	mode         os.FileMode
 }
 
-// memNode is a file's inode. The bytes data[:len(data)] are never changed
-// in place, only appended to (Truncate copies), so durable may alias data.
+// memNode is a file's inode. Bytes that durable shares are never changed in
+// place: Write appends, and Truncate and a WriteAt inside the durable length
+// copy data first, so durable may alias data.
 type memNode struct {
 	data    []byte // current content
 	durable []byte // content that survives a crash
 	clean   int    // data[:clean] == durable[:clean]; data[clean:] is unsynced
 	ends    []int  // end offsets of the writes in data[clean:], ascending
+	shrunk  bool   // truncated below the durable length since the last sync
 	mode    os.FileMode
 }
 
@@ -126,13 +128,17 @@ func (m *Mem) Create(name string) (File, error) {
 
 // OpenWrite opens an existing file for appending writes and reads. It fails
 // with a permission error (os.ErrPermission) unless the file's mode has the
-// owner read and write bits.
-func (m *Mem) OpenWrite(name string) (File, error) { return m.open(name, true) }
+// owner read and write bits. WriteAt fails on it, as on an O_APPEND file.
+func (m *Mem) OpenWrite(name string) (File, error) { return m.open(name, true, false) }
+
+// OpenWriteAt opens an existing file for positional writes (WriteAt) and
+// reads, with the same permission check as OpenWrite.
+func (m *Mem) OpenWriteAt(name string) (File, error) { return m.open(name, true, true) }
 
 // Open opens an existing file read-only; the owner read bit must be set.
-func (m *Mem) Open(name string) (File, error) { return m.open(name, false) }
+func (m *Mem) Open(name string) (File, error) { return m.open(name, false, false) }
 
-func (m *Mem) open(name string, write bool) (File, error) {
+func (m *Mem) open(name string, write, at bool) (File, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	n, err := m.file("open", name)
@@ -146,7 +152,7 @@ func (m *Mem) open(name string, write bool) (File, error) {
 	if n.mode&need != need {
 		return nil, pathErr("open", name, syscall.EACCES)
 	}
-	return &memFile{m: m, n: n, name: name, write: write}, nil
+	return &memFile{m: m, n: n, name: name, write: write, at: at}, nil
 }
 
 // Remove deletes a file or an empty directory. Removing a file is durable
@@ -357,9 +363,12 @@ func (l *memLock) Close() error {
 // its unsynced bytes: each 512-byte block (aligned to file offsets) of
 // unsynced data is kept or dropped with equal odds, the file ends where the
 // last kept block ends, and dropped blocks before it read as zeros, as ext4
-// with delayed allocation can show. If no block is kept, the file is exactly
-// its synced content, including length (an unsynced Truncate is undone). A
-// nil rng drops all unsynced data. The same rng seed on the same Mem gives
+// with delayed allocation can show. Bytes written in place (WriteAt) over
+// synced content are kept or dropped the same way, a dropped block reading
+// as what was synced there, and the file keeps at least its synced length.
+// If no block is kept, the file is exactly its synced content, including
+// length (an unsynced Truncate is undone). A nil rng drops all unsynced
+// data. The same rng seed on the same Mem gives
 // the same result.
 //
 // The new Mem has m's capacity but no locks held and no faults armed.
@@ -398,35 +407,59 @@ func (m *Mem) crash(rng *rand.Rand, prefix bool) *Mem {
 }
 
 // crashData returns a fresh copy of what a crash leaves of n's content.
+// Unsynced bytes survive in kept ranges. Over the synced content they
+// overlay it, and the file keeps at least its synced length (fdatasync
+// committed it, and overwriting allocated bytes does not change it): a
+// preallocated file written in place keeps its zero tail and its dropped
+// blocks read as what was synced there. After a truncate below the synced
+// length, kept bytes follow the cut instead, as before any overwrite.
 func (n *memNode) crashData(rng *rand.Rand, prefix bool) []byte {
-	unsynced := slices.Clone(n.data[n.clean:])
-	if rng == nil || len(unsynced) == 0 {
+	if rng == nil || len(n.data) == n.clean {
 		return slices.Clone(n.durable)
 	}
-	keep := 0 // length of unsynced that survives
+	type span struct{ from, to int }
+	var kept []span // absolute offsets, ascending
 	if prefix {
+		keep := 0
 		if rng.IntN(2) == 0 {
 			if i := rng.IntN(len(n.ends) + 1); i > 0 {
 				keep = n.ends[i-1] - n.clean
 			}
 		} else {
-			keep = rng.IntN(len(unsynced) + 1)
+			keep = rng.IntN(len(n.data) - n.clean + 1)
+		}
+		if keep > 0 {
+			kept = append(kept, span{n.clean, n.clean + keep})
 		}
 	} else {
 		for off := n.clean; off < len(n.data); {
 			end := min((off/crashBlock+1)*crashBlock, len(n.data))
-			if rng.IntN(2) == 0 {
-				clear(unsynced[off-n.clean : end-n.clean])
-			} else {
-				keep = end - n.clean
+			if rng.IntN(2) != 0 {
+				kept = append(kept, span{off, end})
 			}
 			off = end
 		}
 	}
-	if keep == 0 {
+	if len(kept) == 0 {
 		return slices.Clone(n.durable)
 	}
-	return append(slices.Clone(n.data[:n.clean]), unsynced[:keep]...)
+	last := kept[len(kept)-1].to
+	var out []byte
+	if n.shrunk {
+		out = slices.Clone(n.data[:n.clean])
+	} else {
+		out = slices.Clone(n.durable)
+	}
+	if len(out) < last {
+		out = append(out, make([]byte, last-len(out))...)
+	}
+	for _, k := range kept {
+		copy(out[k.from:k.to], n.data[k.from:k.to])
+	}
+	if n.shrunk {
+		out = out[:last]
+	}
+	return out
 }
 
 type memInfo struct {
@@ -448,6 +481,7 @@ type memFile struct {
 	n      *memNode
 	name   string
 	write  bool
+	at     bool // opened by OpenWriteAt: WriteAt allowed
 	closed bool
 }
 
@@ -473,6 +507,46 @@ func (f *memFile) Write(p []byte) (int, error) {
 	k, err := f.m.f.write(f.m, len(p))
 	f.n.data = append(f.n.data, p[:k]...)
 	f.n.ends = append(f.n.ends, len(f.n.data))
+	if err != nil {
+		return k, pathErr("write", f.name, err)
+	}
+	return k, nil
+}
+
+// WriteAt writes p at off, zero-filling any gap after the end. Inside the
+// synced length it overwrites in place (the length stays); a crash before
+// the next Sync keeps each unsynced block or the bytes synced there (see
+// Crash). It counts as a write for FailWrite; only growth counts against
+// the capacity.
+func (f *memFile) WriteAt(p []byte, off int64) (int, error) {
+	if err := f.check("write"); err != nil {
+		return 0, err
+	}
+	defer f.m.mu.Unlock()
+	if !f.write || !f.at {
+		return 0, pathErr("write", f.name, syscall.EBADF)
+	}
+	if off < 0 {
+		return 0, pathErr("writeat", f.name, syscall.EINVAL)
+	}
+	n := f.n
+	o := int(off)
+	growth := max(0, o+len(p)-len(n.data))
+	k, err := f.m.f.writeAt(f.m, len(p), growth)
+	if k > 0 {
+		if o < len(n.durable) {
+			n.data = slices.Clone(n.data) // durable may share these bytes
+		}
+		if end := o + k; end > len(n.data) {
+			n.data = append(n.data, make([]byte, end-len(n.data))...)
+		}
+		copy(n.data[o:], p[:k])
+		n.clean = min(n.clean, o)
+		end := o + k
+		if i, found := slices.BinarySearch(n.ends, end); !found {
+			n.ends = slices.Insert(n.ends, i, end)
+		}
+	}
 	if err != nil {
 		return k, pathErr("write", f.name, err)
 	}
@@ -515,7 +589,7 @@ func (f *memFile) Sync() error {
 		return pathErr("sync", f.name, err)
 	}
 	n := f.n
-	n.durable, n.clean, n.ends = n.data[:len(n.data):len(n.data)], len(n.data), nil
+	n.durable, n.clean, n.ends, n.shrunk = n.data[:len(n.data):len(n.data)], len(n.data), nil, false
 	return nil
 }
 
@@ -530,6 +604,7 @@ func (f *memFile) Truncate(size int64) error {
 	n := f.n
 	if s := int(size); s <= len(n.data) {
 		n.data = slices.Clone(n.data[:s]) // a copy: durable may alias the old bytes
+		n.shrunk = n.shrunk || s < len(n.durable)
 		n.clean = min(n.clean, s)
 		n.ends = slices.DeleteFunc(n.ends, func(e int) bool { return e > s })
 	} else {

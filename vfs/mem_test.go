@@ -104,6 +104,37 @@ func testFS(t *testing.T, fs FS, dir string) {
 			}
 			wantContent(t, fs, name, "onetwo")
 		}},
+		{"OpenWriteAt", func(t *testing.T, fs FS, dir string) {
+			name := filepath.Join(dir, "f")
+			mustCreate(t, fs, name, "abcdef").Close()
+			a, err := fs.OpenWrite(name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := a.WriteAt([]byte("x"), 0); err == nil {
+				t.Error("WriteAt on a file opened for appending succeeded")
+			}
+			a.Close()
+			f, err := fs.OpenWriteAt(name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			if n, err := f.WriteAt([]byte("XY"), 2); n != 2 || err != nil {
+				t.Fatalf("WriteAt inside = %d, %v", n, err)
+			}
+			wantContent(t, fs, name, "abXYef") // overwritten in place, same length
+			if n, err := f.WriteAt([]byte("Z"), 8); n != 1 || err != nil {
+				t.Fatalf("WriteAt past the end = %d, %v", n, err)
+			}
+			wantContent(t, fs, name, "abXYef\x00\x00Z") // the gap reads as zeros
+			if sz, err := f.Size(); sz != 9 || err != nil {
+				t.Errorf("Size = %d, %v; want 9", sz, err)
+			}
+			if _, err := f.WriteAt([]byte("x"), -1); err == nil {
+				t.Error("WriteAt(-1) succeeded")
+			}
+		}},
 		{"OpenReadOnly", func(t *testing.T, fs FS, dir string) {
 			name := filepath.Join(dir, "f")
 			mustCreate(t, fs, name, "data").Close()
@@ -550,6 +581,70 @@ func TestCrashAfterTruncate(t *testing.T) {
 			}
 			if !seen["old"] || !seen["new"] || seen["hole"] != tt.hole {
 				t.Errorf("100 seeds gave %v; want old, new, and hole=%v", seen, tt.hole)
+			}
+		})
+	}
+}
+
+// TestCrashOverwrite checks crashes of a synced, zero-filled (preallocated)
+// file then written in place without a sync: the file keeps its synced
+// length, every 512-byte block holds either its new bytes or its zeros,
+// and a torn prefix keeps new bytes only from the start of the writes.
+func TestCrashOverwrite(t *testing.T) {
+	const size = 4096
+	for _, tt := range []struct {
+		name   string
+		crash  func(m *Mem, rng *rand.Rand) *Mem
+		prefix bool
+	}{{"Blocks", (*Mem).Crash, false}, {"Prefix", (*Mem).CrashKeepPrefix, true}} {
+		t.Run(tt.name, func(t *testing.T) {
+			seen := map[string]bool{}
+			for seed := range uint64(100) {
+				m := NewMem()
+				c := mustCreate(t, m, "f", string(make([]byte, size)))
+				c.Sync()
+				c.Close()
+				m.SyncDir(".")
+				f, err := m.OpenWriteAt("f")
+				if err != nil {
+					t.Fatal(err)
+				}
+				f.WriteAt([]byte("head"), 0)
+				f.Sync()
+				newData := bytes.Repeat([]byte("n"), 1500)
+				f.WriteAt(newData[:700], 100)
+				f.WriteAt(newData[700:], 800)
+				got := []byte(content(t, tt.crash(m, rand.New(rand.NewPCG(seed, 1))), "f"))
+				if len(got) != size || string(got[:4]) != "head" {
+					t.Fatalf("seed %d: crash left %d bytes starting %q; want %d starting head", seed, len(got), got[:min(4, len(got))], size)
+				}
+				kept := 0
+				for i := 100; i < 1600; i++ {
+					switch got[i] {
+					case 'n':
+						kept++
+					case 0:
+						if tt.prefix && i+1 < 1600 && got[i+1] == 'n' {
+							t.Fatalf("seed %d: a torn prefix has a hole at %d", seed, i)
+						}
+					default:
+						t.Fatalf("seed %d: byte %d is %q", seed, i, got[i])
+					}
+				}
+				if !bytes.Equal(got[1600:], make([]byte, size-1600)) || got[4] != 0 {
+					t.Fatalf("seed %d: bytes outside the writes changed", seed)
+				}
+				switch kept {
+				case 0:
+					seen["none"] = true
+				case 1500:
+					seen["all"] = true
+				default:
+					seen["some"] = true
+				}
+			}
+			if !seen["none"] || !seen["some"] {
+				t.Errorf("100 seeds gave %v; want none and some kept", seen)
 			}
 		})
 	}

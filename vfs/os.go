@@ -34,6 +34,16 @@ func (osFS) OpenWrite(name string) (File, error) {
 	return osFile{f}, nil
 }
 
+// OpenWriteAt opens without O_APPEND: Linux pwrite ignores the offset of
+// an O_APPEND file.
+func (osFS) OpenWriteAt(name string) (File, error) {
+	f, err := os.OpenFile(name, os.O_RDWR, 0)
+	if err != nil {
+		return nil, err
+	}
+	return osFile{f}, nil
+}
+
 func (osFS) Open(name string) (File, error) {
 	f, err := os.Open(name)
 	if err != nil {

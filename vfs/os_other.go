@@ -22,6 +22,7 @@ type unsupportedFS struct{}
 
 func (unsupportedFS) Create(string) (File, error)        { return nil, errUnsupported }
 func (unsupportedFS) OpenWrite(string) (File, error)     { return nil, errUnsupported }
+func (unsupportedFS) OpenWriteAt(string) (File, error)   { return nil, errUnsupported }
 func (unsupportedFS) Open(string) (File, error)          { return nil, errUnsupported }
 func (unsupportedFS) Remove(string) error                { return errUnsupported }
 func (unsupportedFS) Rename(string, string) error        { return errUnsupported }

@@ -9,10 +9,15 @@ import (
 // FS is the file-system surface the store needs. Paths use the host's
 // separator; names in ReadDir are base names.
 type FS interface {
-	// Create creates name for writing, failing if it exists.
+	// Create creates name for appending writes and reads, failing if it
+	// exists. WriteAt fails on it.
 	Create(name string) (File, error)
 	// OpenWrite opens an existing file for appending writes and reads.
+	// WriteAt fails on it.
 	OpenWrite(name string) (File, error)
+	// OpenWriteAt opens an existing file for positional writes (WriteAt)
+	// and reads: a preallocated file is written inside its length.
+	OpenWriteAt(name string) (File, error)
 	// Open opens an existing file read-only.
 	Open(name string) (File, error)
 	// Remove deletes a file.
@@ -35,9 +40,13 @@ type FS interface {
 	Lock(name string) (io.Closer, error)
 }
 
-// File is an open file. Writes append at the end.
+// File is an open file. Write appends at the end (files from Create and
+// OpenWrite); WriteAt writes at an offset (files from OpenWriteAt), which
+// may lie inside the file: overwriting allocated bytes
+// keeps the file's length, so an fdatasync after it need not commit a size.
 type File interface {
 	io.Writer
+	io.WriterAt
 	io.ReaderAt
 	io.Closer
 	// Sync makes every byte written so far durable (fdatasync).

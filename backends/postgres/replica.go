@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -72,10 +73,10 @@ func (r *Replica) Cursor(ctx context.Context, writer string, source [16]byte) (s
 		return cur, classify(err, r.dsn, "register replicated writer "+writer)
 	}
 	var kind, s string
-	var seq, t int64
+	var seq, t, purged int64
 	var mac []byte
-	if err := r.pool.QueryRow(ctx, `SELECT kind, source, last_seq, last_mac, last_time FROM audit_writers WHERE writer_id = $1`, writer).
-		Scan(&kind, &s, &seq, &mac, &t); err != nil {
+	if err := r.pool.QueryRow(ctx, `SELECT kind, source, last_seq, last_mac, last_time, purged_seq FROM audit_writers WHERE writer_id = $1`, writer).
+		Scan(&kind, &s, &seq, &mac, &t, &purged); err != nil {
 		return cur, classify(err, r.dsn, "read the replication cursor of "+writer)
 	}
 	if kind != "replica" {
@@ -85,9 +86,37 @@ func (r *Replica) Cursor(ctx context.Context, writer string, source [16]byte) (s
 		return cur, fmt.Errorf("%w: postgres %s: writer id %q already replicates engine %s, and this engine is %s; each server of a fleet needs its own writer id",
 			backends.ErrSchema, Redact(r.dsn), writer, s, src)
 	}
-	cur.Seq, cur.Time = uint64(seq), t
+	cur.Seq, cur.Time, cur.Purged = uint64(seq), t, uint64(purged)
 	copy(cur.MAC[:], mac)
 	return cur, nil
+}
+
+// Purge applies an engine purge (engine.Retainer.OnPurge) to writer's
+// rows: every row with seq at or below through goes, through the schema's
+// audit_purge function (the application role may call it, and has no other
+// way to remove a row). It records the writer's purge horizon
+// (audit_writers.purged_seq, forward only, never past the writer's
+// cursor), drops the day partitions that end at or before the newest
+// purged row and hold no row above its writer's horizon — any writer's: a
+// fleet's partitions are shared — and deletes the writer's other purged
+// rows (those in a partition straddling the boundary, or shared with a
+// writer not purged as far), in one transaction. Applying a purge again
+// changes nothing.
+func (r *Replica) Purge(ctx context.Context, writer string, through uint64) error {
+	if r.closed.Load() {
+		return fmt.Errorf("%w: postgres replica", backends.ErrClosed)
+	}
+	var dropped []string
+	if err := r.pool.QueryRow(ctx, `SELECT audit_purge($1, $2)`, writer, int64(through)).Scan(&dropped); err != nil {
+		return classify(err, r.dsn, fmt.Sprintf("purge writer %s through seq %d", writer, through))
+	}
+	for _, name := range dropped {
+		if day, err := time.Parse("audit_records_20060102", name); err == nil {
+			r.parts.Delete(day.UnixNano() / dayNS)
+		}
+	}
+	r.log.Info("applied the engine's purge", slog.String("writer", writer), slog.Uint64("through_seq", through), slog.Any("partitions_dropped", dropped))
+	return nil
 }
 
 // Write stores rows, whose seqs follow the writer's cursor without a gap,
@@ -108,7 +137,7 @@ func (r *Replica) Write(ctx context.Context, writer string, rows []sqlrec.Row) e
 	if err := r.ensurePartitions(ctx, conn, rows[0].TimeNS, rows[len(rows)-1].TimeNS); err != nil {
 		return err
 	}
-	return pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+	err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
 		var last int64
 		if err := tx.QueryRow(ctx, `SELECT last_seq FROM audit_writers WHERE writer_id = $1 AND kind = 'replica' FOR UPDATE`, writer).Scan(&last); err != nil {
 			if errors.Is(err, pgx.ErrNoRows) {
@@ -117,13 +146,25 @@ func (r *Replica) Write(ctx context.Context, writer string, rows []sqlrec.Row) e
 			return classify(err, r.dsn, "replicate: read the cursor")
 		}
 		if uint64(last)+1 != rows[0].Seq {
-			return fmt.Errorf("postgres: replication cursor of writer %q is at seq %d, but the batch starts at %d (another replicator writes as this writer?)", writer, last, rows[0].Seq)
+			// Behind: a commit the server acknowledged but lost in a crash
+			// (synchronous_commit is off below), with its rows; the
+			// replicator reads the cursor again and sends them again.
+			// Ahead: another replicator writes as this writer.
+			return fmt.Errorf("postgres: replication cursor of writer %q is at seq %d, but the batch starts at %d (the server lost a commit in a crash, or another replicator writes as this writer)",
+				writer, last, rows[0].Seq)
 		}
-		vals := make([][]any, len(rows))
-		for i := range rows {
-			vals[i] = rowValues(writer, &rows[i])
+		// The cursor row commits with the rows, so a commit lost before
+		// its WAL reaches disk loses both and the batch is replicated
+		// again: waiting for the flush buys nothing here.
+		if _, err := tx.Exec(ctx, `SET LOCAL synchronous_commit = off`); err != nil {
+			return classify(err, r.dsn, "replicate: set synchronous_commit")
 		}
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"audit_records"}, copyColumns, pgx.CopyFromRows(vals)); err != nil {
+		buf := copyBufs.Get().(*copyBuf)
+		_, err := copyRows(ctx, tx, buf, writer, rows)
+		if cap(buf.b) <= maxPooledCopyBuf {
+			copyBufs.Put(buf)
+		}
+		if err != nil {
 			return classify(err, r.dsn, fmt.Sprintf("replicate: copy %d rows of writer %s", len(rows), writer))
 		}
 		lr := &rows[len(rows)-1]
@@ -133,7 +174,19 @@ func (r *Replica) Write(ctx context.Context, writer string, rows []sqlrec.Row) e
 		}
 		return nil
 	})
+	if err != nil {
+		// A partition may have been dropped under the cache (a purge,
+		// retention): the retry makes sure of them again.
+		r.parts.Clear()
+	}
+	return err
 }
+
+// copyBufs holds COPY buffers between batches; one larger than
+// maxPooledCopyBuf (a batch of large rows) is left to the collector.
+var copyBufs = sync.Pool{New: func() any { return new(copyBuf) }}
+
+const maxPooledCopyBuf = 64 << 20
 
 // Query returns a page of every writer's records matching q, ordered by
 // receipt time and then by row (Page.Next's Seq is a row id, not a

@@ -149,6 +149,91 @@ GRANT USAGE, SELECT ON SEQUENCE audit_row_id TO vellum_app;
 REVOKE ALL ON FUNCTION audit_ensure_partition(timestamptz) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION audit_ensure_partition(timestamptz) TO vellum_app;
 `,
+	// 2: a replicated writer's purge horizon (issue 9). The engine's
+	// purges remove a writer's rows up to the last purged seq, and only
+	// through audit_purge: it records the horizon in
+	// audit_writers.purged_seq (forward only, never past the writer's
+	// cursor; the application role may no longer update that column
+	// directly), drops the day partitions every row of which is at or
+	// below its writer's horizon, and deletes the writer's remaining rows
+	// at or below it; the delete trigger lets a row go only at or below its
+	// writer's recorded horizon.
+	`
+ALTER TABLE audit_writers ADD COLUMN purged_seq bigint NOT NULL DEFAULT 0;
+REVOKE UPDATE ON audit_writers FROM vellum_app;
+GRANT UPDATE (last_seq, last_mac, last_time, updated) ON audit_writers TO vellum_app;
+
+CREATE FUNCTION audit_purged_forward() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	IF NEW.purged_seq < OLD.purged_seq OR NEW.purged_seq > NEW.last_seq OR (NEW.purged_seq > 0 AND NEW.kind <> 'replica') THEN
+		RAISE EXCEPTION 'audit_writers.purged_seq only moves forward, never past the replicated seq, and only for a replica'
+			USING ERRCODE = 'insufficient_privilege';
+	END IF;
+	RETURN NEW;
+END $$;
+CREATE TRIGGER audit_writers_purged_forward BEFORE UPDATE ON audit_writers
+	FOR EACH ROW EXECUTE FUNCTION audit_purged_forward();
+
+CREATE FUNCTION audit_refuse_unpurged() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	IF TG_OP = 'DELETE' AND OLD.seq <= (SELECT purged_seq FROM audit_writers WHERE writer_id = OLD.writer_id AND kind = 'replica') THEN
+		RETURN OLD;
+	END IF;
+	RAISE EXCEPTION 'audit_records is append-only: % is refused', TG_OP
+		USING ERRCODE = 'insufficient_privilege', HINT = 'retention drops whole partitions, and a replica''s purge goes through audit_purge; see docs/backends.md';
+END $$;
+DROP TRIGGER audit_records_append_only ON audit_records;
+CREATE TRIGGER audit_records_append_only BEFORE UPDATE OR DELETE ON audit_records
+	FOR EACH ROW EXECUTE FUNCTION audit_refuse_unpurged();
+
+-- Applies an engine purge to replicated writer w: rows with seq <= through
+-- go. Whole day partitions that end at or before the newest purged row and
+-- hold no row above its writer's horizon (any writer's) are dropped; the
+-- rest of w's purged rows, in the partition straddling the boundary, are
+-- deleted. Returns the partitions dropped.
+CREATE FUNCTION audit_purge(w text, through bigint) RETURNS text[]
+LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
+DECLARE
+	k text;
+	last bigint;
+	done bigint;
+	upto timestamptz;
+	part text;
+	day date;
+	busy boolean;
+	dropped text[] := '{}';
+BEGIN
+	SELECT kind, last_seq, purged_seq INTO k, last, done FROM audit_writers WHERE writer_id = w FOR UPDATE;
+	IF NOT FOUND OR k <> 'replica' THEN
+		RAISE EXCEPTION 'audit_purge: % is not a replicated writer', w USING ERRCODE = 'insufficient_privilege';
+	END IF;
+	IF through > last THEN
+		RAISE EXCEPTION 'audit_purge: writer % is replicated up to seq % only; a purge through seq % is refused', w, last, through
+			USING ERRCODE = 'insufficient_privilege';
+	END IF;
+	IF through <= done THEN
+		RETURN dropped;
+	END IF;
+	SELECT max(time) INTO upto FROM audit_records WHERE writer_id = w AND seq > done AND seq <= through;
+	UPDATE audit_writers SET purged_seq = through WHERE writer_id = w;
+	FOR part, day IN SELECT c.relname, to_date(right(c.relname, 8), 'YYYYMMDD') FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+		WHERE i.inhparent = 'audit_records'::regclass AND c.relname ~ '^audit_records_[0-9]{8}$' ORDER BY c.relname
+	LOOP
+		EXIT WHEN upto IS NULL OR ((day + 1)::timestamp AT TIME ZONE 'UTC') > upto;
+		EXECUTE format('SELECT EXISTS (SELECT 1 FROM audit_writers a WHERE EXISTS (SELECT 1 FROM %I r WHERE r.writer_id = a.writer_id AND r.seq > a.purged_seq))', part)
+			INTO busy;
+		IF NOT busy THEN
+			EXECUTE format('ALTER TABLE audit_records DETACH PARTITION %I', part);
+			EXECUTE format('DROP TABLE %I', part);
+			dropped := dropped || part;
+		END IF;
+	END LOOP;
+	DELETE FROM audit_records WHERE writer_id = w AND seq > done AND seq <= through;
+	RETURN dropped;
+END $$;
+REVOKE ALL ON FUNCTION audit_purge(text, bigint) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION audit_purge(text, bigint) TO vellum_app;
+`,
 }
 
 // SchemaVersion is the schema version this build writes.

@@ -44,7 +44,7 @@ func Verify(ctx context.Context, dsn string, keys *chain.Keyring) ([]WriterRepor
 
 type writerHead struct {
 	id, kind, source string
-	seq              int64
+	seq, purged      int64
 	mac              []byte
 }
 
@@ -69,13 +69,13 @@ func verifyPool(ctx context.Context, pool *pgxpool.Pool, dsn string, keys *chain
 	if err := tx.QueryRow(ctx, `SELECT time = '-infinity', CASE WHEN time = '-infinity' THEN now() ELSE time END FROM audit_horizon`).Scan(&infinite, &horizon); err != nil {
 		return nil, classify(err, dsn, "read the retention horizon")
 	}
-	hrows, err := tx.Query(ctx, `SELECT writer_id, kind, source, last_seq, last_mac FROM audit_writers ORDER BY writer_id`)
+	hrows, err := tx.Query(ctx, `SELECT writer_id, kind, source, last_seq, last_mac, purged_seq FROM audit_writers ORDER BY writer_id`)
 	if err != nil {
 		return nil, classify(err, dsn, "read the writers")
 	}
 	heads, err := pgx.CollectRows(hrows, func(r pgx.CollectableRow) (writerHead, error) {
 		var h writerHead
-		return h, r.Scan(&h.id, &h.kind, &h.source, &h.seq, &h.mac)
+		return h, r.Scan(&h.id, &h.kind, &h.source, &h.seq, &h.mac, &h.purged)
 	})
 	if err != nil {
 		return nil, classify(err, dsn, "read the writers")
@@ -134,6 +134,9 @@ func verifyWriter(ctx context.Context, tx pgx.Tx, dsn string, keys *chain.Keyrin
 			} else if !expired && !(h.kind == "replica") {
 				return rep, &backends.BadRowError{Backend: backend, Writer: h.id, Seq: 1,
 					Reason: fmt.Sprintf("missing: the rows start at seq %d and retention dropped nothing", row.Seq)}
+			} else if !expired && row.Seq > uint64(h.purged)+1 {
+				return rep, &backends.BadRowError{Backend: backend, Writer: h.id, Seq: uint64(h.purged) + 1,
+					Reason: fmt.Sprintf("missing: the rows start at seq %d, but the engine's purges were applied only through seq %d", row.Seq, h.purged)}
 			}
 		}
 		if err := v.Next(&row); err != nil {
@@ -151,7 +154,7 @@ func verifyWriter(ctx context.Context, tx pgx.Tx, dsn string, keys *chain.Keyrin
 	case last != nil && (uint64(h.seq) != last.Seq || string(h.mac) != string(last.MAC)):
 		return rep, &backends.BadRowError{Backend: backend, Writer: h.id, Seq: last.Seq + 1,
 			Reason: fmt.Sprintf("the writer head says the chain ends at seq %d, but the rows end at seq %d (rows were removed from the end, or the head was changed)", h.seq, last.Seq)}
-	case last == nil && h.seq > 0 && !expired:
+	case last == nil && h.seq > 0 && !expired && h.purged < h.seq:
 		return rep, &backends.BadRowError{Backend: backend, Writer: h.id, Seq: 1,
 			Reason: fmt.Sprintf("the writer head says the chain ends at seq %d, but the writer has no rows and retention dropped nothing", h.seq)}
 	}

@@ -14,6 +14,9 @@
 //
 // While the database is down the engine keeps acknowledging; the replicator
 // retries with backoff and catches up by itself, holding at most one batch
-// in memory. Check compares a summary row with the segment record it came
-// from. A Replicator is safe for concurrent use. Rules: docs/backends.md.
+// in memory. When the engine purges expired segments, Purged (wired to
+// engine.Retainer.OnPurge) has the replica remove the rows of the purged
+// seqs too, through its append-only-safe path, retried the same way and
+// recorded in the database. Check compares a summary row with the segment
+// record it came from. A Replicator is safe for concurrent use. Rules: docs/backends.md.
 package replicate

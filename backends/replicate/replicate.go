@@ -7,6 +7,7 @@ import (
 	"iter"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/vellumlog/vellum"
@@ -34,6 +35,12 @@ type Target interface {
 	// Write stores rows that follow the cursor and moves it, in one
 	// transaction.
 	Write(ctx context.Context, writer string, rows []sqlrec.Row) error
+	// Purge removes the writer's rows up to seq through (an engine purge
+	// removed those records) through the database's append-only-safe
+	// path, and records through as the writer's purge horizon (the
+	// cursor's Purged), in one transaction; a through at or below it
+	// changes nothing.
+	Purge(ctx context.Context, writer string, through uint64) error
 	// Row returns one stored row.
 	Row(ctx context.Context, writer string, seq uint64) (sqlrec.Row, error)
 	// Name names the database, without password.
@@ -43,7 +50,7 @@ type Target interface {
 
 // Defaults for Options.
 const (
-	DefaultBatchSize     = 5000
+	DefaultBatchSize     = 10000
 	DefaultFlushInterval = 100 * time.Millisecond
 	DefaultRetryMax      = 5 * time.Second
 )
@@ -56,7 +63,9 @@ type Options struct {
 	// IncludeArguments keeps the (already redacted) tool arguments as
 	// JSON instead of only their SHA-256 and size.
 	IncludeArguments bool
-	// BatchSize bounds the records per transaction; default 5,000.
+	// BatchSize bounds the records per transaction; default 10,000. The
+	// replicator holds at most two batches: one being written, and the
+	// next, read from the engine meanwhile.
 	BatchSize int
 	// FlushInterval is the longest a record waits for its batch to fill
 	// before it is written; default 100 ms.
@@ -100,12 +109,22 @@ type Replicator struct {
 	mu       sync.Mutex
 	target   Target
 	cur      uint64 // last replicated seq (valid when known)
+	purged   uint64 // the replica's purge horizon (valid when known)
 	known    bool
 	lastErr  error
 	fatal    error
 	batches  uint64
 	rows     uint64
 	caughtUp chan struct{} // closed and replaced whenever cur moves
+
+	// pending is the last seq the engine purged (Purged); the run
+	// goroutine applies it to the replica, kicked by purgeKick.
+	pending   atomic.Uint64
+	purgeKick chan struct{}
+
+	// ahead is the next batch, read while the previous one was written
+	// (only the run goroutine touches it).
+	ahead []sqlrec.Row
 }
 
 // ErrStopped reports a replicator that met a problem retrying cannot fix
@@ -134,11 +153,39 @@ func Start(src Source, open func(context.Context) (Target, error), opts *Options
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	r := &Replicator{src: src, open: open, opts: o, done: make(chan struct{}), caughtUp: make(chan struct{}),
+	r := &Replicator{src: src, open: open, opts: o, done: make(chan struct{}), caughtUp: make(chan struct{}), purgeKick: make(chan struct{}, 1),
 		log: o.Logger.With(slog.String("component", "replicate"), slog.String("writer", o.Writer))}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	go r.run()
 	return r
+}
+
+// Purged tells the replicator that the engine purged every record up to
+// seq through (engine.Retainer.OnPurge, and the retention manifest's last
+// purged seq at start): the replica removes their rows too, as soon as it
+// can, retrying while the database is down (the horizon it reached is kept
+// in the database, so a restart applies whatever is pending again). Only
+// replicated rows are removed; a purge beyond the cursor is applied up to
+// it, and the rest as the rows arrive. It does not block.
+func (r *Replicator) Purged(through uint64) {
+	for {
+		p := r.pending.Load()
+		if through <= p || r.pending.CompareAndSwap(p, through) {
+			break
+		}
+	}
+	select {
+	case r.purgeKick <- struct{}{}:
+	default:
+	}
+}
+
+// PurgedSeq returns the replica's purge horizon as last read or moved:
+// its rows up to it are gone.
+func (r *Replicator) PurgedSeq() uint64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.purged
 }
 
 // Close stops replicating (a batch in flight is finished or rolled back)
@@ -304,15 +351,19 @@ func (r *Replicator) step(lastWrite *time.Time) error {
 			return err
 		}
 		r.mu.Lock()
-		r.cur, r.known = c.Seq, true
+		r.cur, r.purged, r.known = c.Seq, c.Purged, true
 		r.mu.Unlock()
 		return nil
+	}
+	if p := r.pending.Load(); p > r.PurgedSeq() && cur > r.PurgedSeq() {
+		return r.applyPurge(ctx, t, min(p, cur))
 	}
 	wake := r.src.Published()
 	last := r.src.LastSeq()
 	if last <= cur {
 		select {
 		case <-wake:
+		case <-r.purgeKick:
 		case <-time.After(time.Second):
 		case <-ctx.Done():
 		}
@@ -334,21 +385,25 @@ func (r *Replicator) step(lastWrite *time.Time) error {
 	if first := r.src.FirstSeq(); from < first {
 		return fmt.Errorf("%w: the replica ends at seq %d but the engine's oldest record is %d (retention removed the rest); the gap cannot be filled: start a new replica", ErrStopped, cur, first)
 	}
-	rows := make([]sqlrec.Row, 0, to-cur)
-	for rec, err := range r.src.Scan(ctx, from, to) {
-		if err != nil {
-			return fmt.Errorf("replicate: read the engine at seq %d: %w", cur+uint64(len(rows))+1, err)
+	rows := r.ahead
+	r.ahead = nil
+	if len(rows) == 0 || rows[0].Seq != from {
+		var err error
+		if rows, err = r.read(ctx, from, to); err != nil {
+			return err
 		}
-		row, err := Summarize(&rec, r.segment(rec.Seq), r.opts.IncludeArguments)
-		if err != nil {
-			return fmt.Errorf("%w: seq %d: %v", ErrStopped, rec.Seq, err)
-		}
-		rows = append(rows, row)
 	}
-	if len(rows) == 0 || rows[0].Seq != from || rows[len(rows)-1].Seq != uint64(len(rows))+cur {
-		return fmt.Errorf("replicate: the engine's scan of %d..%d returned %d records", from, to, len(rows))
+	// While the database takes this batch, read and summarize the next
+	// one if it is full (catching up): one batch ahead, no more.
+	done := make(chan error, 1)
+	go func() { done <- t.Write(ctx, r.opts.Writer, rows) }()
+	next := rows[len(rows)-1].Seq + 1
+	if end := next + uint64(r.opts.BatchSize) - 1; r.src.LastSeq() >= end {
+		// A failure here is met again, and reported, by the next step.
+		r.ahead, _ = r.read(ctx, next, end)
 	}
-	if err := t.Write(ctx, r.opts.Writer, rows); err != nil {
+	if err := <-done; err != nil {
+		r.ahead = nil
 		return err
 	}
 	*lastWrite = time.Now()
@@ -360,6 +415,37 @@ func (r *Replicator) step(lastWrite *time.Time) error {
 	r.caughtUp = make(chan struct{})
 	r.mu.Unlock()
 	return nil
+}
+
+// applyPurge removes the replica's rows up to through (an engine purge's).
+func (r *Replicator) applyPurge(ctx context.Context, t Target, through uint64) error {
+	if err := t.Purge(ctx, r.opts.Writer, through); err != nil {
+		return fmt.Errorf("replicate: apply the engine's purge through seq %d: %w", through, err)
+	}
+	r.mu.Lock()
+	r.purged = through
+	r.mu.Unlock()
+	r.log.Info("replica purged", slog.String("target", t.Name()), slog.Uint64("through_seq", through))
+	return nil
+}
+
+// read returns the summaries of the engine's records from..to.
+func (r *Replicator) read(ctx context.Context, from, to uint64) ([]sqlrec.Row, error) {
+	rows := make([]sqlrec.Row, 0, to-from+1)
+	for rec, err := range r.src.Scan(ctx, from, to) {
+		if err != nil {
+			return nil, fmt.Errorf("replicate: read the engine at seq %d: %w", from+uint64(len(rows)), err)
+		}
+		row, err := Summarize(&rec, r.segment(rec.Seq), r.opts.IncludeArguments)
+		if err != nil {
+			return nil, fmt.Errorf("%w: seq %d: %v", ErrStopped, rec.Seq, err)
+		}
+		rows = append(rows, row)
+	}
+	if len(rows) == 0 || rows[0].Seq != from || rows[len(rows)-1].Seq != from+uint64(len(rows))-1 {
+		return nil, fmt.Errorf("replicate: the engine's scan of %d..%d returned %d records", from, to, len(rows))
+	}
+	return rows, nil
 }
 
 func (r *Replicator) segment(seq uint64) uint64 {

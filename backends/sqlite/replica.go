@@ -64,16 +64,16 @@ func OpenReplica(path string, opts *ReplicaOptions) (*Replica, error) {
 func (r *Replica) Cursor(ctx context.Context, writer string, source [16]byte) (sqlrec.Cursor, error) {
 	var cur sqlrec.Cursor
 	src := hex.EncodeToString(source[:])
-	rows, err := r.w.QueryContext(ctx, `SELECT writer_id, kind, source, last_seq, last_mac, last_time FROM audit_writers`)
+	rows, err := r.w.QueryContext(ctx, `SELECT writer_id, kind, source, last_seq, last_mac, last_time, purged_seq FROM audit_writers`)
 	if err != nil {
 		return cur, classify(err, r.path, "read the replication cursor")
 	}
 	found := false
 	for rows.Next() {
 		var w, kind, s string
-		var seq, t int64
+		var seq, t, purged int64
 		var mac []byte
-		if err := rows.Scan(&w, &kind, &s, &seq, &mac, &t); err != nil {
+		if err := rows.Scan(&w, &kind, &s, &seq, &mac, &t, &purged); err != nil {
 			rows.Close()
 			return cur, classify(err, r.path, "read the replication cursor")
 		}
@@ -87,7 +87,7 @@ func (r *Replica) Cursor(ctx context.Context, writer string, source [16]byte) (s
 				backends.ErrSchema, r.path, s, w, src, writer)
 		}
 		found = true
-		cur.Seq, cur.Time = uint64(seq), t
+		cur.Seq, cur.Time, cur.Purged = uint64(seq), t, uint64(purged)
 		copy(cur.MAC[:], mac)
 	}
 	rows.Close()
@@ -150,6 +150,51 @@ func (r *Replica) Write(ctx context.Context, writer string, rows []sqlrec.Row) e
 	if err := tx.Commit(); err != nil {
 		return classify(err, r.path, "replicate: commit")
 	}
+	return nil
+}
+
+// Purge applies an engine purge (engine.Retainer.OnPurge) to the replica:
+// it moves the writer's purge horizon (audit_writers.purged_seq) forward to
+// through and deletes every row at or below it, in one transaction. The
+// delete trigger lets nothing else go: a row is deleted only at or below
+// the recorded horizon (or below the time horizon), and the horizon only
+// moves forward and never past the replication cursor, so a purge through
+// a seq not yet replicated is refused. A purge at or below the horizon
+// already applied deletes nothing (applying one twice is harmless).
+func (r *Replica) Purge(ctx context.Context, writer string, through uint64) error {
+	if r.closed.Load() {
+		return fmt.Errorf("%w: sqlite: %s", backends.ErrClosed, r.path)
+	}
+	tx, err := r.w.BeginTx(ctx, nil)
+	if err != nil {
+		return classify(err, r.path, "purge: begin")
+	}
+	defer tx.Rollback()
+	var last, purged int64
+	if err := tx.QueryRowContext(ctx, `SELECT last_seq, purged_seq FROM audit_writers WHERE writer_id = ? AND kind = 'replica'`, writer).Scan(&last, &purged); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("sqlite: %s: writer %q is not registered as a replica (call Cursor first)", r.path, writer)
+		}
+		return classify(err, r.path, "purge: read the cursor")
+	}
+	if through > uint64(last) {
+		return fmt.Errorf("sqlite: %s: a purge through seq %d is refused: the replica holds writer %q only up to seq %d", r.path, through, writer, last)
+	}
+	if through <= uint64(purged) {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE audit_writers SET purged_seq = ? WHERE writer_id = ?`, int64(through), writer); err != nil {
+		return classify(err, r.path, "purge: move the purge horizon")
+	}
+	res, err := tx.ExecContext(ctx, `DELETE FROM audit_records WHERE seq <= ?`, int64(through))
+	if err != nil {
+		return classify(err, r.path, "purge: delete")
+	}
+	n, _ := res.RowsAffected()
+	if err := tx.Commit(); err != nil {
+		return classify(err, r.path, "purge: commit")
+	}
+	r.log.Info("applied the engine's purge", slog.Uint64("through_seq", through), slog.Int64("rows_deleted", n))
 	return nil
 }
 

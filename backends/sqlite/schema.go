@@ -87,6 +87,22 @@ BEGIN SELECT RAISE(ABORT, 'audit_horizon only moves forward'); END;
 CREATE TRIGGER audit_horizon_no_delete BEFORE DELETE ON audit_horizon
 BEGIN SELECT RAISE(ABORT, 'audit_horizon cannot be deleted'); END;
 `,
+	// 2: a replica's purge horizon (issue 9): the engine's purges remove
+	// the replica's rows up to the last purged seq, recorded first in
+	// audit_writers.purged_seq, which only moves forward and never past
+	// the replication cursor; the delete trigger lets a row go only below
+	// the time horizon or at or below that seq.
+	`
+ALTER TABLE audit_writers ADD COLUMN purged_seq INTEGER NOT NULL DEFAULT 0;
+DROP TRIGGER audit_records_no_delete;
+CREATE TRIGGER audit_records_no_delete BEFORE DELETE ON audit_records
+WHEN OLD.time >= (SELECT time FROM audit_horizon WHERE id = 1)
+ AND OLD.seq > (SELECT COALESCE(MAX(purged_seq), 0) FROM audit_writers WHERE kind = 'replica')
+BEGIN SELECT RAISE(ABORT, 'audit_records is append-only: DELETE is refused above the retention horizon and the replica''s purged seq'); END;
+CREATE TRIGGER audit_writers_purged_forward BEFORE UPDATE OF purged_seq ON audit_writers
+WHEN NEW.purged_seq < OLD.purged_seq OR NEW.purged_seq > NEW.last_seq OR (NEW.purged_seq > 0 AND NEW.kind <> 'replica')
+BEGIN SELECT RAISE(ABORT, 'audit_writers.purged_seq only moves forward, never past the replicated seq, and only for a replica'); END;
+`,
 }
 
 // SchemaVersion is the schema version this build writes.

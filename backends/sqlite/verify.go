@@ -51,9 +51,9 @@ func verifyDB(ctx context.Context, sdb *sql.DB, path string, keys *chain.Keyring
 	}
 	defer db.Rollback()
 	var kind string
-	var headSeq int64
+	var headSeq, purged int64
 	var headMAC []byte
-	err = db.QueryRowContext(ctx, `SELECT kind, last_seq, last_mac FROM audit_writers WHERE writer_id = ''`).Scan(&kind, &headSeq, &headMAC)
+	err = db.QueryRowContext(ctx, `SELECT kind, last_seq, last_mac, purged_seq FROM audit_writers WHERE writer_id = ''`).Scan(&kind, &headSeq, &headMAC, &purged)
 	if errors.Is(err, sql.ErrNoRows) {
 		return rep, fmt.Errorf("%w: sqlite: %s has no writer; is it a Vellum database?", backends.ErrSchema, path)
 	}
@@ -98,6 +98,10 @@ func verifyDB(ctx context.Context, sdb *sql.DB, path string, keys *chain.Keyring
 				return rep, &backends.BadRowError{Backend: "sqlite " + path, Seq: 1,
 					Reason: fmt.Sprintf("missing: the rows start at seq %d and retention removed nothing", row.Seq)}
 			}
+			if row.Seq > uint64(purged)+1 && kind == "replica" && horizon <= -1<<63 {
+				return rep, &backends.BadRowError{Backend: "sqlite " + path, Seq: uint64(purged) + 1,
+					Reason: fmt.Sprintf("missing: the rows start at seq %d, but the engine's purges were applied only through seq %d", row.Seq, purged)}
+			}
 		}
 		if err := v.Next(&row); err != nil {
 			return rep, err
@@ -117,7 +121,7 @@ func verifyDB(ctx context.Context, sdb *sql.DB, path string, keys *chain.Keyring
 	} else if headSeq > 0 {
 		var horizon int64
 		db.QueryRowContext(ctx, `SELECT time FROM audit_horizon WHERE id = 1`).Scan(&horizon)
-		if horizon <= -1<<63 {
+		if horizon <= -1<<63 && purged < headSeq {
 			return rep, &backends.BadRowError{Backend: "sqlite " + path, Seq: 1,
 				Reason: fmt.Sprintf("the writer head says the chain ends at seq %d, but the table is empty and retention removed nothing", headSeq)}
 		}

@@ -52,9 +52,6 @@ func openPrimary(ctx context.Context, cfg *server.ServerConfig, keys *chain.Keyr
 // stop).
 func serveSQL(ctx context.Context, cfg *server.ServerConfig, keys *chain.Keyring, red *redact.Redactor, stored []server.StoredToken,
 	l, ml net.Listener, ready chan<- string, stdout io.Writer, log *slog.Logger) error {
-	if cfg.Audit.Retention.MaxAge > 0 {
-		return fmt.Errorf("audit.retention.max_age is set, but audit.store %s does not expire records in this build; remove it", cfg.Audit.Store)
-	}
 	store, err := openPrimary(ctx, cfg, keys, red, log)
 	if err != nil {
 		return err
@@ -88,8 +85,10 @@ func serveSQL(ctx context.Context, cfg *server.ServerConfig, keys *chain.Keyring
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
 	go watchTokens(watchCtx, srv, cfg.DataDir, log)
+	stopRetention := startSQLRetention(ctx, cfg, store, log)                                       // audit.retention (sqlretention.go)
 	serveErr := runServer(ctx, cfg, srv, l, ml, ready, log, slog.String("store", cfg.Audit.Store)) // serveops.go
 	stopWatch()
+	stopRetention()
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil && serveErr == nil {

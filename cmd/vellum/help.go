@@ -17,6 +17,31 @@ type helpText struct {
 }
 
 var helps = map[string]helpText{
+	"purge": {
+		usage: "purge --data DIR (--config FILE | --max-age D) [--dry-run] [--json] [--by NAME]",
+		description: `Purges the sealed segments at the front of a stopped store whose records
+are all past their retention period (audit.retention in the config, or
+--max-age), up to the first segment that is not or that a legal hold
+touches (docs/retention.md). It first appends a retention.purge anchor
+record naming what goes and signs a checkpoint covering it, then writes the
+retention manifest (DATA/purged), then deletes the files. --dry-run lists
+each segment that would go (seq and time range, tenants with their own
+period, the rule) and the first one kept and why, and changes nothing. It
+takes the store's lock: on a running server use POST /v1/audit/purge.`,
+		examples: `vellum purge --data /var/lib/vellum --config /etc/vellum/vellum.yaml --dry-run
+vellum purge --data /var/lib/vellum --config /etc/vellum/vellum.yaml`,
+	},
+	"holds": {
+		usage: "holds list|set|release --data DIR [--config FILE] [--tenant T] [--since T] [--until T] [--reason R] [--id ID] [--by NAME]",
+		description: `Lists, sets or releases legal holds on a stopped store (on a running
+server: GET, POST /v1/audit/holds and DELETE /v1/audit/holds/{id}). A hold
+by tenant, receipt-time range or both keeps every segment it touches from
+being purged; setting and releasing one are audit records
+(retention.hold.set, retention.hold.release). Prints JSON.`,
+		examples: `vellum holds set --data /var/lib/vellum --tenant acme --reason "case 2026-17" --by counsel
+vellum holds list --data /var/lib/vellum
+vellum holds release --data /var/lib/vellum --id hold-0123456789abcdef --by counsel`,
+	},
 	"serve": {
 		usage: "serve [--config FILE] [--data DIR] [--addr HOST:PORT]",
 		description: `Runs the HTTP API (docs/api.md) on a data directory. Without a config it

@@ -13,6 +13,8 @@
 //	vellum report      --data DIR [--since T] [--until T] [--tenant ID] --out FILE.html
 //	vellum version     [--json]
 //	vellum witness     --data DIR --addr HOST:PORT --log ORIGIN=KEY [--name NAME]
+//	vellum purge       --data DIR (--config FILE | --max-age D) [--dry-run] [--json]
+//	vellum holds       list|set|release --data DIR [--tenant T --since T --until T --reason R | --id ID]
 //
 // Every command's -h prints its description, flags, environment variables
 // and examples (help.go).
@@ -49,6 +51,8 @@ var commands = map[string]command{
 	"report":      {"write the compliance report (one self-contained HTML page)", runReport},
 	"version":     {"print the version, commit, Go version and FIPS 140-3 mode", runVersion},
 	"witness":     {"run a witness that cosigns a store's checkpoints and refuses rollbacks and forks", runWitness},
+	"purge":       {"purge expired segments of a stopped store (retention), or list them with --dry-run", runPurge},
+	"holds":       {"list, set or release legal holds on a stopped store", runHolds},
 }
 
 func main() {

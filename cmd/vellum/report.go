@@ -111,9 +111,10 @@ func parseReportTime(name, s string) (time.Time, error) {
 }
 
 // retentionOf is what the report says about retention: the configured
-// values, and that this version does not enforce them yet.
+// values, enforced by the segment store (docs/retention.md).
 func retentionOf(cfg *server.ServerConfig) report.Retention {
-	return report.Retention{Configured: true, MaxAge: time.Duration(cfg.Audit.Retention.MaxAge), LegalHolds: cfg.Audit.Retention.LegalHolds}
+	return report.Retention{Configured: true, MaxAge: time.Duration(cfg.Audit.Retention.MaxAge), LegalHolds: cfg.Audit.Retention.LegalHolds,
+		Enforced: cfg.Audit.Store == server.StoreSegment}
 }
 
 // serveReport is the server's report generator (GET /v1/admin/report):

@@ -118,9 +118,6 @@ func serve(ctx context.Context, cfgPath, dataDir, addr string, ready chan<- stri
 	if cfg.Audit.Store != server.StoreSegment { // audit.store: sqlite, postgres, null (backends.go)
 		return serveSQL(ctx, cfg, keys, redactor, stored, l, ml, ready, stdout, log)
 	}
-	if cfg.Audit.Retention.MaxAge > 0 {
-		log.Warn("retention.max_age is set, but this build does not expire segments yet; everything is kept")
-	}
 	signer, origin, err := loadSigner(cfg, log)
 	if err != nil {
 		return err
@@ -142,6 +139,7 @@ func serve(ctx context.Context, cfgPath, dataDir, addr string, ready chan<- stri
 		CheckpointRecords:  cfg.Audit.Checkpoint.EveryRecords,
 		CheckpointInterval: time.Duration(cfg.Audit.Checkpoint.Every),
 		OnCheckpoint:       pusher.Notify,
+		Retention:          cfg.Audit.Retention.EngineRetention(), // docs/retention.md
 	})
 	if err != nil {
 		return err
@@ -152,6 +150,21 @@ func serve(ctx context.Context, cfgPath, dataDir, addr string, ready chan<- stri
 		return err
 	}
 	defer repl.Close()
+	if repl != nil && repl.r != nil {
+		// A purge never removes what the replica has not copied yet.
+		eng.Retention().SetPurgeGuard(func() (uint64, string) {
+			n, _ := repl.r.Replicated()
+			return n, "not yet copied to the replica (audit.replicate)"
+		})
+		// And what a purge removed goes from the replica too: after each
+		// purge (scheduled, admin API), and at start whatever the manifest
+		// says was purged (by `vellum purge`, or while the replica was
+		// down) and the replica has not applied yet.
+		eng.Retention().OnPurge(func(res *engine.PurgeResult) { repl.r.Purged(res.Through()) })
+		if m := eng.Retention().Purged(); m != nil {
+			repl.r.Purged(m.LastSeq)
+		}
+	}
 	startPusher(pusher, eng, log)
 	defer pusher.Close()
 

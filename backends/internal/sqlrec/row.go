@@ -396,9 +396,11 @@ var timeZero time.Time
 func unixTime(ns int64) time.Time { return time.Unix(0, ns).UTC() }
 
 // Cursor is how far a replica holds a writer's chain: its last seq and
-// MAC (zero before the first row).
+// MAC (zero before the first row), and the seq through which the
+// engine's purges were applied to it (its rows up to Purged are gone).
 type Cursor struct {
-	Seq  uint64
-	MAC  vellum.MAC
-	Time int64
+	Seq    uint64
+	MAC    vellum.MAC
+	Time   int64
+	Purged uint64
 }

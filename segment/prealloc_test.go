@@ -1,0 +1,156 @@
+package segment
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/vellumlog/vellum/vfs"
+)
+
+// TestPreallocated writes a segment into a preallocated file on the real
+// file system: batches go into the zeros without growing the file, a scan
+// of the unsealed file finds the zero tail and nothing torn, OpenAppend
+// continues inside it, and Seal cuts the tail so the sealed file ends with
+// its trailer and reads back like any other.
+func TestPreallocated(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "seg")
+	const size = 256 << 10
+	if err := Preallocate(vfs.Default, path+PreallocSuffix, size, nil); err != nil {
+		t.Fatal(err)
+	}
+	g := newGen(t)
+	w, err := CreateIn(vfs.Default, path+PreallocSuffix, path, g.header(1), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(path + PreallocSuffix); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("preallocated name still exists: %v", err)
+	}
+	commit := func(n int) {
+		t.Helper()
+		for i := 0; i < n; i++ {
+			e := g.next(120)
+			if err := w.Add(e.Seq, e.Time, e.Record, e.MAC); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := w.Commit(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	commit(3)
+	commit(1)
+	if fi, _ := os.Stat(path); fi.Size() != size {
+		t.Fatalf("file is %d bytes after commits, want the preallocated %d", fi.Size(), size)
+	}
+	if got := w.Preallocated(); got != size-w.State().Size {
+		t.Fatalf("Preallocated = %d, want %d", got, size-w.State().Size)
+	}
+	st := w.State()
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	sr, err := Scan(vfs.Default, path, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sr.TornAt != -1 || sr.Sealed || sr.State != st || sr.ZeroTail != size-st.Size {
+		t.Fatalf("scan: torn %d sealed %v state %+v zero tail %d; want no tear, state %+v, zero tail %d", sr.TornAt, sr.Sealed, sr.State, sr.ZeroTail, st, size-st.Size)
+	}
+	r, err := Open(vfs.Default, path, nil)
+	if err != nil || r.Footer() != nil {
+		t.Fatalf("Open of the unsealed preallocated file: footer %v, %v", r.Footer(), err)
+	}
+	r.Close()
+
+	if w, err = OpenAppend(vfs.Default, path, sr, nil); err != nil {
+		t.Fatal(err)
+	}
+	commit(2)
+	if fi, _ := os.Stat(path); fi.Size() != size {
+		t.Fatalf("file is %d bytes after reopening, want %d", fi.Size(), size)
+	}
+	st = w.State()
+	ft, err := w.Seal(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(path)
+	if ft.Offset != st.Size || int64(len(b)) <= st.Size || !bytes.Equal(b[len(b)-8:], []byte("VELLUMFT")) {
+		t.Fatalf("sealed file is %d bytes ending %q; want the footer at %d and the trailer last", len(b), b[len(b)-8:], st.Size)
+	}
+	sr, err = ScanBytes(path, b, nil, nil)
+	if err != nil || !sr.Sealed || sr.ZeroTail != 0 || sr.State.Count != 6 {
+		t.Fatalf("sealed scan: %+v, %v", sr, err)
+	}
+	if r, err = Open(vfs.Default, path, nil); err != nil || r.Footer() == nil {
+		t.Fatalf("Open sealed: %v", err)
+	}
+	entries, err := r.ReadSpan(r.Footer().Spans[0])
+	if err != nil || len(entries) != 6 {
+		t.Fatalf("ReadSpan: %d entries, %v", len(entries), err)
+	}
+	r.Close()
+}
+
+// TestZeroTail pins the zero-tail rules of FORMAT.md ("Preallocated
+// files") on a segment's bytes: zeros to the end after a commit frame end
+// the log; zeros with anything after them, a batch cut off by zeros, and
+// zeros before a commit frame that verifies are judged as before (torn, or
+// corruption).
+func TestZeroTail(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "s")
+	g := newGen(t)
+	w := writeBatches(t, vfs.Default, path, g, nil, 3, 2)
+	committed := w.State()
+	w.Close()
+	base, _ := os.ReadFile(path)
+	// One more batch, to cut up.
+	w2 := writeBatches(t, vfs.Default, filepath.Join(dir, "t"), newGen(t), nil, 3, 2, 2)
+	w2.Close()
+	more, _ := os.ReadFile(filepath.Join(dir, "t"))
+	batch := more[len(base):]
+	zeros := func(n int) []byte { return make([]byte, n) }
+	cat := func(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
+	for _, tc := range []struct {
+		name     string
+		b        []byte
+		zeroTail int64
+		torn     bool
+		corrupt  bool
+	}{
+		{name: "zero tail", b: cat(base, zeros(4096)), zeroTail: 4096},
+		{name: "one zero byte", b: cat(base, zeros(1)), zeroTail: 1},
+		{name: "no tail", b: base},
+		{name: "header then zeros", b: cat(base[:HeaderSize], zeros(1000)), zeroTail: 1000},
+		{name: "zeros then garbage", b: cat(base, zeros(600), []byte{7}), torn: true},
+		{name: "half a batch then zeros", b: cat(base, batch[:len(batch)/2], zeros(len(batch))), torn: true},
+		{name: "batch with a zeroed sector then zeros", b: cat(base, zeros(len(batch)/2), batch[len(batch)/2:], zeros(512)), torn: true},
+		{name: "zeros then a verifying batch", b: cat(base[:len(base)-CommitSize-40], zeros(40+CommitSize), batch), corrupt: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sr, err := ScanBytes(path, tc.b, nil, nil)
+			if tc.corrupt {
+				if !errors.Is(err, ErrCorrupt) {
+					t.Fatalf("err %v, want corruption", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if sr.ZeroTail != tc.zeroTail || (sr.TornAt >= 0) != tc.torn {
+				t.Fatalf("zero tail %d torn at %d; want %d, torn %v", sr.ZeroTail, sr.TornAt, tc.zeroTail, tc.torn)
+			}
+			if tc.name != "header then zeros" && sr.State != committed {
+				t.Fatalf("state %+v, want %+v", sr.State, committed)
+			}
+		})
+	}
+}
