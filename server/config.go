@@ -161,6 +161,12 @@ type AuditConfig struct {
 	// Compression is the codec of new segments' blocks: s2 (default) or
 	// zstd (see CompressionCodec).
 	Compression string `yaml:"compression"`
+	// Postings builds record-level postings (segment/FORMAT.md, section
+	// 4) so that filtered queries and GET /v1/audit/count read only what
+	// matches; false leaves them out (less CPU per append, smaller
+	// segments, filtered queries by the time index and span summaries).
+	// Unset: true.
+	Postings *bool `yaml:"postings"`
 	// Store is the primary store: segment (the engine, default), sqlite,
 	// postgres or null (config_backends.go).
 	Store     string          `yaml:"store"`
@@ -220,6 +226,10 @@ func (c *ServerConfig) SetDefaults() {
 	setDefault(&a.Checkpoint.EveryRecords, DefaultCheckpointRecs)
 	setDefault(&a.Checkpoint.Every, DefaultCheckpointAge)
 	setDefault(&a.Compression, DefaultCompression)
+	if a.Postings == nil {
+		on := true
+		a.Postings = &on
+	}
 	setDefault(&a.Retention.Floor, DefaultRetentionFloor)
 	setDefault(&a.Retention.PurgeEvery, DefaultPurgeEvery)
 	c.setBackendDefaults()
@@ -601,6 +611,7 @@ func (c *ServerConfig) LogValue() slog.Value {
 			slog.String("retention_max_age", a.Retention.MaxAge.String()),
 			slog.Int("legal_holds", len(a.Retention.LegalHolds)),
 			slog.String("compression", a.Compression),
+			slog.Bool("postings", a.PostingsOn()),
 			slog.Int("witnesses", len(a.Witness.Witnesses)),
 		),
 		slog.Group("backends", c.backendLogAttrs()...),
@@ -609,3 +620,7 @@ func (c *ServerConfig) LogValue() slog.Value {
 		c.opsLogValue(),
 	)
 }
+
+// PostingsOn reports whether new segments get record-level postings
+// (audit.postings, true unless set to false).
+func (a *AuditConfig) PostingsOn() bool { return a.Postings == nil || *a.Postings }

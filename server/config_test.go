@@ -234,6 +234,7 @@ func TestDefaults(t *testing.T) {
 			SegmentMaxSize: 32 << 20, SegmentMaxAge: Duration(time.Hour), MaxRecordSize: 1 << 20,
 			Checkpoint:  CheckpointConfig{EveryRecords: 100_000, Every: Duration(10 * time.Second)},
 			Compression: "s2",
+			Postings:    new(true),
 			Retention:   RetentionConfig{Floor: DefaultRetentionFloor, PurgeEvery: DefaultPurgeEvery},
 			Disk:        DiskConfig{WarnFree: 1 << 30, MinFree: 256 << 20, CheckInterval: Duration(10 * time.Second)},
 			Store:       StoreSegment,
@@ -390,5 +391,21 @@ func TestByteSizeAndDuration(t *testing.T) {
 				t.Fatalf("String %q does not parse back", got.String())
 			}
 		})
+	}
+}
+
+// TestPostingsSetting: audit.postings is on unless set to false.
+func TestPostingsSetting(t *testing.T) {
+	for yaml, want := range map[string]bool{"": true, "audit:\n  postings: true\n": true, "audit:\n  postings: false\n": false} {
+		c, err := ParseConfig([]byte(yaml), envOf(nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := c.Audit.PostingsOn(); got != want {
+			t.Errorf("%q: PostingsOn = %v, want %v", yaml, got, want)
+		}
+	}
+	if _, err := ParseConfig([]byte("audit:\n  postings: sometimes\n"), envOf(nil)); err == nil {
+		t.Error("postings: sometimes was accepted")
 	}
 }

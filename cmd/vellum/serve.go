@@ -127,6 +127,7 @@ func serve(ctx context.Context, cfgPath, dataDir, addr string, ready chan<- stri
 	m := metrics.New(nil)
 	eng, err := engine.Open(cfg.DataDir, &engine.Options{
 		Codec:              codec,
+		NoPostings:         !cfg.Audit.PostingsOn(),
 		Keys:               keys,
 		SegmentSize:        int64(cfg.Audit.SegmentMaxSize),
 		SegmentAge:         time.Duration(cfg.Audit.SegmentMaxAge),
