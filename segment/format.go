@@ -56,7 +56,20 @@ const (
 	CodecNone Codec = 0
 	CodecS2   Codec = 1
 	CodecZstd Codec = 2
+	// CodecS2Dict is a segment codec (header byte 12), not a block's own:
+	// the segment's first DictSize raw bytes are written in S2 blocks
+	// (block codec 1) and become the dictionary of the S2 blocks after
+	// them (block codec 3), which are small so that a reader of one record
+	// decompresses a few KiB (FORMAT.md, "Dictionary blocks").
+	CodecS2Dict Codec = 3
 )
+
+// allows reports whether a block frame with codec b may appear in a
+// segment whose header names c: its own codec, or in an S2-dictionary
+// segment plain S2 too (the blocks that make up the dictionary).
+func (c Codec) allows(b Codec) bool {
+	return b == c || (c == CodecS2Dict && b == CodecS2)
+}
 
 func (c Codec) String() string {
 	switch c {
@@ -66,6 +79,8 @@ func (c Codec) String() string {
 		return "s2"
 	case CodecZstd:
 		return "zstd"
+	case CodecS2Dict:
+		return "s2dict"
 	}
 	return fmt.Sprintf("codec(%d)", uint8(c))
 }
@@ -131,7 +146,7 @@ func parseHeader(path string, b []byte) (Header, error) {
 		return h, corrupt(path, 10, 0, "header size %d, want %d", n, HeaderSize)
 	}
 	h.Codec = Codec(b[12])
-	if h.Codec > CodecZstd {
+	if h.Codec > CodecS2Dict {
 		return h, corrupt(path, 12, 0, "unknown codec %d", b[12])
 	}
 	h.Number = le.Uint64(b[HeaderNumberOffset:])

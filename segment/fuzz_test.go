@@ -101,6 +101,10 @@ func FuzzOpen(f *testing.F) {
 	})
 }
 
+// fuzzDict is a dictionary like a segment's: records' text, repeated to
+// DictSize bytes.
+var fuzzDict = newDict([]byte(strings.Repeat("tool.call web_search weather in Paris for day 12 gpt-4o ", DictSize/40)))
+
 // FuzzDecompress feeds arbitrary payloads to the block decoders, zstd
 // above all (a frame format with many ways to lie about sizes): they must
 // never panic, and a payload they accept decodes to exactly the raw length
@@ -108,13 +112,15 @@ func FuzzOpen(f *testing.F) {
 func FuzzDecompress(f *testing.F) {
 	raw := []byte(strings.Repeat("tool.call web_search weather in Paris ", 40))
 	for _, c := range []Codec{CodecNone, CodecS2, CodecZstd} {
-		f.Add(uint8(c), compress(c, nil, raw), uint32(len(raw)))
+		f.Add(uint8(c), compress(c, nil, raw, nil), uint32(len(raw)))
 	}
-	f.Add(uint8(CodecZstd), compress(CodecZstd, nil, raw), uint32(len(raw)-1))
-	f.Add(uint8(CodecZstd), compress(CodecZstd, nil, nil), uint32(0))
+	f.Add(uint8(CodecS2Dict), compress(CodecS2Dict, nil, raw, fuzzDict), uint32(len(raw)))
+	f.Add(uint8(CodecS2Dict), compress(CodecS2Dict, nil, []byte("Paris tool.call weather"), fuzzDict), uint32(23))
+	f.Add(uint8(CodecZstd), compress(CodecZstd, nil, raw, nil), uint32(len(raw)-1))
+	f.Add(uint8(CodecZstd), compress(CodecZstd, nil, nil, nil), uint32(0))
 	f.Fuzz(func(t *testing.T, codec uint8, stored []byte, rawLen uint32) {
 		n := int(rawLen % (1 << 20)) // the caller bounds raw lengths
-		out, err := decompress(Codec(codec), nil, stored, n)
+		out, err := decompress(Codec(codec), nil, stored, n, fuzzDict)
 		if err == nil && len(out) != n {
 			t.Fatalf("decoded %d bytes, the header says %d", len(out), n)
 		}
