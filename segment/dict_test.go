@@ -3,10 +3,10 @@ package segment
 import (
 	"bytes"
 	"encoding/binary"
-	"strings"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/vellumlog/vellum/vfs"

@@ -16,7 +16,7 @@ import (
 
 // Defaults for Options.
 const (
-	DefaultBlockSize     = 64 << 10
+	DefaultBlockSize = 64 << 10
 	// DefaultDictBlockSize is the block size after the dictionary of an
 	// S2-dictionary segment (FORMAT.md, "Dictionary blocks" has the
 	// measurements behind it).
