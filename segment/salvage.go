@@ -378,7 +378,7 @@ func (s *salvager) block(off int) (int, bool) {
 	case why != "":
 	case b[2] != 0 || b[3] != 0:
 		why = "reserved block header bytes are not zero"
-	case h.codec != s.res.Header.Codec && s.res.HeaderOK:
+	case !s.res.Header.Codec.allows(h.codec) && s.res.HeaderOK:
 		why = fmt.Sprintf("block codec %s differs from the segment's %s", h.codec, s.res.Header.Codec)
 	}
 	first := s.next
