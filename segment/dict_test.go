@@ -3,6 +3,7 @@ package segment
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -289,5 +290,34 @@ func TestBlockIndexForged(t *testing.T) {
 			fr.Close()
 			t.Fatalf("open of a block index cut by %d bytes succeeded", cut)
 		}
+	}
+}
+
+// TestDictVersion: S2-dictionary segments are format version 2, so a
+// build that reads only version 1 says so; a header whose version and
+// codec disagree is corrupt.
+func TestDictVersion(t *testing.T) {
+	h := Header{Codec: CodecS2Dict, Number: 1, FirstSeq: 1, SpanTarget: 1}
+	b := h.marshal()
+	if v := binary.LittleEndian.Uint16(b[8:]); v != VersionDict {
+		t.Fatalf("version %d", v)
+	}
+	if _, err := parseHeader("x", b); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		v    uint16
+		want error
+	}{{Version, ErrCorrupt}, {VersionDict + 1, ErrVersion}} {
+		bad := bytes.Clone(b)
+		binary.LittleEndian.PutUint16(bad[8:], tc.v)
+		binary.LittleEndian.PutUint32(bad[124:], crc(bad[:124]))
+		if _, err := parseHeader("x", bad); !errors.Is(err, tc.want) {
+			t.Fatalf("version %d: %v, want %v", tc.v, err, tc.want)
+		}
+	}
+	h.Codec = CodecS2
+	if v := binary.LittleEndian.Uint16(h.marshal()[8:]); v != Version {
+		t.Fatalf("S2 segment of version %d", v)
 	}
 }
