@@ -21,7 +21,8 @@ import (
 // a selective query fetches a match (segment.Reader.ReadBlocks with one
 // seq), from 64 KiB S2 blocks (codec=s2-64k, the layout before) and from
 // 8 KiB blocks sharing a dictionary, through the block index (codec=s2dict,
-// the default): what one match costs besides the postings. The segment
+// the default): what one match costs besides the postings; and a whole
+// span (codec=…/span), what reading in order costs. The segment
 // (12 MiB, about 75,000 bench records, in the page cache) is built once per
 // codec.
 func BenchmarkReadRecord(b *testing.B) {
@@ -75,6 +76,21 @@ func BenchmarkReadRecord(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
+		})
+		// A whole span, as a time-range page, a scan or verification
+		// reads it: the price of dictionary blocks there.
+		b.Run(fmt.Sprintf("codec=%s/span", c.name), func(b *testing.B) {
+			rng := rand.New(rand.NewPCG(1, 2))
+			sc := &segment.Scratch{}
+			n := 0
+			for b.Loop() {
+				es, err := r.ReadSpanScratch(ft.Spans[rng.IntN(len(ft.Spans))], sc)
+				if err != nil {
+					b.Fatal(err)
+				}
+				n += len(es)
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(n), "ns/record")
 		})
 		r.Close()
 	}
