@@ -389,4 +389,3 @@ func TestDictSegmentSalvage(t *testing.T) {
 		t.Fatalf("damaged dictionary: %d of %d records delivered, damage %v", len(got), len(g.all), res.Damage)
 	}
 }
-
