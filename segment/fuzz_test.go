@@ -151,6 +151,11 @@ func FuzzSalvage(f *testing.F) {
 	flipped := append([]byte(nil), sealed...)
 	flipped[len(flipped)/2] ^= 0x20
 	f.Add(flipped)
+	dsealed, _, _ := seedDictSegment(f)
+	f.Add(dsealed)
+	dflipped := append([]byte(nil), dsealed...)
+	dflipped[len(dflipped)-len(dflipped)/4] ^= 0x20 // in a dictionary block
+	f.Add(dflipped)
 	opts := &Options{MaxRecordSize: 4096, BlockSize: 512}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var last uint64
