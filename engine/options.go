@@ -69,11 +69,19 @@ type Options struct {
 	// postingsHook, in tests, runs before the postings goroutine applies
 	// each batch (to hold it back).
 	postingsHook func()
-	// Codec compresses the blocks of new segments: segment.CodecS2 (the
-	// default; the zero value means it too) or segment.CodecZstd, about a
-	// fifth smaller on disk for several times the CPU (PERFORMANCE.md).
+	// Codec compresses the blocks of new segments: segment.CodecS2Dict
+	// (the default; the zero value means it): S2 blocks of DictBlockSize
+	// that share a dictionary, the segment's first 64 KiB of records, so
+	// that reading one record decompresses a few KiB
+	// (segment/FORMAT.md, "Dictionary blocks"); segment.CodecS2, plain S2
+	// blocks of BlockSize (the layout before); or segment.CodecZstd, about
+	// a fifth smaller on disk for several times the CPU (PERFORMANCE.md).
 	// A segment keeps the codec it was created with.
 	Codec segment.Codec
+	// DictBlockSize is the raw size of the blocks of S2-dictionary
+	// segments after their dictionary. Default
+	// segment.DefaultDictBlockSize; at most BlockSize.
+	DictBlockSize int
 	// MaxOpenSegments bounds how many segment files the engine keeps open
 	// for reads (least recently used first closed; reopened on demand),
 	// so that file descriptors stay flat however many segments the store
@@ -182,6 +190,13 @@ func (o *Options) withDefaults() (Options, error) {
 	if r.MaxRecordSize <= 0 {
 		r.MaxRecordSize = segment.DefaultMaxRecordSize
 	}
+	if r.Codec == segment.CodecNone {
+		r.Codec = segment.CodecS2Dict
+	}
+	if r.DictBlockSize <= 0 {
+		r.DictBlockSize = segment.DefaultDictBlockSize
+	}
+	r.DictBlockSize = min(r.DictBlockSize, r.BlockSize)
 	if r.MaxRecordSize > segment.MaxRecordSizeLimit {
 		return Options{}, fmt.Errorf("engine: MaxRecordSize %d exceeds the format's limit %d", r.MaxRecordSize, segment.MaxRecordSizeLimit)
 	}
@@ -210,7 +225,7 @@ func (o *Options) withDefaults() (Options, error) {
 }
 
 func (o *Options) segmentOptions() *segment.Options {
-	return &segment.Options{BlockSize: o.BlockSize, MaxRecordSize: o.MaxRecordSize, NoCompression: o.NoCompression, Codec: o.Codec}
+	return &segment.Options{BlockSize: o.BlockSize, DictBlockSize: o.DictBlockSize, MaxRecordSize: o.MaxRecordSize, NoCompression: o.NoCompression, Codec: o.Codec}
 }
 
 // LogValue describes the options for slog without secrets.
@@ -224,6 +239,7 @@ func (o Options) LogValue() slog.Value {
 		slog.Int64("segment_size", o.SegmentSize),
 		slog.Duration("segment_age", o.SegmentAge),
 		slog.Int("block_size", o.BlockSize),
+		slog.Int("dict_block_size", o.DictBlockSize),
 		slog.Int("max_record_size", o.MaxRecordSize),
 		slog.Bool("compression", !o.NoCompression),
 		slog.String("codec", o.Codec.String()),

@@ -5,7 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
+	"sync/atomic"
 
+	"github.com/klauspost/compress/s2"
 	"github.com/vellumlog/vellum"
 	"github.com/vellumlog/vellum/vfs"
 )
@@ -33,6 +36,68 @@ type Reader struct {
 	footer *Footer
 	size   int64
 	opts   Options
+
+	// blocks is the footer's block index (section 5), when it has one.
+	blocks *blockIndex
+
+	// The dictionary of an S2-dictionary segment, read on first use.
+	dictMu  sync.Mutex
+	dictVal atomic.Pointer[s2.Dict]
+}
+
+// dict returns the dictionary of an S2-dictionary segment: the first
+// DictSize bytes of its records' raw payload, read from the plain S2
+// blocks at the start of the file (FORMAT.md, "Dictionary blocks"). The
+// blocks are checked as any read checks them; their records' MACs are
+// checked by whoever verifies the segment's first span.
+func (r *Reader) dict() (*s2.Dict, error) {
+	if d := r.dictVal.Load(); d != nil {
+		return d, nil
+	}
+	r.dictMu.Lock()
+	defer r.dictMu.Unlock()
+	if d := r.dictVal.Load(); d != nil {
+		return d, nil
+	}
+	var prefix []byte
+	hb := make([]byte, BlockHeaderSize)
+	for off := int64(HeaderSize); len(prefix) < DictSize; {
+		if err := r.readAt(hb[:1], off); err != nil {
+			return nil, err
+		}
+		if hb[0] == frameCommit {
+			off += CommitSize
+			continue
+		}
+		if hb[0] != frameBlock {
+			return nil, corrupt(r.path, off, 0, "frame type %#x among the dictionary's blocks", hb[0])
+		}
+		if err := r.readAt(hb, off); err != nil {
+			return nil, err
+		}
+		var h blockHeader
+		h.parse(hb)
+		if h.codec != CodecS2 {
+			return nil, corrupt(r.path, off, h.firstSeq, "block codec %s among the dictionary's first %d raw bytes", h.codec, DictSize)
+		}
+		n := BlockHeaderSize + int64(h.storedLen)
+		if n > int64(r.opts.maxRaw())*2 || (r.footer != nil && off+n > r.footer.Offset) {
+			return nil, corrupt(r.path, off, h.firstSeq, "block payload of %d bytes runs past the end of the data", h.storedLen)
+		}
+		b := make([]byte, n)
+		if err := r.readAt(b, off); err != nil {
+			return nil, err
+		}
+		_, payload, _, err := decodeBlock(r.path, b, off, &r.opts, nil, nil)
+		if err != nil {
+			return nil, err
+		}
+		prefix = append(prefix, payload...)
+		off += n
+	}
+	d := newDict(prefix)
+	r.dictVal.Store(d)
+	return d, nil
 }
 
 // Open opens a segment for reading. For a sealed segment it loads and checks
@@ -100,6 +165,11 @@ func (r *Reader) load() error {
 	if ft.Count == 0 && ft.LastMAC != r.hdr.PrevMAC {
 		return corrupt(r.path, off, 0, "empty segment's last MAC differs from its header's prev MAC")
 	}
+	if sec, ok := ft.Sections[SectionBlocks]; ok {
+		if r.blocks, err = parseBlockIndex(r.path, ft.SectionOffsets[SectionBlocks], sec, ft.Spans); err != nil {
+			return err
+		}
+	}
 	r.footer = ft
 	return nil
 }
@@ -160,6 +230,7 @@ type Scratch struct {
 	file    []byte
 	blocks  [][]byte
 	entries []Entry
+	refs    []blockRef
 }
 
 // ReadSpanScratch is ReadSpan using sc's buffers.
@@ -194,7 +265,7 @@ func (r *Reader) ReadSpanScratch(s Span, sc *Scratch) ([]Entry, error) {
 		if nb == len(sc.blocks) {
 			sc.blocks = append(sc.blocks, nil)
 		}
-		h, payload, n, err := decodeBlock(r.path, b[p:], s.Offset+int64(p), &r.opts, sc.blocks[nb])
+		h, payload, n, err := decodeBlock(r.path, b[p:], s.Offset+int64(p), &r.opts, sc.blocks[nb], r.dict)
 		if err != nil {
 			return nil, err
 		}
@@ -223,7 +294,10 @@ func (r *Reader) ReadSpanScratch(s Span, sc *Scratch) ([]Entry, error) {
 
 // decodeBlock parses and checks the block frame at the start of b (file
 // offset off) and returns its header, decompressed payload and frame length.
-func decodeBlock(path string, b []byte, off int64, o *Options, buf []byte) (blockHeader, []byte, int, error) {
+//
+// A dictionary block (block codec CodecS2Dict) gets its dictionary from
+// dict, called only for one.
+func decodeBlock(path string, b []byte, off int64, o *Options, buf []byte, dict func() (*s2.Dict, error)) (blockHeader, []byte, int, error) {
 	var h blockHeader
 	if len(b) < BlockHeaderSize {
 		return h, nil, 0, corrupt(path, off, 0, "truncated block header (%d bytes)", len(b))
@@ -251,10 +325,17 @@ func decodeBlock(path string, b []byte, off int64, o *Options, buf []byte) (bloc
 	if uint64(h.count) > uint64(h.rawLen)/(MinEncodedRecord+vellum.MACSize+1) {
 		return h, nil, 0, corrupt(path, off, h.firstSeq, "block claims %d records in %d raw bytes", h.count, h.rawLen)
 	}
-	if h.codec != o.codec {
+	if !o.codec.allows(h.codec) {
 		return h, nil, 0, corrupt(path, off, h.firstSeq, "block codec %s differs from the segment's %s", h.codec, o.codec)
 	}
-	payload, err := decompress(h.codec, buf, b[BlockHeaderSize:n], int(h.rawLen))
+	var d *s2.Dict
+	if h.codec == CodecS2Dict {
+		var err error
+		if d, err = dict(); err != nil {
+			return h, nil, 0, err
+		}
+	}
+	payload, err := decompress(h.codec, buf, b[BlockHeaderSize:n], int(h.rawLen), d)
 	if err != nil {
 		return h, nil, 0, corrupt(path, off, h.firstSeq, "block payload: %v", err)
 	}
@@ -324,6 +405,11 @@ func (r *Reader) ReadBlocks(s Span, seqs []uint64, sc *Scratch) ([]Entry, error)
 	if s.Length > int64(r.opts.MaxFooterSize) {
 		return nil, corrupt(r.path, s.Offset, s.FirstSeq, "span of %d bytes exceeds the read limit", s.Length)
 	}
+	if r.blocks != nil {
+		if i := r.spanIndex(s); i >= 0 {
+			return r.readIndexed(i, s, seqs, sc)
+		}
+	}
 	if int64(cap(sc.file)) < s.Length {
 		sc.file = make([]byte, s.Length)
 	}
@@ -366,7 +452,7 @@ func (r *Reader) ReadBlocks(s Span, seqs []uint64, sc *Scratch) ([]Entry, error)
 		if nb == len(sc.blocks) {
 			sc.blocks = append(sc.blocks, nil)
 		}
-		h, payload, n, err := decodeBlock(r.path, b[p:], s.Offset+int64(p), &r.opts, sc.blocks[nb])
+		h, payload, n, err := decodeBlock(r.path, b[p:], s.Offset+int64(p), &r.opts, sc.blocks[nb], r.dict)
 		if err != nil {
 			return nil, err
 		}

@@ -20,6 +20,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"time"
@@ -239,6 +240,7 @@ func runShapes(args []string) error {
 	withHTTP := fl.Bool("http", false, "also the first shape and its count over HTTP on loopback")
 	only := fl.String("only", "", "run only shapes whose name contains one of these comma-separated strings")
 	noPostings := fl.Bool("no-postings", false, "open the store with engine.Options.NoPostings: every query by the time index and span summaries, as before issue 13")
+	cpuProfile := fl.String("cpuprofile", "", "write a CPU profile of the queries (not the reopen) to this file")
 	fl.Parse(args)
 	if *dir == "" {
 		return errors.New("--data is required")
@@ -280,6 +282,17 @@ func runShapes(args []string) error {
 		stores = append(stores, store{"sqlite",
 			func(q query.Query) (int, error) { return sqlitePage(db, q) },
 			func(q query.Query) (uint64, error) { return sqliteCount(db, q) }})
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	for _, sh := range append(slices.Clone(pageShapes), countShapes...) {
 		if *only != "" && !slices.ContainsFunc(strings.Split(*only, ","), func(s string) bool { return strings.Contains(sh.name, s) }) {
