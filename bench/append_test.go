@@ -111,8 +111,8 @@ const recordBytes = 350 // the size the targets are stated for
 // call. The baselines below run in the same `go test -bench` invocation.
 // disk=ext4 runs in $TMPDIR, which must be on a disk (checked: the
 // benchmark fails on tmpfs and logs the file system it used); codec=zstd
-// runs with zstd blocks instead of S2 with a dictionary (the default),
-// codec=s2-64k with 64 KiB S2 blocks without one. B/record is the store's size on
+// runs with zstd blocks instead of 64 KiB S2 blocks (the default),
+// codec=s2dict with 8 KiB S2 blocks sharing a per-segment dictionary. B/record is the store's size on
 // disk per record.
 func BenchmarkAppend(b *testing.B) {
 	sample := NewGen(1).Next()
@@ -131,16 +131,16 @@ func BenchmarkAppend(b *testing.B) {
 		{4, 1000, "ext4", segment.CodecZstd, false}, {64, 1, "ext4", segment.CodecZstd, false}, {4, 1000, "tmpfs", segment.CodecZstd, false},
 		// Without record-level postings (issue 13): what they cost.
 		{4, 1000, "ext4", 0, true}, {4, 1000, "tmpfs", 0, true}, {64, 1, "ext4", 0, true},
-		// 64 KiB S2 blocks without a dictionary (the layout before codec
-		// 3, the default): what dictionary blocks cost on the append path.
-		{4, 1000, "ext4", segment.CodecS2, false}, {4, 1000, "tmpfs", segment.CodecS2, false}, {64, 1, "ext4", segment.CodecS2, false},
+		// S2 blocks sharing a per-segment dictionary (codec 3,
+		// audit.compression: s2dict): what they cost on the append path.
+		{4, 1000, "ext4", segment.CodecS2Dict, false}, {4, 1000, "tmpfs", segment.CodecS2Dict, false}, {64, 1, "ext4", segment.CodecS2Dict, false},
 	} {
 		name := fmt.Sprintf("callers=%d/batch=%d/disk=%s", c.callers, c.batch, c.disk)
 		switch c.codec {
 		case segment.CodecZstd:
 			name += "/codec=zstd"
-		case segment.CodecS2:
-			name += "/codec=s2-64k"
+		case segment.CodecS2Dict:
+			name += "/codec=s2dict"
 		}
 		if c.noPostings {
 			name += "/postings=off"

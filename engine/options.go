@@ -69,13 +69,14 @@ type Options struct {
 	// postingsHook, in tests, runs before the postings goroutine applies
 	// each batch (to hold it back).
 	postingsHook func()
-	// Codec compresses the blocks of new segments: segment.CodecS2Dict
-	// (the default; the zero value means it): S2 blocks of DictBlockSize
-	// that share a dictionary, the segment's first 64 KiB of records, so
-	// that reading one record decompresses a few KiB
-	// (segment/FORMAT.md, "Dictionary blocks"); segment.CodecS2, plain S2
-	// blocks of BlockSize (the layout before); or segment.CodecZstd, about
-	// a fifth smaller on disk for several times the CPU (PERFORMANCE.md).
+	// Codec compresses the blocks of new segments: segment.CodecS2 (the
+	// default; the zero value means it), plain S2 blocks of BlockSize;
+	// segment.CodecS2Dict, S2 blocks of DictBlockSize that share a
+	// dictionary, the segment's first 64 KiB of records, so that reading
+	// one record decompresses a few KiB (segment/FORMAT.md, "Dictionary
+	// blocks"; faster selective reads for more append CPU); or
+	// segment.CodecZstd, about a fifth smaller on disk for several times
+	// the CPU (PERFORMANCE.md).
 	// A segment keeps the codec it was created with.
 	Codec segment.Codec
 	// DictBlockSize is the raw size of the blocks of S2-dictionary
@@ -191,7 +192,7 @@ func (o *Options) withDefaults() (Options, error) {
 		r.MaxRecordSize = segment.DefaultMaxRecordSize
 	}
 	if r.Codec == segment.CodecNone {
-		r.Codec = segment.CodecS2Dict
+		r.Codec = segment.CodecS2
 	}
 	if r.DictBlockSize <= 0 {
 		r.DictBlockSize = segment.DefaultDictBlockSize

@@ -89,9 +89,9 @@ func pick(v string, absent bool) string {
 // after a reopen (postings from footers and rebuilt from the active
 // segment's records), and after more appends that seal more segments.
 func TestQueryPostingsOracle(t *testing.T) {
-	// Small segments (their blocks all make the dictionary of an
-	// S2-dictionary segment), and segments past the dictionary, with
-	// dictionary blocks and a block index.
+	// Small segments of the default codec (plain S2 blocks), and
+	// S2-dictionary segments past the dictionary, with dictionary blocks
+	// and a block index.
 	for _, size := range []int64{32 << 10, 48 << 10} {
 		t.Run(fmt.Sprintf("segment=%dKiB", size>>10), func(t *testing.T) {
 			testQueryPostingsOracle(t, size)
@@ -101,10 +101,11 @@ func TestQueryPostingsOracle(t *testing.T) {
 
 func testQueryPostingsOracle(t *testing.T, segSize int64) {
 	dir := t.TempDir()
+	o := testOpts(t)
 	if segSize >= 48<<10 { // about 100 KiB of records: past the dictionary
+		o.Codec = segment.CodecS2Dict
 		t.Cleanup(func() { requireDictBlocks(t, dir) })
 	}
-	o := testOpts(t)
 	o.SegmentSize = segSize
 	o.BlockSize = 2 << 10
 	o.DictBlockSize = 1 << 10
