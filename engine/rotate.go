@@ -182,12 +182,12 @@ func (c *committer) createSegment(num uint64, tip segment.Tip) (*segInfo, *segme
 		w.Close()
 		return nil, nil, err
 	}
-	r, err := segment.Open(c.fs, path, c.opts.segmentOptions())
+	si := &segInfo{num: num, path: path, hdr: w.Header(), files: c.files}
+	r, err := c.files.openData(si) // its spans come from the writer, later the footer
 	if err != nil {
 		w.Close()
 		return nil, nil, err
 	}
-	si := &segInfo{num: num, path: path, hdr: w.Header(), files: c.files}
 	c.files.adopt(si, r)
 	return si, w, nil
 }
