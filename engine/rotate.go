@@ -139,7 +139,8 @@ func (c *committer) setSealing(on bool) {
 // its span summaries and Merkle tree in the footer, and makes it a sealed
 // segment for readers.
 func (c *committer) seal() (*segment.Footer, error) {
-	so := &segment.SealOptions{Sections: map[uint16][]byte{segment.SectionSummaries: c.index.sealSection(c.seg, c.writer)}}
+	secSums, sums := c.index.sealSection(c.seg, c.writer)
+	so := &segment.SealOptions{Sections: map[uint16][]byte{segment.SectionSummaries: secSums}}
 	if sec := c.index.postingsSection(c.writer.State().Count); sec != nil {
 		so.Sections[index.SectionPostings] = sec
 	}
@@ -151,7 +152,10 @@ func (c *committer) seal() (*segment.Footer, error) {
 		return nil, err
 	}
 	c.seg.footer = ft
-	attachPostings(c.seg, c.log) // postings.go
+	if len(sums) == len(ft.Spans) {
+		c.seg.sums = sums // the index's own, not parsed again
+	}
+	compactFooter(c.seg, c.log) // postings.go
 	c.index.sealed(c.seg, ft)
 	return ft, nil
 }
