@@ -16,10 +16,10 @@ import (
 	"github.com/vellumlog/vellum/query"
 )
 
-// residentStore writes a store of at least segs sealed 1 MiB segments of
+// residentStore writes a store of at least segs sealed segments of
 // generated records (the soak's shape, issue 14) and returns its records.
-func residentStore(b *testing.B, dir string, segs int, signer note.Signer) int {
-	e := openResident(b, dir, signer)
+func residentStore(b *testing.B, dir string, segSize int64, segs int, signer note.Signer) int {
+	e := openResident(b, dir, segSize, signer)
 	defer e.Close()
 	g := NewGen(1)
 	recs := make([]vellum.Record, 1000)
@@ -37,9 +37,9 @@ func residentStore(b *testing.B, dir string, segs int, signer note.Signer) int {
 	return n
 }
 
-func openResident(b *testing.B, dir string, signer note.Signer) *engine.Engine {
+func openResident(b *testing.B, dir string, segSize int64, signer note.Signer) *engine.Engine {
 	e, err := engine.Open(dir, &engine.Options{
-		Keys: key(b), Logger: quiet(), SegmentSize: 1 << 20,
+		Keys: key(b), Logger: quiet(), SegmentSize: segSize,
 		Signer: signer, Origin: "bench.resident",
 	})
 	if err != nil {
@@ -49,16 +49,22 @@ func openResident(b *testing.B, dir string, signer note.Signer) *engine.Engine {
 }
 
 // BenchmarkResident measures the Go heap an open engine keeps for a store
-// of segments sealed 1 MiB segments (about 6,700 records each), after it
-// has served the soak's reads on every segment: a Get, an inclusion proof
-// and a filtered query (tenant and action, first page of 100). heap-B is
-// the heap in use with the engine open minus without it, after a GC;
-// B/segment and B/record divide it. Comparing segments=25 with
-// segments=100 gives what each segment adds. VELLUM_HEAP_PROFILE=file
-// writes the heap profile of the last iteration.
+// of sealed segments of the soak's records (issue 14), after it has served
+// the soak's reads on every segment: a Get, an inclusion proof and a
+// filtered query (tenant and action, first page of 100). heap-B is the
+// heap in use with the engine open minus without it, after a GC;
+// B/segment and B/record divide it. What each segment adds is the
+// difference between segments=25 and segments=100 (1 MiB segments, about
+// 8,000 records each); what each record adds, the difference between 100
+// segments of 1 MiB and 25 of 4 MiB (the same records).
+// VELLUM_HEAP_PROFILE=file writes the heap profile of the last iteration.
 func BenchmarkResident(b *testing.B) {
-	for _, segs := range []int{25, 100} {
-		b.Run(fmt.Sprintf("segments=%d", segs), func(b *testing.B) {
+	for _, c := range []struct {
+		size int64
+		segs int
+	}{{1 << 20, 25}, {1 << 20, 100}, {4 << 20, 25}} {
+		size, segs := c.size, c.segs
+		b.Run(fmt.Sprintf("segment=%dMiB/segments=%d", size>>20, segs), func(b *testing.B) {
 			dir := b.TempDir()
 			priv, _, err := checkpoint.GenerateKey("bench.resident")
 			if err != nil {
@@ -68,11 +74,11 @@ func BenchmarkResident(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			records := residentStore(b, dir, segs, signer)
+			records := residentStore(b, dir, size, segs, signer)
 			ctx := context.Background()
 			for range b.N {
 				base := heapInuse()
-				e := openResident(b, dir, signer)
+				e := openResident(b, dir, size, signer)
 				snapSegs := e.Stats().SealedSegments
 				if _, err := e.SignCheckpoint(ctx); err != nil {
 					b.Fatal(err)

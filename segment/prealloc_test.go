@@ -154,3 +154,63 @@ func TestZeroTail(t *testing.T) {
 		})
 	}
 }
+
+// TestOpenDataAcrossSeal opens a reader with OpenData on a segment being
+// written into a preallocated file, and keeps reading through it while
+// the writer seals the file (cutting its zero tail, adding the footer):
+// OpenData never takes the file's length, so the reader it returned
+// before the seal reads every span after it, like one opened after.
+func TestOpenDataAcrossSeal(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "seg")
+	if err := Preallocate(vfs.Default, path+PreallocSuffix, 256<<10, nil); err != nil {
+		t.Fatal(err)
+	}
+	g := newGen(t)
+	h := g.header(1)
+	w, err := CreateIn(vfs.Default, path+PreallocSuffix, path, h, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for b := 0; b < 20; b++ {
+		for i := 0; i < 10; i++ {
+			e := g.next(300)
+			if err := w.Add(e.Seq, e.Time, e.Record, e.MAC); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := w.Commit(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r, err := OpenData(vfs.Default, path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if r.Footer() != nil || r.Size() != 0 || r.Header().FirstSeq != h.FirstSeq {
+		t.Fatalf("OpenData: footer %v, size %d, header %+v", r.Footer(), r.Size(), r.Header())
+	}
+	ft, err := w.Seal(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi, _ := os.Stat(path); fi.Size() >= 256<<10 {
+		t.Fatalf("sealed file is %d bytes: the zero tail was not cut", fi.Size())
+	}
+	n := 0
+	for _, sp := range ft.Spans {
+		es, err := r.ReadSpan(sp)
+		if err != nil {
+			t.Fatalf("span at %d after the seal: %v", sp.Offset, err)
+		}
+		n += len(es)
+	}
+	if uint64(n) != ft.Count || n != 200 {
+		t.Fatalf("read %d records, the footer says %d", n, ft.Count)
+	}
+	past := Span{Offset: ft.Offset + 4096, Length: 512, FirstSeq: ft.LastSeq + 1, Count: 1}
+	if _, err := r.ReadSpan(past); err == nil {
+		t.Fatal("a span past the end of the sealed file read without error")
+	}
+}
