@@ -77,7 +77,7 @@ func TestReadWhileSealingPreallocated(t *testing.T) {
 	dir := t.TempDir()
 	o := testOpts(t)
 	o.FS = fs
-	o.Preallocate = true
+	o.NoPreallocate = false // the default, stated: the test needs it
 	o.SegmentSize = 16 << 10
 	o.BlockSize = 1 << 10
 	o.MaxOpenSegments = 1

@@ -38,7 +38,7 @@ const (
 	DefaultMaxRecordSize = 1 << 20
 	// DefaultPreallocate is audit.preallocate when unset (PERFORMANCE.md,
 	// "Soak with preallocated segments").
-	DefaultPreallocate = false
+	DefaultPreallocate = true
 	// DefaultCheckpointRecs and DefaultCheckpointAge are the engine's
 	// cadence, the one the docs state: a signed checkpoint at least every
 	// 10 s or 100,000 records while the log grows (and at every seal).
@@ -171,7 +171,7 @@ type AuditConfig struct {
 	// Unset: true.
 	Postings *bool `yaml:"postings"`
 	// Preallocate zero-fills the next segment's file in the background
-	// while the active one fills (engine.Options.Preallocate,
+	// while the active one fills (engine.Options.NoPreallocate,
 	// segment/FORMAT.md "Preallocated files"), so that a commit's
 	// fdatasync need not commit a size change. Unset: DefaultPreallocate.
 	// Segment store only.
