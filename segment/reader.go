@@ -37,21 +37,37 @@ type Reader struct {
 
 // Open opens a segment for reading. For a sealed segment it loads and checks
 // the footer (without reading the records); for an active one Footer
-// returns nil and the caller supplies spans or scans. It trusts the file's
-// length when it opens: a file that a writer may seal meanwhile is opened
-// with OpenData.
+// returns nil and the caller supplies spans or scans. It finds the footer
+// from the file's length: when a writer seals the file meanwhile (cutting
+// its preallocated zero tail), a read past the new end is retried with the
+// new length, a few times; a reader of a file being written uses OpenData.
 func Open(fs vfs.FS, path string, opts *Options) (*Reader, error) {
 	o := opts.withDefaults()
 	f, err := fs.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("segment: open %s: %w", path, err)
 	}
-	r := &Reader{f: f, path: path, opts: o}
-	if err := r.load(); err != nil {
-		f.Close()
-		return nil, err
+	for attempt := 1; ; attempt++ {
+		r := &Reader{f: f, path: path, opts: o}
+		err := r.load()
+		if err == nil {
+			return r, nil
+		}
+		if attempt == maxLengthRetries || !errors.Is(err, io.ErrUnexpectedEOF) || !lengthChanged(f, r.size) {
+			f.Close()
+			return nil, err
+		}
 	}
-	return r, nil
+}
+
+// maxLengthRetries bounds how often Open and Scan start again when the
+// file's length changed while they read it (a seal cut its zero tail).
+const maxLengthRetries = 4
+
+// lengthChanged reports whether f is no longer size bytes long.
+func lengthChanged(f vfs.File, size int64) bool {
+	n, err := f.Size()
+	return err == nil && n != size
 }
 
 // OpenData opens a segment to read records at spans the caller already
