@@ -201,8 +201,8 @@ func runSoak(args []string) error {
 		}(q)
 	}
 
-	fmt.Println("| minute | ingest events/s | ingest p99 | queries/s | query p99 | server RSS | Go heap in use | open fds | segments | checkpoints | server CPU | errors |")
-	fmt.Println("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+	fmt.Println("| minute | ingest events/s | ingest p99 | queries/s | query p99 | server RSS | Go heap in use | GC goal | open fds | segments | checkpoints | server CPU | errors |")
+	fmt.Println("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 	start := time.Now()
 	stats.take()
 	cpuPrev, _ := procCPU(srv.pid())
@@ -217,9 +217,10 @@ func runSoak(args []string) error {
 		st := stats.take()
 		cpu, _ := procCPU(srv.pid())
 		el := now.Sub(prev).Seconds()
-		fmt.Printf("| %.1f | %s | %s | %.0f | %s | %.0f MB | %.0f MB | %d | %d | %d | %.0f%% | %d |\n",
+		heap := qc.goMemstats("go_memstats_heap_inuse_bytes", "go_memstats_next_gc_bytes")
+		fmt.Printf("| %.1f | %s | %s | %.0f | %s | %.0f MB | %.0f MB | %.0f MB | %d | %d | %d | %.0f%% | %d |\n",
 			now.Sub(start).Minutes(), commas(float64(st.events)/el), ms(p99(st.ingestLat)), float64(st.queries)/el, ms(p99(st.queryLat)),
-			float64(procRSS(srv.pid()))/(1<<20), float64(qc.heapInuse())/(1<<20), procFDs(srv.pid()), countSegments(srv.data), countCheckpoints(srv.data),
+			float64(procRSS(srv.pid()))/(1<<20), heap[0]/(1<<20), heap[1]/(1<<20), procFDs(srv.pid()), countSegments(srv.data), countCheckpoints(srv.data),
 			100*(cpu-cpuPrev).Seconds()/el, st.errors)
 		if st.lastErr != "" {
 			fmt.Fprintf(os.Stderr, "harness: %d errors in this interval, the last: %s\n", st.errors, st.lastErr)
@@ -246,32 +247,41 @@ func runSoak(args []string) error {
 	return nil
 }
 
-// heapInuse returns the server's Go heap in use (go_memstats_heap_inuse_bytes
-// from GET /metrics, read with the admin token), or -1.
-func (c *loadClient) heapInuse() int64 {
+// goMemstats returns the server's Go runtime gauges named (from GET
+// /metrics, read with the admin token), -1 for each it could not read:
+// go_memstats_heap_inuse_bytes is the heap in use, live and not yet
+// collected; go_memstats_next_gc_bytes the GC's goal, twice the heap live
+// after the last collection (GOGC 100), so it shows whether live memory
+// grows.
+func (c *loadClient) goMemstats(names ...string) []float64 {
+	out := make([]float64, len(names))
+	for i := range out {
+		out[i] = -1
+	}
 	req, err := http.NewRequest(http.MethodGet, c.base+"/metrics", nil)
 	if err != nil {
-		return -1
+		return out
 	}
 	req.Header.Set("Authorization", "Bearer "+c.token)
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return -1
+		return out
 	}
 	defer resp.Body.Close()
 	var buf bytes.Buffer
 	if _, err := buf.ReadFrom(resp.Body); err != nil || resp.StatusCode != http.StatusOK {
-		return -1
+		return out
 	}
 	for line := range strings.Lines(buf.String()) {
-		if v, ok := strings.CutPrefix(line, "go_memstats_heap_inuse_bytes "); ok {
-			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
-			if err == nil {
-				return int64(f)
+		for i, name := range names {
+			if v, ok := strings.CutPrefix(line, name+" "); ok {
+				if f, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil {
+					out[i] = f
+				}
 			}
 		}
 	}
-	return -1
+	return out
 }
 
 // get reads url and checks for 200.
