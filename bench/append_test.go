@@ -398,7 +398,7 @@ func openPreallocated(b *testing.B, dir string, noPrealloc bool) *engine.Engine 
 	}
 	e, err := engine.Open(dir, &engine.Options{
 		Keys: chain.NewKeyring(k), Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		SegmentSize: 4 << 20, CheckpointInterval: -1, Preallocate: !noPrealloc,
+		SegmentSize: 4 << 20, CheckpointInterval: -1, NoPreallocate: noPrealloc,
 	})
 	if err != nil {
 		b.Fatal(err)

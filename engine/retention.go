@@ -29,7 +29,6 @@ import (
 	"github.com/vellumlog/vellum/layout"
 	"github.com/vellumlog/vellum/merkle"
 	"github.com/vellumlog/vellum/query"
-	"github.com/vellumlog/vellum/segment"
 )
 
 // Retention is how long records are kept. The zero value keeps everything.
@@ -451,17 +450,7 @@ func (rt *Retainer) held(si *segInfo, ps PurgeSegment) *PurgeKept {
 
 // spanSummaries returns a sealed segment's span summaries, or nil when its
 // footer has none usable (then every tenant may be in every span).
-func spanSummaries(si *segInfo) []index.Summary {
-	b, ok := si.footer.Sections[segment.SectionSummaries]
-	if !ok {
-		return nil
-	}
-	sums, err := index.UnmarshalSummaries(b, len(si.footer.Spans))
-	if err != nil {
-		return nil
-	}
-	return sums
-}
+func spanSummaries(si *segInfo) []index.Summary { return si.sums }
 
 // anchorRecord is the retention.purge record: what goes, by whom.
 func anchorRecord(segs []PurgeSegment, infos []*segInfo, by string) vellum.Record {

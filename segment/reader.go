@@ -102,38 +102,92 @@ func (r *Reader) dict() (*s2.Dict, error) {
 
 // Open opens a segment for reading. For a sealed segment it loads and checks
 // the footer (without reading the records); for an active one Footer
-// returns nil and the caller supplies spans or scans.
+// returns nil and the caller supplies spans or scans. It finds the footer
+// from the file's length: when a writer seals the file meanwhile (cutting
+// its preallocated zero tail), a read past the new end is retried with the
+// new length, a few times; a reader of a file being written uses OpenData.
 func Open(fs vfs.FS, path string, opts *Options) (*Reader, error) {
 	o := opts.withDefaults()
 	f, err := fs.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("segment: open %s: %w", path, err)
 	}
+	for attempt := 1; ; attempt++ {
+		r := &Reader{f: f, path: path, opts: o}
+		err := r.load()
+		if err == nil {
+			return r, nil
+		}
+		if attempt == maxLengthRetries || !errors.Is(err, io.ErrUnexpectedEOF) || !lengthChanged(f, r.size) {
+			f.Close()
+			return nil, err
+		}
+	}
+}
+
+// maxLengthRetries bounds how often Open and Scan start again when the
+// file's length changed while they read it (a seal cut its zero tail).
+const maxLengthRetries = 4
+
+// lengthChanged reports whether f is no longer size bytes long.
+func lengthChanged(f vfs.File, size int64) bool {
+	n, err := f.Size()
+	return err == nil && n != size
+}
+
+// OpenData opens a segment to read records at spans the caller already
+// knows (from the footer of a sealed segment it holds, or from the writer
+// of an active one). It checks the header only: it neither takes the
+// file's length nor looks for a footer, so it is safe on a file that is
+// being written, or sealed while it opens: Seal cuts a preallocated zero
+// tail and then writes the footer, and a length taken before that is past
+// the end after it. Footer returns nil and Size 0; a read past the data
+// fails as a short read.
+func OpenData(fs vfs.FS, path string, opts *Options) (*Reader, error) {
+	o := opts.withDefaults()
+	f, err := fs.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("segment: open %s: %w", path, err)
+	}
 	r := &Reader{f: f, path: path, opts: o}
-	if err := r.load(); err != nil {
+	if err := r.loadHeader(); err != nil {
 		f.Close()
 		return nil, err
 	}
 	return r, nil
 }
 
+func (r *Reader) loadHeader() error {
+	hb := make([]byte, HeaderSize)
+	if err := r.readAt(hb, 0); err != nil {
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			return corrupt(r.path, 0, 0, "file is shorter than the header")
+		}
+		return err
+	}
+	var err error
+	if r.hdr, err = parseHeader(r.path, hb); err != nil {
+		return err
+	}
+	r.opts.adopt(&r.hdr)
+	return nil
+}
+
+// load reads the header and, when the file is sealed, the footer. It
+// takes the file's length first, so the file must not change meanwhile
+// (see OpenData).
 func (r *Reader) load() error {
 	size, err := r.f.Size()
 	if err != nil {
 		return fmt.Errorf("segment: stat %s: %w", r.path, err)
 	}
 	r.size = size
-	hb := make([]byte, HeaderSize)
-	if err := r.readAt(hb, 0); err != nil {
-		if errors.Is(err, io.ErrUnexpectedEOF) {
-			return corrupt(r.path, 0, 0, "file is %d bytes, shorter than the header", size)
-		}
+	if size < HeaderSize {
+		return corrupt(r.path, 0, 0, "file is %d bytes, shorter than the header", size)
+	}
+	if err := r.loadHeader(); err != nil {
 		return err
 	}
-	if r.hdr, err = parseHeader(r.path, hb); err != nil {
-		return err
-	}
-	r.opts.adopt(&r.hdr)
 	if size < HeaderSize+footerPrefix+TrailerSize {
 		return nil
 	}
@@ -209,7 +263,7 @@ func (r *Reader) Header() Header { return r.hdr }
 // Footer returns the footer of a sealed segment, or nil.
 func (r *Reader) Footer() *Footer { return r.footer }
 
-// Size returns the file size when opened.
+// Size returns the file size when opened (0 from OpenData).
 func (r *Reader) Size() int64 { return r.size }
 
 // Close closes the file.

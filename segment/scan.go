@@ -60,18 +60,34 @@ func Scan(fs vfs.FS, path string, opts *Options, fn func(Entry) error) (*ScanRes
 		return nil, fmt.Errorf("segment: open %s: %w", path, err)
 	}
 	defer f.Close()
-	size, err := f.Size()
+	b, err := readWhole(f, path)
 	if err != nil {
-		return nil, fmt.Errorf("segment: stat %s: %w", path, err)
+		return nil, err
 	}
-	b := make([]byte, size)
-	if n, err := f.ReadAt(b, 0); int64(n) != size {
+	return ScanBytes(path, b, &o, fn)
+}
+
+// readWhole reads all of f. A file that got shorter while it was read (a
+// writer sealed it, cutting its preallocated zero tail) is read again
+// with its new length, a few times.
+func readWhole(f vfs.File, path string) ([]byte, error) {
+	for attempt := 1; ; attempt++ {
+		size, err := f.Size()
+		if err != nil {
+			return nil, fmt.Errorf("segment: stat %s: %w", path, err)
+		}
+		b := make([]byte, size)
+		n, err := f.ReadAt(b, 0)
+		if int64(n) == size {
+			return b, nil
+		}
 		if err == nil || errors.Is(err, io.EOF) {
 			err = io.ErrUnexpectedEOF
 		}
-		return nil, fmt.Errorf("segment: read %s: %w", path, err)
+		if attempt == maxLengthRetries || !lengthChanged(f, size) {
+			return nil, fmt.Errorf("segment: read %s: %w", path, err)
+		}
 	}
-	return ScanBytes(path, b, &o, fn)
 }
 
 // ScanBytes is Scan over a file's bytes already in memory.
