@@ -27,7 +27,7 @@ func TestDictSegmentTampering(t *testing.T) {
 	signer, verifier := signerPair("vellum-test")
 	o := &engine.Options{
 		Keys: chain.NewKeyring(key), Signer: signer, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		SegmentSize: 48 << 10, DictBlockSize: 2 << 10, CheckpointRecords: 100, CheckpointInterval: -1,
+		SegmentSize: 48 << 10, Codec: segment.CodecS2Dict, DictBlockSize: 2 << 10, CheckpointRecords: 100, CheckpointInterval: -1,
 	}
 	e, err := engine.Open(src, o)
 	if err != nil {
