@@ -104,6 +104,7 @@ func testQueryPostingsOracle(t *testing.T, segSize int64) {
 	o := testOpts(t)
 	if segSize >= 48<<10 { // about 100 KiB of records: past the dictionary
 		o.Codec = segment.CodecS2Dict
+		o.MaxOpenSegments = 2 // readers reopened (header only) by the LRU
 		t.Cleanup(func() { requireDictBlocks(t, dir) })
 	}
 	o.SegmentSize = segSize
