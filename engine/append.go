@@ -47,6 +47,13 @@ type Prepared struct {
 	items []item
 	size  int
 	used  atomic.Bool
+	// seqs receives the records' seqs (committer.enqueue). A call of one
+	// record, the common case, uses one and seq instead of separate
+	// allocations: a Prepared is then the only allocation of a call
+	// besides its encoding.
+	seqs []uint64
+	one  [1]item
+	seq  [1]uint64
 }
 
 type item struct {
@@ -114,7 +121,7 @@ func (e *Engine) Prepare(recs ...vellum.Record) (*Prepared, error) {
 		size += n
 	}
 	buf := make([]byte, 0, size)
-	p := &Prepared{items: make([]item, len(src)), size: size}
+	p := newPrepared(len(src), size)
 	for i := range src {
 		r := &src[i]
 		start := len(buf)
@@ -128,6 +135,17 @@ func (e *Engine) Prepare(recs ...vellum.Record) (*Prepared, error) {
 		}
 	}
 	return p, nil
+}
+
+// newPrepared makes a Prepared for n records of size encoded bytes.
+func newPrepared(n, size int) *Prepared {
+	p := &Prepared{size: size}
+	if n == 1 {
+		p.items, p.seqs = p.one[:], p.seq[:]
+	} else {
+		p.items, p.seqs = make([]item, n), make([]uint64, n)
+	}
+	return p
 }
 
 // AppendPrepared appends records Prepare made ready, as Append does, and
