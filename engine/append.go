@@ -129,7 +129,10 @@ func (e *Engine) Prepare(recs ...vellum.Record) (*Prepared, error) {
 		if buf, err = r.AppendBinary(buf); err != nil {
 			return nil, &RecordError{Index: i, Err: err}
 		}
-		p.items[i] = item{enc: buf[start:len(buf):len(buf)], keys: keysOf(r), vals: index.ValuesOf(r)}
+		p.items[i] = item{enc: buf[start:len(buf):len(buf)], keys: keysOf(r)}
+		if !o.NoPostings {
+			p.items[i].vals = index.ValuesOf(r) // what the postings goroutine adds (postings.go)
+		}
 		if r.EventID != "" && o.DedupEntries > 0 {
 			p.items[i].dedup = dedupKey(r.TenantID, r.EventID)
 		}
