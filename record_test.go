@@ -192,7 +192,9 @@ func TestValidate(t *testing.T) {
 		{"empty attr key", func(r *Record) { r.Attributes = map[string]string{"": "v"} }, "empty key"},
 		// Validate checks all fields at once while they are ASCII, and
 		// one by one otherwise: both ways must name the same field.
-		{"non-ascii utf8", func(r *Record) { r.UserID, r.Outcome.Reason, r.Model.FinishReason = "jürgen", "größer ✓", "stop ✓" }, ""},
+		{"non-ascii utf8", func(r *Record) {
+			r.UserID, r.Outcome.Reason, r.Model.FinishReason = "jürgen", "größer ✓", "stop ✓"
+		}, ""},
 		{"bad utf8 past 8 bytes", func(r *Record) { r.TraceID = "0123456789abcdef\xc3" }, "trace_id is not valid UTF-8"},
 		{"bad utf8 last id", func(r *Record) { r.Outcome.Approver = "ok\xffok" }, "outcome.approver is not valid UTF-8"},
 		{"first of two bad", func(r *Record) { r.UserID, r.Agent = "é\xff", strings.Repeat("a", MaxIDLen+1) }, "user_id is not valid UTF-8"},
