@@ -47,13 +47,12 @@ type Prepared struct {
 	items []item
 	size  int
 	used  atomic.Bool
-	// seqs receives the records' seqs (committer.enqueue). A call of one
-	// record, the common case, uses one and seq instead of separate
-	// allocations: a Prepared is then the only allocation of a call
-	// besides its encoding.
+	// seqs receives the records' seqs (committer.enqueue) and is what
+	// AppendPrepared returns: its own allocation, so that a caller keeping
+	// it does not keep the records. The items of a one-record call, the
+	// common case, are one instead of another allocation.
 	seqs []uint64
 	one  [1]item
-	seq  [1]uint64
 }
 
 type item struct {
@@ -142,11 +141,11 @@ func (e *Engine) Prepare(recs ...vellum.Record) (*Prepared, error) {
 
 // newPrepared makes a Prepared for n records of size encoded bytes.
 func newPrepared(n, size int) *Prepared {
-	p := &Prepared{size: size}
+	p := &Prepared{size: size, seqs: make([]uint64, n)}
 	if n == 1 {
-		p.items, p.seqs = p.one[:], p.seq[:]
+		p.items = p.one[:]
 	} else {
-		p.items, p.seqs = make([]item, n), make([]uint64, n)
+		p.items = make([]item, n)
 	}
 	return p
 }
