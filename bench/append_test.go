@@ -141,7 +141,7 @@ func BenchmarkAppend(b *testing.B) {
 		// zstd: about a fifth smaller on disk, for its CPU.
 		{4, 1000, "ext4", segment.CodecZstd, false}, {64, 1, "ext4", segment.CodecZstd, false}, {4, 1000, "tmpfs", segment.CodecZstd, false},
 		// Without record-level postings (issue 13): what they cost.
-		{4, 1000, "ext4", 0, true}, {4, 1000, "tmpfs", 0, true}, {64, 1, "ext4", 0, true},
+		{4, 1000, "ext4", 0, true}, {4, 1000, "tmpfs", 0, true}, {64, 1, "ext4", 0, true}, {1024, 1, "ext4", 0, true},
 	} {
 		name := fmt.Sprintf("callers=%d/batch=%d/disk=%s", c.callers, c.batch, c.disk)
 		if c.codec == segment.CodecZstd {
