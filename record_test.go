@@ -281,3 +281,23 @@ func TestStampEncoded(t *testing.T) {
 	}()
 	StampEncoded(enc[:fixedLen-1], 1, 1)
 }
+
+// BenchmarkValidate validates a typical tool-call record: ASCII
+// identifiers, a small JSON argument object, no attributes.
+func BenchmarkValidate(b *testing.B) {
+	r := Record{
+		EventID: "evt-00000000deadbeef", TenantID: "acme", UserID: "user-0042", AuthMode: "gateway",
+		Action: "tool.call", Agent: "support-bot", SessionID: "sess-0badf00d", TraceID: "trace_0123456789abcdef",
+		RequestID: "req-00c0ffee",
+		Tool: Tool{Name: "web_search", CallID: "call_12345",
+			Arguments: json.RawMessage(`{"query":"weather in Lisbon for day 42","max_results":7,"lang":"en"}`)},
+		Model:   Model{Name: "llama-3.1-70b", Provider: "vllm", InputTokens: 1200, OutputTokens: 80},
+		Outcome: Outcome{Status: StatusSuccess},
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := r.Validate(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
