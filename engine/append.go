@@ -47,6 +47,12 @@ type Prepared struct {
 	items []item
 	size  int
 	used  atomic.Bool
+	// seqs receives the records' seqs (committer.enqueue) and is what
+	// AppendPrepared returns: its own allocation, so that a caller keeping
+	// it does not keep the records. The items of a one-record call, the
+	// common case, are one instead of another allocation.
+	seqs []uint64
+	one  [1]item
 }
 
 type item struct {
@@ -114,7 +120,7 @@ func (e *Engine) Prepare(recs ...vellum.Record) (*Prepared, error) {
 		size += n
 	}
 	buf := make([]byte, 0, size)
-	p := &Prepared{items: make([]item, len(src)), size: size}
+	p := newPrepared(len(src), size)
 	for i := range src {
 		r := &src[i]
 		start := len(buf)
@@ -122,12 +128,26 @@ func (e *Engine) Prepare(recs ...vellum.Record) (*Prepared, error) {
 		if buf, err = r.AppendBinary(buf); err != nil {
 			return nil, &RecordError{Index: i, Err: err}
 		}
-		p.items[i] = item{enc: buf[start:len(buf):len(buf)], keys: keysOf(r), vals: index.ValuesOf(r)}
+		p.items[i] = item{enc: buf[start:len(buf):len(buf)], keys: keysOf(r)}
+		if !o.NoPostings {
+			p.items[i].vals = index.ValuesOf(r) // what the postings goroutine adds (postings.go)
+		}
 		if r.EventID != "" && o.DedupEntries > 0 {
 			p.items[i].dedup = dedupKey(r.TenantID, r.EventID)
 		}
 	}
 	return p, nil
+}
+
+// newPrepared makes a Prepared for n records of size encoded bytes.
+func newPrepared(n, size int) *Prepared {
+	p := &Prepared{size: size, seqs: make([]uint64, n)}
+	if n == 1 {
+		p.items = p.one[:]
+	} else {
+		p.items = make([]item, n)
+	}
+	return p
 }
 
 // AppendPrepared appends records Prepare made ready, as Append does, and

@@ -199,7 +199,11 @@ func (ix *indexer) summarize(sp segment.Span) index.Summary {
 	for i := range n {
 		b.Add(&ix.pend[i])
 	}
-	ix.pend = ix.pend[n:]
+	// Move the open span's keys to the front rather than reslice: the
+	// array is then reused, where a resliced one lost the room of every
+	// span summarized and noteKeys kept reallocating it. A span is about
+	// 64 KiB of records, so this copies less than a span's keys.
+	ix.pend = ix.pend[:copy(ix.pend, ix.pend[n:])]
 	ix.pendFirst += uint64(n)
 	if cap(ix.pend) > 4*len(ix.pend)+1024 {
 		ix.pend = append([]index.Keys(nil), ix.pend...)

@@ -502,6 +502,7 @@ func (rt *Retainer) appendSystem(ctx context.Context, r vellum.Record) ([]uint64
 	if err != nil {
 		return nil, err
 	}
-	p := &Prepared{items: []item{{enc: enc, keys: keysOf(&r), vals: index.ValuesOf(&r)}}, size: len(enc)}
+	p := newPrepared(1, len(enc))
+	p.items[0] = item{enc: enc, keys: keysOf(&r), vals: index.ValuesOf(&r)}
 	return rt.e.AppendPrepared(ctx, p)
 }
