@@ -3,6 +3,8 @@ package server
 import (
 	"io"
 	"log/slog"
+	"sync"
+	"time"
 )
 
 // NewLogger returns the server's logger: log_format text (logfmt key=value
@@ -13,4 +15,114 @@ func NewLogger(w io.Writer, cfg *ServerConfig) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(w, o))
 	}
 	return slog.New(slog.NewTextHandler(w, o))
+}
+
+// LogWriter passes log lines to w in batches: a Write copies its line into
+// a buffer, and the buffer goes to w at most LogFlushDelay later (at once
+// when it holds 64 KiB), in order. With access_log all a server taking
+// tens of thousands of one-event requests a second writes one line each;
+// a write(2) per line was a third of what the access log cost the server
+// (issue 14's profile). A crash loses at most the last LogFlushDelay of
+// lines; Close writes what is buffered. Safe for concurrent use.
+type LogWriter struct {
+	w    io.Writer
+	kick chan struct{}
+	done chan struct{}
+
+	flushMu sync.Mutex // one flush at a time, so lines keep their order
+	mu      sync.Mutex
+	buf     []byte
+	spare   []byte
+	closed  bool
+}
+
+// LogFlushDelay bounds how long a LogWriter holds a line.
+const LogFlushDelay = 10 * time.Millisecond
+
+const logFlushSize = 64 << 10
+
+// NewLogWriter starts a LogWriter for w; Close stops it.
+func NewLogWriter(w io.Writer) *LogWriter {
+	l := &LogWriter{w: w, kick: make(chan struct{}, 1), done: make(chan struct{})}
+	go l.loop()
+	return l
+}
+
+// Write buffers p (after Close it writes p to w at once). It never fails:
+// an error of w is w's to report.
+func (l *LogWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		l.flushMu.Lock()
+		defer l.flushMu.Unlock()
+		return l.w.Write(p)
+	}
+	first := len(l.buf) == 0
+	l.buf = append(l.buf, p...)
+	full := len(l.buf) >= logFlushSize
+	l.mu.Unlock()
+	switch {
+	case full:
+		l.Flush()
+	case first:
+		select {
+		case l.kick <- struct{}{}:
+		default:
+		}
+	}
+	return len(p), nil
+}
+
+// Flush writes what is buffered to w now.
+func (l *LogWriter) Flush() {
+	l.flushMu.Lock()
+	defer l.flushMu.Unlock()
+	l.mu.Lock()
+	b := l.buf
+	l.buf = l.spare[:0]
+	l.mu.Unlock()
+	if len(b) > 0 {
+		l.w.Write(b)
+	}
+	l.mu.Lock()
+	if cap(b) <= 4*logFlushSize { // keep a normal buffer, not a burst's
+		l.spare = b[:0]
+	}
+	l.mu.Unlock()
+}
+
+func (l *LogWriter) loop() {
+	for {
+		select {
+		case <-l.kick:
+			select {
+			case <-time.After(LogFlushDelay):
+			case <-l.done:
+			}
+			l.Flush()
+		case <-l.done:
+			return
+		}
+	}
+}
+
+// Close writes what is buffered and makes later writes go straight to w.
+func (l *LogWriter) Close() error {
+	l.flushMu.Lock()
+	defer l.flushMu.Unlock()
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return nil
+	}
+	l.closed = true // later writes wait for flushMu, so they follow b
+	b := l.buf
+	l.buf, l.spare = nil, nil
+	l.mu.Unlock()
+	close(l.done)
+	if len(b) > 0 {
+		l.w.Write(b)
+	}
+	return nil
 }

@@ -144,3 +144,56 @@ func TestAccessLogLevels(t *testing.T) {
 		})
 	}
 }
+
+// TestLogWriter: lines from concurrent writers reach the underlying writer
+// whole and in each writer's order, within a flush delay without Close,
+// at once past the size threshold, all of them by Close, and directly
+// after it.
+func TestLogWriter(t *testing.T) {
+	out := &syncBuffer{}
+	lw := NewLogWriter(out)
+	lw.Write([]byte("first\n"))
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(out.String(), "first\n") {
+		if time.Now().After(deadline) {
+			t.Fatal("a buffered line was not written within 5 s")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	const writers, lines = 8, 2000
+	done := make(chan struct{})
+	for w := range writers {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for i := range lines {
+				fmt.Fprintf(lw, "w%d line %d %s\n", w, i, strings.Repeat("x", i%100))
+			}
+		}()
+	}
+	for range writers {
+		<-done
+	}
+	lw.Close()
+	lw.Write([]byte("after close\n"))
+	next := make([]int, writers)
+	sc := bufio.NewScanner(strings.NewReader(out.String()))
+	n := 0
+	for sc.Scan() {
+		n++
+		line := sc.Text()
+		if line == "first" || line == "after close" {
+			continue
+		}
+		var w, i int
+		f := strings.Split(line, " ")
+		_, err1 := fmt.Sscanf(f[0], "w%d", &w)
+		_, err2 := fmt.Sscanf(f[min(2, len(f)-1)], "%d", &i)
+		if len(f) != 4 || err1 != nil || err2 != nil || w < 0 || w >= writers || i != next[w] || len(f[3]) != i%100 {
+			t.Fatalf("line %d %q: torn or out of order", n, line)
+		}
+		next[w]++
+	}
+	if s := out.String(); n != writers*lines+2 || !strings.HasSuffix(s, "after close\n") {
+		t.Fatalf("%d lines, want %d; ends %q", n, writers*lines+2, s[max(0, len(s)-40):])
+	}
+}

@@ -98,7 +98,12 @@ func serve(ctx context.Context, cfgPath, dataDir, addr string, ready chan<- stri
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	log := server.NewLogger(stderr, cfg) // log_format text or json
+	// Log lines reach stderr in batches, at most server.LogFlushDelay
+	// late: with access_log all, a write(2) per request was a third of the
+	// access log's cost. Close writes the rest before serve returns.
+	logw := server.NewLogWriter(stderr)
+	defer logw.Close()
+	log := server.NewLogger(logw, cfg) // log_format text or json
 
 	// 1. Check everything, write nothing.
 	stored, err := server.LoadStoredTokens(cfg.DataDir)
