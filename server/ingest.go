@@ -95,7 +95,7 @@ func decodeEvents(body []byte, opts DecodeOptions, starts *[]int, check bool) ([
 	}
 	// Every valid event names its action once: a cheap count sizes the
 	// slice, sparing the copies (with write barriers) of growing it.
-	recs := make([]vellum.Record, 0, min(bytes.Count(body, []byte(`"action"`)), opts.MaxEvents)+1)
+	recs := make([]vellum.Record, 0, max(min(bytes.Count(body, []byte(`"action"`)), opts.MaxEvents), 1))
 	for {
 		off := skipSpace(body, int(d.dec.InputOffset()))
 		if array {
