@@ -71,6 +71,19 @@ func decodeEvents(body []byte, opts DecodeOptions, starts *[]int, check bool) ([
 	if opts.MaxRecordSize <= 0 {
 		opts.MaxRecordSize = DefaultMaxRecordSize
 	}
+	// Plain bodies take the hand-written fast path (fastdecode.go); any
+	// other body, and every error, is jsontext's.
+	if recs, ok := fastDecodeEvents(body, opts, starts, check); ok {
+		return recs, nil
+	}
+	if starts != nil {
+		*starts = (*starts)[:0]
+	}
+	return slowDecodeEvents(body, opts, starts, check)
+}
+
+// slowDecodeEvents is decodeEvents with jsontext, for every body.
+func slowDecodeEvents(body []byte, opts DecodeOptions, starts *[]int, check bool) ([]vellum.Record, error) {
 	d := decoders.Get().(*eventDecoder)
 	defer d.release()
 	d.body, d.index, d.start, d.lines = body, -1, 0, lineCounter{b: body}
