@@ -17,22 +17,25 @@ func NewLogger(w io.Writer, cfg *ServerConfig) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, o))
 }
 
-// LogWriter passes log lines to w in batches: a Write copies its line into
-// a buffer, and the buffer goes to w at most LogFlushDelay later (at once
-// when it holds 64 KiB), in order. With access_log all a server taking
-// tens of thousands of one-event requests a second writes one line each;
-// a write(2) per line was a third of what the access log cost the server
-// (issue 14's profile). A crash loses at most the last LogFlushDelay of
-// lines; Close writes what is buffered. Safe for concurrent use.
+// LogWriter passes log lines to w in batches when they come fast: a line
+// that follows the last write to w by less than LogFlushDelay is copied
+// into a buffer, and the buffer goes to w at most LogFlushDelay later (at
+// once when it holds 64 KiB), in order; a line after a quiet spell is
+// written at once. With access_log all a server taking tens of thousands
+// of one-event requests a second writes one line each, and a write(2) per
+// line was a third of what the access log cost the server (issue 14's
+// profile). A crash loses at most the last LogFlushDelay of lines; Close
+// writes what is buffered. Safe for concurrent use.
 type LogWriter struct {
 	w    io.Writer
 	kick chan struct{}
 	done chan struct{}
 
-	flushMu sync.Mutex // one flush at a time, so lines keep their order
+	flushMu sync.Mutex // one write to w at a time, so lines keep their order
 	mu      sync.Mutex
 	buf     []byte
 	spare   []byte
+	last    time.Time // of the last write to w
 	closed  bool
 }
 
@@ -48,16 +51,17 @@ func NewLogWriter(w io.Writer) *LogWriter {
 	return l
 }
 
-// Write buffers p (after Close it writes p to w at once). It never fails:
-// an error of w is w's to report.
+// Write buffers p, or writes it at once after a quiet spell or after
+// Close. It never fails: an error of w is w's to report.
 func (l *LogWriter) Write(p []byte) (int, error) {
+	now := time.Now()
 	l.mu.Lock()
-	if l.closed {
-		l.mu.Unlock()
-		l.flushMu.Lock()
-		defer l.flushMu.Unlock()
-		return l.w.Write(p)
+	quiet := l.closed || len(l.buf) == 0 && now.Sub(l.last) >= LogFlushDelay
+	l.mu.Unlock()
+	if quiet && l.writeNow(p, now) {
+		return len(p), nil
 	}
+	l.mu.Lock()
 	first := len(l.buf) == 0
 	l.buf = append(l.buf, p...)
 	full := len(l.buf) >= logFlushSize
@@ -74,6 +78,22 @@ func (l *LogWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// writeNow writes p to w, unless lines were buffered since Write looked
+// (then p joins them, to keep the order).
+func (l *LogWriter) writeNow(p []byte, now time.Time) bool {
+	l.flushMu.Lock()
+	defer l.flushMu.Unlock()
+	l.mu.Lock()
+	if !l.closed && len(l.buf) > 0 {
+		l.mu.Unlock()
+		return false
+	}
+	l.last = now
+	l.mu.Unlock()
+	l.w.Write(p)
+	return true
+}
+
 // Flush writes what is buffered to w now.
 func (l *LogWriter) Flush() {
 	l.flushMu.Lock()
@@ -86,6 +106,7 @@ func (l *LogWriter) Flush() {
 		l.w.Write(b)
 	}
 	l.mu.Lock()
+	l.last = time.Now()
 	if cap(b) <= 4*logFlushSize { // keep a normal buffer, not a burst's
 		l.spare = b[:0]
 	}

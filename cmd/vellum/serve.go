@@ -104,6 +104,17 @@ func serve(ctx context.Context, cfgPath, dataDir, addr string, ready chan<- stri
 	logw := server.NewLogWriter(stderr)
 	defer logw.Close()
 	log := server.NewLogger(logw, cfg) // log_format text or json
+	if ready != nil { // the startup lines are out before ready says so
+		outer, inner := ready, make(chan string, 1)
+		defer close(inner)
+		go func() {
+			if addr, ok := <-inner; ok {
+				logw.Flush()
+				outer <- addr
+			}
+		}()
+		ready = inner
+	}
 
 	// 1. Check everything, write nothing.
 	stored, err := server.LoadStoredTokens(cfg.DataDir)
