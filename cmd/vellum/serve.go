@@ -104,7 +104,8 @@ func serve(ctx context.Context, cfgPath, dataDir, addr string, ready chan<- stri
 	logw := server.NewLogWriter(stderr)
 	defer logw.Close()
 	log := server.NewLogger(logw, cfg) // log_format text or json
-	if ready != nil { // the startup lines are out before ready says so
+	// The startup lines are out before ready says so.
+	if ready != nil {
 		outer, inner := ready, make(chan string, 1)
 		defer close(inner)
 		go func() {
