@@ -22,7 +22,8 @@ const (
 	// records of reads, which go on.
 	DefaultDiskMinFree = 256 << 20
 	// DefaultDiskCheckInterval is how often free space is checked when no
-	// request asks (every ingest request and every /readyz checks too).
+	// request asks (ingest requests and every /readyz check too; see
+	// diskReuseAge).
 	DefaultDiskCheckInterval = Duration(10 * time.Second)
 )
 

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/vellumlog/vellum/chain"
 	"github.com/vellumlog/vellum/engine"
@@ -247,4 +248,61 @@ func TestDiskFloorRealFS(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkAcked(t, nil, data, key, acked)
+}
+
+// TestDiskReuse pins when an ingest request may skip statfs: only right
+// after a measurement that left more than the slack above the floor
+// beyond the request itself; near the floor, after a failed check, or once
+// the measurement is old, every request measures again.
+func TestDiskReuse(t *testing.T) {
+	var calls atomic.Int64
+	var free atomic.Uint64
+	space := func(string) (uint64, uint64, error) {
+		calls.Add(1)
+		return free.Load(), 100 << 30, nil
+	}
+	d := newDiskMonitor("/x", &DiskConfig{WarnFree: 2 << 30, MinFree: 1 << 30, CheckInterval: Duration(DefaultDiskCheckInterval)},
+		space, slog.New(slog.DiscardHandler), metrics.New(nil))
+	measures := func(need uint64) bool {
+		t.Helper()
+		before := calls.Load()
+		d.forRequest(need)
+		return calls.Load() != before
+	}
+	free.Store(10 << 30)
+	if !measures(0) || !measures(0) {
+		t.Fatal("with a test's space function (no reuse configured) every request must measure")
+	}
+	d.reuseAge, d.reuseSlack = time.Hour, 256<<20
+	for _, tc := range []struct {
+		name    string
+		free    uint64 // at the last measurement
+		need    uint64
+		age     time.Duration
+		measure bool
+	}{
+		{"room to spare, fresh", 10 << 30, 1 << 20, 0, false},
+		{"room to spare, old", 10 << 30, 1 << 20, 2 * time.Hour, true},
+		{"within the slack of the floor", 1<<30 + 200<<20, 1 << 20, 0, true},
+		{"the request itself eats the room", 1<<30 + 300<<20, 100 << 20, 0, true},
+		{"below warn_free", 1<<30 + 900<<20, 0, 0, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			free.Store(tc.free)
+			d.check()
+			m := *d.last.Load()
+			m.at = m.at.Add(-tc.age)
+			d.last.Store(&m)
+			if got := measures(tc.need); got != tc.measure {
+				t.Fatalf("measured %v, want %v", got, tc.measure)
+			}
+		})
+	}
+	// A floor crossed is seen at once when the last check was close.
+	free.Store(1<<30 + 100<<20)
+	d.check()
+	free.Store(1 << 20)
+	if st := d.forRequest(0); st.level != diskRefuse {
+		t.Fatalf("level %v after the disk filled, want refuse", st.level)
+	}
 }

@@ -169,3 +169,39 @@ func FuzzDecodeEventsDifferential(f *testing.F) {
 		}
 	})
 }
+
+// FuzzFastDecode holds the hand-written fast path (fastdecode.go) to the
+// jsontext path: whatever body the fast path accepts, jsontext accepts
+// too, with the same records and the same event offsets. (Bodies the fast
+// path leaves go to jsontext, so DecodeEvents' errors are jsontext's:
+// FuzzDecodeEventsDifferential holds those to the old decoder.)
+func FuzzFastDecode(f *testing.F) {
+	benchBodyString := func(n int) string { return string(benchBody(f, n)) }
+	for _, s := range []string{
+		benchBodyString(3), "[" + issueEvent + "]", issueEvent + "\n" + minEvent + "\n", "[" + everyField + "," + minEvent + "]",
+		`{"action":"a","outcome":{"status":"success"},"tool":{"duration_ns":-0,"is_error":true,"arguments":[1.5e-3,{"a":"\n\"","a":[]},null,true]}}`,
+		`[{"action":"a","outcome":{"status":"success"},"attributes":{"":"","k":"v"},"model":{"input_tokens":0,"output_tokens":18446744073709551615}}]`,
+		`{"action":"a","time":"2026-11-27T10:00:00.5-07:00"} {"action":"b"}`, `{"action":"a"}{"action":"b"}`, `[{"action":"a"} ]  `,
+		`[{"action":"a","tool":{"arguments":01}}]`, `[{"action":"a","model":{"input_tokens":1.0}}]`, "[{\"action\":\"a\x7f\"}]",
+	} {
+		f.Add([]byte(s), false)
+		f.Add([]byte(s), true)
+	}
+	f.Fuzz(func(t *testing.T, body []byte, ndjson bool) {
+		// Half the bodies (by their length) run with DecodeEvents' checks.
+		check := len(body)%2 == 0
+		opts := DecodeOptions{NDJSON: ndjson, MaxEvents: 50, MaxRecordSize: 4096}
+		var fastStarts, slowStarts []int
+		got, ok := fastDecodeEvents(body, opts, &fastStarts, check)
+		if !ok {
+			return
+		}
+		want, err := slowDecodeEvents(body, opts, &slowStarts, check)
+		if err != nil {
+			t.Fatalf("the fast path accepted what jsontext refuses: %v", err)
+		}
+		if !reflect.DeepEqual(got, want) || !reflect.DeepEqual(fastStarts, slowStarts) {
+			t.Fatalf("records or offsets differ:\n got %+v %v\nwant %+v %v", got, fastStarts, want, slowStarts)
+		}
+	})
+}

@@ -249,6 +249,9 @@ func (s *Server) handleIngest(w http.ResponseWriter, r *http.Request, _ httprout
 }
 
 func isNDJSON(contentType string) bool {
+	if contentType == "application/json" || contentType == "" {
+		return false // the common case, without parsing
+	}
 	mt, _, err := mime.ParseMediaType(contentType)
 	if err != nil {
 		return false

@@ -71,6 +71,19 @@ func decodeEvents(body []byte, opts DecodeOptions, starts *[]int, check bool) ([
 	if opts.MaxRecordSize <= 0 {
 		opts.MaxRecordSize = DefaultMaxRecordSize
 	}
+	// Plain bodies take the hand-written fast path (fastdecode.go); any
+	// other body, and every error, is jsontext's.
+	if recs, ok := fastDecodeEvents(body, opts, starts, check); ok {
+		return recs, nil
+	}
+	if starts != nil {
+		*starts = (*starts)[:0]
+	}
+	return slowDecodeEvents(body, opts, starts, check)
+}
+
+// slowDecodeEvents is decodeEvents with jsontext, for every body.
+func slowDecodeEvents(body []byte, opts DecodeOptions, starts *[]int, check bool) ([]vellum.Record, error) {
 	d := decoders.Get().(*eventDecoder)
 	defer d.release()
 	d.body, d.index, d.start, d.lines = body, -1, 0, lineCounter{b: body}
@@ -95,7 +108,7 @@ func decodeEvents(body []byte, opts DecodeOptions, starts *[]int, check bool) ([
 	}
 	// Every valid event names its action once: a cheap count sizes the
 	// slice, sparing the copies (with write barriers) of growing it.
-	recs := make([]vellum.Record, 0, min(bytes.Count(body, []byte(`"action"`)), opts.MaxEvents)+1)
+	recs := make([]vellum.Record, 0, max(min(bytes.Count(body, []byte(`"action"`)), opts.MaxEvents), 1))
 	for {
 		off := skipSpace(body, int(d.dec.InputOffset()))
 		if array {

@@ -34,15 +34,24 @@ func benchBody(tb testing.TB, n int) []byte {
 }
 
 // BenchmarkDecodeEvents measures the ingest decoder on bodies of
-// bench.Gen events, against the decoder it replaced (impl=oracle, built on
-// encoding/json's Decoder.Token) in the same run.
+// bench.Gen events: DecodeEvents (impl=fast, which takes these plain
+// bodies on its hand-written path), its jsontext path alone, and the
+// decoder both replaced (impl=oracle, built on encoding/json's
+// Decoder.Token), in the same run.
 func BenchmarkDecodeEvents(b *testing.B) {
 	for _, n := range []int{1, 1000} {
 		body := benchBody(b, n)
 		for _, impl := range []struct {
 			name string
 			dec  func([]byte, DecodeOptions) ([]vellum.Record, error)
-		}{{"jsontext", DecodeEvents}, {"oracle", oracleDecodeEvents}} {
+		}{
+			{"fast", DecodeEvents}, // the plain bodies' path (fastdecode.go)
+			{"jsontext", func(b []byte, o DecodeOptions) ([]vellum.Record, error) {
+				o.MaxEvents, o.MaxRecordSize = DefaultMaxEvents, DefaultMaxRecordSize
+				return slowDecodeEvents(b, o, nil, true)
+			}},
+			{"oracle", oracleDecodeEvents},
+		} {
 			b.Run(fmt.Sprintf("events=%d/impl=%s", n, impl.name), func(b *testing.B) {
 				b.SetBytes(int64(len(body)))
 				b.ReportAllocs()

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -142,5 +143,68 @@ func TestAccessLogLevels(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// countingWriter counts the writes that reach it.
+type countingWriter struct {
+	syncBuffer
+	writes atomic.Int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	c.writes.Add(1)
+	return c.syncBuffer.Write(p)
+}
+
+// TestLogWriter: a line after a quiet spell is written at once; a burst
+// of lines from concurrent writers reaches the underlying writer in far
+// fewer writes, each line whole and in its writer's order; Close writes
+// the rest, and a line after Close is written at once.
+func TestLogWriter(t *testing.T) {
+	out := &countingWriter{}
+	lw := NewLogWriter(out)
+	lw.Write([]byte("first\n"))
+	if out.String() != "first\n" {
+		t.Fatalf("a line after a quiet spell was not written at once: %q", out.String())
+	}
+	const writers, lines = 8, 2000
+	done := make(chan struct{})
+	for w := range writers {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for i := range lines {
+				fmt.Fprintf(lw, "w%d line %d %s\n", w, i, strings.Repeat("x", i%100))
+			}
+		}()
+	}
+	for range writers {
+		<-done
+	}
+	lw.Close()
+	if w := out.writes.Load(); w > writers*lines/10 {
+		t.Errorf("%d writes for %d lines: the burst was not batched", w, writers*lines)
+	}
+	lw.Write([]byte("after close\n"))
+	next := make([]int, writers)
+	sc := bufio.NewScanner(strings.NewReader(out.String()))
+	n := 0
+	for sc.Scan() {
+		n++
+		line := sc.Text()
+		if line == "first" || line == "after close" {
+			continue
+		}
+		var w, i int
+		f := strings.Split(line, " ")
+		_, err1 := fmt.Sscanf(f[0], "w%d", &w)
+		_, err2 := fmt.Sscanf(f[min(2, len(f)-1)], "%d", &i)
+		if len(f) != 4 || err1 != nil || err2 != nil || w < 0 || w >= writers || i != next[w] || len(f[3]) != i%100 {
+			t.Fatalf("line %d %q: torn or out of order", n, line)
+		}
+		next[w]++
+	}
+	if s := out.String(); n != writers*lines+2 || !strings.HasSuffix(s, "after close\n") {
+		t.Fatalf("%d lines, want %d; ends %q", n, writers*lines+2, s[max(0, len(s)-40):])
 	}
 }

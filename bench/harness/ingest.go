@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -51,6 +52,14 @@ the machine's conditions, and the summary gives medians and the ratio to
 the first. Events are bench.Gen records (~350 bytes encoded, ~530 as
 JSON), each with a unique event_id so none is deduplicated.
 
+The load generator shares the machine with the server, so its own CPU
+matters: by default (--client raw) each client keeps one HTTP/1.1
+connection alive and sends a pre-encoded request head and body with one
+writev, without net/http's Transport (about half the CPU per one-event
+request); --client nethttp uses the Transport (also kept alive).
+--server-cpuprofile DIR profiles each run's server (vellum serve
+--cpuprofile) and --cpuprofile FILE the load generator.
+
 Flags:
 `
 
@@ -68,9 +77,15 @@ func runIngest(args []string) error {
 	dir := fl.String("dir", "", "parent of the servers' data directories (default $TMPDIR); must not be tmpfs")
 	allowMem := fl.Bool("allow-tmpfs", false, "allow --dir on tmpfs (measures the CPU ceiling, not a disk)")
 	logLevel := fl.String("log-level", "info", "the servers' log_level (info logs one line per request, as deployed)")
+	srvProf := fl.String("server-cpuprofile", "", "directory for a CPU profile of each run's server (serve --cpuprofile; not passed to the --baseline server, which may predate the flag)")
+	client := fl.String("client", "raw", "the load generator's HTTP client: raw (kept-alive connections, pre-encoded request heads, no allocation per request) or nethttp (net/http's Transport)")
+	genProf := fl.String("cpuprofile", "", "write the load generator's own CPU profile (all runs) to this file")
 	fl.Parse(args)
 	if *clients < 1 || *batch < 1 || *runs < 1 || *dur <= 0 {
 		return errors.New("--clients, --batch, --runs and --duration must be positive")
+	}
+	if *client != "raw" && *client != "nethttp" {
+		return fmt.Errorf("--client %q is not raw or nethttp", *client)
 	}
 	fsType, err := scratchDir(*dir, *allowMem)
 	if err != nil {
@@ -83,14 +98,25 @@ func runIngest(args []string) error {
 	}
 	fmt.Printf("# ingest: %d clients x %d events per request, %v per run after %v warm-up, %d runs per server\n",
 		*clients, *batch, *dur, *warmup, *runs)
-	fmt.Printf("# data on %s; load average at start %s; %s\n", fsType, loadAvg(), machine())
+	fmt.Printf("# data on %s; load average at start %s; %s; client %s\n", fsType, loadAvg(), machine(), *client)
+	if *genProf != "" {
+		stop, err := profileSelf(*genProf)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	pools := makeBodies(*clients, *batch)
 	results := map[string][]ingestResult{}
 	fmt.Println("\n| server | run | events/s | p50 | p99 | server CPU/event | load gen CPU/event | errors | load avg |")
 	fmt.Println("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
 	for r := 1; r <= *runs; r++ {
 		for _, b := range bins {
-			res, err := ingestOnce(b.path, *dir, *logLevel, pools, *batch, *warmup, *dur)
+			sc := serverConfig{LogLevel: *logLevel}
+			if *srvProf != "" && (*baseline == "" || b.name != bins[0].name) {
+				sc.CPUProfile = filepath.Join(*srvProf, fmt.Sprintf("%s-run%d.pprof", strings.Trim(b.name, "()"), r))
+			}
+			res, err := ingestOnce(b.path, *dir, sc, *client, pools, *batch, *warmup, *dur)
 			if err != nil {
 				return fmt.Errorf("%s run %d: %w", b.name, r, err)
 			}
@@ -284,21 +310,29 @@ func (c *loadClient) post(body []byte, want int, buf *bytes.Buffer) error {
 	buf.Reset()
 	_, err = buf.ReadFrom(resp.Body)
 	resp.Body.Close()
+	return checkAck(resp.StatusCode, buf.Bytes(), err, want)
+}
+
+// checkAck checks an ingest answer: 200 with want seqs.
+func checkAck(status int, body []byte, err error, want int) error {
 	if err != nil {
 		return err
 	}
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("HTTP %d: %.200s", resp.StatusCode, buf.Bytes())
+	if status != http.StatusOK {
+		return fmt.Errorf("HTTP %d: %.200s", status, body)
 	}
-	if got := bytes.Count(buf.Bytes(), []byte{','}) + 1; got != want {
+	if !bytes.HasPrefix(body, []byte(`{"seqs":[`)) {
+		return fmt.Errorf("not an ingest answer: %.200s", body)
+	}
+	if got := bytes.Count(body, []byte{','}) + 1; got != want {
 		return fmt.Errorf("%d seqs acknowledged, want %d", got, want)
 	}
 	return nil
 }
 
 // ingestOnce runs one measured run against a fresh server.
-func ingestOnce(bin, dir, logLevel string, pools []clientBodies, batch int, warmup, dur time.Duration) (ingestResult, error) {
-	srv, err := startServer(bin, dir, serverConfig{LogLevel: logLevel})
+func ingestOnce(bin, dir string, sc serverConfig, client string, pools []clientBodies, batch int, warmup, dur time.Duration) (ingestResult, error) {
+	srv, err := startServer(bin, dir, sc)
 	if err != nil {
 		return ingestResult{}, err
 	}
@@ -321,11 +355,25 @@ func ingestOnce(bin, dir, logLevel string, pools []clientBodies, batch int, warm
 			var buf bytes.Buffer
 			var next uint64
 			p := pools[c]
+			post := func(body []byte) error { return lc.post(body, batch, &buf) }
+			if client == "raw" {
+				rp, err := newRawPoster(srv.base, "/v1/audit/events", ingestToken)
+				if err != nil {
+					errCount.Add(1)
+					firstErr.CompareAndSwap(nil, err)
+					return
+				}
+				defer rp.close()
+				post = func(body []byte) error {
+					status, resp, err := rp.post(body)
+					return checkAck(status, resp, err, batch)
+				}
+			}
 			for i := 0; !stop.Load(); i++ {
 				k := i % len(p.bodies)
 				stampIDs(p.bodies[k], p.idOffs[k], c, &next)
 				t0 := time.Now()
-				err := lc.post(p.bodies[k], batch, &buf)
+				err := post(p.bodies[k])
 				t1 := time.Now()
 				ws, we := winStart.Load(), winEnd.Load()
 				in := ws != 0 && t1.UnixNano() >= ws && (we == 0 || t1.UnixNano() <= we)
@@ -401,6 +449,20 @@ func commas(f float64) string {
 func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d)/1e6) }
 
 func us(d time.Duration) string { return fmt.Sprintf("%.1f µs", float64(d)/1e3) }
+
+// profileSelf writes the harness's own CPU profile to path until the
+// returned func runs.
+func profileSelf(path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+}
 
 // machine names the CPU count and Go's view of the machine.
 func machine() string {

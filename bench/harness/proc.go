@@ -45,6 +45,7 @@ type serverConfig struct {
 	SegmentMaxSize  string // e.g. "32MiB"; empty: the server's default
 	CheckpointEvery string // e.g. "10s"; empty: default
 	Extra           string // more YAML under audit:, indented by two spaces
+	CPUProfile      string // when set, serve --cpuprofile writes the server's CPU profile here
 }
 
 // startServer runs bin serve in a fresh directory under parent and waits
@@ -85,6 +86,9 @@ func startServer(bin, parent string, c serverConfig) (*serverProc, error) {
 	}
 	defer logf.Close()
 	s.cmd = exec.Command(bin, "serve", "--config", cfgPath)
+	if c.CPUProfile != "" {
+		s.cmd.Args = append(s.cmd.Args, "--cpuprofile", c.CPUProfile)
+	}
 	s.cmd.Stdout, s.cmd.Stderr = logf, logf
 	s.cmd.Env = append(os.Environ(), "VELLUM_ADMIN_TOKEN="+adminToken, "VELLUM_INGEST_TOKEN="+ingestToken)
 	if err := s.cmd.Start(); err != nil {
