@@ -48,6 +48,9 @@ type indexer struct {
 	// postings are unusable (then queries read its spans).
 	post       *index.PostingsBuilder
 	noPostings bool // Options.NoPostings
+	// cache holds sealed segments' lists decoded for queries and counts
+	// (plan.go, count.go); safe for concurrent use.
+	cache *index.Cache
 
 	// The postings goroutine (postings.go) adds durable batches to post
 	// off the commit path; postCh is nil before it starts and after it

@@ -344,6 +344,9 @@ func (rt *Retainer) apply(ctx context.Context, res *PurgeResult, gone []*segInfo
 	t := time.Now()
 	rt.e.index.dropSealed(len(gone), lastEnd.LastSeq)
 	res.locked = time.Since(t)
+	for _, si := range gone {
+		rt.e.index.cache.Forget(si.post)
+	}
 	if err := removeSegments(rt.e.opts.FS, rt.e.dir, gone); err != nil {
 		return res, fmt.Errorf("engine: purge: %w (the manifest names them; the next Open removes them)", err)
 	}

@@ -439,6 +439,7 @@ func appendBitmap(b []byte, ords []uint32) []byte {
 type List struct {
 	ords       []uint32 // deltas, or a builder's list
 	bits       []byte   // bitmap lists: bit i stands for base+i
+	words      []uint64 // Dense bitmaps: bit o%64 of word o/64 stands for o
 	base       uint32
 	count      int
 	candidates bool
@@ -452,6 +453,9 @@ func (l *List) Candidates() bool { return l.candidates }
 
 // Contains reports whether ordinal o is in the list.
 func (l *List) Contains(o uint32) bool {
+	if l.words != nil {
+		return int(o/64) < len(l.words) && l.words[o/64]&(1<<(o%64)) != 0
+	}
 	if l.bits != nil {
 		if o < l.base {
 			return false
@@ -465,6 +469,16 @@ func (l *List) Contains(o uint32) bool {
 
 // AppendRange appends the list's ordinals in [lo, hi) to dst.
 func (l *List) AppendRange(dst []uint32, lo, hi uint32) []uint32 {
+	if l.words != nil {
+		for i := int(lo / 64); i < len(l.words) && uint32(i)*64 < hi; i++ {
+			w := l.words[i] & rangeMask(i, lo, hi)
+			for w != 0 {
+				dst = append(dst, uint32(i)*64+uint32(bits.TrailingZeros64(w)))
+				w &= w - 1
+			}
+		}
+		return dst
+	}
 	if l.bits != nil {
 		for i, by := range l.bits {
 			for by != 0 {
@@ -505,38 +519,14 @@ func Union(lists []List) List {
 // ascending. The shortest list drives; the others are probed. No lists
 // means no constraint is not allowed: it returns nil.
 func Intersect(lists []List, lo, hi uint32) []uint32 {
-	if len(lists) == 0 {
+	if len(lists) == 0 || lo >= hi {
 		return nil
 	}
-	d := 0
-	for i := range lists {
-		if lists[i].count < lists[d].count {
-			d = i
-		}
+	if len(lists) == 1 {
+		return lists[0].AppendRange(nil, lo, hi)
 	}
-	out := lists[d].AppendRange(nil, lo, hi)
-	for i := range lists {
-		if i == d || len(out) == 0 {
-			continue
-		}
-		l := &lists[i]
-		if l.bits != nil || len(out)*8 < len(l.ords) {
-			out = slices.DeleteFunc(out, func(o uint32) bool { return !l.Contains(o) })
-			continue
-		}
-		// Merge two sorted lists.
-		k, j := 0, 0
-		for _, o := range out {
-			for j < len(l.ords) && l.ords[j] < o {
-				j++
-			}
-			if j < len(l.ords) && l.ords[j] == o {
-				out[k] = o
-				k++
-			}
-		}
-		out = out[:k]
-	}
+	var out []uint32
+	intersect(lists, lo, hi, func(o uint32) { out = append(out, o) })
 	return out
 }
 
