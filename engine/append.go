@@ -122,7 +122,9 @@ func (e *Engine) Prepare(recs ...vellum.Record) (*Prepared, error) {
 		if buf, err = r.AppendBinary(buf); err != nil {
 			return nil, &RecordError{Index: i, Err: err}
 		}
-		p.items[i] = item{enc: buf[start:len(buf):len(buf)], keys: keysOf(r), vals: index.ValuesOf(r)}
+		it := &p.items[i]
+		it.enc, it.keys = buf[start:len(buf):len(buf)], keysOf(r)
+		it.vals = index.ValuesOfKeys(r, &it.keys) // the summary keys' hashes serve the postings too
 		if r.EventID != "" && o.DedupEntries > 0 {
 			p.items[i].dedup = dedupKey(r.TenantID, r.EventID)
 		}

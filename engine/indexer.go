@@ -246,7 +246,7 @@ func (ix *indexer) sealed(seg *segInfo, ft *segment.Footer) {
 		ix.idx.Add(&index.Entry{Seg: seg.num, Span: ft.Spans[len(ft.Spans)-1], Sum: *ix.lastSum})
 	}
 	ix.pend, ix.pendFirst, ix.sums, ix.lastSum = nil, 0, nil, nil
-	ix.post = &index.PostingsBuilder{}
+	ix.post = ix.post.Next() // sized as the sealed segment's lists
 	old := ix.snap.Load()
 	ix.snap.Store(&snapshot{sealed: append(old.sealed, seg), first: old.first, last: old.last})
 }

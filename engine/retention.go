@@ -516,6 +516,7 @@ func (rt *Retainer) appendSystem(ctx context.Context, r vellum.Record) ([]uint64
 	if err != nil {
 		return nil, err
 	}
-	p := &Prepared{items: []item{{enc: enc, keys: keysOf(&r), vals: index.ValuesOf(&r)}}, size: len(enc)}
+	keys := keysOf(&r)
+	p := &Prepared{items: []item{{enc: enc, keys: keys, vals: index.ValuesOfKeys(&r, &keys)}}, size: len(enc)}
 	return rt.e.AppendPrepared(ctx, p)
 }

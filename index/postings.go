@@ -56,29 +56,90 @@ func postingsErr(format string, args ...any) error {
 
 // Values are the postings values of one record, as strings that share the
 // record's memory, with their hashes: the engine computes them on the
-// appending goroutine (ValuesOf), so that adding a record to the active
-// segment's postings on the commit path is a few table probes.
+// appending goroutine (ValuesOfKeys, which takes the exact fields' hashes
+// from the record's summary keys), so that adding a record to the active
+// segment's postings is a few table probes.
 type Values struct {
 	Tenant, User, Action, Tool, Model, Outcome, Session, Trace string
 
 	hashed bool
-	h      [FieldOutcome + 1]uint64 // memHash of the exact fields (by field id; 0 unused)
-	hs, ht uint64                   // HashValue of session and trace
+	// h holds the key hashes (hashKey, as summary keys) of the exact
+	// fields by field id; h[FieldActionPrefix] is the action's first
+	// dotted prefix's and h[0] its second's (further ones are hashed
+	// when added).
+	h      [FieldOutcome + 1]uint64
+	hs, ht uint64 // HashValue of session and trace
 }
 
 // ValuesOf returns r's postings values.
 func ValuesOf(r *vellum.Record) Values {
-	v := Values{Tenant: r.TenantID, User: r.UserID, Action: r.Action, Tool: r.Tool.Name, Model: r.Model.Name,
-		Outcome: r.Outcome.Status, Session: r.SessionID, Trace: r.TraceID}
+	v := valuesOf(r)
 	v.hash()
 	return v
 }
 
-func (v *Values) hash() {
-	for f, s := range [...]string{FieldTenant: v.Tenant, FieldUser: v.User, FieldAction: v.Action, FieldTool: v.Tool, FieldModel: v.Model, FieldOutcome: v.Outcome} {
-		if f > 0 && s != "" {
-			v.h[f] = memHash(byte(f), s)
+func valuesOf(r *vellum.Record) Values {
+	return Values{Tenant: r.TenantID, User: r.UserID, Action: r.Action, Tool: r.Tool.Name, Model: r.Model.Name,
+		Outcome: r.Outcome.Status, Session: r.SessionID, Trace: r.TraceID}
+}
+
+// ValuesOfKeys returns r's postings values, reusing the hashes of k, r's
+// summary keys (KeysOf), which hash the same exact fields the same way.
+func ValuesOfKeys(r *vellum.Record, k *Keys) Values {
+	v := valuesOf(r)
+	if k.overflow {
+		v.hash()
+		return v
+	}
+	i := 0
+	next := func(s string) uint64 {
+		if s == "" || i >= int(k.n) {
+			return 0
 		}
+		i++
+		return k.h[i-1]
+	}
+	v.h[FieldTenant] = next(v.Tenant)
+	v.h[FieldUser] = next(v.User)
+	v.h[FieldAction] = next(v.Action)
+	np := 0
+	for j := 0; j < len(v.Action)-1; j++ {
+		if v.Action[j] == '.' {
+			h := next(v.Action[:j+1])
+			switch np {
+			case 0:
+				v.h[FieldActionPrefix] = h
+			case 1:
+				v.h[0] = h
+			}
+			np++
+		}
+	}
+	v.h[FieldTool] = next(v.Tool)
+	v.h[FieldModel] = next(v.Model)
+	v.hashRest()
+	return v
+}
+
+func (v *Values) hash() {
+	for f, s := range [...]string{FieldTenant: v.Tenant, FieldUser: v.User, FieldAction: v.Action, FieldTool: v.Tool, FieldModel: v.Model} {
+		if f > 0 && s != "" {
+			v.h[f] = keyHash(byte(f), s)
+		}
+	}
+	np := 0
+	for j := 0; j < len(v.Action)-1 && np < 2; j++ {
+		if v.Action[j] == '.' {
+			v.h[[2]int{FieldActionPrefix, 0}[np]] = keyHash(FieldActionPrefix, v.Action[:j+1])
+			np++
+		}
+	}
+	v.hashRest()
+}
+
+func (v *Values) hashRest() {
+	if v.Outcome != "" {
+		v.h[FieldOutcome] = keyHash(FieldOutcome, v.Outcome)
 	}
 	if v.Session != "" {
 		v.hs = HashValue(FieldSession, v.Session)
@@ -89,24 +150,15 @@ func (v *Values) hash() {
 	v.hashed = true
 }
 
-// memSeed seeds the in-memory hash of exact keys, which never reaches a
-// file (the section stores exact values, sorted).
-var memSeed = maphash.MakeSeed()
+// keyHash is the in-memory hash of an exact key: the summary key's hash
+// (hashKey, FNV-1a over the field id and the value), so that the
+// appending goroutine computes it once for both. It never reaches a file
+// (section 4 stores exact values, sorted).
+func keyHash[S string | []byte](field byte, v S) uint64 { return hashKey(field, v, len(v)) }
 
-// fieldSalt separates equal values of different fields in memHash.
-var fieldSalt = [...]uint64{0, 0x9e3779b97f4a7c15, 0xbf58476d1ce4e5b9, 0x94d049bb133111eb, 0xd6e8feb86659fd93,
-	0xa0761d6478bd642f, 0xe7037ed1a0b428db, 0x8ebc6af09c88c6e3, 0x589965cc75374cc3, 0x1d8e4e27c47d124f}
-
-func memHash[S string | []byte](field byte, v S) uint64 {
-	var h uint64
-	switch x := any(v).(type) {
-	case string:
-		h = maphash.String(memSeed, x)
-	case []byte:
-		h = maphash.Bytes(memSeed, x)
-	}
-	return h ^ fieldSalt[field]
-}
+// tabSeed is mixed into a key hash before it picks a table slot, so that
+// values chosen to share low hash bits do not share a probe sequence.
+var tabSeed = maphash.Comparable(maphash.MakeSeed(), 0) | 1
 
 // HashValue is the hash of a hashed field's value (FORMAT.md): fmix64 of
 // FNV-1a-64 over the field id byte and the value.
@@ -128,16 +180,17 @@ func HashValue[S string | []byte](field byte, v S) uint64 {
 type PostingsBuilder struct {
 	n uint32
 	// Exact keys, found through an open-addressing table of indexes
-	// (plus one; 0 is empty) by their memHash: a Go map costs several
+	// (plus one; 0 is empty) by their keyHash: a Go map costs several
 	// times more per probe, and every record probes seven or more times.
-	keys []bkey
-	tab  []slot
+	keys    []bkey
+	tab     []slot
+	tabBits uint8
 	// Hashed fields: the ordinals of records with a value and its hash.
 	hOrds [2][]uint32
 	hHash [2][]uint64
 }
 
-// slot is a table entry: a key's memHash and its index in keys plus one (0:
+// slot is a table entry: a key's hash and its index in keys plus one (0:
 // empty), so that a probe compares hashes without touching the key.
 type slot struct {
 	h uint64
@@ -151,6 +204,31 @@ type bkey struct {
 	ords  []uint32
 }
 
+// Next returns an empty builder for the segment after b's, with room for
+// as many records of each value as b holds (and an eighth more), so that
+// its lists rarely grow by copying. Keys b saw fewer than twice are not
+// carried over. b is not changed.
+func (b *PostingsBuilder) Next() *PostingsBuilder {
+	nb := &PostingsBuilder{}
+	if b == nil {
+		return nb
+	}
+	for i := range b.keys {
+		k := &b.keys[i]
+		if n := len(k.ords); n >= 2 {
+			nb.keys = append(nb.keys, bkey{h: k.h, field: k.field, value: k.value, ords: make([]uint32, 0, n+n/8)})
+		}
+	}
+	if len(nb.keys) > 0 {
+		nb.rehash(max(64, 1<<bits.Len(uint(len(nb.keys)*2))))
+	}
+	for i := range nb.hOrds {
+		n := len(b.hOrds[i])
+		nb.hOrds[i], nb.hHash[i] = make([]uint32, 0, n+n/8), make([]uint64, 0, n+n/8)
+	}
+	return nb
+}
+
 // Len returns how many records were added.
 func (b *PostingsBuilder) Len() int { return int(b.n) }
 
@@ -161,12 +239,40 @@ func (b *PostingsBuilder) Add(v *Values) {
 	}
 	o := b.n
 	b.n++
-	for f, s := range [...]string{FieldTenant: v.Tenant, FieldUser: v.User, FieldAction: v.Action, FieldTool: v.Tool, FieldModel: v.Model, FieldOutcome: v.Outcome} {
-		if f > 0 && s != "" {
-			addExact(b, byte(f), s, v.h[f], o)
+	if v.Tenant != "" {
+		addExact(b, FieldTenant, v.Tenant, v.h[FieldTenant], o)
+	}
+	if v.User != "" {
+		addExact(b, FieldUser, v.User, v.h[FieldUser], o)
+	}
+	if a := v.Action; a != "" {
+		addExact(b, FieldAction, a, v.h[FieldAction], o)
+		np := 0
+		for i := 0; i < len(a)-1; i++ {
+			if a[i] == '.' {
+				var h uint64
+				switch np {
+				case 0:
+					h = v.h[FieldActionPrefix]
+				case 1:
+					h = v.h[0]
+				default:
+					h = keyHash(FieldActionPrefix, a[:i+1])
+				}
+				addExact(b, FieldActionPrefix, a[:i+1], h, o)
+				np++
+			}
 		}
 	}
-	addPrefixes(b, v.Action, o)
+	if v.Tool != "" {
+		addExact(b, FieldTool, v.Tool, v.h[FieldTool], o)
+	}
+	if v.Model != "" {
+		addExact(b, FieldModel, v.Model, v.h[FieldModel], o)
+	}
+	if v.Outcome != "" {
+		addExact(b, FieldOutcome, v.Outcome, v.h[FieldOutcome], o)
+	}
 	if v.Session != "" {
 		b.addHashed(0, v.hs, o)
 	}
@@ -181,10 +287,15 @@ func (b *PostingsBuilder) AddFields(f *vellum.Fields) {
 	b.n++
 	for id, s := range [...][]byte{FieldTenant: f.TenantID, FieldUser: f.UserID, FieldAction: f.Action, FieldTool: f.Tool, FieldModel: f.Model, FieldOutcome: f.Status} {
 		if id > 0 && len(s) > 0 {
-			addExact(b, byte(id), s, memHash(byte(id), s), o)
+			addExact(b, byte(id), s, keyHash(byte(id), s), o)
 		}
 	}
-	addPrefixes(b, f.Action, o)
+	for i := 0; i < len(f.Action)-1; i++ {
+		if f.Action[i] == '.' {
+			p := f.Action[:i+1]
+			addExact(b, FieldActionPrefix, p, keyHash(FieldActionPrefix, p), o)
+		}
+	}
 	if len(f.SessionID) > 0 {
 		b.addHashed(0, HashValue(FieldSession, f.SessionID), o)
 	}
@@ -193,28 +304,24 @@ func (b *PostingsBuilder) AddFields(f *vellum.Fields) {
 	}
 }
 
-func addPrefixes[S string | []byte](b *PostingsBuilder, action S, o uint32) {
-	for i := 0; i < len(action)-1; i++ {
-		if action[i] == '.' {
-			p := action[:i+1]
-			addExact(b, FieldActionPrefix, p, memHash(FieldActionPrefix, p), o)
-		}
-	}
-}
-
 func (b *PostingsBuilder) addHashed(i int, h uint64, o uint32) {
 	b.hOrds[i] = append(b.hOrds[i], o)
 	b.hHash[i] = append(b.hHash[i], h)
 }
 
-// find returns the index of exact key (field, v) with memHash h in keys,
+// slotOf returns the first table slot of a key with hash h.
+func (b *PostingsBuilder) slotOf(h uint64) int {
+	return int(((h ^ tabSeed) * 0x9e3779b97f4a7c15) >> (64 - b.tabBits))
+}
+
+// find returns the index of exact key (field, v) with hash h in keys,
 // or -1, and the table slot where it is or would go.
 func find[S string | []byte](b *PostingsBuilder, field byte, v S, h uint64) (int, int) {
 	if len(b.tab) == 0 {
 		return -1, -1
 	}
 	mask := len(b.tab) - 1
-	for i := int(h) & mask; ; i = (i + 1) & mask {
+	for i := b.slotOf(h); ; i = (i + 1) & mask {
 		sl := b.tab[i]
 		if sl.k == 0 {
 			return -1, i
@@ -242,10 +349,15 @@ func addExact[S string | []byte](b *PostingsBuilder, field byte, v S, h uint64, 
 		return
 	}
 	// Grow the table to keep it at most half full, and place every key.
-	n := max(64, len(b.tab)*2)
+	b.rehash(max(64, len(b.tab)*2))
+}
+
+// rehash places every key in a new table of n slots (a power of two).
+func (b *PostingsBuilder) rehash(n int) {
 	b.tab = make([]slot, n)
+	b.tabBits = uint8(bits.Len(uint(n)) - 1)
 	for j := range b.keys {
-		for i := int(b.keys[j].h) & (n - 1); ; i = (i + 1) & (n - 1) {
+		for i := b.slotOf(b.keys[j].h); ; i = (i + 1) & (n - 1) {
 			if b.tab[i].k == 0 {
 				b.tab[i] = slot{b.keys[j].h, int32(j + 1)}
 				break
@@ -294,7 +406,7 @@ func (b *PostingsBuilder) Lookup(field byte, v string) List {
 	case field >= firstHashed && field < numFields:
 		return b.Hashed(field).Lookup(v)
 	case field >= FieldTenant && field < firstHashed:
-		if k, _ := find(b, field, v, memHash(field, v)); k >= 0 {
+		if k, _ := find(b, field, v, keyHash(field, v)); k >= 0 {
 			l := b.keys[k].ords
 			return List{ords: l[:len(l):len(l)], count: len(l)}
 		}
@@ -303,10 +415,14 @@ func (b *PostingsBuilder) Lookup(field byte, v string) List {
 }
 
 // Marshal encodes the postings of the records added so far as section 4.
+// It sizes every list first, so that the section is written once into a
+// buffer of its exact size.
 func (b *PostingsBuilder) Marshal() []byte {
-	keys := make([]*bkey, len(b.keys))
+	keys := make([]*bkey, 0, len(b.keys))
 	for i := range b.keys {
-		keys[i] = &b.keys[i]
+		if len(b.keys[i].ords) > 0 { // a key carried over by Next, not seen since
+			keys = append(keys, &b.keys[i])
+		}
 	}
 	slices.SortFunc(keys, func(a, b *bkey) int {
 		if a.field != b.field {
@@ -318,64 +434,111 @@ func (b *PostingsBuilder) Marshal() []byte {
 	if b.n > 1<<24 {
 		w = 4
 	}
-	le := binary.LittleEndian
-	head := []byte{PostingsVersion, w, 0, 0}
-	head = le.AppendUint32(head, b.n)
-	head = le.AppendUint32(head, uint32(len(keys)))
-	var data []byte
-	for _, k := range keys {
-		start := len(data)
-		enc := byte(listDeltas)
-		data = appendDeltas(data, k.ords)
-		if bm := bitmapSize(k.ords); bm < len(data)-start {
-			data = appendBitmap(data[:start], k.ords)
-			enc = listBitmap
-		}
-		head = append(head, k.field)
-		head = binary.AppendUvarint(head, uint64(len(k.value)))
-		head = append(head, k.value...)
-		head = binary.AppendUvarint(head, uint64(len(k.ords)))
-		head = append(head, enc)
-		head = binary.AppendUvarint(head, uint64(start))
-		head = binary.AppendUvarint(head, uint64(len(data)-start))
+	// Sizes: each list's encoding and length, then the hashed fields'
+	// directories and entries after the lists.
+	type plan struct {
+		enc byte
+		n   int
 	}
-	head = append(head, 2)
+	plans := make([]plan, len(keys))
+	headLen, dataLen := 4+4+4+1+2*14, 0
+	for i, k := range keys {
+		p := plan{listDeltas, deltasSize(k.ords)}
+		if bm := bitmapSize(k.ords); bm < p.n {
+			p = plan{listBitmap, bm}
+		}
+		plans[i] = p
+		headLen += 1 + uvarintLen(uint64(len(k.value))) + len(k.value) + uvarintLen(uint64(len(k.ords))) + 1 + uvarintLen(uint64(dataLen)) + uvarintLen(uint64(p.n))
+		dataLen += p.n
+	}
+	var bk [2]int
 	for i := range 2 {
-		ords, hs := b.hOrds[i], b.hHash[i]
-		e := len(ords)
-		k := 0
-		for k < maxBucketBits && (1<<k)*bucketTarget < e {
-			k++
+		e := len(b.hOrds[i])
+		for bk[i] < maxBucketBits && (1<<bk[i])*bucketTarget < e {
+			bk[i]++
 		}
-		nb := 1 << k
-		dir := make([]uint32, nb+1)
-		for _, h := range hs {
-			dir[bucketOf(h, k)+1]++
-		}
-		for j := 1; j <= nb; j++ {
-			dir[j] += dir[j-1]
-		}
-		dirOff := len(data)
-		for j := range nb {
-			data = le.AppendUint32(data, dir[j])
-		}
-		entOff := len(data)
-		stride := 1 + int(w)
-		data = append(data, make([]byte, e*stride)...)
-		pos := dir[:nb]
-		for j, h := range hs {
-			bk := bucketOf(h, k)
-			p := entOff + int(pos[bk])*stride
-			pos[bk]++
-			data[p] = fingerprint(h, k)
-			putOrd(data[p+1:], ords[j], int(w))
-		}
-		head = append(head, byte(FieldSession+i), byte(k))
-		head = le.AppendUint32(head, uint32(e))
-		head = le.AppendUint32(head, uint32(dirOff))
-		head = le.AppendUint32(head, uint32(entOff))
+		dataLen += 4<<bk[i] + e*(1+int(w))
 	}
-	return append(head, data...)
+	le := binary.LittleEndian
+	out := make([]byte, 0, headLen+dataLen)
+	out = append(out, PostingsVersion, w, 0, 0)
+	out = le.AppendUint32(out, b.n)
+	out = le.AppendUint32(out, uint32(len(keys)))
+	off := 0
+	for i, k := range keys {
+		out = append(out, k.field)
+		out = binary.AppendUvarint(out, uint64(len(k.value)))
+		out = append(out, k.value...)
+		out = binary.AppendUvarint(out, uint64(len(k.ords)))
+		out = append(out, plans[i].enc)
+		out = binary.AppendUvarint(out, uint64(off))
+		out = binary.AppendUvarint(out, uint64(plans[i].n))
+		off += plans[i].n
+	}
+	out = append(out, 2)
+	hashedAt := len(out)
+	out = append(out, make([]byte, 2*14)...)
+	data := len(out)
+	for i, k := range keys {
+		if plans[i].enc == listBitmap {
+			out = appendBitmap(out, k.ords)
+		} else {
+			out = appendDeltas(out, k.ords)
+		}
+	}
+	for i := range 2 {
+		ords, hs, k := b.hOrds[i], b.hHash[i], bk[i]
+		e, nb := len(ords), 1<<k
+		dirOff := len(out) - data
+		out = append(out, make([]byte, 4*nb)...)
+		dir := out[data+dirOff:]
+		for _, h := range hs {
+			j := 4 * bucketOf(h, k)
+			le.PutUint32(dir[j:], le.Uint32(dir[j:])+1)
+		}
+		// Counts to starts: the directory holds each bucket's first
+		// entry; pos walks each bucket's next free entry.
+		pos := make([]uint32, nb)
+		sum := uint32(0)
+		for j := range nb {
+			c := le.Uint32(dir[4*j:])
+			le.PutUint32(dir[4*j:], sum)
+			pos[j] = sum
+			sum += c
+		}
+		entOff := len(out) - data
+		stride := 1 + int(w)
+		out = append(out, make([]byte, e*stride)...)
+		ent := out[data+entOff:]
+		for j, h := range hs {
+			bkt := bucketOf(h, k)
+			p := int(pos[bkt]) * stride
+			pos[bkt]++
+			ent[p] = fingerprint(h, k)
+			putOrd(ent[p+1:], ords[j], int(w))
+		}
+		hd := out[hashedAt+14*i:]
+		hd[0], hd[1] = byte(FieldSession+i), byte(k)
+		le.PutUint32(hd[2:], uint32(e))
+		le.PutUint32(hd[6:], uint32(dirOff))
+		le.PutUint32(hd[10:], uint32(entOff))
+	}
+	return out
+}
+
+func uvarintLen(v uint64) int { return (bits.Len64(v|1) + 6) / 7 }
+
+func deltasSize(ords []uint32) int {
+	n, prev := 0, uint32(0)
+	for i, o := range ords {
+		d := o
+		if i > 0 {
+			d = o - prev
+		}
+		n += uvarintLen(uint64(d))
+		prev = o
+	}
+	return n
 }
 
 func bucketOf(h uint64, k int) uint32 {
