@@ -182,12 +182,22 @@ type PostingsBuilder struct {
 	// Exact keys, found through an open-addressing table of indexes
 	// (plus one; 0 is empty) by their keyHash: a Go map costs several
 	// times more per probe, and every record probes seven or more times.
-	keys    []bkey
-	tab     []slot
-	tabBits uint8
+	// One table per field, so that the few keys of the small fields
+	// (tenant, action, tool, model, outcome) stay in the nearest cache
+	// whatever the large ones (users) hold.
+	keys []bkey
+	tabs [firstHashed]table
 	// Hashed fields: the ordinals of records with a value and its hash.
 	hOrds [2][]uint32
 	hHash [2][]uint64
+}
+
+// table is one field's open-addressing table: 2^bits slots, at most half
+// full, holding n keys.
+type table struct {
+	slots []slot
+	bits  uint8
+	n     int
 }
 
 // slot is a table entry: a key's hash and its index in keys plus one (0:
@@ -202,6 +212,16 @@ type bkey struct {
 	field byte
 	value string
 	ords  []uint32
+}
+
+// NewPostingsBuilder returns an empty builder with room for about records
+// records' hashed entries.
+func NewPostingsBuilder(records int) *PostingsBuilder {
+	b := &PostingsBuilder{}
+	for i := range b.hOrds {
+		b.hOrds[i], b.hHash[i] = make([]uint32, 0, records), make([]uint64, 0, records)
+	}
+	return b
 }
 
 // Next returns an empty builder for the segment after b's, with room for
@@ -219,8 +239,13 @@ func (b *PostingsBuilder) Next() *PostingsBuilder {
 			nb.keys = append(nb.keys, bkey{h: k.h, field: k.field, value: k.value, ords: make([]uint32, 0, n+n/8)})
 		}
 	}
-	if len(nb.keys) > 0 {
-		nb.rehash(max(64, 1<<bits.Len(uint(len(nb.keys)*2))))
+	for j := range nb.keys {
+		nb.tabs[nb.keys[j].field].n++
+	}
+	for f := range nb.tabs {
+		if n := nb.tabs[f].n; n > 0 {
+			nb.rehash(byte(f), max(16, 1<<bits.Len(uint(n*2))))
+		}
 	}
 	for i := range nb.hOrds {
 		n := len(b.hOrds[i])
@@ -309,25 +334,26 @@ func (b *PostingsBuilder) addHashed(i int, h uint64, o uint32) {
 	b.hHash[i] = append(b.hHash[i], h)
 }
 
-// slotOf returns the first table slot of a key with hash h.
-func (b *PostingsBuilder) slotOf(h uint64) int {
-	return int(((h ^ tabSeed) * 0x9e3779b97f4a7c15) >> (64 - b.tabBits))
+// slotOf returns the first slot of a key with hash h in t.
+func (t *table) slotOf(h uint64) int {
+	return int(((h ^ tabSeed) * 0x9e3779b97f4a7c15) >> (64 - t.bits))
 }
 
 // find returns the index of exact key (field, v) with hash h in keys,
-// or -1, and the table slot where it is or would go.
+// or -1, and the slot of its field's table where it is or would go.
 func find[S string | []byte](b *PostingsBuilder, field byte, v S, h uint64) (int, int) {
-	if len(b.tab) == 0 {
+	t := &b.tabs[field]
+	if len(t.slots) == 0 {
 		return -1, -1
 	}
-	mask := len(b.tab) - 1
-	for i := b.slotOf(h); ; i = (i + 1) & mask {
-		sl := b.tab[i]
+	mask := len(t.slots) - 1
+	for i := t.slotOf(h); ; i = (i + 1) & mask {
+		sl := t.slots[i]
 		if sl.k == 0 {
 			return -1, i
 		}
 		if sl.h == h {
-			if e := &b.keys[sl.k-1]; e.field == field && e.value == string(v) {
+			if e := &b.keys[sl.k-1]; e.value == string(v) {
 				return int(sl.k - 1), i
 			}
 		}
@@ -344,22 +370,29 @@ func addExact[S string | []byte](b *PostingsBuilder, field byte, v S, h uint64, 
 		return
 	}
 	b.keys = append(b.keys, bkey{h: h, field: field, value: string(v), ords: []uint32{o}})
-	if len(b.keys)*2 <= len(b.tab) {
-		b.tab[at] = slot{h, int32(len(b.keys))}
+	t := &b.tabs[field]
+	t.n++
+	if t.n*2 <= len(t.slots) {
+		t.slots[at] = slot{h, int32(len(b.keys))}
 		return
 	}
-	// Grow the table to keep it at most half full, and place every key.
-	b.rehash(max(64, len(b.tab)*2))
+	// Grow the table to keep it at most half full, and place its keys.
+	b.rehash(field, max(16, len(t.slots)*2))
 }
 
-// rehash places every key in a new table of n slots (a power of two).
-func (b *PostingsBuilder) rehash(n int) {
-	b.tab = make([]slot, n)
-	b.tabBits = uint8(bits.Len(uint(n)) - 1)
+// rehash places every key of field in a new table of n slots (a power of
+// two).
+func (b *PostingsBuilder) rehash(field byte, n int) {
+	t := &b.tabs[field]
+	t.slots = make([]slot, n)
+	t.bits = uint8(bits.Len(uint(n)) - 1)
 	for j := range b.keys {
-		for i := b.slotOf(b.keys[j].h); ; i = (i + 1) & (n - 1) {
-			if b.tab[i].k == 0 {
-				b.tab[i] = slot{b.keys[j].h, int32(j + 1)}
+		if b.keys[j].field != field {
+			continue
+		}
+		for i := t.slotOf(b.keys[j].h); ; i = (i + 1) & (n - 1) {
+			if t.slots[i].k == 0 {
+				t.slots[i] = slot{b.keys[j].h, int32(j + 1)}
 				break
 			}
 		}
