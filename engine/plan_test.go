@@ -151,8 +151,16 @@ func TestQueryPostingsOracle(t *testing.T) {
 	e.Close()
 	o.VerifyOnOpen = true
 	e = open(t, dir, o)
-	defer e.Close()
+	defer func() { e.Close() }()
 	check(t, e, "verified on open")
+	// Without the decoded-list cache, and with one so small that a query's
+	// lists evict each other.
+	for _, size := range []int64{-1, 4 << 10} {
+		e.Close()
+		o.PostingsCache, o.VerifyOnOpen = size, false
+		e = open(t, dir, o)
+		check(t, e, fmt.Sprintf("list cache %d", size))
+	}
 	sealed := e.index.snapshot().sealed
 	with := 0
 	for _, si := range sealed {

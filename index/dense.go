@@ -11,17 +11,18 @@ import (
 // intersects fast. A list read from section 4 is decoded once (Dense) into
 // a bitmap of 64-bit words over the segment's ordinals when it is dense
 // enough that the bitmap is at most twice the size of its ordinals, or
-// into its sorted ordinals otherwise, and kept in a Cache bounded by bytes
+// into its sorted ordinals otherwise (denseRatio), and kept in a Cache bounded by bytes
 // for the next query. Counting the records two bitmaps share is then an
 // AND and a popcount per 64 records; a sparse list probes the others.
 
 // denseRatio: a list of count ordinals of a segment of records records is
-// held as a bitmap when records/64 words (8 bytes each) are at most twice
-// count ordinals (4 bytes each), that is count ≥ records/16.
-const denseRatio = 16
+// held as a bitmap when its records/8 bytes are at most twice what count
+// ordinals cost (4 bytes each), that is count ≥ records/64: a bitmap
+// counts and probes in constant time per 64 records, ordinals per one.
+const denseRatio = 64
 
 // Dense returns l in its fast form for a segment of records records: a
-// bitmap when it holds at least one record in 16, its sorted ordinals
+// bitmap when it holds at least one record in 64, its sorted ordinals
 // otherwise. Candidates lists are returned as they are.
 func (l List) Dense(records int) List {
 	if l.candidates || l.words != nil || l.count == 0 {
@@ -209,6 +210,7 @@ type cacheKey struct {
 type cacheEntry struct {
 	key  cacheKey
 	list List
+	fps  []byte // a hashed field's fingerprints (key value "")
 	size int
 }
 
@@ -218,26 +220,26 @@ func NewCache(limit int) *Cache {
 	return &Cache{limit: limit, m: map[cacheKey]*list.Element{}}
 }
 
-func (c *Cache) get(k cacheKey) (List, bool) {
+func (c *Cache) get(k cacheKey) (*cacheEntry, bool) {
 	if c == nil || c.limit <= 0 {
-		return List{}, false
+		return nil, false
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if e, ok := c.m[k]; ok {
 		c.ll.MoveToFront(e)
 		c.hits++
-		return e.Value.(*cacheEntry).list, true
+		return e.Value.(*cacheEntry), true
 	}
 	c.miss++
-	return List{}, false
+	return nil, false
 }
 
-func (c *Cache) put(k cacheKey, l List) {
+func (c *Cache) put(k cacheKey, l List, fps []byte) {
 	if c == nil || c.limit <= 0 {
 		return
 	}
-	sz := l.memSize() + len(k.value)
+	sz := l.memSize() + len(fps) + len(k.value)
 	if sz > c.limit/4 {
 		return
 	}
@@ -246,7 +248,7 @@ func (c *Cache) put(k cacheKey, l List) {
 	if _, ok := c.m[k]; ok {
 		return
 	}
-	c.m[k] = c.ll.PushFront(&cacheEntry{key: k, list: l, size: sz})
+	c.m[k] = c.ll.PushFront(&cacheEntry{key: k, list: l, fps: fps, size: sz})
 	c.size += sz
 	for c.size > c.limit {
 		e := c.ll.Back()
@@ -283,21 +285,76 @@ func (c *Cache) Stats() (size int, hits, misses uint64) {
 }
 
 // LookupCached is Lookup through cache: an exact field's list is decoded
-// into its Dense form once and kept in cache; hashed fields' candidates
-// are read each time (Lookup).
+// into its Dense form once and kept in cache; of a hashed field, the
+// fingerprints of every entry are kept (one byte per record with a value,
+// read once), so that a lookup reads the file only for the entries whose
+// fingerprint matches: a value the segment lacks is then answered from
+// memory in 15 segments of 16.
 func (p *Postings) LookupCached(read ReadAt, c *Cache, field byte, v string) (List, error) {
-	if field < FieldTenant || field >= firstHashed || c == nil || c.limit <= 0 {
+	switch {
+	case c == nil || c.limit <= 0 || field < FieldTenant || field >= numFields:
 		return p.Lookup(read, field, v)
+	case field >= firstHashed:
+		return p.lookupFingerprints(read, c, field, v)
 	}
 	k := cacheKey{p, field, v}
-	if l, ok := c.get(k); ok {
-		return l, nil
+	if e, ok := c.get(k); ok {
+		return e.list, nil
 	}
 	l, err := p.Lookup(read, field, v)
 	if err != nil || l.count == 0 {
 		return l, err
 	}
 	l = l.Dense(int(p.records))
-	c.put(k, l)
+	c.put(k, l, nil)
 	return l, nil
+}
+
+// lookupFingerprints looks a hashed field's value up with its
+// fingerprints in c (loaded on the first lookup).
+func (p *Postings) lookupFingerprints(read ReadAt, c *Cache, field byte, v string) (List, error) {
+	hr := &p.hashed[field-firstHashed]
+	if hr.e == 0 {
+		return List{candidates: true}, nil
+	}
+	k := cacheKey{p, field, ""}
+	var fps []byte
+	if e, ok := c.get(k); ok {
+		fps = e.fps
+	} else {
+		stride := 1 + p.w
+		b := make([]byte, int(hr.e)*stride)
+		if err := read(b, p.base+hr.entOff); err != nil {
+			return List{}, err
+		}
+		fps = make([]byte, hr.e)
+		for i := range fps {
+			fps[i] = b[i*stride]
+		}
+		c.put(k, List{}, fps)
+	}
+	h := HashValue(field, v)
+	bk := bucketOf(h, hr.k)
+	lo, hi := hr.dir[bk], hr.e
+	if int(bk)+1 < len(hr.dir) {
+		hi = hr.dir[bk+1]
+	}
+	fp := fingerprint(h, hr.k)
+	var out []uint32
+	for j := lo; j < hi; j++ {
+		if fps[j] != fp {
+			continue
+		}
+		var b [5]byte
+		stride := 1 + p.w
+		if err := read(b[:stride], p.base+hr.entOff+int64(j)*int64(stride)); err != nil {
+			return List{}, err
+		}
+		o := getOrd(b[1:], p.w)
+		if b[0] != fp || o >= p.records || len(out) > 0 && o <= out[len(out)-1] {
+			return List{}, postingsErr("hashed field %d bucket %d: entry %d changed, or its ordinal %d is out of range or order", field, bk, j, o)
+		}
+		out = append(out, o)
+	}
+	return List{ords: out, count: len(out), candidates: true}, nil
 }

@@ -124,6 +124,27 @@ func TestCacheEvicts(t *testing.T) {
 	if _, hits, _ := c.Stats(); hits == 0 {
 		t.Fatal("no cache hits")
 	}
+	// Hashed fields: the fingerprints in memory find what a bucket read
+	// finds, values present and absent alike.
+	big := NewCache(1 << 20)
+	for i := range 400 {
+		for _, q := range []struct {
+			field byte
+			v     string
+		}{{FieldSession, recs[i].Session}, {FieldTrace, recs[i].Trace}, {FieldTrace, fmt.Sprintf("absent%d", i)}} {
+			want, err := p.Lookup(read, q.field, q.v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := p.LookupCached(read, big, q.field, q.v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !got.Candidates() || !slices.Equal(got.AppendRange(nil, 0, 5000), want.AppendRange(nil, 0, 5000)) {
+				t.Fatalf("field %d %q: %v, bucket read gives %v", q.field, q.v, got.AppendRange(nil, 0, 5000), want.AppendRange(nil, 0, 5000))
+			}
+		}
+	}
 	c.Forget(p)
 	if size, _, _ := c.Stats(); size != 0 {
 		t.Fatalf("after Forget the cache holds %d bytes", size)
