@@ -93,15 +93,30 @@ func CountAnd(lists []List, lo, hi uint32) int {
 	for i := range lists {
 		last = min(last, len(lists[i].words)-1)
 	}
-	n := 0
-	for i := first; i <= last; i++ {
+	if first > last {
+		return 0
+	}
+	and := func(i int) uint64 {
 		w := lists[0].words[i]
-		for j := 1; j < len(lists) && w != 0; j++ {
+		for j := 1; j < len(lists); j++ {
 			w &= lists[j].words[i]
 		}
-		if w != 0 {
-			n += bits.OnesCount64(w & rangeMask(i, lo, hi))
+		return w
+	}
+	// The edge words are masked to [lo, hi); the ones between are whole.
+	n := bits.OnesCount64(and(first) & rangeMask(first, lo, hi))
+	if last > first {
+		n += bits.OnesCount64(and(last) & rangeMask(last, lo, hi))
+	}
+	if len(lists) == 2 {
+		a, b := lists[0].words[:last], lists[1].words[:last]
+		for i := first + 1; i < last; i++ {
+			n += bits.OnesCount64(a[i] & b[i])
 		}
+		return n
+	}
+	for i := first + 1; i < last; i++ {
+		n += bits.OnesCount64(and(i))
 	}
 	return n
 }
@@ -161,7 +176,13 @@ func intersect(lists []List, lo, hi uint32, fn func(uint32)) {
 	switch {
 	case l.words != nil:
 		for i := int(lo / 64); i < len(l.words) && uint32(i)*64 < hi; i++ {
-			w := l.words[i] & rangeMask(i, lo, hi)
+			w := l.words[i]
+			if w == 0 {
+				continue
+			}
+			if uint32(i)*64 < lo || uint32(i)*64+64 > hi {
+				w &= rangeMask(i, lo, hi)
+			}
 			for w != 0 {
 				o := uint32(i)*64 + uint32(bits.TrailingZeros64(w))
 				w &= w - 1
