@@ -166,7 +166,7 @@ func (qr *queryRun) postingLists(v *segView, keys []pkey, lo, hi uint64) (lists 
 		hi = min(hi, uint64(v.post.Records()))
 	case v.live != nil:
 		ix := qr.e.index
-		ix.mu.RLock()
+		ix.postMu.RLock()
 		// A hashed field is searched record by record: take a view
 		// under the lock and search it after, so that publishing
 		// never waits for the search.
@@ -187,7 +187,7 @@ func (qr *queryRun) postingLists(v *segView, keys []pkey, lo, hi uint64) (lists 
 			lists = append(lists, index.Union(ts))
 		}
 		n := v.live.Len()
-		ix.mu.RUnlock()
+		ix.postMu.RUnlock()
 		for i, hv := range hashed {
 			lists = append(lists, hv.Lookup(hashedKeys[i]))
 		}
