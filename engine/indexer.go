@@ -53,7 +53,7 @@ type indexer struct {
 	post       *index.PostingsBuilder
 	postMu     sync.RWMutex
 	postWarned *index.PostingsBuilder // the postings goroutine's: a builder found out of step
-	noPostings bool // Options.NoPostings
+	noPostings bool                   // Options.NoPostings
 	// cache holds sealed segments' lists decoded for queries and counts
 	// (plan.go, count.go); safe for concurrent use.
 	cache *index.Cache
