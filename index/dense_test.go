@@ -5,6 +5,8 @@ import (
 	"math/rand/v2"
 	"slices"
 	"testing"
+
+	"github.com/vellumlog/vellum"
 )
 
 // TestDenseCountAnd checks CountAnd and Intersect over every mix of list
@@ -170,5 +172,24 @@ func BenchmarkCountAnd(b *testing.B) {
 	lists := []List{List{ords: t, count: len(t)}.Dense(records), List{ords: a, count: len(a)}.Dense(records)}
 	for b.Loop() {
 		CountAnd(lists, 0, records)
+	}
+}
+
+// TestValuesOfKeys checks that values built from a record's summary keys
+// hash exactly as values built from scratch, for actions with no, one and
+// many dotted prefixes (more keys than a summary holds) and empty fields.
+func TestValuesOfKeys(t *testing.T) {
+	actions := []string{"login", "tool.call", "a.b.c", "a.b.c.d.e.f.g.h.i.j.k.l.m", "x."}
+	for i := range 200 {
+		r := vellum.Record{TenantID: fmt.Sprintf("t%d", i%3), UserID: fmt.Sprintf("u%d", i), Action: actions[i%len(actions)],
+			Tool: vellum.Tool{Name: fmt.Sprintf("tool%d", i%4)}, Model: vellum.Model{Name: "m"}, Outcome: vellum.Outcome{Status: "denied"},
+			SessionID: fmt.Sprintf("s%d", i), TraceID: fmt.Sprintf("tr%d", i)}
+		if i%5 == 0 {
+			r.UserID, r.Tool.Name, r.Model.Name, r.SessionID = "", "", "", ""
+		}
+		k := KeysOf(r.TenantID, r.UserID, r.Action, r.Tool.Name, r.Model.Name, r.Outcome.Status)
+		if got, want := ValuesOfKeys(&r, &k), ValuesOf(&r); got != want {
+			t.Fatalf("record %d (action %q): ValuesOfKeys %+v, ValuesOf %+v", i, r.Action, got, want)
+		}
 	}
 }
