@@ -125,7 +125,7 @@ func (e *Engine) Prepare(recs ...vellum.Record) (*Prepared, error) {
 		it := &p.items[i]
 		it.enc, it.keys = buf[start:len(buf):len(buf)], keysOf(r)
 		if !o.NoPostings {
-			it.vals = index.ValuesOfKeys(r, &it.keys) // the summary keys' hashes serve the postings too
+			it.vals.SetKeys(r, &it.keys) // the summary keys' hashes serve the postings too
 		}
 		if r.EventID != "" && o.DedupEntries > 0 {
 			p.items[i].dedup = dedupKey(r.TenantID, r.EventID)

@@ -86,10 +86,22 @@ func valuesOf(r *vellum.Record) Values {
 // ValuesOfKeys returns r's postings values, reusing the hashes of k, r's
 // summary keys (KeysOf), which hash the same exact fields the same way.
 func ValuesOfKeys(r *vellum.Record, k *Keys) Values {
-	v := valuesOf(r)
+	var v Values
+	v.SetKeys(r, k)
+	return v
+}
+
+// SetKeys sets v to r's postings values as ValuesOfKeys does, in place: a
+// Values holds strings, and copying one into a heap object costs write
+// barriers while the garbage collector runs.
+func (v *Values) SetKeys(r *vellum.Record, k *Keys) {
+	v.Tenant, v.User, v.Action, v.Tool, v.Model = r.TenantID, r.UserID, r.Action, r.Tool.Name, r.Model.Name
+	v.Outcome, v.Session, v.Trace = r.Outcome.Status, r.SessionID, r.TraceID
+	v.hs, v.ht = 0, 0
+	v.h = [FieldOutcome + 1]uint64{}
 	if k.overflow {
 		v.hash()
-		return v
+		return
 	}
 	i := 0
 	next := func(s string) uint64 {
@@ -118,7 +130,6 @@ func ValuesOfKeys(r *vellum.Record, k *Keys) Values {
 	v.h[FieldTool] = next(v.Tool)
 	v.h[FieldModel] = next(v.Model)
 	v.hashRest()
-	return v
 }
 
 func (v *Values) hash() {
