@@ -1,12 +1,14 @@
 package vellum
 
 import (
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // Outcome statuses. The set is closed: Validate rejects any other value.
@@ -210,31 +212,57 @@ func (r *Record) Validate() error {
 	// carry anything else).
 	ids := [...]string{r.EventID, r.TenantID, r.UserID, r.Service, r.AuthMode, r.Agent, r.SessionID, r.TraceID,
 		r.RequestID, r.Tool.Name, r.Tool.CallID, r.Model.Name, r.Model.Provider, r.Outcome.RuleID, r.Outcome.Approver}
-	for i, v := range ids {
-		if len(v) > MaxIDLen {
-			return fmt.Errorf("%w: %s is longer than %d bytes", ErrInvalid, idFieldNames[i], MaxIDLen)
+	// Most records are ASCII only and within bounds: one pass over every
+	// field says so, cheaper than a UTF-8 check per field. Otherwise the
+	// fields are checked one by one, to name the first that is wrong.
+	var high uint64 // the high bits of every byte: zero when all are ASCII
+	long := false
+	for _, v := range ids {
+		long = long || len(v) > MaxIDLen
+		high |= highBits(v)
+	}
+	if long || high|highBits(r.Model.FinishReason)|highBits(r.Outcome.Reason) != 0 {
+		for i, v := range ids {
+			if len(v) > MaxIDLen {
+				return fmt.Errorf("%w: %s is longer than %d bytes", ErrInvalid, idFieldNames[i], MaxIDLen)
+			}
+			if !utf8.ValidString(v) {
+				return fmt.Errorf("%w: %s is not valid UTF-8", ErrInvalid, idFieldNames[i])
+			}
 		}
-		if !utf8.ValidString(v) {
-			return fmt.Errorf("%w: %s is not valid UTF-8", ErrInvalid, idFieldNames[i])
+		if !utf8.ValidString(r.Model.FinishReason) {
+			return fmt.Errorf("%w: model.finish_reason is not valid UTF-8", ErrInvalid)
+		}
+		if !utf8.ValidString(r.Outcome.Reason) {
+			return fmt.Errorf("%w: outcome.reason is not valid UTF-8", ErrInvalid)
 		}
 	}
-	if !utf8.ValidString(r.Model.FinishReason) {
-		return fmt.Errorf("%w: model.finish_reason is not valid UTF-8", ErrInvalid)
-	}
-	if !utf8.ValidString(r.Outcome.Reason) {
-		return fmt.Errorf("%w: outcome.reason is not valid UTF-8", ErrInvalid)
-	}
+	emptyKey := false
 	for k, v := range r.Attributes {
 		if !utf8.ValidString(k) || !utf8.ValidString(v) {
 			return fmt.Errorf("%w: attributes.%s is not valid UTF-8", ErrInvalid, strings.ToValidUTF8(k, "\uFFFD"))
 		}
+		emptyKey = emptyKey || k == ""
 	}
-	for k := range r.Attributes {
-		if k == "" {
-			return fmt.Errorf("%w: attributes has an empty key", ErrInvalid)
-		}
+	if emptyKey {
+		return fmt.Errorf("%w: attributes has an empty key", ErrInvalid)
 	}
 	return nil
+}
+
+// highBits returns the high bit of every byte of s, ORed into one word:
+// zero when s is ASCII.
+func highBits(s string) uint64 {
+	b := unsafe.Slice(unsafe.StringData(s), len(s))
+	var acc uint64
+	for len(b) >= 8 {
+		acc |= binary.LittleEndian.Uint64(b)
+		b = b[8:]
+	}
+	for _, c := range b {
+		acc |= uint64(c)
+	}
+	return acc & 0x8080808080808080
 }
 
 // idFieldNames names the identifier fields Validate bounds, in its order.

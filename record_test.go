@@ -190,6 +190,19 @@ func TestValidate(t *testing.T) {
 		{"negative duration", func(r *Record) { r.Tool.DurationNS = -1 }, "duration"},
 		{"event time range", func(r *Record) { r.EventTime = time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC) }, "event_time"},
 		{"empty attr key", func(r *Record) { r.Attributes = map[string]string{"": "v"} }, "empty key"},
+		// Validate checks all fields at once while they are ASCII, and
+		// one by one otherwise: both ways must name the same field.
+		{"non-ascii utf8", func(r *Record) {
+			r.UserID, r.Outcome.Reason, r.Model.FinishReason = "jürgen", "größer ✓", "stop ✓"
+		}, ""},
+		{"bad utf8 past 8 bytes", func(r *Record) { r.TraceID = "0123456789abcdef\xc3" }, "trace_id is not valid UTF-8"},
+		{"bad utf8 last id", func(r *Record) { r.Outcome.Approver = "ok\xffok" }, "outcome.approver is not valid UTF-8"},
+		{"first of two bad", func(r *Record) { r.UserID, r.Agent = "é\xff", strings.Repeat("a", MaxIDLen+1) }, "user_id is not valid UTF-8"},
+		{"long before bad", func(r *Record) { r.TenantID, r.Agent = strings.Repeat("é", MaxIDLen), "\xff" }, "tenant_id is longer"},
+		{"bad finish reason", func(r *Record) { r.Model.FinishReason = "\xfe" }, "model.finish_reason"},
+		{"bad reason", func(r *Record) { r.Outcome.Reason = "abcdefgh\x80" }, "outcome.reason"},
+		{"bad attr value", func(r *Record) { r.Attributes = map[string]string{"k": "\xff"} }, "attributes.k is not valid UTF-8"},
+		{"bad attr before empty key", func(r *Record) { r.Attributes = map[string]string{"": "v", "k": "\xff"} }, "attributes.k"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -267,4 +280,24 @@ func TestStampEncoded(t *testing.T) {
 		}
 	}()
 	StampEncoded(enc[:fixedLen-1], 1, 1)
+}
+
+// BenchmarkValidate validates a typical tool-call record: ASCII
+// identifiers, a small JSON argument object, no attributes.
+func BenchmarkValidate(b *testing.B) {
+	r := Record{
+		EventID: "evt-00000000deadbeef", TenantID: "acme", UserID: "user-0042", AuthMode: "gateway",
+		Action: "tool.call", Agent: "support-bot", SessionID: "sess-0badf00d", TraceID: "trace_0123456789abcdef",
+		RequestID: "req-00c0ffee",
+		Tool: Tool{Name: "web_search", CallID: "call_12345",
+			Arguments: json.RawMessage(`{"query":"weather in Lisbon for day 42","max_results":7,"lang":"en"}`)},
+		Model:   Model{Name: "llama-3.1-70b", Provider: "vllm", InputTokens: 1200, OutputTokens: 80},
+		Outcome: Outcome{Status: StatusSuccess},
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := r.Validate(); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

@@ -169,7 +169,7 @@ func getVerifyStore(b *testing.B, codec segment.Codec) *verifyStore {
 // verification is judged against.
 func BenchmarkVerify(b *testing.B) {
 	all := runtime.GOMAXPROCS(0)
-	for _, codec := range []segment.Codec{segment.CodecS2, segment.CodecZstd} {
+	for _, codec := range []segment.Codec{segment.CodecS2Dict, segment.CodecS2, segment.CodecZstd} {
 		for _, cache := range []string{"cold", "warm"} {
 			for _, c := range []struct {
 				name    string

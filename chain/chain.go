@@ -26,10 +26,15 @@ func Genesis(storeID [16]byte, id KeyID) vellum.MAC {
 }
 
 // Hasher computes chain MACs under one key, reusing its state between
-// records. It is not safe for concurrent use.
+// records (hmac.New's keyed state is restored by Reset, not recomputed). It
+// is not safe for concurrent use.
 type Hasher struct {
 	mac hash.Hash
-	buf [sha256.Size]byte
+	// prev and buf are scratch space: writing prev from here rather than
+	// from Next's argument keeps that argument on the stack (an interface
+	// call's argument escapes), one allocation less per record.
+	prev vellum.MAC
+	buf  [sha256.Size]byte
 }
 
 // NewHasher returns a Hasher for k.
@@ -41,7 +46,8 @@ func (k *Key) NewHasher() *Hasher {
 // whose canonical encoding is encoded and whose predecessor's MAC is prev.
 func (h *Hasher) Next(prev vellum.MAC, encoded []byte) vellum.MAC {
 	h.mac.Reset()
-	h.mac.Write(prev[:])
+	h.prev = prev
+	h.mac.Write(h.prev[:])
 	h.mac.Write(encoded)
 	var m vellum.MAC
 	copy(m[:], h.mac.Sum(h.buf[:0]))

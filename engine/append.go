@@ -47,6 +47,12 @@ type Prepared struct {
 	items []item
 	size  int
 	used  atomic.Bool
+	// seqs receives the records' seqs (committer.enqueue) and is what
+	// AppendPrepared returns: its own allocation, so that a caller keeping
+	// it does not keep the records. The items of a one-record call, the
+	// common case, are one instead of another allocation.
+	seqs []uint64
+	one  [1]item
 }
 
 type item struct {
@@ -114,7 +120,7 @@ func (e *Engine) Prepare(recs ...vellum.Record) (*Prepared, error) {
 		size += n
 	}
 	buf := make([]byte, 0, size)
-	p := &Prepared{items: make([]item, len(src)), size: size}
+	p := newPrepared(len(src), size)
 	for i := range src {
 		r := &src[i]
 		start := len(buf)
@@ -132,6 +138,17 @@ func (e *Engine) Prepare(recs ...vellum.Record) (*Prepared, error) {
 		}
 	}
 	return p, nil
+}
+
+// newPrepared makes a Prepared for n records of size encoded bytes.
+func newPrepared(n, size int) *Prepared {
+	p := &Prepared{size: size, seqs: make([]uint64, n)}
+	if n == 1 {
+		p.items = p.one[:]
+	} else {
+		p.items = make([]item, n)
+	}
+	return p
 }
 
 // AppendPrepared appends records Prepare made ready, as Append does, and

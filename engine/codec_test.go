@@ -16,8 +16,9 @@ import (
 	"github.com/vellumlog/vellum/verify"
 )
 
-// TestCodecPerSegment writes a store whose segments use S2, then zstd,
-// then S2 again (the codec changed between restarts): every segment's
+// TestCodecPerSegment writes a store whose segments use plain S2 (the
+// default), then zstd, then S2 with a dictionary
+// (the codec changed between restarts): every segment's
 // header names the codec it was created with, the active segment keeps
 // its codec across a reopen, and everything reads back and verifies.
 func TestCodecPerSegment(t *testing.T) {
@@ -62,7 +63,7 @@ func TestCodecPerSegment(t *testing.T) {
 		}
 		return out
 	}
-	phase(0, 300) // zero value: S2
+	phase(0, 300) // zero value: plain S2 (codec 1)
 	n1 := len(codecs())
 	phase(segment.CodecZstd, 300)
 	got := codecs()
@@ -70,10 +71,13 @@ func TestCodecPerSegment(t *testing.T) {
 		t.Fatalf("the segment active at the switch changed codec: %v", got)
 	}
 	if got[len(got)-1] != segment.CodecZstd || got[0] != segment.CodecS2 {
-		t.Fatalf("codecs %v: want S2 first and zstd last", got)
+		t.Fatalf("codecs %v: want plain S2 first and zstd last", got)
 	}
-	phase(segment.CodecS2, 300)
+	phase(segment.CodecS2Dict, 300)
 	got = codecs()
+	if got[len(got)-1] != segment.CodecS2Dict {
+		t.Fatalf("codecs %v: want S2 with a dictionary last", got)
+	}
 	zstd := 0
 	for _, c := range got {
 		if c == segment.CodecZstd {

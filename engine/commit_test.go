@@ -311,3 +311,62 @@ func TestGroupCommitRejoin(t *testing.T) {
 		t.Fatalf("records per fsync = %v, want %v", got, want)
 	}
 }
+
+// TestOnCommitEntries: the entries OnCommit sees are the stored records,
+// exactly: contiguous seqs across batches and segments, each record's
+// receipt time, encoding and MAC as read back, and each prev MAC the MAC
+// before it. Retries of a recent event id (deduplicated) add no entry.
+func TestOnCommitEntries(t *testing.T) {
+	var got []segment.Entry
+	o := testOpts(t)
+	o.SegmentSize = 8 << 10 // several segments
+	o.OnCommit = func(_ uint64, es []segment.Entry) {
+		for _, en := range es {
+			en.Record = slices.Clone(en.Record)
+			got = append(got, en)
+		}
+	}
+	e := open(t, t.TempDir(), o)
+	var wg sync.WaitGroup
+	for w := 0; w < 16; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 10; i++ {
+				r := rec(w*10 + i)
+				r.EventID = fmt.Sprintf("evt-%d", w*10+i)
+				if _, err := e.Append(ctx, r, r); err != nil { // the second is a retry of the first
+					t.Error(err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if len(got) != 160 {
+		t.Fatalf("OnCommit saw %d entries, want 160", len(got))
+	}
+	var prev vellum.MAC
+	for i, en := range got {
+		if en.Seq != uint64(i+1) {
+			t.Fatalf("entry %d has seq %d", i, en.Seq)
+		}
+		r, err := e.Get(ctx, en.Seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		enc, err := r.AppendBinary(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if en.Time != r.Time.UnixNano() || !slices.Equal(en.Record, enc) || en.MAC != r.MAC || en.PrevMAC != r.PrevMAC {
+			t.Fatalf("entry of seq %d differs from the stored record", en.Seq)
+		}
+		if i > 0 && en.PrevMAC != prev {
+			t.Fatalf("entry of seq %d: prev MAC is not the MAC of seq %d", en.Seq, en.Seq-1)
+		}
+		prev = en.MAC
+	}
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -104,42 +104,52 @@ type committer struct {
 // batch was being written and synced, released together once their fsync
 // returned.
 type batch struct {
-	bytes    int // encoded bytes, bounded by Options.MaxBatchBytes
-	callers  int
-	records  int             // the calls' records, duplicates included
-	firstSeq uint64          // seq of the first new record
-	keys     []*index.Keys   // summary keys of the new records, in seq order
-	vals     []*index.Values // their postings values, in seq order
-	leaves   leafBatch       // encodings and MACs, for the Merkle tree
-	entries  []segment.Entry // for Options.OnCommit
+	bytes     int // encoded bytes, bounded by Options.MaxBatchBytes
+	callers   int
+	records   int             // the calls' records, duplicates included
+	firstSeq  uint64          // seq of the first new record
+	firstPrev vellum.MAC      // the chain value before it
+	keys      []*index.Keys   // summary keys of the new records, in seq order
+	vals      []*index.Values // their postings values, in seq order
+	leaves    leafBatch       // encodings and MACs, for the Merkle tree
 
 	done chan struct{} // closed when the batch is durable or failed
 	err  error         // set before done is closed
 }
 
 // newBatch makes an empty batch with room for sizeHint records (the size
-// of the batch before it), and for their OnCommit entries when entries.
-func newBatch(sizeHint int, entries bool) *batch {
+// of the batch before it).
+func newBatch(sizeHint int) *batch {
 	n := max(sizeHint, 16)
-	b := &batch{
+	return &batch{
 		keys:   make([]*index.Keys, 0, n),
 		vals:   make([]*index.Values, 0, n),
 		leaves: leafBatch{encs: make([][]byte, 0, n), macs: make([]vellum.MAC, 0, n)},
 		done:   make(chan struct{}),
 	}
-	if entries {
-		// Grown by append instead, they were a third of the commit
-		// path's allocated bytes with OnCommit set (1,024 callers).
-		b.entries = make([]segment.Entry, 0, n)
+}
+
+// entries returns the OnCommit entries of b's new records. They are made
+// here, exactly sized, once the batch is durable, rather than grown record
+// by record under mu: the seqs follow firstSeq, each record's time is in
+// its encoding, and each prev MAC is the MAC before it.
+func (b *batch) entries() []segment.Entry {
+	encs, macs := b.leaves.encs, b.leaves.macs
+	es := make([]segment.Entry, len(encs))
+	prev := b.firstPrev
+	for i, enc := range encs {
+		_, t, _ := vellum.DecodeSeqTime(enc) // stamped by add: cannot fail
+		es[i] = segment.Entry{Seq: b.firstSeq + uint64(i), Time: t, Record: enc, MAC: macs[i], PrevMAC: prev}
+		prev = macs[i]
 	}
-	return b
+	return es
 }
 
 func newCommitter(opts *Options, log *slog.Logger, dir string, storeID [16]byte, files *segmentFiles, index *indexer, tree *tree) *committer {
 	c := &committer{
 		opts: opts, log: log, fs: opts.FS, dir: dir, storeID: storeID, files: files, index: index, tree: tree,
 		prealloc: newPreallocator(opts.FS, dir, log, preallocSize(opts)),
-		filling:  newBatch(0, opts.OnCommit != nil),
+		filling:  newBatch(0),
 		hasher:   opts.Keys.Active().NewHasher(),
 		dedup:    newDedupWindow(opts.DedupEntries),
 		wake:     make(chan struct{}, 1),
@@ -154,8 +164,10 @@ func newCommitter(opts *Options, log *slog.Logger, dir string, storeID [16]byte,
 // commit appends one call's prepared records and returns their seqs once
 // they are durable.
 func (c *committer) commit(ctx context.Context, p *Prepared) ([]uint64, error) {
-	seqs := make([]uint64, len(p.items))
-	b, inline, err := c.enqueue(p, seqs)
+	if len(p.seqs) != len(p.items) { // a Prepared not made by newPrepared
+		p.seqs = make([]uint64, len(p.items))
+	}
+	b, inline, err := c.enqueue(p)
 	if err != nil {
 		return nil, err
 	}
@@ -166,23 +178,27 @@ func (c *committer) commit(ctx context.Context, p *Prepared) ([]uint64, error) {
 		c.writeBatch()
 		c.endFlush()
 	}
-	select {
-	case <-b.done:
-	case <-ctx.Done():
-		return nil, ctx.Err()
+	if cancel := ctx.Done(); cancel == nil {
+		<-b.done // a context that never ends: a plain receive is cheaper than a select
+	} else {
+		select {
+		case <-b.done:
+		case <-cancel:
+			return nil, ctx.Err()
+		}
 	}
 	if b.err != nil {
 		return nil, b.err
 	}
-	return seqs, nil
+	return p.seqs, nil
 }
 
 // enqueue adds the records to the filling batch, waiting while a full batch
-// or a seal holds them back, and fills in seqs. A call's records always go
+// or a seal holds them back, and fills in p.seqs. A call's records always go
 // into one batch. It wakes the flush loop, unless the committer was idle:
 // nothing being written, nobody else in the batch. Then the caller takes
 // the flusher's role and writes the batch itself (inline is true).
-func (c *committer) enqueue(p *Prepared, seqs []uint64) (b *batch, inline bool, err error) {
+func (c *committer) enqueue(p *Prepared) (b *batch, inline bool, err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for {
@@ -213,7 +229,7 @@ func (c *committer) enqueue(p *Prepared, seqs []uint64) (b *batch, inline bool, 
 			// written: the flush loop releases it with the failure.
 			return nil, false, c.failLocked(err)
 		}
-		seqs[i] = seq
+		p.seqs[i] = seq
 	}
 	b.bytes += p.size
 	b.callers++
@@ -253,15 +269,12 @@ func (c *committer) add(b *batch, it *item, now int64) (uint64, error) {
 		return 0, err
 	}
 	if len(b.keys) == 0 {
-		b.firstSeq = tip.Seq
+		b.firstSeq, b.firstPrev = tip.Seq, tip.PrevMAC
 	}
 	b.keys = append(b.keys, &it.keys)
 	b.vals = append(b.vals, &it.vals)
 	b.leaves.encs = append(b.leaves.encs, it.enc)
 	b.leaves.macs = append(b.leaves.macs, mac)
-	if c.opts.OnCommit != nil {
-		b.entries = append(b.entries, segment.Entry{Seq: tip.Seq, Time: t, Record: it.enc, MAC: mac, PrevMAC: tip.PrevMAC})
-	}
 	if it.dedup != "" {
 		c.dedup.put(it.dedup, tip.Seq)
 	}
@@ -313,7 +326,7 @@ func (c *committer) writeBatch() int {
 		c.mu.Unlock()
 		return 0
 	}
-	c.filling, c.syncing = newBatch(len(b.keys), c.opts.OnCommit != nil), b
+	c.filling, c.syncing = newBatch(len(b.keys)), b
 	c.wakeWaiters()
 	err := c.failErr
 	var fl *segment.Flushed
@@ -411,8 +424,8 @@ func (c *committer) wakeWaiters() {
 func (c *committer) durable(b *batch) {
 	c.index.noteKeys(b.firstSeq, b.keys)
 	c.index.queuePostings(c.seg, b.firstSeq, b.vals, b.leaves.encs) // added off this path (postings.go)
-	if c.opts.OnCommit != nil && len(b.entries) > 0 {
-		c.opts.OnCommit(c.seg.num, b.entries)
+	if c.opts.OnCommit != nil && len(b.leaves.encs) > 0 {
+		c.opts.OnCommit(c.seg.num, b.entries())
 	}
 	c.index.publish(c.seg, c.writer)
 	c.tree.hand(&b.leaves) // hashed on the tree goroutine, off this path

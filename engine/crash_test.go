@@ -57,7 +57,7 @@ func TestCrashSimulation(t *testing.T) {
 		}
 		o := testOpts(t)
 		o.FS = disk
-		o.Preallocate = rng.IntN(4) != 0 // most rounds cover preallocated files (off by default)
+		o.NoPreallocate = rng.IntN(4) == 0 // most rounds cover preallocated files (the default)
 		o.SegmentSize = int64(1024 + rng.IntN(8<<10))
 		o.BlockSize = 256 + rng.IntN(4<<10)
 		o.VerifyOnOpen = true
@@ -190,7 +190,7 @@ func TestCrashPreallocated(t *testing.T) {
 	disk := vfs.NewMem()
 	o := testOpts(t)
 	o.FS = disk
-	o.Preallocate = true
+	o.NoPreallocate = false // the default, stated: the test needs it
 	o.SegmentSize = 16 << 10
 	o.BlockSize = 1 << 10
 	e, err := Open("/data", o)
@@ -290,7 +290,7 @@ func TestPreallocatedCorruption(t *testing.T) {
 	disk := vfs.NewMem()
 	o := testOpts(t)
 	o.FS = disk
-	o.Preallocate = true
+	o.NoPreallocate = false // the default, stated: the test needs it
 	o.SegmentSize = 16 << 10
 	o.BlockSize = 1 << 10
 	o.Signer, _ = testSigner(t)

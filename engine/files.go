@@ -53,11 +53,10 @@ func (f *segmentFiles) acquire(si *segInfo) (*segment.Reader, error) {
 	if f.closed.Load() {
 		return nil, ErrClosed
 	}
-	r, err := segment.Open(f.fs, si.path, f.opts) // outside the lock: it reads the footer
+	r, err := f.openData(si) // outside the lock: it reads the header
 	if err != nil {
 		return nil, err
 	}
-	r.DropSections() // si.footer has what readers need of them (postings.go)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.closed.Load() { // closeAll ran meanwhile
@@ -76,6 +75,25 @@ func (f *segmentFiles) acquire(si *segInfo) (*segment.Reader, error) {
 	si.users++
 	f.lru.MoveToFront(si.elem)
 	return si.reader, nil
+}
+
+// openData opens si's file to read records at the spans readers know: the
+// footer is si.footer, so it is not read again, and the file's length is
+// not taken, since the segment may be the active one, sealed (its
+// preallocated tail cut) while the file opens (segment.OpenData). The
+// header must be the one si was opened with.
+func (f *segmentFiles) openData(si *segInfo) (*segment.Reader, error) {
+	r, err := segment.OpenData(f.fs, si.path, f.opts)
+	if err != nil {
+		return nil, err
+	}
+	if h := r.Header(); h.Number != si.hdr.Number || h.FirstSeq != si.hdr.FirstSeq || h.StoreID != si.hdr.StoreID ||
+		h.KeyID != si.hdr.KeyID || h.PrevMAC != si.hdr.PrevMAC {
+		r.Close()
+		return nil, fmt.Errorf("%w: %s: header changed since the store opened it (segment %d, first seq %d; was %d, %d)",
+			ErrCorrupt, si.path, h.Number, h.FirstSeq, si.hdr.Number, si.hdr.FirstSeq)
+	}
+	return r, nil
 }
 
 // release ends a read that acquire began.

@@ -134,18 +134,10 @@ func (ix *indexer) restore(sealed []*segInfo, seg uint64, active activeIndex) {
 }
 
 // addSealed adds a sealed segment's spans, with the summaries from its
-// footer, to the index. A footer without usable summaries is indexed with
-// unknown summaries: queries then read its spans.
+// footer (si.sums), to the index. A footer without usable summaries is
+// indexed with unknown summaries: queries then read its spans.
 func (ix *indexer) addSealed(si *segInfo) {
-	spans := si.footer.Spans
-	var sums []index.Summary
-	if sec, ok := si.footer.Sections[segment.SectionSummaries]; ok {
-		var err error
-		if sums, err = index.UnmarshalSummaries(sec, len(spans)); err != nil {
-			ix.log.Warn("segment summaries unusable; queries will read its spans", slog.String("segment", si.path), slog.String("error", err.Error()))
-			sums = nil
-		}
-	}
+	spans, sums := si.footer.Spans, si.sums
 	for i, sp := range spans {
 		en := &index.Entry{Seg: si.num, Span: sp}
 		if sums != nil {
@@ -216,7 +208,11 @@ func (ix *indexer) summarize(sp segment.Span) index.Summary {
 	for i := range n {
 		b.Add(&ix.pend[i])
 	}
-	ix.pend = ix.pend[n:]
+	// Move the open span's keys to the front rather than reslice: the
+	// array is then reused, where a resliced one lost the room of every
+	// span summarized and noteKeys kept reallocating it. A span is about
+	// 64 KiB of records, so this copies less than a span's keys.
+	ix.pend = ix.pend[:copy(ix.pend, ix.pend[n:])]
 	ix.pendFirst += uint64(n)
 	if cap(ix.pend) > 4*len(ix.pend)+1024 {
 		ix.pend = append([]index.Keys(nil), ix.pend...)
@@ -228,7 +224,7 @@ func (ix *indexer) summarize(sp segment.Span) index.Summary {
 // summaries, for its seal: the closed spans' and the open span's, which is
 // the segment's last. The open span is indexed once the seal succeeds
 // (sealed).
-func (ix *indexer) sealSection(seg *segInfo, w *segment.Writer) []byte {
+func (ix *indexer) sealSection(seg *segInfo, w *segment.Writer) ([]byte, []index.Summary) {
 	closed, open, hasOpen := w.SpanView()
 	ix.mu.Lock()
 	ix.indexClosedSpans(seg.num, closed)
@@ -239,7 +235,7 @@ func (ix *indexer) sealSection(seg *segInfo, w *segment.Writer) []byte {
 		ix.lastSum = &last
 		sums = append(sums[:len(sums):len(sums)], last)
 	}
-	return index.MarshalSummaries(sums)
+	return index.MarshalSummaries(sums), sums
 }
 
 // sealed records that the active segment seg was sealed with footer ft: its

@@ -109,7 +109,7 @@ type Stats struct {
 	// Preallocated is the zero-filled room left in the active segment's
 	// file after its data (0 when the file grows with every batch), and
 	// NextPreallocated whether the next segment's file is ready
-	// (Options.Preallocate).
+	// (Options.NoPreallocate).
 	Preallocated     int64
 	NextPreallocated bool
 	// FirstSeq and LastSeq bound the records the store holds (LastSeq is

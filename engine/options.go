@@ -79,28 +79,36 @@ type Options struct {
 	// each batch (to hold it back).
 	postingsHook func()
 	// Codec compresses the blocks of new segments: segment.CodecS2 (the
-	// default; the zero value means it too) or segment.CodecZstd, about a
-	// fifth smaller on disk for several times the CPU (PERFORMANCE.md).
+	// default; the zero value means it), plain S2 blocks of BlockSize;
+	// segment.CodecS2Dict, S2 blocks of DictBlockSize that share a
+	// dictionary, the segment's first 64 KiB of records, so that reading
+	// one record decompresses a few KiB (segment/FORMAT.md, "Dictionary
+	// blocks"; faster selective reads for more append CPU); or
+	// segment.CodecZstd, about a fifth smaller on disk for several times
+	// the CPU (PERFORMANCE.md).
 	// A segment keeps the codec it was created with.
 	Codec segment.Codec
+	// DictBlockSize is the raw size of the blocks of S2-dictionary
+	// segments after their dictionary. Default
+	// segment.DefaultDictBlockSize; at most BlockSize.
+	DictBlockSize int
 	// MaxOpenSegments bounds how many segment files the engine keeps open
 	// for reads (least recently used first closed; reopened on demand),
 	// so that file descriptors stay flat however many segments the store
 	// holds. Default 64. Reads in progress may briefly exceed it.
 	MaxOpenSegments int
-	// Preallocate turns on preallocated segment files: while a segment
-	// fills, the next one's file (SegmentSize plus room for one batch) is
-	// zero-filled and synced in the background, so its commits write into
-	// allocated blocks and their fdatasync need not commit a size change
-	// (segment/FORMAT.md, "Preallocated files"; PERFORMANCE.md). It costs
-	// writing each segment's size in zeros once. The file is prepared from
-	// the moment the active segment is half full or half SegmentAge old,
-	// so a segment created by Open itself grows as before. Off by default:
-	// a soak with many small segments failed the engine with it on (a
-	// checkpoint's consistency proof read past the end of a segment file:
-	// PERFORMANCE.md, "Soak"), not yet found and fixed; readers and
-	// recovery accept zero tails either way.
-	Preallocate bool
+	// NoPreallocate turns off preallocated segment files. By default,
+	// while a segment fills, the next one's file (SegmentSize plus room
+	// for one batch) is zero-filled and synced in the background, so its
+	// commits write into allocated blocks and their fdatasync need not
+	// commit a size change (segment/FORMAT.md, "Preallocated files";
+	// PERFORMANCE.md, "Soak with preallocated segments": 1.17-1.42x
+	// serial appends in the same run). It costs writing each segment's
+	// size in zeros once. The file is prepared from the moment the active
+	// segment is half full or half SegmentAge old, so a segment created by
+	// Open itself grows as before. Readers and recovery accept zero tails
+	// either way.
+	NoPreallocate bool
 	// MaxBatchBytes bounds the records one group commit gathers; callers
 	// wait while the queue is full, which bounds memory. Default 4 MiB.
 	MaxBatchBytes int
@@ -191,6 +199,13 @@ func (o *Options) withDefaults() (Options, error) {
 	if r.MaxRecordSize <= 0 {
 		r.MaxRecordSize = segment.DefaultMaxRecordSize
 	}
+	if r.Codec == segment.CodecNone {
+		r.Codec = segment.CodecS2
+	}
+	if r.DictBlockSize <= 0 {
+		r.DictBlockSize = segment.DefaultDictBlockSize
+	}
+	r.DictBlockSize = min(r.DictBlockSize, r.BlockSize)
 	if r.MaxRecordSize > segment.MaxRecordSizeLimit {
 		return Options{}, fmt.Errorf("engine: MaxRecordSize %d exceeds the format's limit %d", r.MaxRecordSize, segment.MaxRecordSizeLimit)
 	}
@@ -222,7 +237,7 @@ func (o *Options) withDefaults() (Options, error) {
 }
 
 func (o *Options) segmentOptions() *segment.Options {
-	return &segment.Options{BlockSize: o.BlockSize, MaxRecordSize: o.MaxRecordSize, NoCompression: o.NoCompression, Codec: o.Codec}
+	return &segment.Options{BlockSize: o.BlockSize, DictBlockSize: o.DictBlockSize, MaxRecordSize: o.MaxRecordSize, NoCompression: o.NoCompression, Codec: o.Codec}
 }
 
 // LogValue describes the options for slog without secrets.
@@ -236,12 +251,13 @@ func (o Options) LogValue() slog.Value {
 		slog.Int64("segment_size", o.SegmentSize),
 		slog.Duration("segment_age", o.SegmentAge),
 		slog.Int("block_size", o.BlockSize),
+		slog.Int("dict_block_size", o.DictBlockSize),
 		slog.Int("max_record_size", o.MaxRecordSize),
 		slog.Bool("compression", !o.NoCompression),
 		slog.String("codec", o.Codec.String()),
 		slog.Int("dedup_entries", o.DedupEntries),
 		slog.Bool("verify_on_open", o.VerifyOnOpen),
-		slog.Bool("preallocate", o.Preallocate),
+		slog.Bool("preallocate", !o.NoPreallocate),
 		slog.Int("max_open_segments", o.MaxOpenSegments),
 		slog.Bool("redaction", o.Redactor != nil),
 		slog.Bool("checkpoints", o.Signer != nil),

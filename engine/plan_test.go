@@ -89,10 +89,27 @@ func pick(v string, absent bool) string {
 // after a reopen (postings from footers and rebuilt from the active
 // segment's records), and after more appends that seal more segments.
 func TestQueryPostingsOracle(t *testing.T) {
+	// Small segments of the default codec (plain S2 blocks), and
+	// S2-dictionary segments past the dictionary, with dictionary blocks
+	// and a block index.
+	for _, size := range []int64{32 << 10, 48 << 10} {
+		t.Run(fmt.Sprintf("segment=%dKiB", size>>10), func(t *testing.T) {
+			testQueryPostingsOracle(t, size)
+		})
+	}
+}
+
+func testQueryPostingsOracle(t *testing.T, segSize int64) {
 	dir := t.TempDir()
 	o := testOpts(t)
-	o.SegmentSize = 32 << 10
+	if segSize >= 48<<10 { // about 100 KiB of records: past the dictionary
+		o.Codec = segment.CodecS2Dict
+		o.MaxOpenSegments = 2 // readers reopened (header only) by the LRU
+		t.Cleanup(func() { requireDictBlocks(t, dir) })
+	}
+	o.SegmentSize = segSize
 	o.BlockSize = 2 << 10
+	o.DictBlockSize = 1 << 10
 	base := time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC)
 	var ticks atomic.Int64
 	o.Now = func() time.Time { return base.Add(time.Duration(ticks.Add(1)) * time.Millisecond) }

@@ -141,13 +141,24 @@ func (ix *indexer) postingsSection(count uint64) []byte {
 	return ix.post.Marshal()
 }
 
-// attachPostings parses a sealed segment's section 4 into si.post, and
-// replaces si.footer by a copy without it whose other sections no longer
-// share the footer's buffer: the postings' lists stay on disk. A section
-// that does not parse is logged and left unused: queries then read the
+// compactFooter keeps in memory what readers need of a sealed segment's
+// footer sections, once, and not the sections themselves: it parses
+// section 4 into si.post (the postings' lists stay on disk) and, unless
+// the seal already set them, the span summaries into si.sums, and
+// replaces si.footer by a copy without those two sections whose others
+// (the Merkle section) no longer share the footer's buffer. A section that
+// does not parse is logged and left unused: queries then read the
 // segment's spans (vellum verify reports it).
-func attachPostings(si *segInfo, log *slog.Logger) {
+func compactFooter(si *segInfo, log *slog.Logger) {
 	ft := *si.footer
+	if b, ok := ft.Sections[segment.SectionSummaries]; ok && si.sums == nil {
+		sums, err := index.UnmarshalSummaries(b, len(ft.Spans))
+		if err != nil {
+			log.Warn("segment summaries unusable; queries will read its spans", slog.String("segment", si.path), slog.String("error", err.Error()))
+		} else {
+			si.sums = sums
+		}
+	}
 	sec, ok := ft.Sections[index.SectionPostings]
 	if ok {
 		p, err := index.ParsePostings(sec, ft.Count)
@@ -160,7 +171,7 @@ func attachPostings(si *segInfo, log *slog.Logger) {
 	}
 	ft.Sections = make(map[uint16][]byte, len(si.footer.Sections))
 	for typ, b := range si.footer.Sections {
-		if typ != index.SectionPostings {
+		if typ != index.SectionPostings && typ != segment.SectionSummaries {
 			ft.Sections[typ] = bytes.Clone(b)
 		}
 	}

@@ -41,7 +41,7 @@ type preallocator struct {
 // preallocSize is how much of the next segment is zero-filled: the segment
 // size plus room for the batch that crosses it, in whole 4 KiB pages.
 func preallocSize(o *Options) int64 {
-	if !o.Preallocate {
+	if o.NoPreallocate {
 		return 0
 	}
 	n := o.SegmentSize + min(o.SegmentSize/8, int64(o.MaxBatchBytes))

@@ -12,6 +12,7 @@ import (
 	"github.com/vellumlog/vellum"
 	"github.com/vellumlog/vellum/index"
 	"github.com/vellumlog/vellum/query"
+	"github.com/vellumlog/vellum/segment"
 )
 
 // TestQueryMatchesOracle runs random queries against a store of several
@@ -19,10 +20,27 @@ import (
 // through every result with Page.Next, comparing with the exact answer
 // computed by scanning every record with query.Match.
 func TestQueryMatchesOracle(t *testing.T) {
+	// Small segments of the default codec (plain S2 blocks), and
+	// S2-dictionary segments past the dictionary, with dictionary blocks
+	// and a block index.
+	for _, size := range []int64{24 << 10, 48 << 10} {
+		t.Run(fmt.Sprintf("segment=%dKiB", size>>10), func(t *testing.T) {
+			testQueryMatchesOracle(t, size)
+		})
+	}
+}
+
+func testQueryMatchesOracle(t *testing.T, segSize int64) {
 	dir := t.TempDir()
 	o := testOpts(t)
-	o.SegmentSize = 24 << 10
+	if segSize >= 48<<10 { // about 100 KiB of records: past the dictionary
+		o.Codec = segment.CodecS2Dict
+		o.MaxOpenSegments = 2 // readers reopened (header only) by the LRU
+		t.Cleanup(func() { requireDictBlocks(t, dir) })
+	}
+	o.SegmentSize = segSize
 	o.BlockSize = 2 << 10
+	o.DictBlockSize = 1 << 10
 	base := time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC)
 	var ticks atomic.Int64 // Now is called from appending goroutines and the flush loop
 	o.Now = func() time.Time { return base.Add(time.Duration(ticks.Add(1)) * time.Millisecond) }

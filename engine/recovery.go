@@ -89,7 +89,7 @@ func (r *recovery) run() error {
 			r.active = si
 			break
 		}
-		attachPostings(si, r.log) // postings.go
+		compactFooter(si, r.log) // postings.go
 		r.sealed = append(r.sealed, si)
 		end := layout.SealedEnd(&si.hdr, si.footer)
 		prev = &end

@@ -29,7 +29,6 @@ import (
 	"github.com/vellumlog/vellum/layout"
 	"github.com/vellumlog/vellum/merkle"
 	"github.com/vellumlog/vellum/query"
-	"github.com/vellumlog/vellum/segment"
 )
 
 // Retention is how long records are kept. The zero value keeps everything.
@@ -454,17 +453,7 @@ func (rt *Retainer) held(si *segInfo, ps PurgeSegment) *PurgeKept {
 
 // spanSummaries returns a sealed segment's span summaries, or nil when its
 // footer has none usable (then every tenant may be in every span).
-func spanSummaries(si *segInfo) []index.Summary {
-	b, ok := si.footer.Sections[segment.SectionSummaries]
-	if !ok {
-		return nil
-	}
-	sums, err := index.UnmarshalSummaries(b, len(si.footer.Spans))
-	if err != nil {
-		return nil
-	}
-	return sums
-}
+func spanSummaries(si *segInfo) []index.Summary { return si.sums }
 
 // anchorRecord is the retention.purge record: what goes, by whom.
 func anchorRecord(segs []PurgeSegment, infos []*segInfo, by string) vellum.Record {
@@ -516,7 +505,8 @@ func (rt *Retainer) appendSystem(ctx context.Context, r vellum.Record) ([]uint64
 	if err != nil {
 		return nil, err
 	}
+	p := newPrepared(1, len(enc))
 	keys := keysOf(&r)
-	p := &Prepared{items: []item{{enc: enc, keys: keys, vals: index.ValuesOfKeys(&r, &keys)}}, size: len(enc)}
+	p.items[0] = item{enc: enc, keys: keys, vals: index.ValuesOfKeys(&r, &keys)}
 	return rt.e.AppendPrepared(ctx, p)
 }

@@ -139,7 +139,8 @@ func (c *committer) setSealing(on bool) {
 // its span summaries and Merkle tree in the footer, and makes it a sealed
 // segment for readers.
 func (c *committer) seal() (*segment.Footer, error) {
-	so := &segment.SealOptions{Sections: map[uint16][]byte{segment.SectionSummaries: c.index.sealSection(c.seg, c.writer)}}
+	secSums, sums := c.index.sealSection(c.seg, c.writer)
+	so := &segment.SealOptions{Sections: map[uint16][]byte{segment.SectionSummaries: secSums}}
 	if sec := c.index.postingsSection(c.writer.State().Count); sec != nil {
 		so.Sections[index.SectionPostings] = sec
 	}
@@ -151,7 +152,10 @@ func (c *committer) seal() (*segment.Footer, error) {
 		return nil, err
 	}
 	c.seg.footer = ft
-	attachPostings(c.seg, c.log) // postings.go
+	if len(sums) == len(ft.Spans) {
+		c.seg.sums = sums // the index's own, not parsed again
+	}
+	compactFooter(c.seg, c.log) // postings.go
 	c.index.sealed(c.seg, ft)
 	return ft, nil
 }
@@ -182,12 +186,12 @@ func (c *committer) createSegment(num uint64, tip segment.Tip) (*segInfo, *segme
 		w.Close()
 		return nil, nil, err
 	}
-	r, err := segment.Open(c.fs, path, c.opts.segmentOptions())
+	si := &segInfo{num: num, path: path, hdr: w.Header(), files: c.files}
+	r, err := c.files.openData(si) // its spans come from the writer, later the footer
 	if err != nil {
 		w.Close()
 		return nil, nil, err
 	}
-	si := &segInfo{num: num, path: path, hdr: w.Header(), files: c.files}
 	c.files.adopt(si, r)
 	return si, w, nil
 }

@@ -49,6 +49,11 @@ type segInfo struct {
 	// post is a sealed segment's postings (footer section 4), set with
 	// footer; nil for a segment sealed without them (postings.go).
 	post *index.Postings
+	// sums are a sealed segment's span summaries (sums[i] of
+	// footer.Spans[i]), the ones the time index holds; set with footer;
+	// nil when its footer has none usable. The footer keeps no copy of
+	// their section (postings.go, compactFooter).
+	sums []index.Summary
 
 	// Guarded by files.mu (files.go): the open reader, if any, its place
 	// in the LRU of open readers, how many reads use it now, and whether

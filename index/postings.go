@@ -7,6 +7,7 @@ import (
 	"hash/maphash"
 	"math/bits"
 	"slices"
+	"sort"
 	"strings"
 
 	"github.com/vellumlog/vellum"
@@ -747,8 +748,16 @@ type ReadAt func(b []byte, off int64) error
 type Postings struct {
 	records uint32
 	w       int
-	exact   [firstHashed]map[string]listRef
-	hashed  [2]hashedRef
+	// The exact fields' key table, sorted by field then value as stored:
+	// keys holds the values back to back, ents their ends and lists in
+	// the same order, and field f's keys are ents[fields[f]:fields[f+1]],
+	// found by binary search. About 20 bytes per key plus its value, where
+	// a map per field cost about 110 (PERFORMANCE.md, "Soak with
+	// preallocated segments"): a store keeps one table per sealed segment.
+	keys   string
+	ents   []keyEnt
+	fields [firstHashed + 1]int32
+	hashed [2]hashedRef
 	// Data is where the data area starts, relative to the section; the
 	// caller adds the section's file offset (SetBase).
 	data    int64
@@ -760,6 +769,34 @@ type listRef struct {
 	off, n int64
 	count  int
 	enc    byte
+}
+
+// keyEnt is one key of the table: where its value ends in Postings.keys
+// and where its list lies in the data area (which ParsePostings bounds
+// below 4 GiB).
+type keyEnt struct {
+	end, off, n, count uint32
+	enc                byte
+}
+
+// find returns the list of value v of exact field f.
+func (p *Postings) find(f byte, v string) (listRef, bool) {
+	lo, hi := int(p.fields[f]), int(p.fields[f+1])
+	i := lo + sort.Search(hi-lo, func(j int) bool { return p.keyAt(lo+j) >= v })
+	if i == hi || p.keyAt(i) != v {
+		return listRef{}, false
+	}
+	e := &p.ents[i]
+	return listRef{off: int64(e.off), n: int64(e.n), count: int(e.count), enc: e.enc}, true
+}
+
+// keyAt returns the value of key i.
+func (p *Postings) keyAt(i int) string {
+	start := uint32(0)
+	if i > 0 {
+		start = p.ents[i-1].end
+	}
+	return p.keys[start:p.ents[i].end]
 }
 
 type hashedRef struct {
@@ -801,12 +838,7 @@ func ParsePostings(b []byte, records uint64) (*Postings, error) {
 		pos += n
 		return v, true
 	}
-	type pending struct {
-		field byte
-		value string
-		ref   listRef
-	}
-	refs := make([]pending, 0, min(int(nk), len(b)/6))
+	refs := make([]pendingKey, 0, min(int(nk), len(b)/6))
 	for i := uint32(0); i < nk; i++ {
 		if pos >= len(b) {
 			return nil, postingsErr("key %d of %d truncated", i, nk)
@@ -839,7 +871,7 @@ func ParsePostings(b []byte, records uint64) (*Postings, error) {
 				return nil, postingsErr("key %d is out of order", i)
 			}
 		}
-		refs = append(refs, pending{f, v, listRef{off: int64(off), n: int64(ln), count: int(cnt), enc: enc}})
+		refs = append(refs, pendingKey{f, v, listRef{off: int64(off), n: int64(ln), count: int(cnt), enc: enc}})
 	}
 	if pos >= len(b) || b[pos] != 2 {
 		return nil, postingsErr("hashed field count missing or not 2")
@@ -861,14 +893,11 @@ func ParsePostings(b []byte, records uint64) (*Postings, error) {
 	}
 	p.data = int64(pos)
 	p.dataLen = int64(len(b) - pos)
-	for _, r := range refs {
-		if r.ref.off+r.ref.n > p.dataLen {
-			return nil, postingsErr("list of field %d value %q lies outside the section", r.field, r.value)
-		}
-		if p.exact[r.field] == nil {
-			p.exact[r.field] = map[string]listRef{}
-		}
-		p.exact[r.field][r.value] = r.ref
+	if p.dataLen >= 1<<32 {
+		return nil, postingsErr("data area of %d bytes, at most 4 GiB", p.dataLen)
+	}
+	if err := p.setKeys(refs); err != nil {
+		return nil, err
 	}
 	for i := range p.hashed {
 		h := &p.hashed[i]
@@ -887,6 +916,44 @@ func ParsePostings(b []byte, records uint64) (*Postings, error) {
 	return p, nil
 }
 
+// pendingKey is a key of the table as ParsePostings reads it.
+type pendingKey struct {
+	field byte
+	value string
+	ref   listRef
+}
+
+// setKeys builds the key table from refs, sorted by field then value,
+// each list inside the data area.
+func (p *Postings) setKeys(refs []pendingKey) error {
+	total := 0
+	for _, r := range refs {
+		total += len(r.value)
+	}
+	if total >= 1<<32 {
+		return postingsErr("%d bytes of key values, at most 4 GiB", total)
+	}
+	var keys strings.Builder
+	keys.Grow(total)
+	p.ents = make([]keyEnt, len(refs))
+	f := byte(FieldTenant)
+	for i, r := range refs {
+		if r.ref.off+r.ref.n > p.dataLen {
+			return postingsErr("list of field %d value %q lies outside the section", r.field, r.value)
+		}
+		for ; f < r.field; f++ {
+			p.fields[f+1] = int32(i)
+		}
+		keys.WriteString(r.value)
+		p.ents[i] = keyEnt{end: uint32(keys.Len()), off: uint32(r.ref.off), n: uint32(r.ref.n), count: uint32(r.ref.count), enc: r.ref.enc}
+	}
+	for ; f < firstHashed; f++ {
+		p.fields[f+1] = int32(len(refs))
+	}
+	p.keys = keys.String()
+	return nil
+}
+
 // SetBase sets the file offset of the section, so that Lookup reads at the
 // right place.
 func (p *Postings) SetBase(sectionOffset int64) { p.base = sectionOffset + p.data }
@@ -899,7 +966,7 @@ func (p *Postings) Has(field byte, v string) bool {
 	if field < FieldTenant || field >= firstHashed {
 		return true
 	}
-	_, ok := p.exact[field][v]
+	_, ok := p.find(field, v)
 	return ok
 }
 
@@ -908,7 +975,8 @@ func (p *Postings) Count(field byte, v string) int {
 	if field < FieldTenant || field >= firstHashed {
 		return -1
 	}
-	return p.exact[field][v].count
+	r, _ := p.find(field, v)
+	return r.count
 }
 
 // Lookup reads and checks the list of value v of field. An absent value
@@ -920,7 +988,7 @@ func (p *Postings) Lookup(read ReadAt, field byte, v string) (List, error) {
 	case field < FieldTenant || field >= firstHashed:
 		return List{}, nil
 	}
-	r, ok := p.exact[field][v]
+	r, ok := p.find(field, v)
 	if !ok {
 		return List{}, nil
 	}

@@ -146,6 +146,19 @@ func TestPostingsMatchNaive(t *testing.T) {
 			}
 			for f := byte(FieldTenant); f <= FieldTrace; f++ {
 				check(f, "absent-value")
+				check(f, "\x00") // sorts before every stored value
+				check(f, "\xff") // and after
+			}
+			// The key table is one sorted run per field: a value of one
+			// field is not found under another.
+			for f := byte(FieldTenant); f < FieldSession; f++ {
+				for g := byte(FieldTenant); g < FieldSession; g++ {
+					for _, v := range valueOf(&recs[0], g) {
+						if want := len(naive(recs, f, v)) > 0; p.Has(f, v) != want {
+							t.Fatalf("Has(%d, %q) = %v, want %v", f, v, !want, want)
+						}
+					}
+				}
 			}
 			// Intersections against the naive answer.
 			for i := 0; i < 40; i++ {

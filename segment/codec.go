@@ -29,9 +29,36 @@ func zstdEncoder() *zstd.Encoder {
 	return zstdEnc
 }
 
-// compress appends the compressed form of raw to dst.
-func compress(c Codec, dst, raw []byte) []byte {
+// DictSize is how many raw bytes at the start of an S2-dictionary segment
+// make its dictionary (s2.MaxDictSize, the most S2 can refer back to).
+const DictSize = 64 << 10
+
+// newDict returns the S2 dictionary of a segment whose raw payload starts
+// with prefix (at least DictSize bytes): its first DictSize bytes, with the
+// initial repeat offset at their start.
+func newDict(prefix []byte) *s2.Dict {
+	if len(prefix) < DictSize {
+		return nil
+	}
+	d := make([]byte, DictSize, DictSize+16)
+	copy(d, prefix)
+	return s2.MakeDictManual(d, 0)
+}
+
+// compress appends the compressed form of raw to dst; block codec
+// CodecS2Dict compresses with dict.
+func compress(c Codec, dst, raw []byte, dict *s2.Dict) []byte {
 	switch c {
+	case CodecS2Dict:
+		n := s2.MaxEncodedLen(len(raw))
+		start := len(dst)
+		dst = grow(dst, n)
+		out := dict.Encode(dst[start:start+n], raw)
+		if &out[0] != &dst[start] {
+			// Encode allocated: it never should with room for MaxEncodedLen.
+			copy(dst[start:], out)
+		}
+		return dst[:start+len(out)]
 	case CodecS2:
 		n := s2.MaxEncodedLen(len(raw))
 		start := len(dst)
@@ -47,9 +74,26 @@ func compress(c Codec, dst, raw []byte) []byte {
 
 // decompress returns the payload of a block whose header declares rawLen
 // bytes, reusing buf when it is large enough. It never allocates more than
-// rawLen bytes, which the caller has bounded.
-func decompress(c Codec, buf, stored []byte, rawLen int) ([]byte, error) {
+// rawLen bytes, which the caller has bounded. Block codec CodecS2Dict
+// needs the segment's dictionary, dict (see FORMAT.md, "Dictionary
+// blocks").
+func decompress(c Codec, buf, stored []byte, rawLen int, dict *s2.Dict) ([]byte, error) {
 	switch c {
+	case CodecS2Dict:
+		if dict == nil {
+			return nil, fmt.Errorf("dictionary block before the segment's first %d raw bytes", DictSize)
+		}
+		n, err := s2.DecodedLen(stored)
+		if err != nil {
+			return nil, err
+		}
+		if n != rawLen {
+			return nil, fmt.Errorf("s2 payload decodes to %d bytes, header says %d", n, rawLen)
+		}
+		if cap(buf) < rawLen {
+			buf = make([]byte, rawLen)
+		}
+		return dict.Decode(buf[:rawLen], stored)
 	case CodecNone:
 		if len(stored) != rawLen {
 			return nil, fmt.Errorf("stored %d bytes, raw length %d", len(stored), rawLen)

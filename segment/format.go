@@ -14,6 +14,9 @@ import (
 // layout is a new version.
 const (
 	Version = 1
+	// VersionDict is the version of segments with codec CodecS2Dict
+	// (dictionary blocks and a block index; FORMAT.md).
+	VersionDict = 2
 
 	HeaderSize      = 128
 	BlockHeaderSize = 76
@@ -56,7 +59,20 @@ const (
 	CodecNone Codec = 0
 	CodecS2   Codec = 1
 	CodecZstd Codec = 2
+	// CodecS2Dict is a segment codec (header byte 12), not a block's own:
+	// the segment's first DictSize raw bytes are written in S2 blocks
+	// (block codec 1) and become the dictionary of the S2 blocks after
+	// them (block codec 3), which are small so that a reader of one record
+	// decompresses a few KiB (FORMAT.md, "Dictionary blocks").
+	CodecS2Dict Codec = 3
 )
+
+// allows reports whether a block frame with codec b may appear in a
+// segment whose header names c: its own codec, or in an S2-dictionary
+// segment plain S2 too (the blocks that make up the dictionary).
+func (c Codec) allows(b Codec) bool {
+	return b == c || (c == CodecS2Dict && b == CodecS2)
+}
 
 func (c Codec) String() string {
 	switch c {
@@ -66,6 +82,8 @@ func (c Codec) String() string {
 		return "s2"
 	case CodecZstd:
 		return "zstd"
+	case CodecS2Dict:
+		return "s2dict"
 	}
 	return fmt.Sprintf("codec(%d)", uint8(c))
 }
@@ -93,11 +111,21 @@ type Header struct {
 	MaxRecordSize uint32
 }
 
+// version is the format version of a segment with h's codec: VersionDict
+// for S2-dictionary segments (so that a build that predates them reports
+// a version it cannot read, not corruption), Version for the others.
+func (h *Header) version() uint16 {
+	if h.Codec == CodecS2Dict {
+		return VersionDict
+	}
+	return Version
+}
+
 func (h *Header) marshal() []byte {
 	b := make([]byte, HeaderSize)
 	copy(b, headerMagic)
 	le := binary.LittleEndian
-	le.PutUint16(b[8:], Version)
+	le.PutUint16(b[8:], h.version())
 	le.PutUint16(b[10:], HeaderSize)
 	b[12] = byte(h.Codec)
 	le.PutUint64(b[HeaderNumberOffset:], h.Number)
@@ -124,15 +152,19 @@ func parseHeader(path string, b []byte) (Header, error) {
 	if got, want := le.Uint32(b[124:]), crc(b[:124]); got != want {
 		return h, corrupt(path, 124, 0, "header CRC %08x, computed %08x", got, want)
 	}
-	if v := le.Uint16(b[8:]); v != Version {
-		return h, fmt.Errorf("%w: %s has version %d, this build reads %d", ErrVersion, path, v, Version)
+	v := le.Uint16(b[8:])
+	if v != Version && v != VersionDict {
+		return h, fmt.Errorf("%w: %s has version %d, this build reads %d and %d", ErrVersion, path, v, Version, VersionDict)
 	}
 	if n := le.Uint16(b[10:]); n != HeaderSize {
 		return h, corrupt(path, 10, 0, "header size %d, want %d", n, HeaderSize)
 	}
 	h.Codec = Codec(b[12])
-	if h.Codec > CodecZstd {
+	if h.Codec > CodecS2Dict {
 		return h, corrupt(path, 12, 0, "unknown codec %d", b[12])
+	}
+	if v != h.version() {
+		return h, corrupt(path, 8, 0, "version %d with codec %s (codec %s is version %d)", v, h.Codec, h.Codec, h.version())
 	}
 	h.Number = le.Uint64(b[HeaderNumberOffset:])
 	copy(h.StoreID[:], b[HeaderStoreIDOffset:HeaderFirstSeqOffset])

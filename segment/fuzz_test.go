@@ -50,6 +50,8 @@ func FuzzScanBytes(f *testing.F) {
 	zsealed, zactive := seedSegmentCodec(f, CodecZstd)
 	f.Add(zsealed)
 	f.Add(zactive)
+	dsealed, _, _ := seedDictSegment(f)
+	f.Add(dsealed)
 	f.Add(append(bytes.Clone(active), make([]byte, 700)...)) // a preallocated zero tail
 	opts := &Options{MaxRecordSize: 4096, BlockSize: 512}
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -79,6 +81,8 @@ func FuzzOpen(f *testing.F) {
 	f.Add(active)
 	zsealed, _ := seedSegmentCodec(f, CodecZstd)
 	f.Add(zsealed)
+	dsealed, _, _ := seedDictSegment(f)
+	f.Add(dsealed)
 	opts := &Options{MaxRecordSize: 4096, BlockSize: 512, MaxFooterSize: 1 << 20}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		fs := vfs.NewMem()
@@ -94,12 +98,25 @@ func FuzzOpen(f *testing.F) {
 		}
 		defer r.Close()
 		if ft := r.Footer(); ft != nil {
+			sc := &Scratch{}
 			for _, s := range ft.Spans {
 				r.ReadSpan(s)
+				// Through the block index when there is one.
+				if es, err := r.ReadBlocks(s, []uint64{s.FirstSeq, s.LastSeq()}, sc); err == nil {
+					for _, e := range es {
+						if e.Seq < s.FirstSeq || e.Seq > s.LastSeq() {
+							t.Fatalf("ReadBlocks of span %+v returned seq %d", s, e.Seq)
+						}
+					}
+				}
 			}
 		}
 	})
 }
+
+// fuzzDict is a dictionary like a segment's: records' text, repeated to
+// DictSize bytes.
+var fuzzDict = newDict([]byte(strings.Repeat("tool.call web_search weather in Paris for day 12 gpt-4o ", DictSize/40)))
 
 // FuzzDecompress feeds arbitrary payloads to the block decoders, zstd
 // above all (a frame format with many ways to lie about sizes): they must
@@ -108,13 +125,15 @@ func FuzzOpen(f *testing.F) {
 func FuzzDecompress(f *testing.F) {
 	raw := []byte(strings.Repeat("tool.call web_search weather in Paris ", 40))
 	for _, c := range []Codec{CodecNone, CodecS2, CodecZstd} {
-		f.Add(uint8(c), compress(c, nil, raw), uint32(len(raw)))
+		f.Add(uint8(c), compress(c, nil, raw, nil), uint32(len(raw)))
 	}
-	f.Add(uint8(CodecZstd), compress(CodecZstd, nil, raw), uint32(len(raw)-1))
-	f.Add(uint8(CodecZstd), compress(CodecZstd, nil, nil), uint32(0))
+	f.Add(uint8(CodecS2Dict), compress(CodecS2Dict, nil, raw, fuzzDict), uint32(len(raw)))
+	f.Add(uint8(CodecS2Dict), compress(CodecS2Dict, nil, []byte("Paris tool.call weather"), fuzzDict), uint32(23))
+	f.Add(uint8(CodecZstd), compress(CodecZstd, nil, raw, nil), uint32(len(raw)-1))
+	f.Add(uint8(CodecZstd), compress(CodecZstd, nil, nil, nil), uint32(0))
 	f.Fuzz(func(t *testing.T, codec uint8, stored []byte, rawLen uint32) {
 		n := int(rawLen % (1 << 20)) // the caller bounds raw lengths
-		out, err := decompress(Codec(codec), nil, stored, n)
+		out, err := decompress(Codec(codec), nil, stored, n, fuzzDict)
 		if err == nil && len(out) != n {
 			t.Fatalf("decoded %d bytes, the header says %d", len(out), n)
 		}
@@ -132,6 +151,11 @@ func FuzzSalvage(f *testing.F) {
 	flipped := append([]byte(nil), sealed...)
 	flipped[len(flipped)/2] ^= 0x20
 	f.Add(flipped)
+	dsealed, _, _ := seedDictSegment(f)
+	f.Add(dsealed)
+	dflipped := append([]byte(nil), dsealed...)
+	dflipped[len(dflipped)-len(dflipped)/4] ^= 0x20 // in a dictionary block
+	f.Add(dflipped)
 	opts := &Options{MaxRecordSize: 4096, BlockSize: 512}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var last uint64
@@ -160,6 +184,65 @@ func FuzzSalvage(f *testing.F) {
 		for _, d := range res.Damage {
 			if d.Offset < 0 || d.Offset > int64(len(b)) || d.Length < 0 || d.Offset+d.Length > int64(len(b)) {
 				t.Fatalf("damage %+v outside the %d-byte file", d, len(b))
+			}
+		}
+	})
+}
+
+// seedDictSegment returns a sealed S2-dictionary segment holding more
+// than DictSize raw bytes, so that dictionary blocks and a block index
+// follow the plain blocks that make the dictionary.
+func seedDictSegment(f *testing.F) (sealed []byte, spans []Span, index []byte) {
+	dir := f.TempDir()
+	path := filepath.Join(dir, "s")
+	g := newGen(f)
+	w, err := Create(vfs.Default, path, g.header(1), &Options{Codec: CodecS2Dict, BlockSize: 4096, DictBlockSize: 1024})
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, n := range []int{1, 300, 2, 200, 40} {
+		for i := 0; i < n; i++ {
+			e := g.next(60)
+			w.Add(e.Seq, e.Time, e.Record, e.MAC)
+		}
+		if err := w.Commit(); err != nil {
+			f.Fatal(err)
+		}
+	}
+	ft, err := w.Seal(nil)
+	if err != nil {
+		f.Fatal(err)
+	}
+	sealed, _ = os.ReadFile(path)
+	return sealed, ft.Spans, ft.Sections[SectionBlocks]
+}
+
+// FuzzBlockIndex feeds arbitrary block index sections (footer section 5)
+// with a real segment's spans to the parser: it must never panic, and an
+// index it accepts must place every block inside its span with the
+// span's records, so that a read of it cannot go elsewhere.
+func FuzzBlockIndex(f *testing.F) {
+	_, spans, index := seedDictSegment(f)
+	f.Add(index)
+	f.Add(index[:len(index)-1])
+	f.Add([]byte{1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 5})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		bi, err := parseBlockIndex("fuzz", 0, b, spans)
+		if err != nil {
+			return
+		}
+		var refs []blockRef
+		for i, s := range spans {
+			refs = bi.spanBlocks(i, s, refs)
+			seq := s.FirstSeq
+			for j, r := range refs {
+				if r.off < s.Offset || r.end > s.Offset+s.Length || r.off+BlockHeaderSize > r.end || r.firstSeq != seq {
+					t.Fatalf("span %d block %d: %+v outside span %+v", i, j, r, s)
+				}
+				seq += uint64(r.count)
+			}
+			if seq != s.FirstSeq+uint64(s.Count) {
+				t.Fatalf("span %d: blocks end at seq %d", i, seq)
 			}
 		}
 	})

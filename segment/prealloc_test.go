@@ -5,7 +5,9 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/vellumlog/vellum/vfs"
 )
@@ -150,6 +152,181 @@ func TestZeroTail(t *testing.T) {
 			}
 			if tc.name != "header then zeros" && sr.State != committed {
 				t.Fatalf("state %+v, want %+v", sr.State, committed)
+			}
+		})
+	}
+}
+
+// TestOpenDataAcrossSeal opens a reader with OpenData on a segment being
+// written into a preallocated file, and keeps reading through it while
+// the writer seals the file (cutting its zero tail, adding the footer):
+// OpenData never takes the file's length, so the reader it returned
+// before the seal reads every span after it, like one opened after.
+func TestOpenDataAcrossSeal(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "seg")
+	if err := Preallocate(vfs.Default, path+PreallocSuffix, 256<<10, nil); err != nil {
+		t.Fatal(err)
+	}
+	g := newGen(t)
+	h := g.header(1)
+	w, err := CreateIn(vfs.Default, path+PreallocSuffix, path, h, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for b := 0; b < 20; b++ {
+		for i := 0; i < 10; i++ {
+			e := g.next(300)
+			if err := w.Add(e.Seq, e.Time, e.Record, e.MAC); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := w.Commit(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r, err := OpenData(vfs.Default, path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if r.Footer() != nil || r.Size() != 0 || r.Header().FirstSeq != h.FirstSeq {
+		t.Fatalf("OpenData: footer %v, size %d, header %+v", r.Footer(), r.Size(), r.Header())
+	}
+	ft, err := w.Seal(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi, _ := os.Stat(path); fi.Size() >= 256<<10 {
+		t.Fatalf("sealed file is %d bytes: the zero tail was not cut", fi.Size())
+	}
+	n := 0
+	for _, sp := range ft.Spans {
+		es, err := r.ReadSpan(sp)
+		if err != nil {
+			t.Fatalf("span at %d after the seal: %v", sp.Offset, err)
+		}
+		n += len(es)
+	}
+	if uint64(n) != ft.Count || n != 200 {
+		t.Fatalf("read %d records, the footer says %d", n, ft.Count)
+	}
+	past := Span{Offset: ft.Offset + 4096, Length: 512, FirstSeq: ft.LastSeq + 1, Count: 1}
+	if _, err := r.ReadSpan(past); err == nil {
+		t.Fatal("a span past the end of the sealed file read without error")
+	}
+}
+
+// stallFS is the real file system, except that the first Size of a file
+// it opens returns the file's length and then waits until the file is
+// shorter than that (at most 10 s): the scheduling delay between a
+// reader's fstat and its reads, made deterministic.
+type stallFS struct {
+	vfs.FS
+	stalled chan struct{} // closed when the Size call stalls
+}
+
+func (s *stallFS) Open(name string) (vfs.File, error) {
+	f, err := s.FS.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	return &stallFile{File: f, stalled: s.stalled}, nil
+}
+
+type stallFile struct {
+	vfs.File
+	stalled chan struct{}
+	once    sync.Once
+}
+
+func (f *stallFile) Size() (int64, error) {
+	n, err := f.File.Size()
+	if err != nil {
+		return n, err
+	}
+	f.once.Do(func() {
+		close(f.stalled)
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+			if fi, err := os.Stat(f.Name()); err == nil && fi.Size() < n {
+				return
+			}
+		}
+	})
+	return n, nil
+}
+
+// TestOpenAndScanAcrossSeal runs Open and Scan on a segment written into
+// a preallocated file (as `vellum report` and `vellum verify` may beside
+// a running server), each stalled between taking the file's length and
+// reading, while the writer seals the file: the seal cuts the zero tail,
+// so the length they took is past the end. Both must start again with
+// the new length and see every record, not fail with a short read.
+func TestOpenAndScanAcrossSeal(t *testing.T) {
+	for _, op := range []string{"Open", "Scan"} {
+		t.Run(op, func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, "seg")
+			if err := Preallocate(vfs.Default, path+PreallocSuffix, 256<<10, nil); err != nil {
+				t.Fatal(err)
+			}
+			g := newGen(t)
+			w, err := CreateIn(vfs.Default, path+PreallocSuffix, path, g.header(1), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := 0; i < 50; i++ {
+				e := g.next(300)
+				if err := w.Add(e.Seq, e.Time, e.Record, e.MAC); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := w.Commit(); err != nil {
+				t.Fatal(err)
+			}
+			fs := &stallFS{FS: vfs.Default, stalled: make(chan struct{})}
+			type result struct {
+				count  uint64
+				sealed bool
+				err    error
+			}
+			got := make(chan result, 1)
+			go func() {
+				if op == "Open" {
+					r, err := Open(fs, path, nil)
+					if err != nil {
+						got <- result{err: err}
+						return
+					}
+					defer r.Close()
+					if ft := r.Footer(); ft != nil {
+						got <- result{count: ft.Count, sealed: true}
+						return
+					}
+					got <- result{count: 50} // not sealed yet when it read: the records are the writer's
+					return
+				}
+				n := uint64(0)
+				sr, err := Scan(fs, path, nil, func(Entry) error { n++; return nil })
+				if err != nil {
+					got <- result{err: err}
+					return
+				}
+				got <- result{count: n, sealed: sr.Sealed}
+			}()
+			<-fs.stalled // it took the preallocated length: seal now
+			ft, err := w.Seal(nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := <-got
+			if r.err != nil {
+				t.Fatalf("%s while the segment was sealed: %v", op, r.err)
+			}
+			// It read the file after the zero tail was cut, with or
+			// without the footer yet: either way every record.
+			if r.count != ft.Count || ft.Count != 50 {
+				t.Fatalf("%s saw sealed %v, %d records; the footer says %d", op, r.sealed, r.count, ft.Count)
 			}
 		})
 	}

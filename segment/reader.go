@@ -5,7 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
+	"sync/atomic"
 
+	"github.com/klauspost/compress/s2"
 	"github.com/vellumlog/vellum"
 	"github.com/vellumlog/vellum/vfs"
 )
@@ -33,42 +36,158 @@ type Reader struct {
 	footer *Footer
 	size   int64
 	opts   Options
+
+	// blocks is the footer's block index (section 5), when it has one.
+	blocks *blockIndex
+
+	// The dictionary of an S2-dictionary segment, read on first use.
+	dictMu  sync.Mutex
+	dictVal atomic.Pointer[s2.Dict]
+}
+
+// dict returns the dictionary of an S2-dictionary segment: the first
+// DictSize bytes of its records' raw payload, read from the plain S2
+// blocks at the start of the file (FORMAT.md, "Dictionary blocks"). The
+// blocks are checked as any read checks them; their records' MACs are
+// checked by whoever verifies the segment's first span.
+func (r *Reader) dict() (*s2.Dict, error) {
+	if d := r.dictVal.Load(); d != nil {
+		return d, nil
+	}
+	r.dictMu.Lock()
+	defer r.dictMu.Unlock()
+	if d := r.dictVal.Load(); d != nil {
+		return d, nil
+	}
+	var prefix []byte
+	hb := make([]byte, BlockHeaderSize)
+	for off := int64(HeaderSize); len(prefix) < DictSize; {
+		if err := r.readAt(hb[:1], off); err != nil {
+			return nil, err
+		}
+		if hb[0] == frameCommit {
+			off += CommitSize
+			continue
+		}
+		if hb[0] != frameBlock {
+			return nil, corrupt(r.path, off, 0, "frame type %#x among the dictionary's blocks", hb[0])
+		}
+		if err := r.readAt(hb, off); err != nil {
+			return nil, err
+		}
+		var h blockHeader
+		h.parse(hb)
+		if h.codec != CodecS2 {
+			return nil, corrupt(r.path, off, h.firstSeq, "block codec %s among the dictionary's first %d raw bytes", h.codec, DictSize)
+		}
+		n := BlockHeaderSize + int64(h.storedLen)
+		if n > int64(r.opts.maxRaw())*2 || (r.footer != nil && off+n > r.footer.Offset) {
+			return nil, corrupt(r.path, off, h.firstSeq, "block payload of %d bytes runs past the end of the data", h.storedLen)
+		}
+		b := make([]byte, n)
+		if err := r.readAt(b, off); err != nil {
+			return nil, err
+		}
+		_, payload, _, err := decodeBlock(r.path, b, off, &r.opts, nil, nil)
+		if err != nil {
+			return nil, err
+		}
+		prefix = append(prefix, payload...)
+		off += n
+	}
+	d := newDict(prefix)
+	r.dictVal.Store(d)
+	return d, nil
 }
 
 // Open opens a segment for reading. For a sealed segment it loads and checks
 // the footer (without reading the records); for an active one Footer
-// returns nil and the caller supplies spans or scans.
+// returns nil and the caller supplies spans or scans. It finds the footer
+// from the file's length: when a writer seals the file meanwhile (cutting
+// its preallocated zero tail), a read past the new end is retried with the
+// new length, a few times; a reader of a file being written uses OpenData.
 func Open(fs vfs.FS, path string, opts *Options) (*Reader, error) {
 	o := opts.withDefaults()
 	f, err := fs.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("segment: open %s: %w", path, err)
 	}
+	for attempt := 1; ; attempt++ {
+		r := &Reader{f: f, path: path, opts: o}
+		err := r.load()
+		if err == nil {
+			return r, nil
+		}
+		if attempt == maxLengthRetries || !errors.Is(err, io.ErrUnexpectedEOF) || !lengthChanged(f, r.size) {
+			f.Close()
+			return nil, err
+		}
+	}
+}
+
+// maxLengthRetries bounds how often Open and Scan start again when the
+// file's length changed while they read it (a seal cut its zero tail).
+const maxLengthRetries = 4
+
+// lengthChanged reports whether f is no longer size bytes long.
+func lengthChanged(f vfs.File, size int64) bool {
+	n, err := f.Size()
+	return err == nil && n != size
+}
+
+// OpenData opens a segment to read records at spans the caller already
+// knows (from the footer of a sealed segment it holds, or from the writer
+// of an active one). It checks the header only: it neither takes the
+// file's length nor looks for a footer, so it is safe on a file that is
+// being written, or sealed while it opens: Seal cuts a preallocated zero
+// tail and then writes the footer, and a length taken before that is past
+// the end after it. Footer returns nil and Size 0; a read past the data
+// fails as a short read.
+func OpenData(fs vfs.FS, path string, opts *Options) (*Reader, error) {
+	o := opts.withDefaults()
+	f, err := fs.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("segment: open %s: %w", path, err)
+	}
 	r := &Reader{f: f, path: path, opts: o}
-	if err := r.load(); err != nil {
+	if err := r.loadHeader(); err != nil {
 		f.Close()
 		return nil, err
 	}
 	return r, nil
 }
 
+func (r *Reader) loadHeader() error {
+	hb := make([]byte, HeaderSize)
+	if err := r.readAt(hb, 0); err != nil {
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			return corrupt(r.path, 0, 0, "file is shorter than the header")
+		}
+		return err
+	}
+	var err error
+	if r.hdr, err = parseHeader(r.path, hb); err != nil {
+		return err
+	}
+	r.opts.adopt(&r.hdr)
+	return nil
+}
+
+// load reads the header and, when the file is sealed, the footer. It
+// takes the file's length first, so the file must not change meanwhile
+// (see OpenData).
 func (r *Reader) load() error {
 	size, err := r.f.Size()
 	if err != nil {
 		return fmt.Errorf("segment: stat %s: %w", r.path, err)
 	}
 	r.size = size
-	hb := make([]byte, HeaderSize)
-	if err := r.readAt(hb, 0); err != nil {
-		if errors.Is(err, io.ErrUnexpectedEOF) {
-			return corrupt(r.path, 0, 0, "file is %d bytes, shorter than the header", size)
-		}
+	if size < HeaderSize {
+		return corrupt(r.path, 0, 0, "file is %d bytes, shorter than the header", size)
+	}
+	if err := r.loadHeader(); err != nil {
 		return err
 	}
-	if r.hdr, err = parseHeader(r.path, hb); err != nil {
-		return err
-	}
-	r.opts.adopt(&r.hdr)
 	if size < HeaderSize+footerPrefix+TrailerSize {
 		return nil
 	}
@@ -99,6 +218,11 @@ func (r *Reader) load() error {
 	}
 	if ft.Count == 0 && ft.LastMAC != r.hdr.PrevMAC {
 		return corrupt(r.path, off, 0, "empty segment's last MAC differs from its header's prev MAC")
+	}
+	if sec, ok := ft.Sections[SectionBlocks]; ok {
+		if r.blocks, err = parseBlockIndex(r.path, ft.SectionOffsets[SectionBlocks], sec, ft.Spans); err != nil {
+			return err
+		}
 	}
 	r.footer = ft
 	return nil
@@ -139,7 +263,7 @@ func (r *Reader) Header() Header { return r.hdr }
 // Footer returns the footer of a sealed segment, or nil.
 func (r *Reader) Footer() *Footer { return r.footer }
 
-// Size returns the file size when opened.
+// Size returns the file size when opened (0 from OpenData).
 func (r *Reader) Size() int64 { return r.size }
 
 // Close closes the file.
@@ -160,6 +284,7 @@ type Scratch struct {
 	file    []byte
 	blocks  [][]byte
 	entries []Entry
+	refs    []blockRef
 }
 
 // ReadSpanScratch is ReadSpan using sc's buffers.
@@ -194,7 +319,7 @@ func (r *Reader) ReadSpanScratch(s Span, sc *Scratch) ([]Entry, error) {
 		if nb == len(sc.blocks) {
 			sc.blocks = append(sc.blocks, nil)
 		}
-		h, payload, n, err := decodeBlock(r.path, b[p:], s.Offset+int64(p), &r.opts, sc.blocks[nb])
+		h, payload, n, err := decodeBlock(r.path, b[p:], s.Offset+int64(p), &r.opts, sc.blocks[nb], r.dict)
 		if err != nil {
 			return nil, err
 		}
@@ -223,7 +348,10 @@ func (r *Reader) ReadSpanScratch(s Span, sc *Scratch) ([]Entry, error) {
 
 // decodeBlock parses and checks the block frame at the start of b (file
 // offset off) and returns its header, decompressed payload and frame length.
-func decodeBlock(path string, b []byte, off int64, o *Options, buf []byte) (blockHeader, []byte, int, error) {
+//
+// A dictionary block (block codec CodecS2Dict) gets its dictionary from
+// dict, called only for one.
+func decodeBlock(path string, b []byte, off int64, o *Options, buf []byte, dict func() (*s2.Dict, error)) (blockHeader, []byte, int, error) {
 	var h blockHeader
 	if len(b) < BlockHeaderSize {
 		return h, nil, 0, corrupt(path, off, 0, "truncated block header (%d bytes)", len(b))
@@ -251,10 +379,17 @@ func decodeBlock(path string, b []byte, off int64, o *Options, buf []byte) (bloc
 	if uint64(h.count) > uint64(h.rawLen)/(MinEncodedRecord+vellum.MACSize+1) {
 		return h, nil, 0, corrupt(path, off, h.firstSeq, "block claims %d records in %d raw bytes", h.count, h.rawLen)
 	}
-	if h.codec != o.codec {
+	if !o.codec.allows(h.codec) {
 		return h, nil, 0, corrupt(path, off, h.firstSeq, "block codec %s differs from the segment's %s", h.codec, o.codec)
 	}
-	payload, err := decompress(h.codec, buf, b[BlockHeaderSize:n], int(h.rawLen))
+	var d *s2.Dict
+	if h.codec == CodecS2Dict {
+		var err error
+		if d, err = dict(); err != nil {
+			return h, nil, 0, err
+		}
+	}
+	payload, err := decompress(h.codec, buf, b[BlockHeaderSize:n], int(h.rawLen), d)
 	if err != nil {
 		return h, nil, 0, corrupt(path, off, h.firstSeq, "block payload: %v", err)
 	}
@@ -324,6 +459,11 @@ func (r *Reader) ReadBlocks(s Span, seqs []uint64, sc *Scratch) ([]Entry, error)
 	if s.Length > int64(r.opts.MaxFooterSize) {
 		return nil, corrupt(r.path, s.Offset, s.FirstSeq, "span of %d bytes exceeds the read limit", s.Length)
 	}
+	if r.blocks != nil {
+		if i := r.spanIndex(s); i >= 0 {
+			return r.readIndexed(i, s, seqs, sc)
+		}
+	}
 	if int64(cap(sc.file)) < s.Length {
 		sc.file = make([]byte, s.Length)
 	}
@@ -366,7 +506,7 @@ func (r *Reader) ReadBlocks(s Span, seqs []uint64, sc *Scratch) ([]Entry, error)
 		if nb == len(sc.blocks) {
 			sc.blocks = append(sc.blocks, nil)
 		}
-		h, payload, n, err := decodeBlock(r.path, b[p:], s.Offset+int64(p), &r.opts, sc.blocks[nb])
+		h, payload, n, err := decodeBlock(r.path, b[p:], s.Offset+int64(p), &r.opts, sc.blocks[nb], r.dict)
 		if err != nil {
 			return nil, err
 		}

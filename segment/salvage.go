@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/klauspost/compress/s2"
 	"github.com/vellumlog/vellum"
 )
 
@@ -137,6 +138,28 @@ type salvager struct {
 	anyLost      bool
 	spans        spanBuilder
 	pend         []salvBlock
+	// S2-dictionary segments: the first DictSize raw bytes, while every
+	// block before decoded whole (prefixBad otherwise: the dictionary, and
+	// every dictionary block's records, are lost), and the dictionary.
+	prefix    []byte
+	prefixBad bool
+	dict      *s2.Dict
+}
+
+// addRaw notes a block's payload (complete: it decoded whole) as part of
+// the dictionary while the segment's first DictSize raw bytes last.
+func (s *salvager) addRaw(h *blockHeader, payload []byte, complete bool) {
+	if s.res.Header.Codec != CodecS2Dict || h.codec != CodecS2 || len(s.prefix) >= DictSize || s.prefixBad {
+		return
+	}
+	if !complete {
+		s.prefixBad = true
+		return
+	}
+	s.prefix = append(s.prefix, payload[:min(len(payload), DictSize-len(s.prefix))]...)
+	if len(s.prefix) == DictSize {
+		s.dict = newDict(s.prefix)
+	}
 }
 
 type salvBlock struct {
@@ -355,7 +378,7 @@ func (s *salvager) block(off int) (int, bool) {
 	case why != "":
 	case b[2] != 0 || b[3] != 0:
 		why = "reserved block header bytes are not zero"
-	case h.codec != s.res.Header.Codec && s.res.HeaderOK:
+	case !s.res.Header.Codec.allows(h.codec) && s.res.HeaderOK:
 		why = fmt.Sprintf("block codec %s differs from the segment's %s", h.codec, s.res.Header.Codec)
 	}
 	first := s.next
@@ -438,7 +461,7 @@ func (s *salvager) block(off int) (int, bool) {
 // complete is false when the payload did not decode to its end: the
 // records from the returned ones on are lost.
 func (s *salvager) entries(h *blockHeader, stored []byte, off int64, first uint64, prev vellum.MAC, trusted bool) (out []Entry, why string, complete bool) {
-	if h.codec > CodecZstd {
+	if h.codec > CodecS2Dict {
 		return nil, fmt.Sprintf("unknown codec %d", h.codec), false
 	}
 	if int(h.rawLen) > s.o.maxRaw() {
@@ -449,8 +472,9 @@ func (s *salvager) entries(h *blockHeader, stored []byte, off int64, first uint6
 	}
 	// Entries outlive this call (until the batch's commit frame), so the
 	// payload is never a reused buffer.
-	payload, err := decompress(h.codec, nil, stored, int(h.rawLen))
+	payload, err := decompress(h.codec, nil, stored, int(h.rawLen), s.dict)
 	complete = err == nil
+	s.addRaw(h, payload, complete)
 	if err != nil {
 		why = err.Error()
 		if h.codec != CodecS2 {
@@ -662,7 +686,7 @@ func (s *salvager) verifies(q int) (bool, int) {
 	b, le := s.b[:s.end], binary.LittleEndian
 	switch b[q] {
 	case frameBlock:
-		if len(b)-q < BlockHeaderSize || b[q+2]|b[q+3] != 0 || b[q+1] > byte(CodecZstd) || le.Uint32(b[q+4:]) == 0 {
+		if len(b)-q < BlockHeaderSize || b[q+2]|b[q+3] != 0 || b[q+1] > byte(CodecS2Dict) || le.Uint32(b[q+4:]) == 0 {
 			return false, 0
 		}
 		n := BlockHeaderSize + int(le.Uint32(b[q+36:]))

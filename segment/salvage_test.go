@@ -243,7 +243,7 @@ func TestS2Prefix(t *testing.T) {
 			raw[i] = byte(i)
 		}
 	}
-	enc := compress(CodecS2, nil, raw)
+	enc := compress(CodecS2, nil, raw, nil)
 	if got := s2Prefix(enc, len(raw)); !bytes.Equal(got, raw) {
 		t.Fatalf("intact block: %d bytes decoded, want %d", len(got), len(raw))
 	}
@@ -270,7 +270,7 @@ func TestSalvageUndecodableBlockStopsAtGarbage(t *testing.T) {
 	for p := payload; p < blk.off+blk.n; p++ {
 		x := bytes.Clone(b)
 		x[p] ^= 0x10
-		if _, err := decompress(CodecS2, nil, x[payload:blk.off+blk.n], rawLen); err == nil {
+		if _, err := decompress(CodecS2, nil, x[payload:blk.off+blk.n], rawLen, nil); err == nil {
 			continue
 		}
 		tried++

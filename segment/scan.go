@@ -1,12 +1,14 @@
 package segment
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"time"
 
+	"github.com/klauspost/compress/s2"
 	"github.com/vellumlog/vellum"
 	"github.com/vellumlog/vellum/vfs"
 )
@@ -35,6 +37,10 @@ type ScanResult struct {
 	ZeroTail int64
 
 	spans spanBuilder
+	// raw is the committed records' raw payload size, prefix its first
+	// DictSize bytes (S2-dictionary segments only), for OpenAppend.
+	raw    int64
+	prefix []byte
 }
 
 // Spans returns the spans of the committed records.
@@ -54,18 +60,34 @@ func Scan(fs vfs.FS, path string, opts *Options, fn func(Entry) error) (*ScanRes
 		return nil, fmt.Errorf("segment: open %s: %w", path, err)
 	}
 	defer f.Close()
-	size, err := f.Size()
+	b, err := readWhole(f, path)
 	if err != nil {
-		return nil, fmt.Errorf("segment: stat %s: %w", path, err)
+		return nil, err
 	}
-	b := make([]byte, size)
-	if n, err := f.ReadAt(b, 0); int64(n) != size {
+	return ScanBytes(path, b, &o, fn)
+}
+
+// readWhole reads all of f. A file that got shorter while it was read (a
+// writer sealed it, cutting its preallocated zero tail) is read again
+// with its new length, a few times.
+func readWhole(f vfs.File, path string) ([]byte, error) {
+	for attempt := 1; ; attempt++ {
+		size, err := f.Size()
+		if err != nil {
+			return nil, fmt.Errorf("segment: stat %s: %w", path, err)
+		}
+		b := make([]byte, size)
+		n, err := f.ReadAt(b, 0)
+		if int64(n) == size {
+			return b, nil
+		}
 		if err == nil || errors.Is(err, io.EOF) {
 			err = io.ErrUnexpectedEOF
 		}
-		return nil, fmt.Errorf("segment: read %s: %w", path, err)
+		if attempt == maxLengthRetries || !lengthChanged(f, size) {
+			return nil, fmt.Errorf("segment: read %s: %w", path, err)
+		}
 	}
-	return ScanBytes(path, b, &o, fn)
 }
 
 // ScanBytes is Scan over a file's bytes already in memory.
@@ -106,6 +128,31 @@ type scanner struct {
 	last    int64 // last record time
 	bufs    [][]byte
 	ents    [][]Entry
+	// S2-dictionary segments: the first DictSize raw bytes decoded so far
+	// and, once complete, the dictionary.
+	prefix []byte
+	dict   *s2.Dict
+}
+
+// dictFn returns the dictionary for a dictionary block, which may follow
+// only DictSize raw bytes of plain blocks.
+func (s *scanner) dictFn() (*s2.Dict, error) {
+	if s.dict == nil {
+		return nil, fmt.Errorf("dictionary block before the segment's first %d raw bytes", DictSize)
+	}
+	return s.dict, nil
+}
+
+// addRaw notes a decoded block's payload: part of the dictionary while
+// fewer than DictSize raw bytes came before.
+func (s *scanner) addRaw(payload []byte) {
+	if s.res.Header.Codec != CodecS2Dict || len(s.prefix) >= DictSize {
+		return
+	}
+	s.prefix = append(s.prefix, payload[:min(len(payload), DictSize-len(s.prefix))]...)
+	if len(s.prefix) == DictSize {
+		s.dict = newDict(s.prefix)
+	}
 }
 
 type pendBlock struct {
@@ -125,10 +172,11 @@ func (s *scanner) run() error {
 			if len(s.bufs) > len(s.pend) {
 				buf = s.bufs[len(s.pend)]
 			}
-			h, payload, n, err := decodeBlock(s.path, b[off:], int64(off), s.o, buf)
+			h, payload, n, err := decodeBlock(s.path, b[off:], int64(off), s.o, buf, s.dictFn)
 			if err != nil {
 				return s.damage(off, reasonOf(err))
 			}
+			s.addRaw(payload)
 			if len(s.bufs) <= len(s.pend) {
 				s.bufs = append(s.bufs, nil)
 			}
@@ -243,6 +291,7 @@ func (s *scanner) commit(end int) error {
 			st.FirstTime = pb.h.firstTime
 		}
 		st.Count += uint64(pb.h.count)
+		s.res.raw += int64(pb.h.rawLen)
 		if s.fn != nil {
 			span := s.res.spans.open.FirstSeq
 			for _, e := range pb.entries {
@@ -257,6 +306,7 @@ func (s *scanner) commit(end int) error {
 		st.LastMAC = pb.entries[len(pb.entries)-1].MAC
 	}
 	s.res.spans.commit(int64(end))
+	s.res.prefix = s.prefix[:min(int64(len(s.prefix)), s.res.raw)]
 	st.Size = int64(end)
 	s.good = end
 	s.pend = s.pend[:0]
@@ -299,6 +349,14 @@ func (s *scanner) footer(off int) error {
 	for i := range spans {
 		if spans[i] != ft.Spans[i] {
 			return corrupt(s.path, int64(off), ft.Spans[i].FirstSeq, "footer span %d differs from the data", i)
+		}
+	}
+	if sec, ok := ft.Sections[SectionBlocks]; ok {
+		// Like the span index, the block index is a function of the
+		// data: rebuilt, it must be the same bytes.
+		rebuilt := s.res.spans.blocks.clone()
+		if !bytes.Equal(sec, rebuilt.section()) {
+			return corrupt(s.path, ft.SectionOffsets[SectionBlocks], 0, "footer's block index (section %d) differs from the data's blocks", SectionBlocks)
 		}
 	}
 	s.res.Sealed = true

@@ -3,17 +3,24 @@ package segment
 import (
 	"encoding/binary"
 	"fmt"
+	"maps"
 	"math"
+	"slices"
 	"sync"
 	"time"
 
+	"github.com/klauspost/compress/s2"
 	"github.com/vellumlog/vellum"
 	"github.com/vellumlog/vellum/vfs"
 )
 
 // Defaults for Options.
 const (
-	DefaultBlockSize     = 64 << 10
+	DefaultBlockSize = 64 << 10
+	// DefaultDictBlockSize is the block size after the dictionary of an
+	// S2-dictionary segment (FORMAT.md, "Dictionary blocks" has the
+	// measurements behind it).
+	DefaultDictBlockSize = 8 << 10
 	DefaultMaxRecordSize = 1 << 20
 	// MaxRecordSizeLimit bounds Options.MaxRecordSize so that a block's raw
 	// length always fits the format's u32 fields with room to spare.
@@ -35,6 +42,10 @@ type Options struct {
 	NoCompression bool
 	// MaxFooterSize bounds a footer a reader will load.
 	MaxFooterSize int
+	// DictBlockSize is the target raw size of the blocks that an
+	// S2-dictionary segment (CodecS2Dict) writes after its first DictSize
+	// raw bytes; spans keep BlockSize. Default DefaultDictBlockSize.
+	DictBlockSize int
 
 	// codec is the codec of the segment being read (set by adopt): a
 	// block that names another is corrupt.
@@ -64,6 +75,10 @@ func (o *Options) withDefaults() Options {
 	if r.MaxFooterSize <= 0 {
 		r.MaxFooterSize = DefaultMaxFooterSize
 	}
+	if r.DictBlockSize <= 0 {
+		r.DictBlockSize = DefaultDictBlockSize
+	}
+	r.DictBlockSize = min(r.DictBlockSize, r.BlockSize)
 	return r
 }
 
@@ -152,6 +167,14 @@ type Writer struct {
 	lastTime int64
 	// timeFloor is the time of the record before this segment (StartAfter).
 	timeFloor int64
+
+	// S2-dictionary segments: the raw bytes in finished blocks (rawPos;
+	// durableRaw of them synced), the first DictSize of them (prefix) and,
+	// once there are that many, the dictionary made of them.
+	rawPos     int64
+	durableRaw int64
+	prefix     []byte
+	dict       *s2.Dict
 }
 
 // Tip is the end of the chain as far as records were added: the seq the
@@ -292,6 +315,13 @@ func prepareHeader(h *Header, opts *Options) (Options, error) {
 		return o, fmt.Errorf("segment: block size %d exceeds the format's %d-byte limit", o.BlockSize, maxSpanTarget)
 	}
 	h.SpanTarget = uint32(o.BlockSize)
+	if o.Codec == CodecS2Dict {
+		// Spans of 64 KiB blocks averaged about two blocks; spans of
+		// small blocks close right after the target. Twice the block
+		// size keeps spans (and their index entries and summaries) as
+		// few as before.
+		h.SpanTarget = uint32(min(2*o.BlockSize, maxSpanTarget))
+	}
 	h.MaxRecordSize = uint32(o.MaxRecordSize)
 	if h.Created.IsZero() {
 		h.Created = time.Now()
@@ -318,7 +348,15 @@ func OpenAppend(fs vfs.FS, path string, sc *ScanResult, opts *Options) (*Writer,
 		return nil, fmt.Errorf("segment: open %s for append: %w", path, err)
 	}
 	sb := sc.spans
-	return newWriter(fs, f, path, sc.Header, o, sc.State, sb, n), nil
+	sb.done = slices.Clone(sb.done)
+	sb.blocks = sb.blocks.clone()
+	w := newWriter(fs, f, path, sc.Header, o, sc.State, sb, n)
+	w.rawPos, w.durableRaw = sc.raw, sc.raw
+	w.prefix = append([]byte(nil), sc.prefix...)
+	if len(w.prefix) >= DictSize {
+		w.dict = newDict(w.prefix)
+	}
+	return w, nil
 }
 
 func newWriter(fs vfs.FS, f vfs.File, path string, h Header, o Options, st State, sb spanBuilder, fileSize int64) *Writer {
@@ -413,7 +451,7 @@ func (w *Writer) Add(seq uint64, t int64, encoded []byte, mac vellum.MAC) error 
 	if t < w.lastTime {
 		return fmt.Errorf("segment: time of seq %d goes backwards", seq)
 	}
-	if w.cur.count > 0 && len(w.raw)+len(encoded) > w.opts.BlockSize {
+	if w.cur.count > 0 && len(w.raw)+len(encoded) > w.blockTarget() {
 		w.finishBlock()
 	}
 	if w.cur.count == 0 {
@@ -430,12 +468,35 @@ func (w *Writer) Add(seq uint64, t int64, encoded []byte, mac vellum.MAC) error 
 	return nil
 }
 
+// blockTarget is the raw size at which the block being filled closes: the
+// span target, except in an S2-dictionary segment once its dictionary is
+// complete (or the block would complete it).
+func (w *Writer) blockTarget() int {
+	if w.hdr.Codec != CodecS2Dict {
+		return w.opts.BlockSize
+	}
+	return max(w.opts.DictBlockSize, DictSize-int(min(w.rawPos, DictSize)))
+}
+
 // finishBlock compresses the raw payload into a block frame in out.
 func (w *Writer) finishBlock() {
 	start := len(w.out)
 	w.out = grow(w.out, BlockHeaderSize)
-	w.out = compress(w.hdr.Codec, w.out, w.raw)
+	codec := w.hdr.Codec
+	if codec == CodecS2Dict {
+		// The blocks that start within the first DictSize raw bytes make
+		// the dictionary and are plain S2; the blocks after use it.
+		if w.rawPos < DictSize {
+			codec = CodecS2
+			w.prefix = append(w.prefix, w.raw[:min(len(w.raw), DictSize-len(w.prefix))]...)
+		} else if w.dict == nil {
+			w.dict = newDict(w.prefix)
+		}
+		w.rawPos += int64(len(w.raw))
+	}
+	w.out = compress(codec, w.out, w.raw, w.dict)
 	h := w.cur
+	h.codec = codec
 	h.rawLen = uint32(len(w.raw))
 	h.storedLen = uint32(len(w.out) - start - BlockHeaderSize)
 	frame := w.out[start:]
@@ -535,6 +596,7 @@ func (w *Writer) Sync(fl *Flushed) error {
 			w.st.FirstTime = b.h.firstTime
 		}
 		w.st.Count += uint64(b.h.count)
+		w.durableRaw += int64(b.h.rawLen)
 	}
 	w.st.Size = fl.base + int64(len(fl.buf))
 	w.spans.commit(w.st.Size)
@@ -575,6 +637,10 @@ func (w *Writer) Discard() {
 	w.nextSeq = w.st.LastSeq + 1
 	w.nextPrev = w.st.LastMAC
 	w.lastTime = max(w.st.LastTime, w.timeFloor)
+	if w.rawPos = w.durableRaw; w.rawPos < DictSize {
+		w.prefix = w.prefix[:w.rawPos]
+		w.dict = nil
+	}
 }
 
 func (w *Writer) fail(err error) error {
@@ -625,6 +691,18 @@ func (w *Writer) Seal(so *SealOptions) (*Footer, error) {
 	}
 	if _, ok := ft.Sections[SectionSpans]; ok {
 		return nil, fmt.Errorf("segment: seal %s: section %d is reserved", w.path, SectionSpans)
+	}
+	if _, ok := ft.Sections[SectionBlocks]; ok {
+		return nil, fmt.Errorf("segment: seal %s: section %d is reserved", w.path, SectionBlocks)
+	}
+	if w.hdr.Codec == CodecS2Dict && w.st.Count > 0 {
+		// Small blocks: a reader of a few records finds theirs here.
+		secs := maps.Clone(ft.Sections)
+		if secs == nil {
+			secs = map[uint16][]byte{}
+		}
+		secs[SectionBlocks] = w.spans.blocks.section()
+		ft.Sections = secs
 	}
 	if w.fileSize > w.st.Size {
 		// A sealed file ends with its trailer: cut the zero tail first;
@@ -683,6 +761,7 @@ type spanBuilder struct {
 	open    Span
 	openRaw int
 	have    bool
+	blocks  blockIndexBuilder
 }
 
 func (sb *spanBuilder) block(off int64, h *blockHeader) {
@@ -691,11 +770,13 @@ func (sb *spanBuilder) block(off int64, h *blockHeader) {
 		sb.done = append(sb.done, sb.open)
 		sb.have = false
 	}
-	if !sb.have {
+	opens := !sb.have
+	if opens {
 		sb.open = Span{Offset: off, FirstSeq: h.firstSeq, FirstTime: h.firstTime}
 		sb.openRaw = 0
 		sb.have = true
 	}
+	sb.blocks.block(off, off, h.count, opens)
 	sb.open.Count += h.count
 	sb.open.LastTime = h.lastTime
 	sb.openRaw += int(h.rawLen)

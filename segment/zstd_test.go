@@ -14,14 +14,14 @@ func TestZstdBombBounded(t *testing.T) {
 	enc, _ := zstd.NewWriter(nil)
 	bomb := enc.EncodeAll(bytes.Repeat([]byte{0}, 64<<20), nil)
 	bomb = append(bomb, bomb...) // two frames
-	if _, err := decompress(CodecZstd, nil, bomb, 95); err == nil {
+	if _, err := decompress(CodecZstd, nil, bomb, 95, nil); err == nil {
 		t.Fatal("a payload larger than its raw length was accepted")
 	}
 	// Without a declared size in the frame, the stream stops at the raw
 	// length: memory stays bounded by the decoder's window.
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
-	decompress(CodecZstd, nil, bomb, 95)
+	decompress(CodecZstd, nil, bomb, 95, nil)
 	runtime.ReadMemStats(&after)
 	if grown := after.TotalAlloc - before.TotalAlloc; grown > 32<<20 {
 		t.Fatalf("decoding allocated %d MiB", grown>>20)
@@ -36,8 +36,8 @@ func TestZstdLargeBlockReadable(t *testing.T) {
 	for i := range raw {
 		raw[i] = byte(i*7 + i>>13)
 	}
-	stored := compress(CodecZstd, nil, raw)
-	out, err := decompress(CodecZstd, nil, stored, len(raw))
+	stored := compress(CodecZstd, nil, raw, nil)
+	out, err := decompress(CodecZstd, nil, stored, len(raw), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

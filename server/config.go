@@ -36,6 +36,9 @@ const (
 	// DefaultPurgeEvery is how often the server purges expired segments.
 	DefaultPurgeEvery    = Duration(time.Hour)
 	DefaultMaxRecordSize = 1 << 20
+	// DefaultPreallocate is audit.preallocate when unset (PERFORMANCE.md,
+	// "Soak with preallocated segments").
+	DefaultPreallocate = true
 	// DefaultCheckpointRecs and DefaultCheckpointAge are the engine's
 	// cadence, the one the docs state: a signed checkpoint at least every
 	// 10 s or 100,000 records while the log grows (and at every seal).
@@ -167,6 +170,12 @@ type AuditConfig struct {
 	// segments, filtered queries by the time index and span summaries).
 	// Unset: true.
 	Postings *bool `yaml:"postings"`
+	// Preallocate zero-fills the next segment's file in the background
+	// while the active one fills (engine.Options.NoPreallocate,
+	// segment/FORMAT.md "Preallocated files"), so that a commit's
+	// fdatasync need not commit a size change. Unset: DefaultPreallocate.
+	// Segment store only.
+	Preallocate *bool `yaml:"preallocate"`
 	// Store is the primary store: segment (the engine, default), sqlite,
 	// postgres or null (config_backends.go).
 	Store     string          `yaml:"store"`
@@ -612,6 +621,7 @@ func (c *ServerConfig) LogValue() slog.Value {
 			slog.Int("legal_holds", len(a.Retention.LegalHolds)),
 			slog.String("compression", a.Compression),
 			slog.Bool("postings", a.PostingsOn()),
+			slog.Bool("preallocate", a.PreallocateOn()),
 			slog.Int("witnesses", len(a.Witness.Witnesses)),
 		),
 		slog.Group("backends", c.backendLogAttrs()...),
@@ -619,6 +629,15 @@ func (c *ServerConfig) LogValue() slog.Value {
 		slog.Group("trusted_gateway", slog.Any("principals", c.TrustedGateway.Principals), slog.Any("networks", c.TrustedGateway.Networks)),
 		c.opsLogValue(),
 	)
+}
+
+// PreallocateOn reports whether the engine preallocates segment files
+// (audit.preallocate, DefaultPreallocate unless set).
+func (a *AuditConfig) PreallocateOn() bool {
+	if a.Preallocate == nil {
+		return DefaultPreallocate
+	}
+	return *a.Preallocate
 }
 
 // PostingsOn reports whether new segments get record-level postings

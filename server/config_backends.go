@@ -144,6 +144,9 @@ func (c *ServerConfig) validateBackends() error {
 	if a.Store != StorePostgres && a.Postgres != (PostgresConfig{}) {
 		return bad("audit.postgres", "is set, but audit.store is %s; set audit.store: postgres or remove it", a.Store)
 	}
+	if a.Store != StoreSegment && a.Preallocate != nil && *a.Preallocate {
+		return bad("audit.preallocate", "preallocates segment files, but audit.store is %s; remove it", a.Store)
+	}
 	r := &a.Replicate
 	switch r.Backend {
 	case "":

@@ -294,6 +294,11 @@ func TestExampleConfigLoads(t *testing.T) {
 		t.Fatalf("redaction = %+v", r)
 	}
 	d.Audit.Redaction = c.Audit.Redaction
+	// And audit.preallocate's default, which unset means.
+	if c.Audit.Preallocate == nil || *c.Audit.Preallocate != DefaultPreallocate {
+		t.Fatalf("preallocate = %v, want the default %v", c.Audit.Preallocate, DefaultPreallocate)
+	}
+	d.Audit.Preallocate = c.Audit.Preallocate
 	if !reflect.DeepEqual(c, d) {
 		t.Fatalf("example differs from the defaults:\n got %+v\nwant %+v", c, d)
 	}
@@ -407,5 +412,32 @@ func TestPostingsSetting(t *testing.T) {
 	}
 	if _, err := ParseConfig([]byte("audit:\n  postings: sometimes\n"), envOf(nil)); err == nil {
 		t.Error("postings: sometimes was accepted")
+	}
+}
+
+// TestPreallocateSetting: audit.preallocate is DefaultPreallocate unless
+// set, and is refused with a store that has no segment files.
+func TestPreallocateSetting(t *testing.T) {
+	for yaml, want := range map[string]bool{"": DefaultPreallocate, "audit:\n  preallocate: true\n": true, "audit:\n  preallocate: false\n": false} {
+		c, err := ParseConfig([]byte(yaml), envOf(nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := c.Audit.PreallocateOn(); got != want {
+			t.Errorf("%q: PreallocateOn = %v, want %v", yaml, got, want)
+		}
+	}
+	for _, yaml := range []string{
+		"audit:\n  preallocate: sometimes\n",
+		"audit:\n  store: sqlite\n  sqlite:\n    path: /tmp/a.db\n  preallocate: true\n",
+		"audit:\n  store: null\n  preallocate: true\n",
+	} {
+		if _, err := ParseConfig([]byte(yaml), envOf(nil)); err == nil {
+			t.Errorf("%q was accepted", yaml)
+		}
+	}
+	c, err := ParseConfig([]byte("audit:\n  store: null\n  preallocate: false\n"), envOf(nil))
+	if err != nil || c.Audit.PreallocateOn() {
+		t.Errorf("preallocate: false with store null: %v", err)
 	}
 }

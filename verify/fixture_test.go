@@ -115,7 +115,7 @@ func buildFixture(compress bool) (*fixture, error) {
 	o := &engine.Options{
 		Keys: chain.NewKeyring(f.key), Signer: f.signer, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		SegmentSize: 24 << 10, BlockSize: 4 << 10, NoCompression: !compress, CheckpointRecords: 100, CheckpointInterval: -1,
-		Preallocate: true, // readers must accept the zero tail of a preallocated active segment (TestZeroTailDamage)
+		NoPreallocate: false, // the default, stated: readers must accept the zero tail of a preallocated active segment (TestZeroTailDamage)
 	}
 	if compress {
 		o.SegmentSize = 8 << 10 // several segments, as uncompressed

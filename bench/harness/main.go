@@ -94,7 +94,8 @@ func build(args []string) error {
 	n := fl.Int("records", 10_000_000, "records to append")
 	callers := fl.Int("callers", 4, "concurrent appenders")
 	batch := fl.Int("batch", 1000, "records per Append call")
-	compression := fl.String("compression", "s2", "block codec of the store: s2 or zstd")
+	compression := fl.String("compression", "s2", "block codec of the store: s2 (64 KiB S2 blocks, the default), s2dict (8 KiB S2 blocks sharing a per-segment dictionary) or zstd")
+	dictBlockSize := fl.Int("dict-block-size", 0, "raw block size of s2dict segments after their dictionary (0: the engine's default)")
 	noPostings := fl.Bool("no-postings", false, "build without record-level postings (the baseline before issue 13)")
 	blockSize := fl.Int("block-size", 0, "raw block and span size in bytes (0: the engine's default, 64 KiB)")
 	fl.Parse(args)
@@ -109,7 +110,7 @@ func build(args []string) error {
 	step := int64(span) / calls
 	var clock atomic.Int64
 	e, err := engine.Open(*dir, &engine.Options{
-		Keys: key(), Logger: quiet(), DedupEntries: -1, Codec: codec, NoPostings: *noPostings, BlockSize: *blockSize,
+		Keys: key(), Logger: quiet(), DedupEntries: -1, Codec: codec, NoPostings: *noPostings, BlockSize: *blockSize, DictBlockSize: *dictBlockSize,
 		// Callers advance the synthetic clock by one step per call, so
 		// that the whole build covers one day evenly.
 		Now: func() time.Time { return epoch.Add(time.Duration(clock.Load())) },

@@ -265,12 +265,14 @@ func buildAt(rev, out string) error {
 // codecFlag maps a --compression value to its segment codec.
 func codecFlag(s string) (segment.Codec, error) {
 	switch s {
+	case "s2dict":
+		return segment.CodecS2Dict, nil
 	case "s2":
 		return segment.CodecS2, nil
 	case "zstd":
 		return segment.CodecZstd, nil
 	}
-	return 0, fmt.Errorf("--compression %q is not s2 or zstd", s)
+	return 0, fmt.Errorf("--compression %q is not s2dict, s2 or zstd", s)
 }
 
 // segmentBytes sums the sizes of a store's segment files.

@@ -239,9 +239,9 @@ func runShapes(args []string) error {
 	n := fl.Int("queries", 1000, "queries per shape and store")
 	withHTTP := fl.Bool("http", false, "also the first shape and its count over HTTP on loopback")
 	only := fl.String("only", "", "run only shapes whose name contains one of these comma-separated strings")
-	prof := fl.String("cpuprofile", "", "write a CPU profile of the queries (not the reopen) to this file")
 	cache := fl.Int64("postings-cache", 0, "engine.Options.PostingsCache: bytes of decoded postings lists kept for the next query; 0 the default (64 MiB), -1 none")
 	noPostings := fl.Bool("no-postings", false, "open the store with engine.Options.NoPostings: every query by the time index and span summaries, as before issue 13")
+	cpuProfile := fl.String("cpuprofile", "", "write a CPU profile of the queries (not the reopen) to this file")
 	fl.Parse(args)
 	if *dir == "" {
 		return errors.New("--data is required")
@@ -284,11 +284,12 @@ func runShapes(args []string) error {
 			func(q query.Query) (int, error) { return sqlitePage(db, q) },
 			func(q query.Query) (uint64, error) { return sqliteCount(db, q) }})
 	}
-	if *prof != "" {
-		f, err := os.Create(*prof)
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
 		if err != nil {
 			return err
 		}
+		defer f.Close()
 		if err := pprof.StartCPUProfile(f); err != nil {
 			return err
 		}

@@ -92,6 +92,7 @@ func runSoak(args []string) error {
 	allowMem := fl.Bool("allow-tmpfs", false, "allow --dir on tmpfs")
 	logLevel := fl.String("log-level", "info", "the server's log_level")
 	keep := fl.Bool("keep", false, "keep the data directory afterwards")
+	prealloc := fl.String("preallocate", "", "the server's audit.preallocate (true or false; empty: its default)")
 	fl.Parse(args)
 	if *clients < 1 || *batch < 1 || *dur <= 0 || *interval <= 0 {
 		return errors.New("--clients, --batch, --duration and --interval must be positive")
@@ -109,7 +110,15 @@ func runSoak(args []string) error {
 	if err != nil {
 		return err
 	}
-	srv, err := startServer(bins[0].path, *dir, serverConfig{LogLevel: *logLevel, SegmentMaxSize: *segSize, CheckpointEvery: *cpEvery})
+	var extra string
+	switch *prealloc {
+	case "":
+	case "true", "false":
+		extra = "  preallocate: " + *prealloc + "\n"
+	default:
+		return fmt.Errorf("--preallocate %q: true, false or empty", *prealloc)
+	}
+	srv, err := startServer(bins[0].path, *dir, serverConfig{LogLevel: *logLevel, SegmentMaxSize: *segSize, CheckpointEvery: *cpEvery, Extra: extra})
 	if err != nil {
 		return err
 	}
@@ -118,8 +127,8 @@ func runSoak(args []string) error {
 	} else {
 		fmt.Fprintf(os.Stderr, "data kept in %s\n", srv.data)
 	}
-	fmt.Printf("# soak: %v, %d ingest clients x %d events per request, %d queriers, segments of %s, checkpoints every %s\n",
-		*dur, *clients, *batch, *queriers, *segSize, *cpEvery)
+	fmt.Printf("# soak: %v, %d ingest clients x %d events per request, %d queriers, segments of %s, checkpoints every %s, preallocate %q\n",
+		*dur, *clients, *batch, *queriers, *segSize, *cpEvery, *prealloc)
 	fmt.Printf("# data on %s; %s; load average at start %s\n\n", fsType, machine(), loadAvg())
 
 	pools := makeBodies(*clients, *batch)
@@ -192,8 +201,8 @@ func runSoak(args []string) error {
 		}(q)
 	}
 
-	fmt.Println("| minute | ingest events/s | ingest p99 | queries/s | query p99 | server RSS | open fds | segments | checkpoints | server CPU | errors |")
-	fmt.Println("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+	fmt.Println("| minute | ingest events/s | ingest p99 | queries/s | query p99 | server RSS | Go heap in use | GC goal | open fds | segments | checkpoints | server CPU | errors |")
+	fmt.Println("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 	start := time.Now()
 	stats.take()
 	cpuPrev, _ := procCPU(srv.pid())
@@ -208,9 +217,10 @@ func runSoak(args []string) error {
 		st := stats.take()
 		cpu, _ := procCPU(srv.pid())
 		el := now.Sub(prev).Seconds()
-		fmt.Printf("| %.1f | %s | %s | %.0f | %s | %.0f MB | %d | %d | %d | %.0f%% | %d |\n",
+		heap := qc.goMemstats("go_memstats_heap_inuse_bytes", "go_memstats_next_gc_bytes")
+		fmt.Printf("| %.1f | %s | %s | %.0f | %s | %.0f MB | %.0f MB | %.0f MB | %d | %d | %d | %.0f%% | %d |\n",
 			now.Sub(start).Minutes(), commas(float64(st.events)/el), ms(p99(st.ingestLat)), float64(st.queries)/el, ms(p99(st.queryLat)),
-			float64(procRSS(srv.pid()))/(1<<20), procFDs(srv.pid()), countSegments(srv.data), countCheckpoints(srv.data),
+			float64(procRSS(srv.pid()))/(1<<20), heap[0]/(1<<20), heap[1]/(1<<20), procFDs(srv.pid()), countSegments(srv.data), countCheckpoints(srv.data),
 			100*(cpu-cpuPrev).Seconds()/el, st.errors)
 		if st.lastErr != "" {
 			fmt.Fprintf(os.Stderr, "harness: %d errors in this interval, the last: %s\n", st.errors, st.lastErr)
@@ -235,6 +245,43 @@ func runSoak(args []string) error {
 		return fmt.Errorf("%d requests failed during the soak", errsAll.Load())
 	}
 	return nil
+}
+
+// goMemstats returns the server's Go runtime gauges named (from GET
+// /metrics, read with the admin token), -1 for each it could not read:
+// go_memstats_heap_inuse_bytes is the heap in use, live and not yet
+// collected; go_memstats_next_gc_bytes the GC's goal, twice the heap live
+// after the last collection (GOGC 100), so it shows whether live memory
+// grows.
+func (c *loadClient) goMemstats(names ...string) []float64 {
+	out := make([]float64, len(names))
+	for i := range out {
+		out[i] = -1
+	}
+	req, err := http.NewRequest(http.MethodGet, c.base+"/metrics", nil)
+	if err != nil {
+		return out
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return out
+	}
+	defer resp.Body.Close()
+	var buf bytes.Buffer
+	if _, err := buf.ReadFrom(resp.Body); err != nil || resp.StatusCode != http.StatusOK {
+		return out
+	}
+	for line := range strings.Lines(buf.String()) {
+		for i, name := range names {
+			if v, ok := strings.CutPrefix(line, name+" "); ok {
+				if f, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil {
+					out[i] = f
+				}
+			}
+		}
+	}
+	return out
 }
 
 // get reads url and checks for 200.

@@ -128,6 +128,7 @@ func serve(ctx context.Context, cfgPath, dataDir, addr string, ready chan<- stri
 	eng, err := engine.Open(cfg.DataDir, &engine.Options{
 		Codec:              codec,
 		NoPostings:         !cfg.Audit.PostingsOn(),
+		NoPreallocate:      !cfg.Audit.PreallocateOn(),
 		Keys:               keys,
 		SegmentSize:        int64(cfg.Audit.SegmentMaxSize),
 		SegmentAge:         time.Duration(cfg.Audit.SegmentMaxAge),
