@@ -139,10 +139,12 @@ func (v *Values) hash() {
 			v.h[f] = keyHash(byte(f), s)
 		}
 	}
+	// The first two prefixes' hashes, where ValuesOfKeys puts them.
+	slots := [2]int{FieldActionPrefix, 0}
 	np := 0
-	for j := 0; j < len(v.Action)-1 && np < 2; j++ {
+	for j := 0; j < len(v.Action)-1 && np < len(slots); j++ {
 		if v.Action[j] == '.' {
-			v.h[[2]int{FieldActionPrefix, 0}[np]] = keyHash(FieldActionPrefix, v.Action[:j+1])
+			v.h[slots[np]] = keyHash(FieldActionPrefix, v.Action[:j+1])
 			np++
 		}
 	}
