@@ -128,9 +128,10 @@ func (e *Engine) Prepare(recs ...vellum.Record) (*Prepared, error) {
 		if buf, err = r.AppendBinary(buf); err != nil {
 			return nil, &RecordError{Index: i, Err: err}
 		}
-		p.items[i] = item{enc: buf[start:len(buf):len(buf)], keys: keysOf(r)}
+		it := &p.items[i]
+		it.enc, it.keys = buf[start:len(buf):len(buf)], keysOf(r)
 		if !o.NoPostings {
-			p.items[i].vals = index.ValuesOf(r) // what the postings goroutine adds (postings.go)
+			it.vals.SetKeys(r, &it.keys) // the summary keys' hashes serve the postings too
 		}
 		if r.EventID != "" && o.DedupEntries > 0 {
 			p.items[i].dedup = dedupKey(r.TenantID, r.EventID)

@@ -51,14 +51,18 @@ func (e *Engine) Count(ctx context.Context, q query.Query) (uint64, error) {
 		case !indexed:
 			err = c.spans(&v, i0, i1, !c.events && len(keys) == 0 && len(q.Tenants) == 0)
 		default:
-			ords, exact, ok, tail, cerr := qr.candidates(&v, keys, olo, ohi)
+			lists, exact, ok, tail, hi, cerr := qr.postingLists(&v, keys, olo, ohi)
 			switch {
 			case cerr != nil:
 				err = cerr
 			case !ok:
 				err = c.spans(&v, i0, i1, false)
 			default:
-				err = c.ordinals(ctx, &v, i0, i1, ords, exact && !c.events)
+				if lists != nil && exact && !c.events {
+					err = c.exact(ctx, &v, lists, i0, i1, olo, hi)
+				} else if lists != nil && olo < hi {
+					err = c.ordinals(ctx, &v, index.Intersect(lists, uint32(olo), uint32(hi)))
+				}
 				if err == nil && tail < ohi {
 					// The active segment's records its postings do not
 					// cover yet are read.
@@ -120,29 +124,46 @@ func (c *counter) spans(v *segView, i0, i1 int, whole bool) error {
 	return nil
 }
 
-// ordinals counts the matches among candidate ordinals ords of v (all in
-// spans [i0, i1)). With exact postings a candidate in a span inside the
-// time range is a match; the rest are read and checked.
-func (c *counter) ordinals(ctx context.Context, v *segView, i0, i1 int, ords []uint32, exact bool) error {
-	if !exact {
-		return c.qr.visit(ctx, v, ords, func(si *segInfo, en *segment.Entry) (bool, error) { return false, c.entry(si, en) })
-	}
+// ordinals counts the matches among candidate ordinals ords of v, each
+// read and checked.
+func (c *counter) ordinals(ctx context.Context, v *segView, ords []uint32) error {
+	return c.qr.visit(ctx, v, ords, func(si *segInfo, en *segment.Entry) (bool, error) { return false, c.entry(si, en) })
+}
+
+// exact counts the matches in ordinals [olo, ohi) of spans [i0, i1) of v
+// from exact lists: every record a list names matches the filters, so in
+// the spans that lie inside the query's time range the lists' common
+// ordinals are counted without building them (index.CountAnd, a popcount
+// of the lists' ANDed bitmaps where they are dense); in the spans at the
+// range's edges they are read and their times checked.
+func (c *counter) exact(ctx context.Context, v *segView, lists []index.List, i0, i1 int, olo, ohi uint64) error {
 	var read []uint32
-	j := 0
+	run, runLo, runHi := false, uint64(0), uint64(0) // ordinals of consecutive spans inside the range
+	flush := func() {
+		if run {
+			c.n += uint64(index.CountAnd(lists, uint32(runLo), uint32(runHi)))
+			run = false
+		}
+	}
 	for _, sp := range v.spans[i0:i1] {
-		end := uint32(sp.LastSeq() - v.first)
-		k := j
-		for k < len(ords) && ords[k] <= end {
-			k++
+		a, b := max(sp.FirstSeq-v.first, olo), min(sp.LastSeq()-v.first+1, ohi)
+		if a >= b {
+			continue
 		}
 		if c.inside(sp) {
-			c.n += uint64(k - j)
-		} else {
-			read = append(read, ords[j:k]...)
+			if run && a == runHi {
+				runHi = b
+			} else {
+				flush()
+				run, runLo, runHi = true, a, b
+			}
+			continue
 		}
-		j = k
+		flush()
+		read = append(read, index.Intersect(lists, uint32(a), uint32(b))...)
 	}
-	return c.qr.visit(ctx, v, read, func(si *segInfo, en *segment.Entry) (bool, error) { return false, c.entry(si, en) })
+	flush()
+	return c.ordinals(ctx, v, read)
 }
 
 // entry counts en when it matches.

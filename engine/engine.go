@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/vellumlog/vellum/index"
 	"github.com/vellumlog/vellum/layout"
 	"github.com/vellumlog/vellum/vfs"
 )
@@ -104,6 +105,8 @@ func (e *Engine) open() (err error) {
 	r := &recovery{fs: o.FS, dir: e.dir, opts: o, log: e.log, files: e.files}
 	e.index = newIndexer(e.log)
 	e.index.noPostings, e.index.postHook = e.opts.NoPostings, e.opts.postingsHook
+	e.index.cache = index.NewCache(int(max(0, e.opts.PostingsCache)))
+	e.index.post = index.NewPostingsBuilder(int(min(o.SegmentSize/256, 1<<20))) // a guess at a segment's records; Next sizes the later ones
 	e.tree = newTree(o, o.FS, e.dir, e.log, e.index, func(err error) error { return e.commit.fail(err) })
 	defer func() {
 		if err != nil {

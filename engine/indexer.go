@@ -41,13 +41,22 @@ type indexer struct {
 	sums      []index.Summary
 	lastSum   *index.Summary
 
-	// post holds the active segment's postings (postings.go): changed
-	// under mu by the committer, read under mu.RLock by queries. A new
-	// builder starts with each segment, so a reader holding an older
-	// snapshot keeps a consistent one. nil when the active segment's
-	// postings are unusable (then queries read its spans).
+	// post holds the active segment's postings (postings.go). The
+	// pointer is set by the flush loop (at open and seal, under mu) and
+	// read by it (publish, queuePostings, which hands it to the postings
+	// goroutine with each batch). The builder's contents are changed
+	// under postMu by the postings goroutine and read under
+	// postMu.RLock by queries: not under mu, so that publishing never
+	// waits for a batch being added. A new builder starts with each
+	// segment, so a reader holding an older snapshot keeps a consistent
+	// one.
 	post       *index.PostingsBuilder
-	noPostings bool // Options.NoPostings
+	postMu     sync.RWMutex
+	postWarned *index.PostingsBuilder // the postings goroutine's: a builder found out of step
+	noPostings bool                   // Options.NoPostings
+	// cache holds sealed segments' lists decoded for queries and counts
+	// (plan.go, count.go); safe for concurrent use.
+	cache *index.Cache
 
 	// The postings goroutine (postings.go) adds durable batches to post
 	// off the commit path; postCh is nil before it starts and after it
@@ -239,7 +248,9 @@ func (ix *indexer) sealed(seg *segInfo, ft *segment.Footer) {
 		ix.idx.Add(&index.Entry{Seg: seg.num, Span: ft.Spans[len(ft.Spans)-1], Sum: *ix.lastSum})
 	}
 	ix.pend, ix.pendFirst, ix.sums, ix.lastSum = nil, 0, nil, nil
-	ix.post = &index.PostingsBuilder{}
+	ix.postMu.RLock()
+	ix.post = ix.post.Next() // sized as the sealed segment's lists
+	ix.postMu.RUnlock()
 	old := ix.snap.Load()
 	ix.snap.Store(&snapshot{sealed: append(old.sealed, seg), first: old.first, last: old.last})
 }

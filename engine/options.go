@@ -30,6 +30,9 @@ const (
 	DefaultDedupEntries  = 100_000
 	// DefaultMaxOpenSegments bounds the segment files kept open for reads.
 	DefaultMaxOpenSegments = 64
+	// DefaultPostingsCache bounds the decoded postings lists kept for
+	// queries and counts (Options.PostingsCache).
+	DefaultPostingsCache = 64 << 20
 	// DefaultCheckpointRecords and DefaultCheckpointInterval: a signed
 	// checkpoint at least this often while the log grows (and at every
 	// seal).
@@ -66,6 +69,12 @@ type Options struct {
 	// It saves their bytes and append CPU, and is the baseline the
 	// benchmarks compare postings with.
 	NoPostings bool
+	// PostingsCache bounds the bytes of sealed segments' postings lists
+	// kept decoded in memory for the next query or count (least recently
+	// used first out; a dense list as a bitmap of one bit per record of
+	// its segment, a sparse one as its ordinals). Default 64 MiB; negative
+	// keeps none (every query reads and decodes its lists from the file).
+	PostingsCache int64
 	// postingsHook, in tests, runs before the postings goroutine applies
 	// each batch (to hold it back).
 	postingsHook func()
@@ -202,6 +211,9 @@ func (o *Options) withDefaults() (Options, error) {
 	}
 	if r.MaxBatchBytes <= 0 {
 		r.MaxBatchBytes = DefaultMaxBatchBytes
+	}
+	if r.PostingsCache == 0 {
+		r.PostingsCache = DefaultPostingsCache
 	}
 	if r.MaxOpenSegments <= 0 {
 		r.MaxOpenSegments = DefaultMaxOpenSegments

@@ -123,29 +123,41 @@ func (qr *queryRun) window(v *segView) (i0, i1 int, lo, hi uint64) {
 // (postings.go): tail is the first ordinal they do not cover yet (hi when
 // they cover all), whose records the caller reads.
 func (qr *queryRun) candidates(v *segView, keys []pkey, lo, hi uint64) (ords []uint32, exact, ok bool, tail uint64, err error) {
+	lists, exact, ok, tail, hi, err := qr.postingLists(v, keys, lo, hi)
+	if err != nil || !ok || lo >= hi || lists == nil {
+		return nil, exact, ok, tail, err
+	}
+	return index.Intersect(lists, uint32(lo), uint32(hi)), exact, true, tail, nil
+}
+
+// postingLists returns the lists of v's postings that q's keys and tenant
+// scope select, and the ordinal hi bounded by what the postings cover (see
+// candidates for ok, exact and tail). nil lists with ok set means that no
+// record of v matches.
+func (qr *queryRun) postingLists(v *segView, keys []pkey, lo, hi uint64) (lists []index.List, exact, ok bool, tail, hi2 uint64, err error) {
 	tail = hi
-	lists := make([]index.List, 0, len(keys)+1)
+	lists = make([]index.List, 0, len(keys)+1)
 	switch {
 	case v.post != nil:
 		for _, k := range keys {
 			if !v.post.Has(k.field, k.value) {
-				return nil, true, true, tail, nil // a value the segment lacks: no record
+				return nil, true, true, tail, hi, nil // a value the segment lacks: no record
 			}
 		}
-		read := v.si.readAt()
+		read, cache := v.si.readAt(), qr.e.index.cache
 		for _, k := range keys {
-			l, err := v.post.Lookup(read, k.field, k.value)
+			l, err := v.post.LookupCached(read, cache, k.field, k.value)
 			if err != nil {
-				return nil, false, false, tail, fmt.Errorf("%w: %s: %w", ErrCorrupt, v.si.path, err)
+				return nil, false, false, tail, hi, fmt.Errorf("%w: %s: %w", ErrCorrupt, v.si.path, err)
 			}
 			lists = append(lists, l)
 		}
 		if len(qr.q.Tenants) > 0 {
 			ts := make([]index.List, 0, len(qr.q.Tenants))
 			for _, t := range qr.q.Tenants {
-				l, err := v.post.Lookup(read, index.FieldTenant, t)
+				l, err := v.post.LookupCached(read, cache, index.FieldTenant, t)
 				if err != nil {
-					return nil, false, false, tail, fmt.Errorf("%w: %s: %w", ErrCorrupt, v.si.path, err)
+					return nil, false, false, tail, hi, fmt.Errorf("%w: %s: %w", ErrCorrupt, v.si.path, err)
 				}
 				ts = append(ts, l)
 			}
@@ -154,7 +166,7 @@ func (qr *queryRun) candidates(v *segView, keys []pkey, lo, hi uint64) (ords []u
 		hi = min(hi, uint64(v.post.Records()))
 	case v.live != nil:
 		ix := qr.e.index
-		ix.mu.RLock()
+		ix.postMu.RLock()
 		// A hashed field is searched record by record: take a view
 		// under the lock and search it after, so that publishing
 		// never waits for the search.
@@ -175,23 +187,20 @@ func (qr *queryRun) candidates(v *segView, keys []pkey, lo, hi uint64) (ords []u
 			lists = append(lists, index.Union(ts))
 		}
 		n := v.live.Len()
-		ix.mu.RUnlock()
+		ix.postMu.RUnlock()
 		for i, hv := range hashed {
 			lists = append(lists, hv.Lookup(hashedKeys[i]))
 		}
 		tail = max(lo, min(hi, uint64(n)))
 		hi = tail
 	default:
-		return nil, false, false, tail, nil
+		return nil, false, false, tail, hi, nil
 	}
 	exact = true
 	for i := range lists {
 		exact = exact && !lists[i].Candidates()
 	}
-	if lo >= hi {
-		return nil, exact, true, tail, nil
-	}
-	return index.Intersect(lists, uint32(lo), uint32(hi)), exact, true, tail, nil
+	return lists, exact, true, tail, hi, nil
 }
 
 // walkPostings answers the query segment by segment with postings.

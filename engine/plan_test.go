@@ -168,8 +168,16 @@ func testQueryPostingsOracle(t *testing.T, segSize int64) {
 	e.Close()
 	o.VerifyOnOpen = true
 	e = open(t, dir, o)
-	defer e.Close()
+	defer func() { e.Close() }()
 	check(t, e, "verified on open")
+	// Without the decoded-list cache, and with one so small that a query's
+	// lists evict each other.
+	for _, size := range []int64{-1, 4 << 10} {
+		e.Close()
+		o.PostingsCache, o.VerifyOnOpen = size, false
+		e = open(t, dir, o)
+		check(t, e, fmt.Sprintf("list cache %d", size))
+	}
 	sealed := e.index.snapshot().sealed
 	with := 0
 	for _, si := range sealed {

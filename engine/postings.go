@@ -20,6 +20,7 @@ import (
 // postJob is a durable batch for the postings goroutine, or, with done
 // set, a barrier it closes once every earlier job is applied.
 type postJob struct {
+	post  *index.PostingsBuilder // the active segment's builder when the batch was queued
 	seg   *segInfo
 	first uint64
 	vals  []*index.Values
@@ -45,7 +46,7 @@ func (ix *indexer) startPostings() {
 				close(j.done)
 				continue
 			}
-			ix.addPostings(j.seg, j.first, j.vals, j.encs)
+			ix.addPostings(j.post, j.seg, j.first, j.vals, j.encs)
 		}
 	}(ix.postCh)
 }
@@ -68,9 +69,9 @@ func (ix *indexer) queuePostings(seg *segInfo, first uint64, vals []*index.Value
 	switch {
 	case ix.noPostings || len(vals) == 0:
 	case ix.postCh == nil:
-		ix.addPostings(seg, first, vals, encs)
+		ix.addPostings(ix.post, seg, first, vals, encs)
 	default:
-		ix.postCh <- postJob{seg: seg, first: first, vals: vals, encs: encs}
+		ix.postCh <- postJob{post: ix.post, seg: seg, first: first, vals: vals, encs: encs}
 	}
 }
 
@@ -84,40 +85,46 @@ func (ix *indexer) syncPostings() {
 	}
 }
 
+// postAddChunk is how many records addPostings adds per hold of postMu,
+// so that a query waits at most for that many (tens of microseconds).
+const postAddChunk = 256
+
 // addPostings adds the postings values of a durable batch's new records,
-// which start at seq first, to the active segment seg's postings. The
-// postings goroutine (or the flush loop before it starts); it takes mu,
-// since queries read the builder.
-func (ix *indexer) addPostings(seg *segInfo, first uint64, vals []*index.Values, encs [][]byte) {
-	if len(vals) == 0 {
+// which start at seq first, to the active segment seg's postings post. The
+// postings goroutine (or the flush loop before it starts and after it
+// stops); it holds postMu, which queries take to read the builder, a
+// chunk of records at a time. A builder out of step with the batches (a
+// bug) is left as it is: queries read the records it lacks from the spans,
+// and the seal writes no section 4 (postingsSection).
+func (ix *indexer) addPostings(post *index.PostingsBuilder, seg *segInfo, first uint64, vals []*index.Values, encs [][]byte) {
+	if len(vals) == 0 || ix.noPostings || post == nil {
 		return
 	}
-	if ix.noPostings {
-		return
-	}
-	ix.mu.Lock()
-	defer ix.mu.Unlock()
-	if ix.post == nil {
-		return
-	}
-	if want := seg.hdr.FirstSeq + uint64(ix.post.Len()); first != want {
+	if want := seg.hdr.FirstSeq + uint64(post.Len()); first != want {
 		// Cannot happen unless a bug: without postings, queries read the
 		// segment's spans, which is always correct, only slower.
-		ix.log.Warn("active segment postings out of step; queries will read its spans", slog.String("segment", seg.path),
-			slog.Uint64("seq", first), slog.Uint64("expected", want))
-		ix.post = nil
+		if ix.postWarned != post {
+			ix.postWarned = post
+			ix.log.Warn("active segment postings out of step; queries will read its spans", slog.String("segment", seg.path),
+				slog.Uint64("seq", first), slog.Uint64("expected", want))
+		}
 		return
 	}
 	var f vellum.Fields
-	for i, v := range vals {
-		// Every stored record has an action: empty values come from an
-		// item built without index.ValuesOf (a record the engine writes
-		// itself), so they are read from its encoding instead.
-		if v.Action == "" && i < len(encs) && vellum.PeekFields(encs[i], &f) == nil {
-			ix.post.AddFields(&f)
-			continue
+	for c := 0; c < len(vals); c += postAddChunk {
+		ix.postMu.Lock()
+		for i := c; i < min(c+postAddChunk, len(vals)); i++ {
+			v := vals[i]
+			// Every stored record has an action: empty values come from
+			// an item built without index.ValuesOfKeys (a record the
+			// engine writes itself), so they are read from its encoding.
+			if v.Action == "" && i < len(encs) && vellum.PeekFields(encs[i], &f) == nil {
+				post.AddFields(&f)
+				continue
+			}
+			post.Add(v)
 		}
-		ix.post.Add(v)
+		ix.postMu.Unlock()
 	}
 }
 
@@ -126,8 +133,8 @@ func (ix *indexer) addPostings(seg *segInfo, first uint64, vals []*index.Values,
 // loop only: it first waits for the postings goroutine.
 func (ix *indexer) postingsSection(count uint64) []byte {
 	ix.syncPostings()
-	ix.mu.RLock()
-	defer ix.mu.RUnlock()
+	ix.postMu.RLock()
+	defer ix.postMu.RUnlock()
 	if ix.noPostings || ix.post == nil || uint64(ix.post.Len()) != count {
 		return nil
 	}

@@ -343,6 +343,9 @@ func (rt *Retainer) apply(ctx context.Context, res *PurgeResult, gone []*segInfo
 	t := time.Now()
 	rt.e.index.dropSealed(len(gone), lastEnd.LastSeq)
 	res.locked = time.Since(t)
+	for _, si := range gone {
+		rt.e.index.cache.Forget(si.post)
+	}
 	if err := removeSegments(rt.e.opts.FS, rt.e.dir, gone); err != nil {
 		return res, fmt.Errorf("engine: purge: %w (the manifest names them; the next Open removes them)", err)
 	}
@@ -503,6 +506,7 @@ func (rt *Retainer) appendSystem(ctx context.Context, r vellum.Record) ([]uint64
 		return nil, err
 	}
 	p := newPrepared(1, len(enc))
-	p.items[0] = item{enc: enc, keys: keysOf(&r), vals: index.ValuesOf(&r)}
+	keys := keysOf(&r)
+	p.items[0] = item{enc: enc, keys: keys, vals: index.ValuesOfKeys(&r, &keys)}
 	return rt.e.AppendPrepared(ctx, p)
 }

@@ -24,7 +24,11 @@
 // (not safe for concurrent use; the engine orders its readers and writer
 // with a lock), Marshal encodes the section, ParsePostings reads its key
 // table and Postings.Lookup reads one list from the file on demand
-// (safe for concurrent use); Intersect combines lists:
+// (safe for concurrent use); Intersect combines lists, CountAnd counts
+// their common records. A Cache (safe for concurrent use) keeps lists
+// decoded for Postings.LookupCached, dense ones as bitmaps (List.Dense),
+// and the hashed fields' fingerprints, so that a lookup reads the file
+// only for entries whose fingerprint matches:
 //
 //	var pb index.PostingsBuilder
 //	v := index.ValuesOf(&rec)
@@ -32,4 +36,7 @@
 //	sec := pb.Marshal()                       // footer section 4
 //	p, err := index.ParsePostings(sec, records)
 //	l, err := p.Lookup(readAt, index.FieldTenant, "acme")
+//	c := index.NewCache(64 << 20)
+//	a, err := p.LookupCached(readAt, c, index.FieldAction, "tool.call")
+//	n := index.CountAnd([]index.List{l, a}, 0, uint32(records))
 package index

@@ -57,29 +57,103 @@ func postingsErr(format string, args ...any) error {
 
 // Values are the postings values of one record, as strings that share the
 // record's memory, with their hashes: the engine computes them on the
-// appending goroutine (ValuesOf), so that adding a record to the active
-// segment's postings on the commit path is a few table probes.
+// appending goroutine (ValuesOfKeys, which takes the exact fields' hashes
+// from the record's summary keys), so that adding a record to the active
+// segment's postings is a few table probes.
 type Values struct {
 	Tenant, User, Action, Tool, Model, Outcome, Session, Trace string
 
 	hashed bool
-	h      [FieldOutcome + 1]uint64 // memHash of the exact fields (by field id; 0 unused)
-	hs, ht uint64                   // HashValue of session and trace
+	// h holds the key hashes (hashKey, as summary keys) of the exact
+	// fields by field id; h[FieldActionPrefix] is the action's first
+	// dotted prefix's and h[0] its second's (further ones are hashed
+	// when added).
+	h      [FieldOutcome + 1]uint64
+	hs, ht uint64 // HashValue of session and trace
 }
 
 // ValuesOf returns r's postings values.
 func ValuesOf(r *vellum.Record) Values {
-	v := Values{Tenant: r.TenantID, User: r.UserID, Action: r.Action, Tool: r.Tool.Name, Model: r.Model.Name,
-		Outcome: r.Outcome.Status, Session: r.SessionID, Trace: r.TraceID}
+	v := valuesOf(r)
 	v.hash()
 	return v
 }
 
-func (v *Values) hash() {
-	for f, s := range [...]string{FieldTenant: v.Tenant, FieldUser: v.User, FieldAction: v.Action, FieldTool: v.Tool, FieldModel: v.Model, FieldOutcome: v.Outcome} {
-		if f > 0 && s != "" {
-			v.h[f] = memHash(byte(f), s)
+func valuesOf(r *vellum.Record) Values {
+	return Values{Tenant: r.TenantID, User: r.UserID, Action: r.Action, Tool: r.Tool.Name, Model: r.Model.Name,
+		Outcome: r.Outcome.Status, Session: r.SessionID, Trace: r.TraceID}
+}
+
+// ValuesOfKeys returns r's postings values, reusing the hashes of k, r's
+// summary keys (KeysOf), which hash the same exact fields the same way.
+func ValuesOfKeys(r *vellum.Record, k *Keys) Values {
+	var v Values
+	v.SetKeys(r, k)
+	return v
+}
+
+// SetKeys sets v to r's postings values as ValuesOfKeys does, in place: a
+// Values holds strings, and copying one into a heap object costs write
+// barriers while the garbage collector runs.
+func (v *Values) SetKeys(r *vellum.Record, k *Keys) {
+	v.Tenant, v.User, v.Action, v.Tool, v.Model = r.TenantID, r.UserID, r.Action, r.Tool.Name, r.Model.Name
+	v.Outcome, v.Session, v.Trace = r.Outcome.Status, r.SessionID, r.TraceID
+	v.hs, v.ht = 0, 0
+	v.h = [FieldOutcome + 1]uint64{}
+	if k.overflow {
+		v.hash()
+		return
+	}
+	i := 0
+	next := func(s string) uint64 {
+		if s == "" || i >= int(k.n) {
+			return 0
 		}
+		i++
+		return k.h[i-1]
+	}
+	v.h[FieldTenant] = next(v.Tenant)
+	v.h[FieldUser] = next(v.User)
+	v.h[FieldAction] = next(v.Action)
+	np := 0
+	for j := 0; j < len(v.Action)-1; j++ {
+		if v.Action[j] == '.' {
+			h := next(v.Action[:j+1])
+			switch np {
+			case 0:
+				v.h[FieldActionPrefix] = h
+			case 1:
+				v.h[0] = h
+			}
+			np++
+		}
+	}
+	v.h[FieldTool] = next(v.Tool)
+	v.h[FieldModel] = next(v.Model)
+	v.hashRest()
+}
+
+func (v *Values) hash() {
+	for f, s := range [...]string{FieldTenant: v.Tenant, FieldUser: v.User, FieldAction: v.Action, FieldTool: v.Tool, FieldModel: v.Model} {
+		if f > 0 && s != "" {
+			v.h[f] = keyHash(byte(f), s)
+		}
+	}
+	// The first two prefixes' hashes, where ValuesOfKeys puts them.
+	slots := [2]int{FieldActionPrefix, 0}
+	np := 0
+	for j := 0; j < len(v.Action)-1 && np < len(slots); j++ {
+		if v.Action[j] == '.' {
+			v.h[slots[np]] = keyHash(FieldActionPrefix, v.Action[:j+1])
+			np++
+		}
+	}
+	v.hashRest()
+}
+
+func (v *Values) hashRest() {
+	if v.Outcome != "" {
+		v.h[FieldOutcome] = keyHash(FieldOutcome, v.Outcome)
 	}
 	if v.Session != "" {
 		v.hs = HashValue(FieldSession, v.Session)
@@ -90,24 +164,15 @@ func (v *Values) hash() {
 	v.hashed = true
 }
 
-// memSeed seeds the in-memory hash of exact keys, which never reaches a
-// file (the section stores exact values, sorted).
-var memSeed = maphash.MakeSeed()
+// keyHash is the in-memory hash of an exact key: the summary key's hash
+// (hashKey, FNV-1a over the field id and the value), so that the
+// appending goroutine computes it once for both. It never reaches a file
+// (section 4 stores exact values, sorted).
+func keyHash[S string | []byte](field byte, v S) uint64 { return hashKey(field, v, len(v)) }
 
-// fieldSalt separates equal values of different fields in memHash.
-var fieldSalt = [...]uint64{0, 0x9e3779b97f4a7c15, 0xbf58476d1ce4e5b9, 0x94d049bb133111eb, 0xd6e8feb86659fd93,
-	0xa0761d6478bd642f, 0xe7037ed1a0b428db, 0x8ebc6af09c88c6e3, 0x589965cc75374cc3, 0x1d8e4e27c47d124f}
-
-func memHash[S string | []byte](field byte, v S) uint64 {
-	var h uint64
-	switch x := any(v).(type) {
-	case string:
-		h = maphash.String(memSeed, x)
-	case []byte:
-		h = maphash.Bytes(memSeed, x)
-	}
-	return h ^ fieldSalt[field]
-}
+// tabSeed is mixed into a key hash before it picks a table slot, so that
+// values chosen to share low hash bits do not share a probe sequence.
+var tabSeed = maphash.Comparable(maphash.MakeSeed(), 0) | 1
 
 // HashValue is the hash of a hashed field's value (FORMAT.md): fmix64 of
 // FNV-1a-64 over the field id byte and the value.
@@ -129,16 +194,27 @@ func HashValue[S string | []byte](field byte, v S) uint64 {
 type PostingsBuilder struct {
 	n uint32
 	// Exact keys, found through an open-addressing table of indexes
-	// (plus one; 0 is empty) by their memHash: a Go map costs several
+	// (plus one; 0 is empty) by their keyHash: a Go map costs several
 	// times more per probe, and every record probes seven or more times.
+	// One table per field, so that the few keys of the small fields
+	// (tenant, action, tool, model, outcome) stay in the nearest cache
+	// whatever the large ones (users) hold.
 	keys []bkey
-	tab  []slot
+	tabs [firstHashed]table
 	// Hashed fields: the ordinals of records with a value and its hash.
 	hOrds [2][]uint32
 	hHash [2][]uint64
 }
 
-// slot is a table entry: a key's memHash and its index in keys plus one (0:
+// table is one field's open-addressing table: 2^bits slots, at most half
+// full, holding n keys.
+type table struct {
+	slots []slot
+	bits  uint8
+	n     int
+}
+
+// slot is a table entry: a key's hash and its index in keys plus one (0:
 // empty), so that a probe compares hashes without touching the key.
 type slot struct {
 	h uint64
@@ -152,6 +228,46 @@ type bkey struct {
 	ords  []uint32
 }
 
+// NewPostingsBuilder returns an empty builder with room for about records
+// records' hashed entries.
+func NewPostingsBuilder(records int) *PostingsBuilder {
+	b := &PostingsBuilder{}
+	for i := range b.hOrds {
+		b.hOrds[i], b.hHash[i] = make([]uint32, 0, records), make([]uint64, 0, records)
+	}
+	return b
+}
+
+// Next returns an empty builder for the segment after b's, with room for
+// as many records of each value as b holds (and an eighth more), so that
+// its lists rarely grow by copying. Keys b saw fewer than twice are not
+// carried over. b is not changed.
+func (b *PostingsBuilder) Next() *PostingsBuilder {
+	nb := &PostingsBuilder{}
+	if b == nil {
+		return nb
+	}
+	for i := range b.keys {
+		k := &b.keys[i]
+		if n := len(k.ords); n >= 2 {
+			nb.keys = append(nb.keys, bkey{h: k.h, field: k.field, value: k.value, ords: make([]uint32, 0, n+n/8)})
+		}
+	}
+	for j := range nb.keys {
+		nb.tabs[nb.keys[j].field].n++
+	}
+	for f := range nb.tabs {
+		if n := nb.tabs[f].n; n > 0 {
+			nb.rehash(byte(f), max(16, 1<<bits.Len(uint(n*2))))
+		}
+	}
+	for i := range nb.hOrds {
+		n := len(b.hOrds[i])
+		nb.hOrds[i], nb.hHash[i] = make([]uint32, 0, n+n/8), make([]uint64, 0, n+n/8)
+	}
+	return nb
+}
+
 // Len returns how many records were added.
 func (b *PostingsBuilder) Len() int { return int(b.n) }
 
@@ -162,12 +278,40 @@ func (b *PostingsBuilder) Add(v *Values) {
 	}
 	o := b.n
 	b.n++
-	for f, s := range [...]string{FieldTenant: v.Tenant, FieldUser: v.User, FieldAction: v.Action, FieldTool: v.Tool, FieldModel: v.Model, FieldOutcome: v.Outcome} {
-		if f > 0 && s != "" {
-			addExact(b, byte(f), s, v.h[f], o)
+	if v.Tenant != "" {
+		addExact(b, FieldTenant, v.Tenant, v.h[FieldTenant], o)
+	}
+	if v.User != "" {
+		addExact(b, FieldUser, v.User, v.h[FieldUser], o)
+	}
+	if a := v.Action; a != "" {
+		addExact(b, FieldAction, a, v.h[FieldAction], o)
+		np := 0
+		for i := 0; i < len(a)-1; i++ {
+			if a[i] == '.' {
+				var h uint64
+				switch np {
+				case 0:
+					h = v.h[FieldActionPrefix]
+				case 1:
+					h = v.h[0]
+				default:
+					h = keyHash(FieldActionPrefix, a[:i+1])
+				}
+				addExact(b, FieldActionPrefix, a[:i+1], h, o)
+				np++
+			}
 		}
 	}
-	addPrefixes(b, v.Action, o)
+	if v.Tool != "" {
+		addExact(b, FieldTool, v.Tool, v.h[FieldTool], o)
+	}
+	if v.Model != "" {
+		addExact(b, FieldModel, v.Model, v.h[FieldModel], o)
+	}
+	if v.Outcome != "" {
+		addExact(b, FieldOutcome, v.Outcome, v.h[FieldOutcome], o)
+	}
 	if v.Session != "" {
 		b.addHashed(0, v.hs, o)
 	}
@@ -182,10 +326,15 @@ func (b *PostingsBuilder) AddFields(f *vellum.Fields) {
 	b.n++
 	for id, s := range [...][]byte{FieldTenant: f.TenantID, FieldUser: f.UserID, FieldAction: f.Action, FieldTool: f.Tool, FieldModel: f.Model, FieldOutcome: f.Status} {
 		if id > 0 && len(s) > 0 {
-			addExact(b, byte(id), s, memHash(byte(id), s), o)
+			addExact(b, byte(id), s, keyHash(byte(id), s), o)
 		}
 	}
-	addPrefixes(b, f.Action, o)
+	for i := 0; i < len(f.Action)-1; i++ {
+		if f.Action[i] == '.' {
+			p := f.Action[:i+1]
+			addExact(b, FieldActionPrefix, p, keyHash(FieldActionPrefix, p), o)
+		}
+	}
 	if len(f.SessionID) > 0 {
 		b.addHashed(0, HashValue(FieldSession, f.SessionID), o)
 	}
@@ -194,34 +343,31 @@ func (b *PostingsBuilder) AddFields(f *vellum.Fields) {
 	}
 }
 
-func addPrefixes[S string | []byte](b *PostingsBuilder, action S, o uint32) {
-	for i := 0; i < len(action)-1; i++ {
-		if action[i] == '.' {
-			p := action[:i+1]
-			addExact(b, FieldActionPrefix, p, memHash(FieldActionPrefix, p), o)
-		}
-	}
-}
-
 func (b *PostingsBuilder) addHashed(i int, h uint64, o uint32) {
 	b.hOrds[i] = append(b.hOrds[i], o)
 	b.hHash[i] = append(b.hHash[i], h)
 }
 
-// find returns the index of exact key (field, v) with memHash h in keys,
-// or -1, and the table slot where it is or would go.
+// slotOf returns the first slot of a key with hash h in t.
+func (t *table) slotOf(h uint64) int {
+	return int(((h ^ tabSeed) * 0x9e3779b97f4a7c15) >> (64 - t.bits))
+}
+
+// find returns the index of exact key (field, v) with hash h in keys,
+// or -1, and the slot of its field's table where it is or would go.
 func find[S string | []byte](b *PostingsBuilder, field byte, v S, h uint64) (int, int) {
-	if len(b.tab) == 0 {
+	t := &b.tabs[field]
+	if len(t.slots) == 0 {
 		return -1, -1
 	}
-	mask := len(b.tab) - 1
-	for i := int(h) & mask; ; i = (i + 1) & mask {
-		sl := b.tab[i]
+	mask := len(t.slots) - 1
+	for i := t.slotOf(h); ; i = (i + 1) & mask {
+		sl := t.slots[i]
 		if sl.k == 0 {
 			return -1, i
 		}
 		if sl.h == h {
-			if e := &b.keys[sl.k-1]; e.field == field && e.value == string(v) {
+			if e := &b.keys[sl.k-1]; e.value == string(v) {
 				return int(sl.k - 1), i
 			}
 		}
@@ -238,17 +384,29 @@ func addExact[S string | []byte](b *PostingsBuilder, field byte, v S, h uint64, 
 		return
 	}
 	b.keys = append(b.keys, bkey{h: h, field: field, value: string(v), ords: []uint32{o}})
-	if len(b.keys)*2 <= len(b.tab) {
-		b.tab[at] = slot{h, int32(len(b.keys))}
+	t := &b.tabs[field]
+	t.n++
+	if t.n*2 <= len(t.slots) {
+		t.slots[at] = slot{h, int32(len(b.keys))}
 		return
 	}
-	// Grow the table to keep it at most half full, and place every key.
-	n := max(64, len(b.tab)*2)
-	b.tab = make([]slot, n)
+	// Grow the table to keep it at most half full, and place its keys.
+	b.rehash(field, max(16, len(t.slots)*2))
+}
+
+// rehash places every key of field in a new table of n slots (a power of
+// two).
+func (b *PostingsBuilder) rehash(field byte, n int) {
+	t := &b.tabs[field]
+	t.slots = make([]slot, n)
+	t.bits = uint8(bits.Len(uint(n)) - 1)
 	for j := range b.keys {
-		for i := int(b.keys[j].h) & (n - 1); ; i = (i + 1) & (n - 1) {
-			if b.tab[i].k == 0 {
-				b.tab[i] = slot{b.keys[j].h, int32(j + 1)}
+		if b.keys[j].field != field {
+			continue
+		}
+		for i := t.slotOf(b.keys[j].h); ; i = (i + 1) & (n - 1) {
+			if t.slots[i].k == 0 {
+				t.slots[i] = slot{b.keys[j].h, int32(j + 1)}
 				break
 			}
 		}
@@ -295,7 +453,7 @@ func (b *PostingsBuilder) Lookup(field byte, v string) List {
 	case field >= firstHashed && field < numFields:
 		return b.Hashed(field).Lookup(v)
 	case field >= FieldTenant && field < firstHashed:
-		if k, _ := find(b, field, v, memHash(field, v)); k >= 0 {
+		if k, _ := find(b, field, v, keyHash(field, v)); k >= 0 {
 			l := b.keys[k].ords
 			return List{ords: l[:len(l):len(l)], count: len(l)}
 		}
@@ -304,10 +462,14 @@ func (b *PostingsBuilder) Lookup(field byte, v string) List {
 }
 
 // Marshal encodes the postings of the records added so far as section 4.
+// It sizes every list first, so that the section is written once into a
+// buffer of its exact size.
 func (b *PostingsBuilder) Marshal() []byte {
-	keys := make([]*bkey, len(b.keys))
+	keys := make([]*bkey, 0, len(b.keys))
 	for i := range b.keys {
-		keys[i] = &b.keys[i]
+		if len(b.keys[i].ords) > 0 { // a key carried over by Next, not seen since
+			keys = append(keys, &b.keys[i])
+		}
 	}
 	slices.SortFunc(keys, func(a, b *bkey) int {
 		if a.field != b.field {
@@ -319,64 +481,111 @@ func (b *PostingsBuilder) Marshal() []byte {
 	if b.n > 1<<24 {
 		w = 4
 	}
-	le := binary.LittleEndian
-	head := []byte{PostingsVersion, w, 0, 0}
-	head = le.AppendUint32(head, b.n)
-	head = le.AppendUint32(head, uint32(len(keys)))
-	var data []byte
-	for _, k := range keys {
-		start := len(data)
-		enc := byte(listDeltas)
-		data = appendDeltas(data, k.ords)
-		if bm := bitmapSize(k.ords); bm < len(data)-start {
-			data = appendBitmap(data[:start], k.ords)
-			enc = listBitmap
-		}
-		head = append(head, k.field)
-		head = binary.AppendUvarint(head, uint64(len(k.value)))
-		head = append(head, k.value...)
-		head = binary.AppendUvarint(head, uint64(len(k.ords)))
-		head = append(head, enc)
-		head = binary.AppendUvarint(head, uint64(start))
-		head = binary.AppendUvarint(head, uint64(len(data)-start))
+	// Sizes: each list's encoding and length, then the hashed fields'
+	// directories and entries after the lists.
+	type plan struct {
+		enc byte
+		n   int
 	}
-	head = append(head, 2)
+	plans := make([]plan, len(keys))
+	headLen, dataLen := 4+4+4+1+2*14, 0
+	for i, k := range keys {
+		p := plan{listDeltas, deltasSize(k.ords)}
+		if bm := bitmapSize(k.ords); bm < p.n {
+			p = plan{listBitmap, bm}
+		}
+		plans[i] = p
+		headLen += 1 + uvarintLen(uint64(len(k.value))) + len(k.value) + uvarintLen(uint64(len(k.ords))) + 1 + uvarintLen(uint64(dataLen)) + uvarintLen(uint64(p.n))
+		dataLen += p.n
+	}
+	var bk [2]int
 	for i := range 2 {
-		ords, hs := b.hOrds[i], b.hHash[i]
-		e := len(ords)
-		k := 0
-		for k < maxBucketBits && (1<<k)*bucketTarget < e {
-			k++
+		e := len(b.hOrds[i])
+		for bk[i] < maxBucketBits && (1<<bk[i])*bucketTarget < e {
+			bk[i]++
 		}
-		nb := 1 << k
-		dir := make([]uint32, nb+1)
-		for _, h := range hs {
-			dir[bucketOf(h, k)+1]++
-		}
-		for j := 1; j <= nb; j++ {
-			dir[j] += dir[j-1]
-		}
-		dirOff := len(data)
-		for j := range nb {
-			data = le.AppendUint32(data, dir[j])
-		}
-		entOff := len(data)
-		stride := 1 + int(w)
-		data = append(data, make([]byte, e*stride)...)
-		pos := dir[:nb]
-		for j, h := range hs {
-			bk := bucketOf(h, k)
-			p := entOff + int(pos[bk])*stride
-			pos[bk]++
-			data[p] = fingerprint(h, k)
-			putOrd(data[p+1:], ords[j], int(w))
-		}
-		head = append(head, byte(FieldSession+i), byte(k))
-		head = le.AppendUint32(head, uint32(e))
-		head = le.AppendUint32(head, uint32(dirOff))
-		head = le.AppendUint32(head, uint32(entOff))
+		dataLen += 4<<bk[i] + e*(1+int(w))
 	}
-	return append(head, data...)
+	le := binary.LittleEndian
+	out := make([]byte, 0, headLen+dataLen)
+	out = append(out, PostingsVersion, w, 0, 0)
+	out = le.AppendUint32(out, b.n)
+	out = le.AppendUint32(out, uint32(len(keys)))
+	off := 0
+	for i, k := range keys {
+		out = append(out, k.field)
+		out = binary.AppendUvarint(out, uint64(len(k.value)))
+		out = append(out, k.value...)
+		out = binary.AppendUvarint(out, uint64(len(k.ords)))
+		out = append(out, plans[i].enc)
+		out = binary.AppendUvarint(out, uint64(off))
+		out = binary.AppendUvarint(out, uint64(plans[i].n))
+		off += plans[i].n
+	}
+	out = append(out, 2)
+	hashedAt := len(out)
+	out = append(out, make([]byte, 2*14)...)
+	data := len(out)
+	for i, k := range keys {
+		if plans[i].enc == listBitmap {
+			out = appendBitmap(out, k.ords)
+		} else {
+			out = appendDeltas(out, k.ords)
+		}
+	}
+	for i := range 2 {
+		ords, hs, k := b.hOrds[i], b.hHash[i], bk[i]
+		e, nb := len(ords), 1<<k
+		dirOff := len(out) - data
+		out = append(out, make([]byte, 4*nb)...)
+		dir := out[data+dirOff:]
+		for _, h := range hs {
+			j := 4 * bucketOf(h, k)
+			le.PutUint32(dir[j:], le.Uint32(dir[j:])+1)
+		}
+		// Counts to starts: the directory holds each bucket's first
+		// entry; pos walks each bucket's next free entry.
+		pos := make([]uint32, nb)
+		sum := uint32(0)
+		for j := range nb {
+			c := le.Uint32(dir[4*j:])
+			le.PutUint32(dir[4*j:], sum)
+			pos[j] = sum
+			sum += c
+		}
+		entOff := len(out) - data
+		stride := 1 + int(w)
+		out = append(out, make([]byte, e*stride)...)
+		ent := out[data+entOff:]
+		for j, h := range hs {
+			bkt := bucketOf(h, k)
+			p := int(pos[bkt]) * stride
+			pos[bkt]++
+			ent[p] = fingerprint(h, k)
+			putOrd(ent[p+1:], ords[j], int(w))
+		}
+		hd := out[hashedAt+14*i:]
+		hd[0], hd[1] = byte(FieldSession+i), byte(k)
+		le.PutUint32(hd[2:], uint32(e))
+		le.PutUint32(hd[6:], uint32(dirOff))
+		le.PutUint32(hd[10:], uint32(entOff))
+	}
+	return out
+}
+
+func uvarintLen(v uint64) int { return (bits.Len64(v|1) + 6) / 7 }
+
+func deltasSize(ords []uint32) int {
+	n, prev := 0, uint32(0)
+	for i, o := range ords {
+		d := o
+		if i > 0 {
+			d = o - prev
+		}
+		n += uvarintLen(uint64(d))
+		prev = o
+	}
+	return n
 }
 
 func bucketOf(h uint64, k int) uint32 {
@@ -440,6 +649,7 @@ func appendBitmap(b []byte, ords []uint32) []byte {
 type List struct {
 	ords       []uint32 // deltas, or a builder's list
 	bits       []byte   // bitmap lists: bit i stands for base+i
+	words      []uint64 // Dense bitmaps: bit o%64 of word o/64 stands for o
 	base       uint32
 	count      int
 	candidates bool
@@ -453,6 +663,9 @@ func (l *List) Candidates() bool { return l.candidates }
 
 // Contains reports whether ordinal o is in the list.
 func (l *List) Contains(o uint32) bool {
+	if l.words != nil {
+		return int(o/64) < len(l.words) && l.words[o/64]&(1<<(o%64)) != 0
+	}
 	if l.bits != nil {
 		if o < l.base {
 			return false
@@ -466,6 +679,16 @@ func (l *List) Contains(o uint32) bool {
 
 // AppendRange appends the list's ordinals in [lo, hi) to dst.
 func (l *List) AppendRange(dst []uint32, lo, hi uint32) []uint32 {
+	if l.words != nil {
+		for i := int(lo / 64); i < len(l.words) && uint32(i)*64 < hi; i++ {
+			w := l.words[i] & rangeMask(i, lo, hi)
+			for w != 0 {
+				dst = append(dst, uint32(i)*64+uint32(bits.TrailingZeros64(w)))
+				w &= w - 1
+			}
+		}
+		return dst
+	}
 	if l.bits != nil {
 		for i, by := range l.bits {
 			for by != 0 {
@@ -506,38 +729,14 @@ func Union(lists []List) List {
 // ascending. The shortest list drives; the others are probed. No lists
 // means no constraint is not allowed: it returns nil.
 func Intersect(lists []List, lo, hi uint32) []uint32 {
-	if len(lists) == 0 {
+	if len(lists) == 0 || lo >= hi {
 		return nil
 	}
-	d := 0
-	for i := range lists {
-		if lists[i].count < lists[d].count {
-			d = i
-		}
+	if len(lists) == 1 {
+		return lists[0].AppendRange(nil, lo, hi)
 	}
-	out := lists[d].AppendRange(nil, lo, hi)
-	for i := range lists {
-		if i == d || len(out) == 0 {
-			continue
-		}
-		l := &lists[i]
-		if l.bits != nil || len(out)*8 < len(l.ords) {
-			out = slices.DeleteFunc(out, func(o uint32) bool { return !l.Contains(o) })
-			continue
-		}
-		// Merge two sorted lists.
-		k, j := 0, 0
-		for _, o := range out {
-			for j < len(l.ords) && l.ords[j] < o {
-				j++
-			}
-			if j < len(l.ords) && l.ords[j] == o {
-				out[k] = o
-				k++
-			}
-		}
-		out = out[:k]
-	}
+	var out []uint32
+	intersect(lists, lo, hi, func(o uint32) { out = append(out, o) })
 	return out
 }
 

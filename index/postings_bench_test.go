@@ -5,6 +5,8 @@ import (
 	"math/rand/v2"
 	"syscall"
 	"testing"
+
+	"github.com/vellumlog/vellum"
 )
 
 // BenchmarkPostingsBuild measures what postings cost the writer per record:
@@ -20,11 +22,30 @@ func BenchmarkPostingsBuild(b *testing.B) {
 			Tool: fmt.Sprintf("tool%d", rng.IntN(6)), Model: fmt.Sprintf("m%d", rng.IntN(4)), Outcome: "success",
 			Session: fmt.Sprintf("sess-%08x", rng.Uint32()), Trace: fmt.Sprintf("trace_%016x", rng.Uint64())}
 	}
+	recs := make([]vellum.Record, 4096)
+	for i := range recs {
+		v := &vals[i]
+		recs[i] = vellum.Record{TenantID: v.Tenant, UserID: v.User, Action: v.Action, Tool: vellum.Tool{Name: v.Tool}, Model: vellum.Model{Name: v.Model},
+			Outcome: vellum.Outcome{Status: v.Outcome}, SessionID: v.Session, TraceID: v.Trace}
+	}
+	b.Run("values", func(b *testing.B) {
+		c0 := cpu()
+		var sink Values
+		for i := 0; i < b.N; i++ {
+			sink = ValuesOf(&recs[i%len(recs)])
+		}
+		_ = sink
+		b.ReportMetric(float64(cpu()-c0)/float64(b.N), "cpu-ns/record")
+	})
+	var prev PostingsBuilder
+	for j := range vals {
+		prev.Add(&vals[j])
+	}
 	b.Run("add", func(b *testing.B) {
 		c0 := cpu()
 		defer func() { b.ReportMetric(float64(cpu()-c0)/float64(b.N*n), "cpu-ns/record") }()
 		for i := 0; i < b.N; i++ {
-			var pb PostingsBuilder
+			pb := prev.Next() // as the engine does at each seal
 			for j := range vals {
 				pb.Add(&vals[j])
 			}

@@ -261,6 +261,36 @@ func FuzzPostings(f *testing.F) {
 		}
 		p.SetBase(0)
 		read := bytesReader(sec)
+		// Through the list cache too: dense forms, fingerprints in
+		// memory, and counting and intersecting what was found.
+		c := NewCache(1 << 20)
+		var found []List
+		for f := byte(FieldTenant); f <= FieldTrace; f++ {
+			for _, v := range []string{"t0", "t1", "u1", "tool.call", "success", "s1"} {
+				l, err := p.LookupCached(read, c, f, v)
+				if err != nil {
+					if !errors.Is(err, ErrPostingsCorrupt) {
+						t.Fatalf("error %v is not ErrPostingsCorrupt", err)
+					}
+					continue
+				}
+				if l.Len() > 0 {
+					found = append(found, l)
+				}
+			}
+		}
+		for i := 0; i+1 < len(found); i++ {
+			pair := found[i : i+2]
+			in := Intersect(pair, 0, n)
+			if got := CountAnd(pair, 0, n); got != len(in) {
+				t.Fatalf("CountAnd %d, Intersect holds %d", got, len(in))
+			}
+			for _, o := range in {
+				if o >= n || !pair[0].Contains(o) || !pair[1].Contains(o) {
+					t.Fatalf("intersection holds %d, not in both lists or out of %d records", o, n)
+				}
+			}
+		}
 		for f := byte(FieldTenant); f <= FieldTrace; f++ {
 			for _, v := range []string{"t0", "t1", "u1", "tool.call", "approval.", "success", "s1", "tool0"} {
 				l, err := p.Lookup(read, f, v)

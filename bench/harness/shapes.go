@@ -239,6 +239,7 @@ func runShapes(args []string) error {
 	n := fl.Int("queries", 1000, "queries per shape and store")
 	withHTTP := fl.Bool("http", false, "also the first shape and its count over HTTP on loopback")
 	only := fl.String("only", "", "run only shapes whose name contains one of these comma-separated strings")
+	cache := fl.Int64("postings-cache", 0, "engine.Options.PostingsCache: bytes of decoded postings lists kept for the next query; 0 the default (64 MiB), -1 none")
 	noPostings := fl.Bool("no-postings", false, "open the store with engine.Options.NoPostings: every query by the time index and span summaries, as before issue 13")
 	cpuProfile := fl.String("cpuprofile", "", "write a CPU profile of the queries (not the reopen) to this file")
 	fl.Parse(args)
@@ -246,7 +247,7 @@ func runShapes(args []string) error {
 		return errors.New("--data is required")
 	}
 	start := time.Now()
-	e, err := engine.Open(*dir, &engine.Options{Keys: key(), Logger: quiet(), NoPostings: *noPostings})
+	e, err := engine.Open(*dir, &engine.Options{Keys: key(), Logger: quiet(), NoPostings: *noPostings, PostingsCache: *cache})
 	if err != nil {
 		return err
 	}
