@@ -40,19 +40,29 @@ var listEncoders = sync.Pool{New: func() any { return &listEncoder{b: make([]byt
 
 const maxPooledList = 4 << 20
 
+func getListEncoder() *listEncoder { return listEncoders.Get().(*listEncoder) }
+
+// release returns e to the pool unless a huge page made it grow.
+func (e *listEncoder) release() {
+	if cap(e.b) <= maxPooledList && e.tmp.Cap() <= maxPooledList {
+		listEncoders.Put(e)
+	}
+}
+
 // writeList writes resp as writeJSON(w, 200, resp) would, with a
 // Content-Length.
 func writeList(w http.ResponseWriter, resp *listResponse) {
-	e := listEncoders.Get().(*listEncoder)
-	defer func() {
-		if cap(e.b) <= maxPooledList && e.tmp.Cap() <= maxPooledList {
-			listEncoders.Put(e)
-		}
-	}()
+	e := getListEncoder()
+	defer e.release()
 	if err := e.encode(resp); err != nil {
 		writeJSON(w, http.StatusOK, resp)
 		return
 	}
+	e.write(w)
+}
+
+// write sends e.b as a 200 application/json answer.
+func (e *listEncoder) write(w http.ResponseWriter) {
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set("Content-Length", strconv.Itoa(len(e.b)))
@@ -62,17 +72,33 @@ func writeList(w http.ResponseWriter, resp *listResponse) {
 
 // encode makes e.b the JSON of resp, ending in a newline.
 func (e *listEncoder) encode(resp *listResponse) error {
+	if err := e.encodeRecords(resp.Records); err != nil {
+		return err
+	}
+	return e.finish(resp)
+}
+
+// encodeRecords makes e.b the start of a listResponse: its records.
+// finish writes the rest, so the page can be encoded before the cursor
+// is known.
+func (e *listEncoder) encodeRecords(recs []vellum.Record) error {
 	b := append(e.b[:0], `{"records":[`...)
 	var err error
-	for i := range resp.Records {
+	for i := range recs {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		if b, err = e.appendRecord(b, &resp.Records[i]); err != nil {
+		if b, err = e.appendRecord(b, &recs[i]); err != nil {
 			return err
 		}
 	}
-	b = append(b, ']')
+	e.b = append(b, ']')
+	return nil
+}
+
+// finish appends to e.b what follows the records of resp.
+func (e *listEncoder) finish(resp *listResponse) error {
+	b := e.b
 	if resp.NextCursor != "" {
 		b = append(b, `,"next_cursor":`...)
 		b = appendJSONString(b, resp.NextCursor)
@@ -158,16 +184,12 @@ func (e *listEncoder) appendTool(b []byte, t *vellum.Tool) ([]byte, error) {
 		b = append(b, `,"arguments":`...)
 		// encoding/json compacts a json.RawMessage, without escaping
 		// HTML when the encoder does not; json.Compact is that code.
-		// Valid JSON without a whitespace byte is already compact.
-		if json.Valid(t.Arguments) && bytes.IndexAny(t.Arguments, " \t\r\n") < 0 {
-			b = append(b, t.Arguments...)
-		} else {
-			e.tmp.Reset()
-			if err := json.Compact(&e.tmp, t.Arguments); err != nil {
-				return nil, errListJSON
-			}
-			b = append(b, e.tmp.Bytes()...)
+		// It also validates, in the same pass.
+		e.tmp.Reset()
+		if err := json.Compact(&e.tmp, t.Arguments); err != nil {
+			return nil, errListJSON
 		}
+		b = append(b, e.tmp.Bytes()...)
 	}
 	if t.IsError {
 		b = append(b, `,"is_error":true`...)
