@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/http/httptest"
@@ -261,4 +262,36 @@ func BenchmarkListHTTP(b *testing.B) {
 	slices.Sort(lat)
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
+}
+
+// appendFailingStore refuses every append once fail is set, while reads
+// keep working: a store whose disk refuses the audit.query record.
+type appendFailingStore struct {
+	Store
+	fail atomic.Bool
+}
+
+func (s *appendFailingStore) Append(ctx context.Context, recs ...vellum.Record) ([]uint64, error) {
+	if s.fail.Load() {
+		return nil, errors.New("test: the disk refuses the write")
+	}
+	return s.Store.Append(ctx, recs...)
+}
+
+// TestListRefusedWhenAuditRecordFails: GET /v1/audit encodes its page
+// while its audit.query record is appended, but answers only once the
+// record is durable; when the append fails, the caller gets an error and
+// not one record of the page.
+func TestListRefusedWhenAuditRecordFails(t *testing.T) {
+	st := &appendFailingStore{Store: newTestStore(t)}
+	e := newTestServer(t, st, nil)
+	e.ingest(ingestToken, event("tenant_id", "acme"), event("tenant_id", "acme"))
+	if res := e.list(adminToken, "tenant_id=acme"); len(res.Records) != 2 {
+		t.Fatalf("before: %d records", len(res.Records))
+	}
+	st.fail.Store(true)
+	status, body, _ := e.do("GET", "/v1/audit?tenant_id=acme", adminToken, nil)
+	if status != 500 || bytes.Contains(body, []byte(`"records"`)) {
+		t.Fatalf("a read whose audit record failed answered %d %s", status, body)
+	}
 }
