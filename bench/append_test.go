@@ -75,9 +75,15 @@ func openEngineIn(b *testing.B, dir string, codec segment.Codec) *engine.Engine 
 // every record's commit entry: work the pre-split engine's benchmark (the
 // baseline of PERFORMANCE.md's same-run comparisons) never asked for.
 func openEngineCounting(b *testing.B, dir string, codec segment.Codec, batches *atomic.Int64, noPostings bool) *engine.Engine {
+	return openEngineCountingLone(b, dir, codec, batches, nil, noPostings)
+}
+
+// openEngineCountingLone is openEngineCounting that also counts, in lone,
+// the fsyncs that carried a single record.
+func openEngineCountingLone(b *testing.B, dir string, codec segment.Codec, batches, lone *atomic.Int64, noPostings bool) *engine.Engine {
 	var obs engine.Observer
 	if batches != nil {
-		obs = commitCounter{batches}
+		obs = commitCounter{batches, lone}
 	}
 	k, err := chain.NewKey(bytes.Repeat([]byte{1}, 32))
 	if err != nil {
@@ -96,11 +102,17 @@ func openEngineCounting(b *testing.B, dir string, codec segment.Codec, batches *
 	return e
 }
 
-// commitCounter counts durable batches.
-type commitCounter struct{ n *atomic.Int64 }
+// commitCounter counts durable batches, and in lone (if set) those of one
+// record.
+type commitCounter struct{ n, lone *atomic.Int64 }
 
-func (c commitCounter) Opened(engine.OpenStats)                 {}
-func (c commitCounter) Committed(engine.CommitStats)            { c.n.Add(1) }
+func (c commitCounter) Opened(engine.OpenStats) {}
+func (c commitCounter) Committed(st engine.CommitStats) {
+	c.n.Add(1)
+	if c.lone != nil && st.Records == 1 {
+		c.lone.Add(1)
+	}
+}
 func (c commitCounter) Sealed(engine.SealStats)                 {}
 func (c commitCounter) CheckpointSigned(engine.CheckpointStats) {}
 func (c commitCounter) Failed(error)                            {}
@@ -187,8 +199,8 @@ func benchAppend(b *testing.B, callers, batch int, disk string, codec segment.Co
 	} else {
 		requireDisk(b, dir)
 	}
-	var batches atomic.Int64
-	e := openEngineCounting(b, dir, codec, &batches, noPostings)
+	var batches, lone atomic.Int64
+	e := openEngineCountingLone(b, dir, codec, &batches, &lone, noPostings)
 	defer e.Close()
 	pool := pregen(4096)
 	calls := (b.N + batch - 1) / batch
@@ -225,6 +237,11 @@ func benchAppend(b *testing.B, callers, batch int, disk string, codec segment.Co
 	b.StopTimer()
 	b.ReportMetric(float64((cpuTime()-cpu0).Nanoseconds())/float64(calls*batch), "cpu-ns/record")
 	b.ReportMetric(float64(calls*batch)/float64(max(batches.Load(), 1)), "records/fsync")
+	if batch == 1 {
+		// The fsyncs that carried one record: a caller that found the
+		// committer idle and wrote its own batch (or a lone arrival).
+		b.ReportMetric(100*float64(lone.Load())/float64(max(batches.Load(), 1)), "%lone-fsyncs")
+	}
 	recordsPerSec(b, calls*batch)
 	peakRSS(b)
 	if err := e.Close(); err != nil {
