@@ -297,6 +297,14 @@ func (v *dirVerifier) segments(nums []uint64) ([]*segResult, error) {
 			}
 		}()
 	}
+	// With more than one worker, records are hashed on a pool as well, so
+	// that every core has work even while fewer segments than workers are
+	// left (the last one, or a store of one segment).
+	var pool *hashPool
+	if v.o.Workers > 1 {
+		pool = newHashPool(v.o.Workers)
+		defer pool.close()
+	}
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	var ioErr error
@@ -311,7 +319,7 @@ func (v *dirVerifier) segments(nums []uint64) ([]*segResult, error) {
 				if i >= len(nums) {
 					return
 				}
-				r, err := v.segment(nums[i], i == len(nums)-1, &done, &buf)
+				r, err := v.segment(nums[i], i == len(nums)-1, &done, &buf, pool)
 				if err != nil {
 					mu.Lock()
 					ioErr = err
