@@ -56,6 +56,11 @@ type Options struct {
 	// witnesses themselves, or kept by the auditor, which the operator
 	// cannot roll back with the data.
 	Cosigned []CosignedNote
+
+	// hashBatch is how many records a hashing batch holds (hashpool.go);
+	// hashBatchSize when zero. Tests make it small so that batches end
+	// inside blocks and segments.
+	hashBatch int
 }
 
 // Dir verifies the Vellum data directory dir without changing it. It

@@ -98,6 +98,7 @@ func (p *hashPool) close() { close(p.jobs) }
 // it.
 type hashQueue struct {
 	pool    *hashPool
+	size    int // records per batch
 	key     *chain.Key
 	cur     *hashBatch
 	pending []*hashBatch
@@ -119,7 +120,7 @@ func (q *hashQueue) add(en *segment.Entry, fold func(*hashRec)) {
 			q.cur, q.free = q.free[n-1], q.free[:n-1]
 			q.cur.data, q.cur.recs = q.cur.data[:0], q.cur.recs[:0]
 		} else {
-			q.cur = &hashBatch{recs: make([]hashRec, 0, hashBatchSize)}
+			q.cur = &hashBatch{recs: make([]hashRec, 0, q.size)}
 		}
 		q.cur.key = q.key
 	}
@@ -133,7 +134,7 @@ func (q *hashQueue) add(en *segment.Entry, fold func(*hashRec)) {
 	start := len(b.data)
 	b.data = append(b.data, en.Record...)
 	b.recs = append(b.recs, hashRec{seq: en.Seq, offset: en.Offset, mac: en.MAC, prev: prev, rec: b.data[start:len(b.data):len(b.data)]})
-	if len(b.recs) == hashBatchSize {
+	if len(b.recs) >= q.size {
 		q.submit(fold)
 	}
 }

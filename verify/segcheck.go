@@ -2,6 +2,7 @@ package verify
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -104,7 +105,7 @@ func (v *dirVerifier) segment(num uint64, last bool, done *atomic.Int64, buf *[]
 	r = &segResult{num: num, name: name, size: int64(len(b)), tornAt: -1}
 	c := &segCheck{v: v, r: r, progress: progress}
 	if pool != nil {
-		c.q = &hashQueue{pool: pool}
+		c.q = &hashQueue{pool: pool, size: cmp.Or(v.o.hashBatch, hashBatchSize)}
 	}
 	if herr == nil {
 		c.start(hdr, true)
