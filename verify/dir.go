@@ -58,8 +58,9 @@ type Options struct {
 	Cosigned []CosignedNote
 
 	// hashBatch is how many records a hashing batch holds (hashpool.go);
-	// hashBatchSize when zero. Tests make it small so that batches end
-	// inside blocks and segments.
+	// hashBatchSize when zero. Tests set it, small so that batches end
+	// inside blocks and segments, to put every segment's records on the
+	// pool when Workers > 1.
 	hashBatch int
 }
 
@@ -302,9 +303,12 @@ func (v *dirVerifier) segments(nums []uint64) ([]*segResult, error) {
 			}
 		}()
 	}
-	// With more than one worker, records are hashed on a pool as well, so
-	// that every core has work even while fewer segments than workers are
-	// left (the last one, or a store of one segment).
+	// With more than one worker, the records of the last segments are
+	// hashed on a pool as well, so that every core has work while fewer
+	// segments than workers are left (the tail of a store, or a store of
+	// one segment). Earlier segments keep their hashing on their own
+	// worker: every core is busy then, and handing records to the pool
+	// costs a copy of each.
 	var pool *hashPool
 	if v.o.Workers > 1 {
 		pool = newHashPool(v.o.Workers)
@@ -324,7 +328,11 @@ func (v *dirVerifier) segments(nums []uint64) ([]*segResult, error) {
 				if i >= len(nums) {
 					return
 				}
-				r, err := v.segment(nums[i], i == len(nums)-1, &done, &buf, pool)
+				p := pool
+				if len(nums)-i >= v.o.Workers && v.o.hashBatch == 0 {
+					p = nil // enough segments left for every worker
+				}
+				r, err := v.segment(nums[i], i == len(nums)-1, &done, &buf, p)
 				if err != nil {
 					mu.Lock()
 					ioErr = err
