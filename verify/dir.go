@@ -56,6 +56,12 @@ type Options struct {
 	// witnesses themselves, or kept by the auditor, which the operator
 	// cannot roll back with the data.
 	Cosigned []CosignedNote
+
+	// hashBatch is how many records a hashing batch holds (hashpool.go);
+	// hashBatchSize when zero. Tests set it, small so that batches end
+	// inside blocks and segments, to put every segment's records on the
+	// pool when Workers > 1.
+	hashBatch int
 }
 
 // Dir verifies the Vellum data directory dir without changing it. It
@@ -297,6 +303,17 @@ func (v *dirVerifier) segments(nums []uint64) ([]*segResult, error) {
 			}
 		}()
 	}
+	// With more than one worker, the records of the last segments are
+	// hashed on a pool as well, so that every core has work while fewer
+	// segments than workers are left (the tail of a store, or a store of
+	// one segment). Earlier segments keep their hashing on their own
+	// worker: every core is busy then, and handing records to the pool
+	// costs a copy of each.
+	var pool *hashPool
+	if v.o.Workers > 1 {
+		pool = newHashPool(v.o.Workers)
+		defer pool.close()
+	}
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	var ioErr error
@@ -311,7 +328,11 @@ func (v *dirVerifier) segments(nums []uint64) ([]*segResult, error) {
 				if i >= len(nums) {
 					return
 				}
-				r, err := v.segment(nums[i], i == len(nums)-1, &done, &buf)
+				p := pool
+				if len(nums)-i >= v.o.Workers && v.o.hashBatch == 0 {
+					p = nil // enough segments left for every worker
+				}
+				r, err := v.segment(nums[i], i == len(nums)-1, &done, &buf, p)
 				if err != nil {
 					mu.Lock()
 					ioErr = err

@@ -22,8 +22,12 @@
 //
 // Dir never takes the engine's lock and never writes. It checks segments in
 // parallel (one worker per core by default: every block carries the MAC
-// before it, so each segment's chain is checked on its own) and then the
-// links between them, the log-wide tree and the checkpoints in order. What
+// before it, so each segment's chain is checked on its own), hashes each
+// segment's records (HMAC and Merkle leaf) in batches on a pool of as many
+// workers, folding the results in seq order, so that every core has work
+// even when fewer segments than cores are left, and then checks the links
+// between segments, the log-wide tree and the checkpoints in order. The
+// report does not depend on the number of workers. What
 // each check proves is in docs/auditors.md; the formats are in
 // segment/FORMAT.md.
 //

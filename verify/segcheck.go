@@ -2,6 +2,7 @@ package verify
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -81,7 +82,7 @@ type segResult struct {
 // the framing does not verify it reads every record that can still be read
 // (segment.Salvage), so the report can say which records are damaged and
 // which are fine.
-func (v *dirVerifier) segment(num uint64, last bool, done *atomic.Int64, buf *[]byte) (r *segResult, err error) {
+func (v *dirVerifier) segment(num uint64, last bool, done *atomic.Int64, buf *[]byte, pool *hashPool) (r *segResult, err error) {
 	path := v.segPath(num)
 	name := filepath.Join("segments", segmentName(num))
 	b, unmap, err := v.load(path, buf)
@@ -103,6 +104,9 @@ func (v *dirVerifier) segment(num uint64, last bool, done *atomic.Int64, buf *[]
 	hdr, herr := segment.ParseHeader(path, b)
 	r = &segResult{num: num, name: name, size: int64(len(b)), tornAt: -1}
 	c := &segCheck{v: v, r: r, progress: progress}
+	if pool != nil {
+		c.q = &hashQueue{pool: pool, size: cmp.Or(v.o.hashBatch, hashBatchSize)}
+	}
 	if herr == nil {
 		c.start(hdr, true)
 	}
@@ -279,13 +283,17 @@ type segCheck struct {
 	progress *segProgress
 	started  bool
 	hasher   *chain.Hasher
+	key      *chain.Key // the key of hasher
 	lh       merkle.Hasher
-	sum      index.Summarizer
-	post     index.PostingsBuilder
-	fields   vellum.Fields
-	snapAt   []uint64
-	macProb  *Problem
-	badSeqs  []uint64
+	// q, when set, hashes records on the pool (hashpool.go); otherwise
+	// entry hashes them itself.
+	q       *hashQueue
+	sum     index.Summarizer
+	post    index.PostingsBuilder
+	fields  vellum.Fields
+	snapAt  []uint64
+	macProb *Problem
+	badSeqs []uint64
 }
 
 // start fixes where the segment begins and which key chains it.
@@ -308,10 +316,11 @@ func (c *segCheck) start(h segment.Header, hdrOK bool) {
 		// The key id field may be damaged: try the named key, else the
 		// active one.
 		if k, err := v.o.Keys.Lookup(h.KeyID); err == nil {
-			c.hasher = k.NewHasher()
+			c.key = k
 		} else {
-			c.hasher = v.o.Keys.Active().NewHasher()
+			c.key = v.o.Keys.Active()
 		}
+		c.hasher = c.key.NewHasher()
 		return
 	}
 	if k, err := v.o.Keys.Lookup(h.KeyID); err != nil {
@@ -320,7 +329,7 @@ func (c *segCheck) start(h segment.Header, hdrOK bool) {
 			Detail: "the segment was chained under an HMAC key that was not given (wrong key?)"})
 		r.macWhy = fmt.Sprintf("chained under key id %s, which was not given", h.KeyID)
 	} else {
-		c.hasher = k.NewHasher()
+		c.key, c.hasher = k, k.NewHasher()
 	}
 }
 
@@ -334,8 +343,10 @@ func (c *segCheck) breakAt(seq uint64, why string) {
 	r.breakSeq, r.breakWhy = seq, why
 }
 
+// entry checks a record: its fields go into the summaries and postings at
+// once; its hashes are computed (here, or on the pool) and folded into the
+// chain and tree checks in order (fold).
 func (c *segCheck) entry(en segment.Entry) error {
-	r := c.r
 	if err := vellum.PeekFields(en.Record, &c.fields); err == nil {
 		k := index.KeysOfFields(&c.fields)
 		c.sum.Add(en.Span, &k)
@@ -344,38 +355,57 @@ func (c *segCheck) entry(en segment.Entry) error {
 		c.post.AddFields(&vellum.Fields{}) // keeps the ordinals of the records after it
 	}
 	c.progress.at(en.Offset)
-	follows := r.count > 0 && en.Seq == r.lastRead+1
-	if c.hasher != nil {
-		// The chain value before a record is the MAC of the record read
-		// before it; a block's own prev MAC only starts the chain (or
-		// resumes it after unreadable bytes).
-		prev := en.PrevMAC
-		if follows {
-			prev = r.lastMAC
+	if c.q != nil {
+		if c.q.count == 0 {
+			c.q.key = nil
+			if c.hasher != nil {
+				c.q.key = c.key
+			}
 		}
+		c.q.add(&en, c.fold)
+		return nil
+	}
+	// The chain value before a record is the MAC of the record read before
+	// it; a block's own prev MAC only starts the chain (or resumes it after
+	// unreadable bytes).
+	h := hashRec{rec: en.Record, seq: en.Seq, offset: en.Offset, mac: en.MAC, prev: en.PrevMAC}
+	if c.r.count > 0 && en.Seq == c.r.lastRead+1 {
+		h.prev = c.r.lastMAC
+	}
+	h.compute(c.hasher, &c.lh)
+	c.fold(&h)
+	return nil
+}
+
+// fold adds a hashed record to the segment's chain and tree checks; the
+// records of a segment are folded in the order they were read.
+func (c *segCheck) fold(h *hashRec) {
+	r := c.r
+	follows := r.count > 0 && h.seq == r.lastRead+1
+	if c.hasher != nil {
 		r.macChecked++
-		if want, err := c.hasher.Check(en.Seq, prev, en.Record, en.MAC); err != nil {
+		if h.bad {
 			r.macBad++
-			c.badSeqs = append(c.badSeqs, en.Seq)
+			c.badSeqs = append(c.badSeqs, h.seq)
 			if c.macProb == nil {
-				r.macFirstBad = en.Seq
-				c.macProb = &Problem{Check: CheckMAC, File: r.name, Offset: en.Offset, Seq: en.Seq,
-					Expected: want.String(), Found: en.MAC.String(), Detail: "record MAC does not verify under the HMAC key (record altered, forged, moved or removed)"}
+				r.macFirstBad = h.seq
+				c.macProb = &Problem{Check: CheckMAC, File: r.name, Offset: h.offset, Seq: h.seq,
+					Expected: h.want.String(), Found: h.mac.String(), Detail: "record MAC does not verify under the HMAC key (record altered, forged, moved or removed)"}
 				r.probs = append(r.probs, c.macProb)
 			}
 		}
 	}
 	switch {
 	case !r.complete:
-	case r.count == 0 && en.Seq != r.first:
-		c.breakAt(r.first, fmt.Sprintf("%s starts at seq %d, its header says %d", r.name, en.Seq, r.first))
-	case r.count > 0 && en.Seq > r.lastRead+1:
-		c.breakAt(r.lastRead+1, fmt.Sprintf("seq %d..%d in %s cannot be read", r.lastRead+1, en.Seq-1, r.name))
+	case r.count == 0 && h.seq != r.first:
+		c.breakAt(r.first, fmt.Sprintf("%s starts at seq %d, its header says %d", r.name, h.seq, r.first))
+	case r.count > 0 && h.seq > r.lastRead+1:
+		c.breakAt(r.lastRead+1, fmt.Sprintf("seq %d..%d in %s cannot be read", r.lastRead+1, h.seq-1, r.name))
 	case r.count > 0 && !follows:
-		c.breakAt(r.lastRead+1, fmt.Sprintf("%s holds seq %d after seq %d", r.name, en.Seq, r.lastRead))
+		c.breakAt(r.lastRead+1, fmt.Sprintf("%s holds seq %d after seq %d", r.name, h.seq, r.lastRead))
 	}
 	if r.complete {
-		l := c.lh.Leaf(en.Record, en.MAC)
+		l := h.leaf
 		r.local.Append(l)
 		r.piece.AppendStored(l, func(n merkle.Node) { r.nodes = append(r.nodes, n) })
 		if len(c.snapAt) > 0 && r.piece.End() == c.snapAt[0] {
@@ -387,15 +417,17 @@ func (c *segCheck) entry(en segment.Entry) error {
 		}
 	}
 	if r.count == 0 {
-		r.firstRead = en.Seq
+		r.firstRead = h.seq
 	}
 	r.count++
-	r.lastRead, r.lastMAC = en.Seq, en.MAC
-	return nil
+	r.lastRead, r.lastMAC = h.seq, h.mac
 }
 
 // finish completes the segment's result once every record was seen.
 func (c *segCheck) finish() {
+	if c.q != nil {
+		c.q.flush(c.fold)
+	}
 	r := c.r
 	if c.macProb != nil && r.macBad > 1 {
 		c.macProb.Detail += fmt.Sprintf("; %d records of this segment fail their MAC", r.macBad)
