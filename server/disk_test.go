@@ -270,7 +270,7 @@ func TestDiskReuse(t *testing.T) {
 		return calls.Load() != before
 	}
 	free.Store(10 << 30)
-	if !measures(0) || !measures(0) {
+	if first, second := measures(0), measures(0); !first || !second {
 		t.Fatal("with a test's space function (no reuse configured) every request must measure")
 	}
 	d.reuseAge, d.reuseSlack = time.Hour, 256<<20
