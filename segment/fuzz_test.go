@@ -2,6 +2,7 @@ package segment
 
 import (
 	"bytes"
+	"encoding/binary"
 	"os"
 	"path/filepath"
 	"strings"
@@ -38,6 +39,40 @@ func seedSegmentCodec(f *testing.F, codec Codec) (sealed, active []byte) {
 	return sealed, active
 }
 
+// readerLimit is the record size limit a reader applies to file b: the
+// larger of its own and the one the file's header declares as the
+// writer's, up to MaxRecordSizeLimit. Salvage reads the field even from a
+// header that does not verify, so the fuzzers read it the same way.
+func readerLimit(b []byte, o *Options) int {
+	limit := o.MaxRecordSize
+	if len(b) >= HeaderSize {
+		if m := int(binary.LittleEndian.Uint32(b[100:])); m > limit && m <= MaxRecordSizeLimit {
+			limit = m
+		}
+	}
+	return limit
+}
+
+// bigRecordSegment returns a sealed segment whose writer allowed records
+// of 1 MiB and that holds one of 16,000 bytes: readers configured for 4 KiB
+// must take the header's limit and read it.
+func bigRecordSegment(f *testing.F) []byte {
+	path := filepath.Join(f.TempDir(), "s")
+	g := newGen(f)
+	w, err := Create(vfs.Default, path, g.header(1), &Options{BlockSize: 512})
+	if err != nil {
+		f.Fatal(err)
+	}
+	e := g.next(16000)
+	w.Add(e.Seq, e.Time, e.Record, e.MAC)
+	w.Commit()
+	if _, err := w.Seal(nil); err != nil {
+		f.Fatal(err)
+	}
+	b, _ := os.ReadFile(path)
+	return b
+}
+
 // FuzzScanBytes feeds arbitrary files to the sequential reader: it must never
 // panic, never allocate a block beyond the configured maximum (the options
 // here cap records at 4 KiB), and whatever it reports as committed must be
@@ -53,11 +88,13 @@ func FuzzScanBytes(f *testing.F) {
 	dsealed, _, _ := seedDictSegment(f)
 	f.Add(dsealed)
 	f.Add(append(bytes.Clone(active), make([]byte, 700)...)) // a preallocated zero tail
+	f.Add(bigRecordSegment(f))
 	opts := &Options{MaxRecordSize: 4096, BlockSize: 512}
 	f.Fuzz(func(t *testing.T, b []byte) {
+		limit := readerLimit(b, opts)
 		sr, err := ScanBytes("fuzz", b, opts, func(e Entry) error {
-			if len(e.Record) > 4096 {
-				t.Fatalf("record of %d bytes passed the 4096-byte limit", len(e.Record))
+			if len(e.Record) > limit {
+				t.Fatalf("record of %d bytes passed the %d-byte limit", len(e.Record), limit)
 			}
 			return nil
 		})
@@ -156,13 +193,15 @@ func FuzzSalvage(f *testing.F) {
 	dflipped := append([]byte(nil), dsealed...)
 	dflipped[len(dflipped)-len(dflipped)/4] ^= 0x20 // in a dictionary block
 	f.Add(dflipped)
+	f.Add(bigRecordSegment(f))
 	opts := &Options{MaxRecordSize: 4096, BlockSize: 512}
 	f.Fuzz(func(t *testing.T, b []byte) {
+		limit := readerLimit(b, opts)
 		var last uint64
 		n := 0
 		res, err := Salvage("fuzz", b, opts, func(e Entry, damaged bool) error {
-			if len(e.Record) > 4096 {
-				t.Fatalf("record of %d bytes passed the 4096-byte limit", len(e.Record))
+			if len(e.Record) > limit {
+				t.Fatalf("record of %d bytes passed the %d-byte limit", len(e.Record), limit)
 			}
 			if n > 0 && e.Seq <= last && e.Seq != 0 {
 				// Damaged input may claim any seq; only a repeat in
