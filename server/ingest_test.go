@@ -318,3 +318,30 @@ func TestIngestRedacted(t *testing.T) {
 		}
 	}
 }
+
+// TestIngestBodyReuse: the buffer of a successful request's body is
+// reused by later requests (releaseBody); every record, and the postings
+// its user_id was indexed under, must still read back as it was sent.
+func TestIngestBodyReuse(t *testing.T) {
+	e := newTestServer(t, nil, nil)
+	const n = 40
+	user := func(i int) string { return fmt.Sprintf("u%d-%s", i, strings.Repeat("x", (n-i)*7)) }
+	for i := range n {
+		e.ingest(ingestToken, event("tenant_id", "acme", "user_id", user(i), "event_id", fmt.Sprintf("ev-%d", i),
+			"tool", fmt.Sprintf("tool-%d-%s", i, strings.Repeat("t", i*5))))
+	}
+	res := e.list(adminToken, fmt.Sprintf("tenant_id=acme&limit=%d", n))
+	if len(res.Records) != n {
+		t.Fatalf("%d records, want %d", len(res.Records), n)
+	}
+	for i, r := range res.Records {
+		if r.UserID != user(i) || r.EventID != fmt.Sprintf("ev-%d", i) || r.Tool.Name != fmt.Sprintf("tool-%d-%s", i, strings.Repeat("t", i*5)) {
+			t.Fatalf("record %d: user %q event %q tool %q", i, r.UserID, r.EventID, r.Tool.Name)
+		}
+	}
+	for _, i := range []int{0, n / 2, n - 1} {
+		if got := e.list(adminToken, "user_id="+user(i)); len(got.Records) != 1 || got.Records[0].UserID != user(i) {
+			t.Fatalf("user_id=%s: %d records", user(i), len(got.Records))
+		}
+	}
+}
