@@ -267,6 +267,10 @@ func (s *Server) handleIngest(w http.ResponseWriter, r *http.Request, _ httprout
 		}
 	}
 	writeSeqs(w, seqs)
+	// The records were decoded into their own arena (decodeEvents) and
+	// encoded by the store; nothing refers to body now. (On the error
+	// paths above it is left to the garbage collector.)
+	releaseBody(body)
 	return nil
 }
 

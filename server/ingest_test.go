@@ -1,8 +1,10 @@
 package server
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/vellumlog/vellum"
 	"github.com/vellumlog/vellum/engine"
+	"github.com/vellumlog/vellum/redact"
 )
 
 // issueEvent is the event shape the API must accept (issue 4).
@@ -273,6 +276,72 @@ func TestWriteSeqsMatchesJSON(t *testing.T) {
 		writeJSON(b, http.StatusOK, ingestResponse{Seqs: seqs})
 		if a.Body.String() != b.Body.String() || a.Code != b.Code || a.Header().Get("Content-Type") != b.Header().Get("Content-Type") {
 			t.Fatalf("writeSeqs %d %q, writeJSON %d %q", a.Code, a.Body, b.Code, b.Body)
+		}
+	}
+}
+
+// TestIngestRedacted: ingest hands the records it decoded to the engine's
+// redactor to rewrite in place (Engine.PrepareOwned); each event of a
+// request is redacted on its own, with its own counts, and the answer and
+// the stored records are as with a copying redactor.
+func TestIngestRedacted(t *testing.T) {
+	rd, err := redact.New(redact.Config{}, redact.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := newTestStoreOpts(t, func(o *engine.Options) { o.Redactor = rd })
+	e := newTestServer(t, store, nil)
+	ev := `{"tenant_id":"acme","action":"tool.call","attributes":{"contact":"jane.doe@example.com","n":"%d"},` +
+		`"outcome":{"status":"failure","reason":"mailed bob@example.org and carol@example.net"}}`
+	seqs := e.ingest(ingestToken, fmt.Sprintf(ev, 1), fmt.Sprintf(ev, 2))
+	for i, seq := range seqs {
+		status, body, _ := e.do("GET", fmt.Sprintf("/v1/audit/%d", seq), auditToken, nil)
+		if status != http.StatusOK {
+			t.Fatalf("GET %d: %d %s", seq, status, body)
+		}
+		if bytes.Contains(body, []byte("@example.")) {
+			t.Fatalf("record %d kept an e-mail address: %s", i, body)
+		}
+		var r vellum.Record
+		if err := json.Unmarshal(body, &r); err != nil {
+			t.Fatal(err)
+		}
+		if r.Attributes["n"] != fmt.Sprint(i+1) || r.Attributes[ReservedAttrPrefix+"principal"] != "agent" {
+			t.Fatalf("record %d attributes %v", i, r.Attributes)
+		}
+		counts := map[string]uint32{}
+		for _, x := range r.Redactions {
+			counts[x.Field] += x.Count
+		}
+		if counts["attributes.contact"] != 1 || counts["outcome.reason"] != 2 || len(counts) != 2 {
+			t.Fatalf("record %d redactions %+v", i, r.Redactions)
+		}
+	}
+}
+
+// TestIngestBodyReuse: the buffer of a successful request's body is
+// reused by later requests (releaseBody); every record, and the postings
+// its user_id was indexed under, must still read back as it was sent.
+func TestIngestBodyReuse(t *testing.T) {
+	e := newTestServer(t, nil, nil)
+	const n = 40
+	user := func(i int) string { return fmt.Sprintf("u%d-%s", i, strings.Repeat("x", (n-i)*7)) }
+	for i := range n {
+		e.ingest(ingestToken, event("tenant_id", "acme", "user_id", user(i), "event_id", fmt.Sprintf("ev-%d", i),
+			"tool", fmt.Sprintf("tool-%d-%s", i, strings.Repeat("t", i*5))))
+	}
+	res := e.list(adminToken, fmt.Sprintf("tenant_id=acme&limit=%d", n))
+	if len(res.Records) != n {
+		t.Fatalf("%d records, want %d", len(res.Records), n)
+	}
+	for i, r := range res.Records {
+		if r.UserID != user(i) || r.EventID != fmt.Sprintf("ev-%d", i) || r.Tool.Name != fmt.Sprintf("tool-%d-%s", i, strings.Repeat("t", i*5)) {
+			t.Fatalf("record %d: user %q event %q tool %q", i, r.UserID, r.EventID, r.Tool.Name)
+		}
+	}
+	for _, i := range []int{0, n / 2, n - 1} {
+		if got := e.list(adminToken, "user_id="+user(i)); len(got.Records) != 1 || got.Records[0].UserID != user(i) {
+			t.Fatalf("user_id=%s: %d records", user(i), len(got.Records))
 		}
 	}
 }

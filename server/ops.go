@@ -209,6 +209,7 @@ func rejectReason(ae *apiError) string {
 // attributes first, and the size limit measures the records as stored.
 type preparer interface {
 	Prepare(recs ...vellum.Record) (*engine.Prepared, error)
+	PrepareOwned(recs []vellum.Record) (*engine.Prepared, error)
 	AppendPrepared(ctx context.Context, p *engine.Prepared) ([]uint64, error)
 }
 
@@ -222,7 +223,10 @@ func (s *Server) ingestRecords(ctx context.Context, body []byte, starts []int, r
 	if !ok {
 		return s.appendRecords(ctx, recs...)
 	}
-	prepared, err := ps.Prepare(recs...)
+	// The records were decoded for this request alone and are not read
+	// after (an error names its record by index): the redactor may
+	// rewrite them in place rather than copies.
+	prepared, err := ps.PrepareOwned(recs)
 	if err != nil {
 		s.ops.metrics.AppendResult(appendResult(err))
 		return nil, recordError(body, starts, err)

@@ -43,7 +43,7 @@ vellum holds list --data /var/lib/vellum
 vellum holds release --data /var/lib/vellum --id hold-0123456789abcdef --by counsel`,
 	},
 	"serve": {
-		usage: "serve [--config FILE] [--data DIR] [--addr HOST:PORT] [--cpuprofile FILE]",
+		usage: "serve [--config FILE] [--data DIR] [--addr HOST:PORT] [--cpuprofile FILE] [--memprofile FILE]",
 		description: `Runs the HTTP API (docs/api.md) on a data directory. Without a config it
 needs no setup: it creates the data directory, the HMAC key, the checkpoint
 signing key pair (signing.pub is for auditors) and the pseudonym key, and

@@ -37,6 +37,7 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 	dataDir := fl.String("data", "", "data directory (overrides data_dir; default ./vellum-data)")
 	addr := fl.String("addr", "", "listen address host:port (overrides addr; default 127.0.0.1:8080)")
 	cpuProfile := fl.String("cpuprofile", "", "write a CPU profile (pprof) of the whole run to this file, for benchmarking; off by default")
+	memProfile := fl.String("memprofile", "", "write an allocation profile (pprof: what the run allocated, sampled) to this file when the server stops, for benchmarking; off by default")
 	if code, ok := parse(fl, args); !ok {
 		return code
 	}
@@ -47,6 +48,20 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 			return 2
 		}
 		defer stopProfile()
+	}
+	if *memProfile != "" {
+		// Opened now, so that a bad path fails before the server starts.
+		f, err := os.OpenFile(*memProfile, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+		if err != nil {
+			fmt.Fprintf(stderr, "vellum serve: --memprofile: %v\n", err)
+			return 2
+		}
+		defer func() {
+			if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+				fmt.Fprintf(stderr, "vellum serve: --memprofile: %v\n", err)
+			}
+			f.Close()
+		}()
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()

@@ -1,0 +1,102 @@
+package engine
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"reflect"
+	"testing"
+
+	"github.com/vellumlog/vellum"
+	"github.com/vellumlog/vellum/redact"
+)
+
+// redactableRecs returns records with personal data in the fields a
+// redactor rewrites: attributes, outcome.reason, tool arguments, and a
+// redaction list a client already sent.
+func redactableRecs() []vellum.Record {
+	recs := make([]vellum.Record, 3)
+	for i := range recs {
+		recs[i] = rec(i)
+		recs[i].Attributes["contact"] = "jane.doe@example.com"
+		recs[i].Outcome.Reason = "mailed bob@example.org"
+		recs[i].Tool.Arguments = json.RawMessage(`{"to":"carol@example.net","n":1}`)
+		recs[i].Redactions = []vellum.Redaction{{Field: "attributes.note", Rule: "CLIENT", Count: 1}}
+	}
+	return recs
+}
+
+// TestPrepareOwned: PrepareOwned encodes exactly what Prepare encodes with
+// the same redactor, rewriting the records it was handed in place, while
+// Prepare leaves the caller's records as they were.
+func TestPrepareOwned(t *testing.T) {
+	rd, err := redact.New(redact.Config{}, redact.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := testOpts(t)
+	o.Redactor = rd
+	e := open(t, t.TempDir(), o)
+	defer e.Close()
+
+	shared := redactableRecs()
+	pristine := redactableRecs()
+	p1, err := e.Prepare(shared...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(shared, pristine) {
+		t.Fatalf("Prepare changed the caller's records:\n%+v\nwant\n%+v", shared, pristine)
+	}
+	owned := redactableRecs()
+	p2, err := e.PrepareOwned(owned)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p1.Len() != p2.Len() || p1.Bytes() != p2.Bytes() {
+		t.Fatalf("Prepare %d records %d bytes, PrepareOwned %d records %d bytes", p1.Len(), p1.Bytes(), p2.Len(), p2.Bytes())
+	}
+	for i := range p1.items {
+		if !bytes.Equal(p1.items[i].enc, p2.items[i].enc) {
+			t.Fatalf("record %d encodes differently", i)
+		}
+		if bytes.Contains(p2.items[i].enc, []byte("@example.")) {
+			t.Fatalf("record %d: an e-mail address left unredacted", i)
+		}
+		if owned[i].Attributes["contact"] == pristine[i].Attributes["contact"] || len(owned[i].Redactions) <= 1 {
+			t.Fatalf("record %d was not redacted in place: %+v", i, owned[i])
+		}
+	}
+	// Both append, and read back as the same records.
+	s1, err := e.AppendPrepared(ctx, p1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2, err := e.AppendPrepared(ctx, p2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range s1 {
+		a, err := e.Get(ctx, s1[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := e.Get(ctx, s2[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		// What the store assigns differs; what the caller sent must not.
+		a.Seq, a.Time, a.KeyID, a.PrevMAC, a.MAC = b.Seq, b.Time, b.KeyID, b.PrevMAC, b.MAC
+		if !reflect.DeepEqual(a, b) {
+			t.Fatalf("record %d reads back differently:\n%+v\n%+v", i, a, b)
+		}
+	}
+	// A record that fails validation is named, as by Prepare.
+	bad := redactableRecs()
+	bad[1].Outcome.Status = ""
+	_, err = e.PrepareOwned(bad)
+	var re *RecordError
+	if !errors.As(err, &re) || re.Index != 1 {
+		t.Fatalf("invalid record 1: %v", err)
+	}
+}
