@@ -89,7 +89,7 @@ func TestPostingsSectionPinned(t *testing.T) {
 					b := &index.PostingsBuilder{}
 					if next {
 						prev := &index.PostingsBuilder{}
-						buildEach(t, prev, pinRecords(2*n+50)[n:], "keys")
+						buildEach(t, prev, pinRecords(2*n + 50)[n:], "keys")
 						b = prev.Next()
 					}
 					buildEach(t, b, recs, way)
