@@ -141,11 +141,14 @@ func (v *Values) hash() {
 }
 
 func (v *Values) hashRest() {
+	// Both chains at once (hashKey2).
+	hs, ht := hashKey2(FieldSession, v.Session, FieldTrace, v.Trace)
+	v.hs, v.ht = 0, 0
 	if v.Session != "" {
-		v.hs = HashValue(FieldSession, v.Session)
+		v.hs = fmix64(hs)
 	}
 	if v.Trace != "" {
-		v.ht = HashValue(FieldTrace, v.Trace)
+		v.ht = fmix64(ht)
 	}
 	v.hashed = true
 }
@@ -163,7 +166,11 @@ var tabSeed = maphash.Comparable(maphash.MakeSeed(), 0) | 1
 // HashValue is the hash of a hashed field's value (FORMAT.md): fmix64 of
 // FNV-1a-64 over the field id byte and the value.
 func HashValue[S string | []byte](field byte, v S) uint64 {
-	h := hashKey(field, v, len(v))
+	return fmix64(hashKey(field, v, len(v)))
+}
+
+// fmix64 is MurmurHash3's 64-bit finalizer.
+func fmix64(h uint64) uint64 {
 	h ^= h >> 33
 	h *= 0xff51afd7ed558ccd
 	h ^= h >> 33
