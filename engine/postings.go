@@ -23,8 +23,8 @@ type postJob struct {
 	post  *index.PostingsBuilder // the active segment's builder when the batch was queued
 	seg   *segInfo
 	first uint64
-	vals  []*index.Values
-	encs  [][]byte // the records' encodings, in the same order
+	keys  []*index.Keys // the records' summary keys
+	encs  [][]byte      // their encodings, in the same order
 	done  chan struct{}
 }
 
@@ -46,7 +46,7 @@ func (ix *indexer) startPostings() {
 				close(j.done)
 				continue
 			}
-			ix.addPostings(j.post, j.seg, j.first, j.vals, j.encs)
+			ix.addPostings(j.post, j.seg, j.first, j.keys, j.encs)
 		}
 	}(ix.postCh)
 }
@@ -61,17 +61,18 @@ func (ix *indexer) stopPostings() {
 	}
 }
 
-// queuePostings hands a durable batch's postings values, which start at
-// seq first of the active segment seg, to the postings goroutine. A full
-// queue (256 batches behind) makes the flush loop wait, which bounds
-// memory. Flush loop only.
-func (ix *indexer) queuePostings(seg *segInfo, first uint64, vals []*index.Values, encs [][]byte) {
+// queuePostings hands a durable batch's new records, which start at seq
+// first of the active segment seg, to the postings goroutine: their
+// summary keys and encodings, which it reads the values from. A full queue
+// (256 batches behind) makes the flush loop wait, which bounds memory.
+// Flush loop only.
+func (ix *indexer) queuePostings(seg *segInfo, first uint64, keys []*index.Keys, encs [][]byte) {
 	switch {
-	case ix.noPostings || len(vals) == 0:
+	case ix.noPostings || len(encs) == 0:
 	case ix.postCh == nil:
-		ix.addPostings(ix.post, seg, first, vals, encs)
+		ix.addPostings(ix.post, seg, first, keys, encs)
 	default:
-		ix.postCh <- postJob{post: ix.post, seg: seg, first: first, vals: vals, encs: encs}
+		ix.postCh <- postJob{post: ix.post, seg: seg, first: first, keys: keys, encs: encs}
 	}
 }
 
@@ -89,15 +90,17 @@ func (ix *indexer) syncPostings() {
 // so that a query waits at most for that many (tens of microseconds).
 const postAddChunk = 256
 
-// addPostings adds the postings values of a durable batch's new records,
-// which start at seq first, to the active segment seg's postings post. The
+// addPostings adds a durable batch's new records, which start at seq
+// first, to the active segment seg's postings post: their values read
+// from their encodings (encs), the exact fields' hashes taken from their
+// summary keys (keys), which the appending goroutines computed. The
 // postings goroutine (or the flush loop before it starts and after it
 // stops); it holds postMu, which queries take to read the builder, a
 // chunk of records at a time. A builder out of step with the batches (a
 // bug) is left as it is: queries read the records it lacks from the spans,
 // and the seal writes no section 4 (postingsSection).
-func (ix *indexer) addPostings(post *index.PostingsBuilder, seg *segInfo, first uint64, vals []*index.Values, encs [][]byte) {
-	if len(vals) == 0 || ix.noPostings || post == nil {
+func (ix *indexer) addPostings(post *index.PostingsBuilder, seg *segInfo, first uint64, keys []*index.Keys, encs [][]byte) {
+	if len(encs) == 0 || ix.noPostings || post == nil {
 		return
 	}
 	if want := seg.hdr.FirstSeq + uint64(post.Len()); first != want {
@@ -111,18 +114,22 @@ func (ix *indexer) addPostings(post *index.PostingsBuilder, seg *segInfo, first 
 		return
 	}
 	var f vellum.Fields
-	for c := 0; c < len(vals); c += postAddChunk {
+	for c := 0; c < len(encs); c += postAddChunk {
 		ix.postMu.Lock()
-		for i := c; i < min(c+postAddChunk, len(vals)); i++ {
-			v := vals[i]
-			// Every stored record has an action: empty values come from
-			// an item built without index.ValuesOfKeys (a record the
-			// engine writes itself), so they are read from its encoding.
-			if v.Action == "" && i < len(encs) && vellum.PeekFields(encs[i], &f) == nil {
-				post.AddFields(&f)
-				continue
+		for i := c; i < min(c+postAddChunk, len(encs)); i++ {
+			if err := vellum.PeekFields(encs[i], &f); err != nil {
+				// The engine's own encoding (cannot happen unless a bug):
+				// the builder stops here, out of step, as above.
+				ix.postMu.Unlock()
+				ix.log.Warn("active segment postings stopped; queries will read its spans", slog.String("segment", seg.path),
+					slog.Uint64("seq", first+uint64(i)), slog.String("error", err.Error()))
+				return
 			}
-			post.Add(v)
+			var k *index.Keys
+			if i < len(keys) {
+				k = keys[i]
+			}
+			post.AddKeyed(&f, k)
 		}
 		ix.postMu.Unlock()
 	}

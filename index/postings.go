@@ -286,7 +286,7 @@ func (b *PostingsBuilder) Add(v *Values) {
 		addExact(b, FieldUser, v.User, v.h[FieldUser], o)
 	}
 	if a := v.Action; a != "" {
-		b.addAction(a, v.h[FieldAction], o)
+		addAction(b, a, v.h[FieldAction], o)
 	}
 	if v.Tool != "" {
 		addExact(b, FieldTool, v.Tool, v.h[FieldTool], o)
@@ -295,7 +295,7 @@ func (b *PostingsBuilder) Add(v *Values) {
 		addExact(b, FieldModel, v.Model, v.h[FieldModel], o)
 	}
 	if v.Outcome != "" {
-		b.addOutcome(v.Outcome, v.status, o)
+		addOutcome(b, v.Outcome, v.status, o)
 	}
 	if v.Session != "" {
 		b.addHashed(0, v.hs, o)
@@ -308,7 +308,7 @@ func (b *PostingsBuilder) Add(v *Values) {
 // addAction adds ordinal o to action a's list, whose key hash is h, and to
 // its dotted prefixes' lists. The prefixes' keys are found through the
 // action's key, once they are known.
-func (b *PostingsBuilder) addAction(a string, h uint64, o uint32) {
+func addAction[S string | []byte](b *PostingsBuilder, a S, h uint64, o uint32) {
 	k := addExact(b, FieldAction, a, h, o)
 	if k >= 0 {
 		if p := b.keys[k].pre; p > 0 {
@@ -334,7 +334,7 @@ func (b *PostingsBuilder) addAction(a string, h uint64, o uint32) {
 
 // addOutcome adds ordinal o to outcome s's list; bit is s's
 // vellum.StatusBit.
-func (b *PostingsBuilder) addOutcome(s string, bit uint8, o uint32) {
+func addOutcome[S string | []byte](b *PostingsBuilder, s S, bit uint8, o uint32) {
 	if bit == 0 {
 		addExact(b, FieldOutcome, s, keyHash(FieldOutcome, s), o)
 		return
@@ -346,6 +346,60 @@ func (b *PostingsBuilder) addOutcome(s string, bit uint8, o uint32) {
 	}
 	if k := addExact(b, FieldOutcome, s, keyHash(FieldOutcome, s), o); k >= 0 {
 		b.status[i] = int32(k + 1)
+	}
+}
+
+// AddKeyed adds the next record from fields read with vellum.PeekFields
+// from its encoding, with k, its summary keys (KeysOf of the same fields),
+// whose hashes serve the exact fields: what the engine adds, so that
+// Prepare copies no values for the postings and hashes none twice.
+func (b *PostingsBuilder) AddKeyed(f *vellum.Fields, k *Keys) {
+	if k == nil || k.overflow {
+		b.AddFields(f)
+		return
+	}
+	o := b.n
+	b.n++
+	i := 0
+	// hash returns the next key's hash, or hashes s if the keys run out
+	// (keys not of these fields: a bug, which costs only the hashing).
+	hash := func(field byte, s []byte) uint64 {
+		if i < int(k.n) {
+			i++
+			return k.h[i-1]
+		}
+		return keyHash(field, s)
+	}
+	if len(f.TenantID) > 0 {
+		addExact(b, FieldTenant, f.TenantID, hash(FieldTenant, f.TenantID), o)
+	}
+	if len(f.UserID) > 0 {
+		addExact(b, FieldUser, f.UserID, hash(FieldUser, f.UserID), o)
+	}
+	if a := f.Action; len(a) > 0 {
+		h := hash(FieldAction, a)
+		for j := 0; j < len(a)-1; j++ {
+			if a[j] == '.' {
+				i++ // the prefix's key: addAction finds it from the action's
+			}
+		}
+		addAction(b, a, h, o)
+	}
+	if len(f.Tool) > 0 {
+		addExact(b, FieldTool, f.Tool, hash(FieldTool, f.Tool), o)
+	}
+	if len(f.Model) > 0 {
+		addExact(b, FieldModel, f.Model, hash(FieldModel, f.Model), o)
+	}
+	if len(f.Status) > 0 {
+		addOutcome(b, f.Status, k.outcome, o)
+	}
+	hs, ht := hashKey2(FieldSession, f.SessionID, FieldTrace, f.TraceID)
+	if len(f.SessionID) > 0 {
+		b.addHashed(0, fmix64(hs), o)
+	}
+	if len(f.TraceID) > 0 {
+		b.addHashed(1, fmix64(ht), o)
 	}
 }
 

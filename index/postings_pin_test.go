@@ -36,15 +36,16 @@ func pinRecords(n int) []vellum.Record {
 
 // buildEach adds recs to b one way: "keys" as the engine's Prepare does
 // (ValuesOfKeys), "plain" with Values built without hashes, "fields" from
-// each record's encoding (AddFields, as recovery does), "mixed" the three
-// in turn.
+// each record's encoding (AddFields, as recovery does), "keyed" from the
+// encoding with the record's keys (AddKeyed, as the engine's commit path
+// does), "mixed" the four in turn.
 func buildEach(t testing.TB, b *index.PostingsBuilder, recs []vellum.Record, way string) {
 	t.Helper()
 	for i := range recs {
 		r := &recs[i]
 		w := way
 		if way == "mixed" {
-			w = []string{"keys", "plain", "fields"}[i%3]
+			w = []string{"keys", "plain", "fields", "keyed"}[i%4]
 		}
 		switch w {
 		case "keys":
@@ -55,7 +56,7 @@ func buildEach(t testing.TB, b *index.PostingsBuilder, recs []vellum.Record, way
 			v := index.Values{Tenant: r.TenantID, User: r.UserID, Action: r.Action, Tool: r.Tool.Name, Model: r.Model.Name,
 				Outcome: r.Outcome.Status, Session: r.SessionID, Trace: r.TraceID}
 			b.Add(&v)
-		case "fields":
+		case "fields", "keyed":
 			enc, err := r.AppendBinary(nil)
 			if err != nil {
 				t.Fatal(err)
@@ -64,7 +65,14 @@ func buildEach(t testing.TB, b *index.PostingsBuilder, recs []vellum.Record, way
 			if err := vellum.PeekFields(enc, &f); err != nil {
 				t.Fatal(err)
 			}
-			b.AddFields(&f)
+			if w == "fields" {
+				b.AddFields(&f)
+				continue
+			}
+			// As the engine adds: the keys Prepare computed from the
+			// record, the values read from its encoding.
+			k := index.KeysOf(r.TenantID, r.UserID, r.Action, r.Tool.Name, r.Model.Name, r.Outcome.Status)
+			b.AddKeyed(&f, &k)
 		}
 	}
 }
@@ -83,7 +91,7 @@ func TestPostingsSectionPinned(t *testing.T) {
 	}
 	for _, n := range []int{1, 1000, 70000} {
 		recs := pinRecords(n)
-		for _, way := range []string{"keys", "plain", "fields", "mixed"} {
+		for _, way := range []string{"keys", "plain", "fields", "keyed", "mixed"} {
 			for _, next := range []bool{false, true} {
 				t.Run(fmt.Sprintf("records=%d/%s/next=%v", n, way, next), func(t *testing.T) {
 					b := &index.PostingsBuilder{}
