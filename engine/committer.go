@@ -174,6 +174,7 @@ func (c *committer) commit(ctx context.Context, p *Prepared) ([]uint64, error) {
 		// spare the caller two goroutine switches (serial appends:
 		// PERFORMANCE.md).
 		c.writeBatch()
+		c.handPostingsIfIdle()
 		c.endFlush()
 	}
 	if cancel := ctx.Done(); cancel == nil {
@@ -310,6 +311,7 @@ func (c *committer) flush() {
 	c.flushing = true
 	c.mu.Unlock()
 	c.rejoin(c.writeBatch())
+	c.handPostingsIfIdle()
 	c.endFlush()
 }
 
@@ -349,6 +351,15 @@ func (c *committer) writeBatch() int {
 	c.durable(b)
 	c.release(b, nil)
 	return b.callers
+}
+
+// handPostingsIfIdle hands the records gathered for the postings to the
+// postings goroutine when no records wait to be written (no batch is
+// coming to add to them). The flusher only.
+func (c *committer) handPostingsIfIdle() {
+	if c.queued() == 0 {
+		c.index.handPostings()
+	}
 }
 
 // endFlush gives the flusher's role back, and wakes the flush loop when

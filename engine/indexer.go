@@ -63,6 +63,9 @@ type indexer struct {
 	// stops, and then batches are added at once.
 	postCh   chan postJob
 	postDone chan struct{}
+	// postPend gathers small batches for the postings goroutine
+	// (queuePostings); the flusher's.
+	postPend postJob
 	postHook func() // tests: called before each job
 }
 

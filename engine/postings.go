@@ -55,30 +55,79 @@ func (ix *indexer) startPostings() {
 // committer has stopped.
 func (ix *indexer) stopPostings() {
 	if ix.postCh != nil {
+		ix.handPostings()
 		close(ix.postCh)
 		<-ix.postDone
 		ix.postCh = nil
 	}
 }
 
+// postCoalesce is how many records of small durable batches are gathered
+// into one job for the postings goroutine while more records are waiting
+// to be written. Adding a few records at a time finds the builder's tables
+// gone from the caches (a thousand callers' stacks pass through them
+// between two batches of ten records) and pays a wake-up for each batch;
+// several hundred at a time keep the few keys of tenant, action, tool,
+// model and outcome in the nearest cache. Records not added yet are read
+// from the active segment's spans by queries (plan.go), so this bounds
+// how many that can be.
+const postCoalesce = 512
+
 // queuePostings hands a durable batch's new records, which start at seq
 // first of the active segment seg, to the postings goroutine: their
-// summary keys and encodings, which it reads the values from. A full queue
-// (256 batches behind) makes the flush loop wait, which bounds memory.
-// Flush loop only.
+// summary keys and encodings, which it reads the values from. A batch of
+// fewer than postCoalesce records is gathered with the next ones until
+// that many are (handPostings hands them over sooner, when no records
+// wait). A full queue (256 jobs behind) makes the flusher wait, which
+// bounds memory. The flusher only.
 func (ix *indexer) queuePostings(seg *segInfo, first uint64, keys []*index.Keys, encs [][]byte) {
 	switch {
 	case ix.noPostings || len(encs) == 0:
 	case ix.postCh == nil:
+		ix.handPostings()
 		ix.addPostings(ix.post, seg, first, keys, encs)
 	default:
-		ix.postCh <- postJob{post: ix.post, seg: seg, first: first, keys: keys, encs: encs}
+		p := &ix.postPend
+		if len(p.encs) > 0 && (p.post != ix.post || p.first+uint64(len(p.encs)) != first) {
+			ix.handPostings() // not the records these follow: never merged
+		}
+		if len(p.encs) == 0 && len(encs) >= postCoalesce {
+			ix.postCh <- postJob{post: ix.post, seg: seg, first: first, keys: keys, encs: encs}
+			return
+		}
+		if len(p.encs) == 0 {
+			p.post, p.seg, p.first = ix.post, seg, first
+			p.keys, p.encs = make([]*index.Keys, 0, 2*postCoalesce), make([][]byte, 0, 2*postCoalesce)
+		}
+		p.keys, p.encs = append(p.keys, keys...), append(p.encs, encs...)
+		if len(p.encs) >= postCoalesce {
+			ix.handPostings()
+		}
 	}
+}
+
+// handPostings hands the records gathered by queuePostings to the
+// postings goroutine. The flusher calls it when no records wait to be
+// written, so that an idle store's postings are complete. The flusher
+// only.
+func (ix *indexer) handPostings() {
+	p := &ix.postPend
+	if len(p.encs) == 0 {
+		return
+	}
+	j := *p
+	*p = postJob{}
+	if ix.postCh == nil {
+		ix.addPostings(j.post, j.seg, j.first, j.keys, j.encs)
+		return
+	}
+	ix.postCh <- j
 }
 
 // syncPostings waits until every queued batch is in the postings. Flush
 // loop only.
 func (ix *indexer) syncPostings() {
+	ix.handPostings()
 	if ix.postCh != nil {
 		d := make(chan struct{})
 		ix.postCh <- postJob{done: d}

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"fmt"
 	"math/rand/v2"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/vellumlog/vellum"
 	"github.com/vellumlog/vellum/index"
@@ -97,5 +99,50 @@ func TestSealedPostingsMatchRebuild(t *testing.T) {
 	}
 	if sealed < 3 {
 		t.Fatalf("%d sealed segments, want several", sealed)
+	}
+}
+
+// TestPostingsCompleteWhenIdle: small batches are gathered for the
+// postings goroutine while more records wait (queuePostings), and handed
+// over once none do, so that a store that stops appending has every
+// record in its active segment's postings without a seal or a close.
+func TestPostingsCompleteWhenIdle(t *testing.T) {
+	e := open(t, t.TempDir(), testOpts(t))
+	defer e.Close()
+	n := 0
+	for range 20 { // serial: each call writes its own batch
+		if _, err := e.Append(ctx, rec(n)); err != nil {
+			t.Fatal(err)
+		}
+		n++
+	}
+	var wg sync.WaitGroup
+	for w := range 64 { // concurrent one-record callers: small batches back to back
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := range 30 {
+				if _, err := e.Append(ctx, rec(1000+w*30+i)); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}(w)
+	}
+	wg.Wait()
+	n += 64 * 30
+	indexed := func() int {
+		e.index.postMu.RLock()
+		defer e.index.postMu.RUnlock()
+		return e.index.post.Len()
+	}
+	// The postings goroutine applies what it was handed on its own time:
+	// wait for it (no deadline on its speed, only on the test).
+	deadline := time.Now().Add(20 * time.Second)
+	for indexed() != n && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if got := indexed(); got != n {
+		t.Fatalf("%d of %d records in the active segment's postings after the appends ended", got, n)
 	}
 }
