@@ -66,7 +66,8 @@ type indexer struct {
 	// postPend gathers small batches for the postings goroutine
 	// (queuePostings); the flusher's.
 	postPend postJob
-	postHook func() // tests: called before each job
+	postFree chan postSlices // gathered jobs' slices, given back by the postings goroutine
+	postHook func()          // tests: called before each job
 }
 
 func newIndexer(log *slog.Logger) *indexer {

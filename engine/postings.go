@@ -26,6 +26,15 @@ type postJob struct {
 	keys  []*index.Keys // the records' summary keys
 	encs  [][]byte      // their encodings, in the same order
 	done  chan struct{}
+	// gathered is set on a job queuePostings gathered from small
+	// batches: its slices are the indexer's, given back once applied.
+	gathered bool
+}
+
+// postSlices are the slices of a gathered job, kept for the next.
+type postSlices struct {
+	keys []*index.Keys
+	encs [][]byte
 }
 
 // startPostings starts the goroutine that adds durable batches to the
@@ -36,6 +45,7 @@ func (ix *indexer) startPostings() {
 		return
 	}
 	ix.postCh, ix.postDone = make(chan postJob, 256), make(chan struct{})
+	ix.postFree = make(chan postSlices, 4)
 	go func(ch chan postJob) {
 		defer close(ix.postDone)
 		for j := range ch {
@@ -47,6 +57,16 @@ func (ix *indexer) startPostings() {
 				continue
 			}
 			ix.addPostings(j.post, j.seg, j.first, j.keys, j.encs)
+			if j.gathered {
+				// Cleared, so as not to hold the records; kept for the
+				// next gathered job (none is made while 4 wait).
+				clear(j.keys)
+				clear(j.encs)
+				select {
+				case ix.postFree <- postSlices{j.keys[:0], j.encs[:0]}:
+				default:
+				}
+			}
 		}
 	}(ix.postCh)
 }
@@ -96,8 +116,13 @@ func (ix *indexer) queuePostings(seg *segInfo, first uint64, keys []*index.Keys,
 			return
 		}
 		if len(p.encs) == 0 {
-			p.post, p.seg, p.first = ix.post, seg, first
-			p.keys, p.encs = make([]*index.Keys, 0, 2*postCoalesce), make([][]byte, 0, 2*postCoalesce)
+			p.post, p.seg, p.first, p.gathered = ix.post, seg, first, true
+			select {
+			case s := <-ix.postFree:
+				p.keys, p.encs = s.keys, s.encs
+			default:
+				p.keys, p.encs = make([]*index.Keys, 0, 2*postCoalesce), make([][]byte, 0, 2*postCoalesce)
+			}
 		}
 		p.keys, p.encs = append(p.keys, keys...), append(p.encs, encs...)
 		if len(p.encs) >= postCoalesce {
