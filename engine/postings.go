@@ -116,13 +116,19 @@ func (ix *indexer) queuePostings(seg *segInfo, first uint64, keys []*index.Keys,
 			return
 		}
 		if len(p.encs) == 0 {
-			p.post, p.seg, p.first, p.gathered = ix.post, seg, first, true
+			// The batch's own slices, until a second batch joins.
+			*p = postJob{post: ix.post, seg: seg, first: first, keys: keys, encs: encs}
+			return
+		}
+		if !p.gathered {
+			k, e := p.keys, p.encs
 			select {
 			case s := <-ix.postFree:
 				p.keys, p.encs = s.keys, s.encs
 			default:
 				p.keys, p.encs = make([]*index.Keys, 0, 2*postCoalesce), make([][]byte, 0, 2*postCoalesce)
 			}
+			p.keys, p.encs, p.gathered = append(p.keys, k...), append(p.encs, e...), true
 		}
 		p.keys, p.encs = append(p.keys, keys...), append(p.encs, encs...)
 		if len(p.encs) >= postCoalesce {
