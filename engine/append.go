@@ -59,9 +59,8 @@ type item struct {
 	// enc is the canonical encoding. It becomes the stored bytes and a
 	// Merkle leaf (tree.go): never reused once appended.
 	enc   []byte
-	dedup string // dedupKey(tenant, event id), or "" when not deduplicated
-	keys  index.Keys
-	vals  index.Values // postings values (postings.go)
+	dedup string     // dedupKey(tenant, event id), or "" when not deduplicated
+	keys  index.Keys // summary keys, whose hashes serve the postings too (postings.go)
 }
 
 // Len returns the number of records.
@@ -147,9 +146,6 @@ func (e *Engine) prepare(recs []vellum.Record, owned bool) (*Prepared, error) {
 		}
 		it := &p.items[i]
 		it.enc, it.keys = buf[start:len(buf):len(buf)], keysOf(r)
-		if !o.NoPostings {
-			it.vals.SetKeys(r, &it.keys) // the summary keys' hashes serve the postings too
-		}
 		if r.EventID != "" && o.DedupEntries > 0 {
 			p.items[i].dedup = dedupKey(r.TenantID, r.EventID)
 		}

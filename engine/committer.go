@@ -106,12 +106,11 @@ type committer struct {
 type batch struct {
 	bytes     int // encoded bytes, bounded by Options.MaxBatchBytes
 	callers   int
-	records   int             // the calls' records, duplicates included
-	firstSeq  uint64          // seq of the first new record
-	firstPrev vellum.MAC      // the chain value before it
-	keys      []*index.Keys   // summary keys of the new records, in seq order
-	vals      []*index.Values // their postings values, in seq order
-	leaves    leafBatch       // encodings and MACs, for the Merkle tree
+	records   int           // the calls' records, duplicates included
+	firstSeq  uint64        // seq of the first new record
+	firstPrev vellum.MAC    // the chain value before it
+	keys      []*index.Keys // summary keys of the new records, in seq order
+	leaves    leafBatch     // encodings and MACs, for the Merkle tree
 
 	done chan struct{} // closed when the batch is durable or failed
 	err  error         // set before done is closed
@@ -123,7 +122,6 @@ func newBatch(sizeHint int) *batch {
 	n := max(sizeHint, 16)
 	return &batch{
 		keys:   make([]*index.Keys, 0, n),
-		vals:   make([]*index.Values, 0, n),
 		leaves: leafBatch{encs: make([][]byte, 0, n), macs: make([]vellum.MAC, 0, n)},
 		done:   make(chan struct{}),
 	}
@@ -176,6 +174,7 @@ func (c *committer) commit(ctx context.Context, p *Prepared) ([]uint64, error) {
 		// spare the caller two goroutine switches (serial appends:
 		// PERFORMANCE.md).
 		c.writeBatch()
+		c.handPostingsIfIdle()
 		c.endFlush()
 	}
 	if cancel := ctx.Done(); cancel == nil {
@@ -272,7 +271,6 @@ func (c *committer) add(b *batch, it *item, now int64) (uint64, error) {
 		b.firstSeq, b.firstPrev = tip.Seq, tip.PrevMAC
 	}
 	b.keys = append(b.keys, &it.keys)
-	b.vals = append(b.vals, &it.vals)
 	b.leaves.encs = append(b.leaves.encs, it.enc)
 	b.leaves.macs = append(b.leaves.macs, mac)
 	if it.dedup != "" {
@@ -313,6 +311,7 @@ func (c *committer) flush() {
 	c.flushing = true
 	c.mu.Unlock()
 	c.rejoin(c.writeBatch())
+	c.handPostingsIfIdle()
 	c.endFlush()
 }
 
@@ -352,6 +351,15 @@ func (c *committer) writeBatch() int {
 	c.durable(b)
 	c.release(b, nil)
 	return b.callers
+}
+
+// handPostingsIfIdle hands the records gathered for the postings to the
+// postings goroutine when no records wait to be written (no batch is
+// coming to add to them). The flusher only.
+func (c *committer) handPostingsIfIdle() {
+	if c.queued() == 0 {
+		c.index.handPostings()
+	}
 }
 
 // endFlush gives the flusher's role back, and wakes the flush loop when
@@ -423,7 +431,7 @@ func (c *committer) wakeWaiters() {
 // the log, before its callers are released.
 func (c *committer) durable(b *batch) {
 	c.index.noteKeys(b.firstSeq, b.keys)
-	c.index.queuePostings(c.seg, b.firstSeq, b.vals, b.leaves.encs) // added off this path (postings.go)
+	c.index.queuePostings(c.seg, b.firstSeq, b.keys, b.leaves.encs) // added off this path (postings.go)
 	if c.opts.OnCommit != nil && len(b.leaves.encs) > 0 {
 		c.opts.OnCommit(c.seg.num, b.entries())
 	}

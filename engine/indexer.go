@@ -44,7 +44,7 @@ type indexer struct {
 	// post holds the active segment's postings (postings.go). The
 	// pointer is set by the flush loop (at open and seal, under mu) and
 	// read by it (publish, queuePostings, which hands it to the postings
-	// goroutine with each batch). The builder's contents are changed
+	// goroutine with each job). The builder's contents are changed
 	// under postMu by the postings goroutine and read under
 	// postMu.RLock by queries: not under mu, so that publishing never
 	// waits for a batch being added. A new builder starts with each
@@ -63,7 +63,11 @@ type indexer struct {
 	// stops, and then batches are added at once.
 	postCh   chan postJob
 	postDone chan struct{}
-	postHook func() // tests: called before each job
+	// postPend gathers small batches for the postings goroutine
+	// (queuePostings); the flusher's.
+	postPend postJob
+	postFree chan postSlices // gathered jobs' slices, given back by the postings goroutine
+	postHook func()          // tests: called before each job
 }
 
 func newIndexer(log *slog.Logger) *indexer {

@@ -23,9 +23,18 @@ type postJob struct {
 	post  *index.PostingsBuilder // the active segment's builder when the batch was queued
 	seg   *segInfo
 	first uint64
-	vals  []*index.Values
-	encs  [][]byte // the records' encodings, in the same order
+	keys  []*index.Keys // the records' summary keys
+	encs  [][]byte      // their encodings, in the same order
 	done  chan struct{}
+	// gathered is set on a job queuePostings gathered from small
+	// batches: its slices are the indexer's, given back once applied.
+	gathered bool
+}
+
+// postSlices are the slices of a gathered job, kept for the next.
+type postSlices struct {
+	keys []*index.Keys
+	encs [][]byte
 }
 
 // startPostings starts the goroutine that adds durable batches to the
@@ -36,6 +45,7 @@ func (ix *indexer) startPostings() {
 		return
 	}
 	ix.postCh, ix.postDone = make(chan postJob, 256), make(chan struct{})
+	ix.postFree = make(chan postSlices, 4)
 	go func(ch chan postJob) {
 		defer close(ix.postDone)
 		for j := range ch {
@@ -46,7 +56,17 @@ func (ix *indexer) startPostings() {
 				close(j.done)
 				continue
 			}
-			ix.addPostings(j.post, j.seg, j.first, j.vals, j.encs)
+			ix.addPostings(j.post, j.seg, j.first, j.keys, j.encs)
+			if j.gathered {
+				// Cleared, so as not to hold the records; kept for the
+				// next gathered job (none is made while 4 wait).
+				clear(j.keys)
+				clear(j.encs)
+				select {
+				case ix.postFree <- postSlices{j.keys[:0], j.encs[:0]}:
+				default:
+				}
+			}
 		}
 	}(ix.postCh)
 }
@@ -55,29 +75,90 @@ func (ix *indexer) startPostings() {
 // committer has stopped.
 func (ix *indexer) stopPostings() {
 	if ix.postCh != nil {
+		ix.handPostings()
 		close(ix.postCh)
 		<-ix.postDone
 		ix.postCh = nil
 	}
 }
 
-// queuePostings hands a durable batch's postings values, which start at
-// seq first of the active segment seg, to the postings goroutine. A full
-// queue (256 batches behind) makes the flush loop wait, which bounds
-// memory. Flush loop only.
-func (ix *indexer) queuePostings(seg *segInfo, first uint64, vals []*index.Values, encs [][]byte) {
+// postCoalesce is how many records of small durable batches are gathered
+// into one job for the postings goroutine while more records are waiting
+// to be written. Adding a few records at a time finds the builder's tables
+// gone from the caches (a thousand callers' stacks pass through them
+// between two batches of ten records) and pays a wake-up for each batch;
+// several hundred at a time keep the few keys of tenant, action, tool,
+// model and outcome in the nearest cache. Records not added yet are read
+// from the active segment's spans by queries (plan.go), so this bounds
+// how many that can be.
+const postCoalesce = 512
+
+// queuePostings hands a durable batch's new records, which start at seq
+// first of the active segment seg, to the postings goroutine: their
+// summary keys and encodings, which it reads the values from. A batch of
+// fewer than postCoalesce records is gathered with the next ones until
+// that many are (handPostings hands them over sooner, when no records
+// wait). A full queue (256 jobs behind) makes the flusher wait, which
+// bounds memory. The flusher only.
+func (ix *indexer) queuePostings(seg *segInfo, first uint64, keys []*index.Keys, encs [][]byte) {
 	switch {
-	case ix.noPostings || len(vals) == 0:
+	case ix.noPostings || len(encs) == 0:
 	case ix.postCh == nil:
-		ix.addPostings(ix.post, seg, first, vals, encs)
+		ix.handPostings()
+		ix.addPostings(ix.post, seg, first, keys, encs)
 	default:
-		ix.postCh <- postJob{post: ix.post, seg: seg, first: first, vals: vals, encs: encs}
+		p := &ix.postPend
+		if len(p.encs) > 0 && (p.post != ix.post || p.first+uint64(len(p.encs)) != first) {
+			ix.handPostings() // not the records these follow: never merged
+		}
+		if len(p.encs) == 0 && len(encs) >= postCoalesce {
+			ix.postCh <- postJob{post: ix.post, seg: seg, first: first, keys: keys, encs: encs}
+			return
+		}
+		if len(p.encs) == 0 {
+			// The batch's own slices, until a second batch joins.
+			*p = postJob{post: ix.post, seg: seg, first: first, keys: keys, encs: encs}
+			return
+		}
+		if !p.gathered {
+			k, e := p.keys, p.encs
+			select {
+			case s := <-ix.postFree:
+				p.keys, p.encs = s.keys, s.encs
+			default:
+				p.keys, p.encs = make([]*index.Keys, 0, 2*postCoalesce), make([][]byte, 0, 2*postCoalesce)
+			}
+			p.keys, p.encs, p.gathered = append(p.keys, k...), append(p.encs, e...), true
+		}
+		p.keys, p.encs = append(p.keys, keys...), append(p.encs, encs...)
+		if len(p.encs) >= postCoalesce {
+			ix.handPostings()
+		}
 	}
+}
+
+// handPostings hands the records gathered by queuePostings to the
+// postings goroutine. The flusher calls it when no records wait to be
+// written, so that an idle store's postings are complete. The flusher
+// only.
+func (ix *indexer) handPostings() {
+	p := &ix.postPend
+	if len(p.encs) == 0 {
+		return
+	}
+	j := *p
+	*p = postJob{}
+	if ix.postCh == nil {
+		ix.addPostings(j.post, j.seg, j.first, j.keys, j.encs)
+		return
+	}
+	ix.postCh <- j
 }
 
 // syncPostings waits until every queued batch is in the postings. Flush
 // loop only.
 func (ix *indexer) syncPostings() {
+	ix.handPostings()
 	if ix.postCh != nil {
 		d := make(chan struct{})
 		ix.postCh <- postJob{done: d}
@@ -89,15 +170,17 @@ func (ix *indexer) syncPostings() {
 // so that a query waits at most for that many (tens of microseconds).
 const postAddChunk = 256
 
-// addPostings adds the postings values of a durable batch's new records,
-// which start at seq first, to the active segment seg's postings post. The
+// addPostings adds a durable batch's new records, which start at seq
+// first, to the active segment seg's postings post: their values read
+// from their encodings (encs), the exact fields' hashes taken from their
+// summary keys (keys), which the appending goroutines computed. The
 // postings goroutine (or the flush loop before it starts and after it
 // stops); it holds postMu, which queries take to read the builder, a
 // chunk of records at a time. A builder out of step with the batches (a
 // bug) is left as it is: queries read the records it lacks from the spans,
 // and the seal writes no section 4 (postingsSection).
-func (ix *indexer) addPostings(post *index.PostingsBuilder, seg *segInfo, first uint64, vals []*index.Values, encs [][]byte) {
-	if len(vals) == 0 || ix.noPostings || post == nil {
+func (ix *indexer) addPostings(post *index.PostingsBuilder, seg *segInfo, first uint64, keys []*index.Keys, encs [][]byte) {
+	if len(encs) == 0 || ix.noPostings || post == nil {
 		return
 	}
 	if want := seg.hdr.FirstSeq + uint64(post.Len()); first != want {
@@ -111,18 +194,22 @@ func (ix *indexer) addPostings(post *index.PostingsBuilder, seg *segInfo, first 
 		return
 	}
 	var f vellum.Fields
-	for c := 0; c < len(vals); c += postAddChunk {
+	for c := 0; c < len(encs); c += postAddChunk {
 		ix.postMu.Lock()
-		for i := c; i < min(c+postAddChunk, len(vals)); i++ {
-			v := vals[i]
-			// Every stored record has an action: empty values come from
-			// an item built without index.ValuesOfKeys (a record the
-			// engine writes itself), so they are read from its encoding.
-			if v.Action == "" && i < len(encs) && vellum.PeekFields(encs[i], &f) == nil {
-				post.AddFields(&f)
-				continue
+		for i := c; i < min(c+postAddChunk, len(encs)); i++ {
+			if err := vellum.PeekFields(encs[i], &f); err != nil {
+				// The engine's own encoding (cannot happen unless a bug):
+				// the builder stops here, out of step, as above.
+				ix.postMu.Unlock()
+				ix.log.Warn("active segment postings stopped; queries will read its spans", slog.String("segment", seg.path),
+					slog.Uint64("seq", first+uint64(i)), slog.String("error", err.Error()))
+				return
 			}
-			post.Add(v)
+			var k *index.Keys
+			if i < len(keys) {
+				k = keys[i]
+			}
+			post.AddKeyed(&f, k)
 		}
 		ix.postMu.Unlock()
 	}

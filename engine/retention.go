@@ -506,7 +506,6 @@ func (rt *Retainer) appendSystem(ctx context.Context, r vellum.Record) ([]uint64
 		return nil, err
 	}
 	p := newPrepared(1, len(enc))
-	keys := keysOf(&r)
-	p.items[0] = item{enc: enc, keys: keys, vals: index.ValuesOfKeys(&r, &keys)}
+	p.items[0] = item{enc: enc, keys: keysOf(&r)}
 	return rt.e.AppendPrepared(ctx, p)
 }

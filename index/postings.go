@@ -64,11 +64,14 @@ type Values struct {
 	Tenant, User, Action, Tool, Model, Outcome, Session, Trace string
 
 	hashed bool
+	// status is the outcome's vellum.StatusBit (0: not a known status).
+	status uint8
 	// h holds the key hashes (hashKey, as summary keys) of the exact
-	// fields by field id; h[FieldActionPrefix] is the action's first
-	// dotted prefix's and h[0] its second's (further ones are hashed
-	// when added).
-	h      [FieldOutcome + 1]uint64
+	// fields tenant, user, action, tool and model by field id. The
+	// action's prefixes and the outcome are not looked up by hash: a
+	// builder finds them from the action's key and the status bit, and
+	// hashes them only the first time it meets them.
+	h      [FieldModel + 1]uint64
 	hs, ht uint64 // HashValue of session and trace
 }
 
@@ -99,11 +102,11 @@ func (v *Values) SetKeys(r *vellum.Record, k *Keys) {
 	v.Tenant, v.User, v.Action, v.Tool, v.Model = r.TenantID, r.UserID, r.Action, r.Tool.Name, r.Model.Name
 	v.Outcome, v.Session, v.Trace = r.Outcome.Status, r.SessionID, r.TraceID
 	v.hs, v.ht = 0, 0
-	v.h = [FieldOutcome + 1]uint64{}
 	if k.overflow {
 		v.hash()
 		return
 	}
+	v.h = [FieldModel + 1]uint64{}
 	i := 0
 	next := func(s string) uint64 {
 		if s == "" || i >= int(k.n) {
@@ -115,51 +118,37 @@ func (v *Values) SetKeys(r *vellum.Record, k *Keys) {
 	v.h[FieldTenant] = next(v.Tenant)
 	v.h[FieldUser] = next(v.User)
 	v.h[FieldAction] = next(v.Action)
-	np := 0
 	for j := 0; j < len(v.Action)-1; j++ {
 		if v.Action[j] == '.' {
-			h := next(v.Action[:j+1])
-			switch np {
-			case 0:
-				v.h[FieldActionPrefix] = h
-			case 1:
-				v.h[0] = h
-			}
-			np++
+			i++ // the prefix's key, which a builder finds from the action's
 		}
 	}
 	v.h[FieldTool] = next(v.Tool)
 	v.h[FieldModel] = next(v.Model)
+	v.status = k.outcome
 	v.hashRest()
 }
 
 func (v *Values) hash() {
+	v.h = [FieldModel + 1]uint64{}
 	for f, s := range [...]string{FieldTenant: v.Tenant, FieldUser: v.User, FieldAction: v.Action, FieldTool: v.Tool, FieldModel: v.Model} {
 		if f > 0 && s != "" {
 			v.h[f] = keyHash(byte(f), s)
 		}
 	}
-	// The first two prefixes' hashes, where ValuesOfKeys puts them.
-	slots := [2]int{FieldActionPrefix, 0}
-	np := 0
-	for j := 0; j < len(v.Action)-1 && np < len(slots); j++ {
-		if v.Action[j] == '.' {
-			v.h[slots[np]] = keyHash(FieldActionPrefix, v.Action[:j+1])
-			np++
-		}
-	}
+	v.status = vellum.StatusBit(v.Outcome)
 	v.hashRest()
 }
 
 func (v *Values) hashRest() {
-	if v.Outcome != "" {
-		v.h[FieldOutcome] = keyHash(FieldOutcome, v.Outcome)
-	}
+	// Both chains at once (hashKey2).
+	hs, ht := hashKey2(FieldSession, v.Session, FieldTrace, v.Trace)
+	v.hs, v.ht = 0, 0
 	if v.Session != "" {
-		v.hs = HashValue(FieldSession, v.Session)
+		v.hs = fmix64(hs)
 	}
 	if v.Trace != "" {
-		v.ht = HashValue(FieldTrace, v.Trace)
+		v.ht = fmix64(ht)
 	}
 	v.hashed = true
 }
@@ -177,7 +166,11 @@ var tabSeed = maphash.Comparable(maphash.MakeSeed(), 0) | 1
 // HashValue is the hash of a hashed field's value (FORMAT.md): fmix64 of
 // FNV-1a-64 over the field id byte and the value.
 func HashValue[S string | []byte](field byte, v S) uint64 {
-	h := hashKey(field, v, len(v))
+	return fmix64(hashKey(field, v, len(v)))
+}
+
+// fmix64 is MurmurHash3's 64-bit finalizer.
+func fmix64(h uint64) uint64 {
 	h ^= h >> 33
 	h *= 0xff51afd7ed558ccd
 	h ^= h >> 33
@@ -201,6 +194,11 @@ type PostingsBuilder struct {
 	// whatever the large ones (users) hold.
 	keys []bkey
 	tabs [firstHashed]table
+	// The outcome's key by status (index of its vellum.StatusBit) plus
+	// one, and each action key's prefix keys (bkey.pre), so that Add
+	// finds them without a table probe.
+	status   [8]int32
+	prefixes [][]int32
 	// Hashed fields: the ordinals of records with a value and its hash.
 	hOrds [2][]uint32
 	hHash [2][]uint64
@@ -224,6 +222,9 @@ type slot struct {
 type bkey struct {
 	h     uint64
 	field byte
+	// pre is, for an action key, the index in prefixes of its prefixes'
+	// keys plus one, or 0 until the builder first meets it.
+	pre   int32
 	value string
 	ords  []uint32
 }
@@ -285,23 +286,7 @@ func (b *PostingsBuilder) Add(v *Values) {
 		addExact(b, FieldUser, v.User, v.h[FieldUser], o)
 	}
 	if a := v.Action; a != "" {
-		addExact(b, FieldAction, a, v.h[FieldAction], o)
-		np := 0
-		for i := 0; i < len(a)-1; i++ {
-			if a[i] == '.' {
-				var h uint64
-				switch np {
-				case 0:
-					h = v.h[FieldActionPrefix]
-				case 1:
-					h = v.h[0]
-				default:
-					h = keyHash(FieldActionPrefix, a[:i+1])
-				}
-				addExact(b, FieldActionPrefix, a[:i+1], h, o)
-				np++
-			}
-		}
+		addAction(b, a, v.h[FieldAction], o)
 	}
 	if v.Tool != "" {
 		addExact(b, FieldTool, v.Tool, v.h[FieldTool], o)
@@ -310,13 +295,111 @@ func (b *PostingsBuilder) Add(v *Values) {
 		addExact(b, FieldModel, v.Model, v.h[FieldModel], o)
 	}
 	if v.Outcome != "" {
-		addExact(b, FieldOutcome, v.Outcome, v.h[FieldOutcome], o)
+		addOutcome(b, v.Outcome, v.status, o)
 	}
 	if v.Session != "" {
 		b.addHashed(0, v.hs, o)
 	}
 	if v.Trace != "" {
 		b.addHashed(1, v.ht, o)
+	}
+}
+
+// addAction adds ordinal o to action a's list, whose key hash is h, and to
+// its dotted prefixes' lists. The prefixes' keys are found through the
+// action's key, once they are known.
+func addAction[S string | []byte](b *PostingsBuilder, a S, h uint64, o uint32) {
+	k := addExact(b, FieldAction, a, h, o)
+	if k >= 0 {
+		if p := b.keys[k].pre; p > 0 {
+			for _, j := range b.prefixes[p-1] {
+				b.keys[j].ords = append(b.keys[j].ords, o)
+			}
+			return
+		}
+	}
+	var pre []int32
+	for i := 0; i < len(a)-1; i++ {
+		if a[i] == '.' {
+			if j := addExact(b, FieldActionPrefix, a[:i+1], keyHash(FieldActionPrefix, a[:i+1]), o); j >= 0 {
+				pre = append(pre, int32(j))
+			}
+		}
+	}
+	if k >= 0 {
+		b.prefixes = append(b.prefixes, pre)
+		b.keys[k].pre = int32(len(b.prefixes))
+	}
+}
+
+// addOutcome adds ordinal o to outcome s's list; bit is s's
+// vellum.StatusBit.
+func addOutcome[S string | []byte](b *PostingsBuilder, s S, bit uint8, o uint32) {
+	if bit == 0 {
+		addExact(b, FieldOutcome, s, keyHash(FieldOutcome, s), o)
+		return
+	}
+	i := bits.TrailingZeros8(bit)
+	if k := b.status[i]; k > 0 {
+		b.keys[k-1].ords = append(b.keys[k-1].ords, o)
+		return
+	}
+	if k := addExact(b, FieldOutcome, s, keyHash(FieldOutcome, s), o); k >= 0 {
+		b.status[i] = int32(k + 1)
+	}
+}
+
+// AddKeyed adds the next record from fields read with vellum.PeekFields
+// from its encoding, with k, its summary keys (KeysOf of the same fields),
+// whose hashes serve the exact fields: what the engine adds, so that
+// Prepare copies no values for the postings and hashes none twice.
+func (b *PostingsBuilder) AddKeyed(f *vellum.Fields, k *Keys) {
+	if k == nil || k.overflow {
+		b.AddFields(f)
+		return
+	}
+	o := b.n
+	b.n++
+	i := 0
+	// hash returns the next key's hash, or hashes s if the keys run out
+	// (keys not of these fields: a bug, which costs only the hashing).
+	hash := func(field byte, s []byte) uint64 {
+		if i < int(k.n) {
+			i++
+			return k.h[i-1]
+		}
+		return keyHash(field, s)
+	}
+	if len(f.TenantID) > 0 {
+		addExact(b, FieldTenant, f.TenantID, hash(FieldTenant, f.TenantID), o)
+	}
+	if len(f.UserID) > 0 {
+		addExact(b, FieldUser, f.UserID, hash(FieldUser, f.UserID), o)
+	}
+	if a := f.Action; len(a) > 0 {
+		h := hash(FieldAction, a)
+		for j := 0; j < len(a)-1; j++ {
+			if a[j] == '.' {
+				i++ // the prefix's key: addAction finds it from the action's
+			}
+		}
+		addAction(b, a, h, o)
+	}
+	if len(f.Tool) > 0 {
+		addExact(b, FieldTool, f.Tool, hash(FieldTool, f.Tool), o)
+	}
+	if len(f.Model) > 0 {
+		addExact(b, FieldModel, f.Model, hash(FieldModel, f.Model), o)
+	}
+	if len(f.Status) > 0 {
+		addOutcome(b, f.Status, k.outcome, o)
+	}
+	hs, ht := hashKey2(FieldSession, f.SessionID, FieldTrace, f.TraceID)
+	if len(f.SessionID) > 0 {
+		b.addHashed(0, fmix64(hs), o)
+	}
+	if len(f.TraceID) > 0 {
+		b.addHashed(1, fmix64(ht), o)
 	}
 }
 
@@ -374,24 +457,29 @@ func find[S string | []byte](b *PostingsBuilder, field byte, v S, h uint64) (int
 	}
 }
 
-func addExact[S string | []byte](b *PostingsBuilder, field byte, v S, h uint64, o uint32) {
+// addExact adds ordinal o to the list of exact key (field, v), whose hash
+// is h, and returns the key's index in keys (-1: a value too long to
+// index).
+func addExact[S string | []byte](b *PostingsBuilder, field byte, v S, h uint64, o uint32) int {
 	if len(v) > maxPostingsValue {
-		return // validation bounds every indexed value far below this
+		return -1 // validation bounds every indexed value far below this
 	}
 	k, at := find(b, field, v, h)
 	if k >= 0 {
 		b.keys[k].ords = append(b.keys[k].ords, o)
-		return
+		return k
 	}
 	b.keys = append(b.keys, bkey{h: h, field: field, value: string(v), ords: []uint32{o}})
+	k = len(b.keys) - 1
 	t := &b.tabs[field]
 	t.n++
 	if t.n*2 <= len(t.slots) {
-		t.slots[at] = slot{h, int32(len(b.keys))}
-		return
+		t.slots[at] = slot{h, int32(k + 1)}
+		return k
 	}
 	// Grow the table to keep it at most half full, and place its keys.
 	b.rehash(field, max(16, len(t.slots)*2))
+	return k
 }
 
 // rehash places every key of field in a new table of n slots (a power of
@@ -490,9 +578,16 @@ func (b *PostingsBuilder) Marshal() []byte {
 	plans := make([]plan, len(keys))
 	headLen, dataLen := 4+4+4+1+2*14, 0
 	for i, k := range keys {
-		p := plan{listDeltas, deltasSize(k.ords)}
-		if bm := bitmapSize(k.ords); bm < p.n {
-			p = plan{listBitmap, bm}
+		// A list takes the smaller encoding, deltas on a tie. Deltas
+		// take a byte an ordinal at least, so a bitmap smaller than the
+		// list's length wins without sizing its deltas: that spares a
+		// pass over the long lists of the few values of tenant, action,
+		// tool, model and outcome.
+		p := plan{listBitmap, bitmapSize(k.ords)}
+		if p.n >= len(k.ords) {
+			if d := deltasSize(k.ords); d <= p.n {
+				p = plan{listDeltas, d}
+			}
 		}
 		plans[i] = p
 		headLen += 1 + uvarintLen(uint64(len(k.value))) + len(k.value) + uvarintLen(uint64(len(k.ords))) + 1 + uvarintLen(uint64(dataLen)) + uvarintLen(uint64(p.n))
