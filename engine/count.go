@@ -127,7 +127,7 @@ func (c *counter) spans(v *segView, i0, i1 int, whole bool) error {
 // ordinals counts the matches among candidate ordinals ords of v, each
 // read and checked.
 func (c *counter) ordinals(ctx context.Context, v *segView, ords []uint32) error {
-	return c.qr.visit(ctx, v, ords, func(si *segInfo, en *segment.Entry) (bool, error) { return false, c.entry(si, en) })
+	return c.qr.visit(ctx, v, ords, func(si *segInfo, en *segment.Entry) (bool, error) { return false, c.entry(si, en) }, nil)
 }
 
 // exact counts the matches in ordinals [olo, ohi) of spans [i0, i1) of v

@@ -99,6 +99,8 @@ type queryRun struct {
 	out       []vellum.Record
 	f         vellum.Fields
 	sc        *segment.Scratch
+	ords      []uint32 // plan.go's buffers, reused across segments
+	seqs      []uint64
 }
 
 func (qr *queryRun) full() bool { return len(qr.out) >= qr.q.Limit }

@@ -690,7 +690,12 @@ func (l *List) AppendRange(dst []uint32, lo, hi uint32) []uint32 {
 		return dst
 	}
 	if l.bits != nil {
-		for i, by := range l.bits {
+		i0 := 0
+		if lo > l.base {
+			i0 = min(int((lo-l.base)/8), len(l.bits))
+		}
+		for i, by := range l.bits[i0:] {
+			i += i0
 			for by != 0 {
 				j := bits.TrailingZeros8(by)
 				by &= by - 1
@@ -728,16 +733,19 @@ func Union(lists []List) List {
 // Intersect returns the ordinals in [lo, hi) that every list holds,
 // ascending. The shortest list drives; the others are probed. No lists
 // means no constraint is not allowed: it returns nil.
-func Intersect(lists []List, lo, hi uint32) []uint32 {
+func Intersect(lists []List, lo, hi uint32) []uint32 { return IntersectAppend(nil, lists, lo, hi) }
+
+// IntersectAppend is Intersect appending to dst, so that a caller that
+// intersects a range at a time reuses one buffer.
+func IntersectAppend(dst []uint32, lists []List, lo, hi uint32) []uint32 {
 	if len(lists) == 0 || lo >= hi {
-		return nil
+		return dst
 	}
 	if len(lists) == 1 {
-		return lists[0].AppendRange(nil, lo, hi)
+		return lists[0].AppendRange(dst, lo, hi)
 	}
-	var out []uint32
-	intersect(lists, lo, hi, func(o uint32) { out = append(out, o) })
-	return out
+	intersect(lists, lo, hi, func(o uint32) { dst = append(dst, o) })
+	return dst
 }
 
 // ReadAt reads len(b) bytes at off of the file a Postings was parsed from,
