@@ -670,7 +670,6 @@ func bucketOf(h uint64, k int) uint32 {
 	return uint32(h >> (64 - k))
 }
 
-
 func appendDeltas(b []byte, ords []uint32) []byte {
 	prev := uint32(0)
 	for i, o := range ords {
