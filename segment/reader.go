@@ -352,6 +352,18 @@ func (r *Reader) ReadSpanScratch(s Span, sc *Scratch) ([]Entry, error) {
 // A dictionary block (block codec CodecS2Dict) gets its dictionary from
 // dict, called only for one.
 func decodeBlock(path string, b []byte, off int64, o *Options, buf []byte, dict func() (*s2.Dict, error)) (blockHeader, []byte, int, error) {
+	return decodeBlockUpTo(path, b, off, o, buf, dict, 0)
+}
+
+// decodeBlockUpTo is decodeBlock, but of an S2 block (codec 1) it may
+// decompress only a prefix of the payload that holds at least its first
+// want bytes (want 0: all of it), to the first element boundary after
+// them; the caller tells a prefix by its length (below the header's raw
+// length) and parses it with parsePrefix. The CRC is checked over the
+// whole stored payload first. To decode a prefix it rewrites, in b, the
+// payload's length header, and puts it back before returning: b must be
+// the caller's own buffer.
+func decodeBlockUpTo(path string, b []byte, off int64, o *Options, buf []byte, dict func() (*s2.Dict, error), want int) (blockHeader, []byte, int, error) {
 	var h blockHeader
 	if len(b) < BlockHeaderSize {
 		return h, nil, 0, corrupt(path, off, 0, "truncated block header (%d bytes)", len(b))
@@ -382,6 +394,11 @@ func decodeBlock(path string, b []byte, off int64, o *Options, buf []byte, dict 
 	if !o.codec.allows(h.codec) {
 		return h, nil, 0, corrupt(path, off, h.firstSeq, "block codec %s differs from the segment's %s", h.codec, o.codec)
 	}
+	if h.codec == CodecS2 && want > 0 && want < int(h.rawLen)*3/4 {
+		if payload, ok := s2DecodePrefix(buf, b[BlockHeaderSize:n], int(h.rawLen), want); ok {
+			return h, payload, n, nil
+		}
+	}
 	var d *s2.Dict
 	if h.codec == CodecS2Dict {
 		var err error
@@ -402,10 +419,25 @@ const MinEncodedRecord = 26 + 12 + 1 + 8 + 3 + 2
 // parseEntries splits a block payload into entries, checking the framing
 // against the block header, and appends them to out.
 func parseEntries(path string, off int64, h *blockHeader, p []byte, o *Options, out []Entry) ([]Entry, error) {
+	return parseRecords(path, off, h, p, o, out, false)
+}
+
+// parsePrefix is parseEntries of a prefix of a block's payload (see
+// decodeBlockUpTo): it appends the entries of the records the prefix holds
+// whole, with every check parseEntries makes of them, and stops at the
+// first record the prefix cuts.
+func parsePrefix(path string, off int64, h *blockHeader, p []byte, o *Options, out []Entry) ([]Entry, error) {
+	return parseRecords(path, off, h, p, o, out, true)
+}
+
+func parseRecords(path string, off int64, h *blockHeader, p []byte, o *Options, out []Entry, prefix bool) ([]Entry, error) {
 	prev := h.prevMAC
 	seq := h.firstSeq
 	t := h.firstTime
 	for i := uint32(0); i < h.count; i++ {
+		if prefix && !wholeRecord(p, o) {
+			return out, nil
+		}
 		n, k := binary.Uvarint(p)
 		if k <= 0 {
 			return out, corrupt(path, off, seq, "bad record length varint in block")
@@ -438,7 +470,7 @@ func parseEntries(path string, off int64, h *blockHeader, p []byte, o *Options, 
 		prev = mac
 		seq++
 	}
-	if len(p) != 0 {
+	if len(p) != 0 && !prefix {
 		return out, corrupt(path, off, seq, "%d bytes after the block's last record", len(p))
 	}
 	if t != h.lastTime {
@@ -447,11 +479,28 @@ func parseEntries(path string, off int64, h *blockHeader, p []byte, o *Options, 
 	return out, nil
 }
 
+// wholeRecord reports whether p starts with a whole record (its length,
+// bytes and MAC) or with something that is not one (which the parser
+// then reports), rather than with a record a prefix cut short.
+func wholeRecord(p []byte, o *Options) bool {
+	n, k := binary.Uvarint(p)
+	switch {
+	case k < 0 || n == 0 || n > uint64(o.MaxRecordSize):
+		return true // not a record: corrupt, reported by the parser
+	case k == 0:
+		return false // the varint runs past the prefix (or p is empty)
+	}
+	return uint64(len(p)-k) >= n+vellum.MACSize
+}
+
 // ReadBlocks reads span s like ReadSpanScratch, but decodes only the block
 // frames that hold at least one of seqs (ascending): a reader that knows
 // which records it wants (from postings) decompresses and checks only
-// their blocks. It returns every entry of those blocks, in order; links
-// between blocks are not checked, since blocks in between are skipped.
+// their blocks. It returns the entries of those blocks, in order, each
+// block's at least up to the last of seqs it holds: an S2 block (codec 1)
+// whose wanted records lie in its first part is decompressed only that far
+// (its CRC is still checked over all of it). Links between blocks are not
+// checked, since blocks in between are skipped.
 func (r *Reader) ReadBlocks(s Span, seqs []uint64, sc *Scratch) ([]Entry, error) {
 	if s.Offset < HeaderSize || s.Length <= 0 || (r.footer != nil && s.Offset+s.Length > r.footer.Offset) {
 		return nil, corrupt(r.path, s.Offset, s.FirstSeq, "span of %d bytes at offset %d lies outside the data", s.Length, s.Offset)
@@ -506,7 +555,19 @@ func (r *Reader) ReadBlocks(s Span, seqs []uint64, sc *Scratch) ([]Entry, error)
 		if nb == len(sc.blocks) {
 			sc.blocks = append(sc.blocks, nil)
 		}
-		h, payload, n, err := decodeBlock(r.path, b[p:], s.Offset+int64(p), &r.opts, sc.blocks[nb], r.dict)
+		// The last wanted record of the block: of an S2 block, only the
+		// payload up to it (and a margin, records differing in size) is
+		// decompressed, when that is well short of all of it.
+		last := 0
+		for last+1 < len(seqs) && seqs[last+1] < end {
+			last++
+		}
+		want := 0
+		if h.count > 0 { // the header is checked by decodeBlockUpTo; want only guides it
+			avg := uint64(h.rawLen / h.count)
+			want = int(min(uint64(h.rawLen), (seqs[last]-next+2)*avg+uint64(h.rawLen/16)))
+		}
+		h, payload, n, err := decodeBlockUpTo(r.path, b[p:], s.Offset+int64(p), &r.opts, sc.blocks[nb], r.dict, want)
 		if err != nil {
 			return nil, err
 		}
@@ -514,6 +575,25 @@ func (r *Reader) ReadBlocks(s Span, seqs []uint64, sc *Scratch) ([]Entry, error)
 			sc.blocks[nb] = payload[:0]
 		}
 		nb++
+		if len(payload) < int(h.rawLen) {
+			n0 := len(out)
+			if out, err = parsePrefix(r.path, s.Offset+int64(p), &h, payload, &r.opts, out); err != nil {
+				return nil, err
+			}
+			if len(out) > n0 && out[len(out)-1].Seq >= seqs[last] {
+				next = end
+				p += n
+				continue
+			}
+			// The margin was short: decode the whole block.
+			out = out[:n0]
+			if h, payload, n, err = decodeBlock(r.path, b[p:], s.Offset+int64(p), &r.opts, sc.blocks[nb-1], r.dict); err != nil {
+				return nil, err
+			}
+			if h.codec != CodecNone {
+				sc.blocks[nb-1] = payload[:0]
+			}
+		}
 		if out, err = parseEntries(r.path, s.Offset+int64(p), &h, payload, &r.opts, out); err != nil {
 			return nil, err
 		}

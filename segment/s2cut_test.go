@@ -1,0 +1,119 @@
+package segment
+
+import (
+	"bytes"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"github.com/klauspost/compress/s2"
+
+	"github.com/vellumlog/vellum/vfs"
+)
+
+// TestReadBlocksPrefix: of 64 KiB S2 blocks, ReadBlocks decompresses only
+// as far as the records wanted reach, and what it returns of them is what
+// ReadSpan reads, wherever they lie in their block.
+func TestReadBlocksPrefix(t *testing.T) {
+	fs := vfs.Default
+	path := filepath.Join(t.TempDir(), "seg.vseg")
+	g := newGen(t)
+	opts := &Options{BlockSize: 64 << 10}
+	w := writeBatches(t, fs, path, g, opts, 700, 5, 900, 1, 400)
+	if _, err := w.Seal(nil); err != nil {
+		t.Fatal(err)
+	}
+	r, err := Open(fs, path, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	short := 0
+	for _, sp := range r.Footer().Spans {
+		all, err := r.ReadSpan(sp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		all = slices.Clone(all)
+		for k := uint64(0); k < uint64(sp.Count); k += 7 {
+			s := sp.FirstSeq + k
+			for _, want := range [][]uint64{{s}, {s, min(s+3, sp.LastSeq())}, {sp.FirstSeq, s}} {
+				want = slices.Compact(want)
+				got, err := r.ReadBlocks(sp, want, &Scratch{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, s := range want {
+					i := slices.IndexFunc(got, func(e Entry) bool { return e.Seq == s })
+					if i < 0 {
+						t.Fatalf("span %d: seq %d missing", sp.FirstSeq, s)
+					}
+					j := int(s - sp.FirstSeq)
+					if !bytes.Equal(got[i].Record, all[j].Record) || got[i].MAC != all[j].MAC || got[i].PrevMAC != all[j].PrevMAC || got[i].Time != all[j].Time {
+						t.Fatalf("seq %d differs from ReadSpan", s)
+					}
+				}
+				// The block of the last seq wanted, as ReadSpan has it,
+				// and as much of it as ReadBlocks returned.
+				last := all[want[len(want)-1]-sp.FirstSeq].Offset
+				inBlock := func(es []Entry) int {
+					c := 0
+					for _, e := range es {
+						if e.Offset == last {
+							c++
+						}
+					}
+					return c
+				}
+				if inBlock(got) < inBlock(all) {
+					short++
+				} else if k == 0 && len(want) == 1 {
+					t.Fatalf("span %d: the block of its first record was decompressed whole", sp.FirstSeq)
+				}
+			}
+		}
+	}
+	if short == 0 {
+		t.Fatal("no block was decompressed in part")
+	}
+}
+
+// FuzzS2Cut: s2Cut never panics and never cuts past its input; of a valid
+// S2 block, the prefix s2DecodePrefix decodes is the start of the block's
+// output, and the block's bytes are as they were after it.
+func FuzzS2Cut(f *testing.F) {
+	f.Add([]byte("hello hello hello hello, a record, another record, a record"), uint16(20), true)
+	f.Add(bytes.Repeat([]byte("abcdefgh"), 9000), uint16(1000), true)
+	f.Add([]byte{0x10, 0x0c, 'a', 'b', 'c', 0x01, 0x00, 0x05, 0x00}, uint16(3), false)
+	f.Fuzz(func(t *testing.T, data []byte, n uint16, encode bool) {
+		src := data
+		if encode {
+			src = s2.EncodeBetter(nil, data)
+		}
+		hdr, cut, out, ok := s2Cut(src, int(n))
+		if ok && (hdr <= 0 || cut < hdr || cut > len(src) || out < 0) {
+			t.Fatalf("s2Cut: hdr %d cut %d out %d of %d bytes", hdr, cut, out, len(src))
+		}
+		full, err := s2.Decode(nil, src)
+		if encode && err != nil {
+			t.Fatal(err)
+		}
+		if ok && err == nil && out < len(full) && out < int(n) {
+			t.Fatalf("s2Cut stopped at %d of %d bytes, %d wanted", out, len(full), n)
+		}
+		rawLen, derr := s2.DecodedLen(src)
+		if derr != nil || rawLen > 1<<20 {
+			return
+		}
+		stored := bytes.Clone(src)
+		p, ok := s2DecodePrefix(nil, stored, rawLen, int(n))
+		if !bytes.Equal(stored, src) {
+			t.Fatal("s2DecodePrefix left the block changed")
+		}
+		// A block corrupt past the prefix may still give the prefix (its
+		// CRC, checked first, is what protects a reader's blocks).
+		if ok && err == nil && (len(p) >= len(full) || !bytes.Equal(p, full[:len(p)])) {
+			t.Fatalf("prefix of %d bytes is not the block's start", len(p))
+		}
+	})
+}
