@@ -552,54 +552,66 @@ func (r *Reader) ReadBlocks(s Span, seqs []uint64, sc *Scratch) ([]Entry, error)
 			next = end
 			continue
 		}
-		if nb == len(sc.blocks) {
-			sc.blocks = append(sc.blocks, nil)
-		}
-		// The last wanted record of the block: of an S2 block, only the
-		// payload up to it (and a margin, records differing in size) is
-		// decompressed, when that is well short of all of it.
-		last := 0
-		for last+1 < len(seqs) && seqs[last+1] < end {
-			last++
-		}
-		want := 0
-		if h.count > 0 { // the header is checked by decodeBlockUpTo; want only guides it
-			avg := uint64(h.rawLen / h.count)
-			want = int(min(uint64(h.rawLen), (seqs[last]-next+2)*avg+uint64(h.rawLen/16)))
-		}
-		h, payload, n, err := decodeBlockUpTo(r.path, b[p:], s.Offset+int64(p), &r.opts, sc.blocks[nb], r.dict, want)
-		if err != nil {
+		var n int
+		var err error
+		if out, n, err = r.readWanted(b[p:], s.Offset+int64(p), next, h.count, h.rawLen, seqs, sc, nb, out); err != nil {
 			return nil, err
-		}
-		if h.codec != CodecNone {
-			sc.blocks[nb] = payload[:0]
 		}
 		nb++
-		if len(payload) < int(h.rawLen) {
-			n0 := len(out)
-			if out, err = parsePrefix(r.path, s.Offset+int64(p), &h, payload, &r.opts, out); err != nil {
-				return nil, err
-			}
-			if len(out) > n0 && out[len(out)-1].Seq >= seqs[last] {
-				next = end
-				p += n
-				continue
-			}
-			// The margin was short: decode the whole block.
-			out = out[:n0]
-			if h, payload, n, err = decodeBlock(r.path, b[p:], s.Offset+int64(p), &r.opts, sc.blocks[nb-1], r.dict); err != nil {
-				return nil, err
-			}
-			if h.codec != CodecNone {
-				sc.blocks[nb-1] = payload[:0]
-			}
-		}
-		if out, err = parseEntries(r.path, s.Offset+int64(p), &h, payload, &r.opts, out); err != nil {
-			return nil, err
-		}
 		next = end
 		p += n
 	}
 	sc.entries = out
 	return out, nil
+}
+
+// readWanted decodes the block frame at the start of fb (file offset off)
+// into sc.blocks[nb], a block that should hold count records from seq
+// first, and appends its entries to out, at least up to the last of seqs
+// (ascending, the first of them in this block) it holds: of an S2 block,
+// only the payload up to that record and a margin (records differ in size)
+// is decompressed, when that is well short of all of it (rawLen, as the
+// caller read it, guides only). It returns the frame's length.
+func (r *Reader) readWanted(fb []byte, off int64, first uint64, count, rawLen uint32, seqs []uint64, sc *Scratch, nb int, out []Entry) ([]Entry, int, error) {
+	if nb == len(sc.blocks) {
+		sc.blocks = append(sc.blocks, nil)
+	}
+	last := 0
+	for last+1 < len(seqs) && seqs[last+1] < first+uint64(count) {
+		last++
+	}
+	want := 0
+	if count > 0 && seqs[last] >= first {
+		avg := uint64(rawLen / count)
+		want = int(min(uint64(rawLen), (seqs[last]-first+2)*avg+uint64(rawLen/16)))
+	}
+	h, payload, n, err := decodeBlockUpTo(r.path, fb, off, &r.opts, sc.blocks[nb], r.dict, want)
+	if err != nil {
+		return out, 0, err
+	}
+	if h.codec != CodecNone {
+		sc.blocks[nb] = payload[:0]
+	}
+	if h.firstSeq != first || h.count != count {
+		return out, 0, corrupt(r.path, off, first, "block holds seq %d..+%d, %d..+%d expected", h.firstSeq, h.count, first, count)
+	}
+	if len(payload) < int(h.rawLen) {
+		n0 := len(out)
+		if out, err = parsePrefix(r.path, off, &h, payload, &r.opts, out); err != nil {
+			return out, 0, err
+		}
+		if len(out) > n0 && out[len(out)-1].Seq >= seqs[last] {
+			return out, n, nil
+		}
+		// The margin fell short: decode the whole block.
+		out = out[:n0]
+		if h, payload, n, err = decodeBlock(r.path, fb, off, &r.opts, sc.blocks[nb], r.dict); err != nil {
+			return out, 0, err
+		}
+		if h.codec != CodecNone {
+			sc.blocks[nb] = payload[:0]
+		}
+	}
+	out, err = parseEntries(r.path, off, &h, payload, &r.opts, out)
+	return out, n, err
 }
