@@ -355,7 +355,8 @@ func decodeBlock(path string, b []byte, off int64, o *Options, buf []byte, dict 
 	return decodeBlockUpTo(path, b, off, o, buf, dict, 0)
 }
 
-// decodeBlockUpTo is decodeBlock, but of an S2 block (codec 1) it may
+// decodeBlockUpTo is decodeBlock, but of an S2 block (codec 1, or 3 with
+// the segment's dictionary) it may
 // decompress only a prefix of the payload that holds at least its first
 // want bytes (want 0: all of it), to the first element boundary after
 // them; the caller tells a prefix by its length (below the header's raw
@@ -394,16 +395,16 @@ func decodeBlockUpTo(path string, b []byte, off int64, o *Options, buf []byte, d
 	if !o.codec.allows(h.codec) {
 		return h, nil, 0, corrupt(path, off, h.firstSeq, "block codec %s differs from the segment's %s", h.codec, o.codec)
 	}
-	if h.codec == CodecS2 && want > 0 && want < int(h.rawLen)*3/4 {
-		if payload, ok := s2DecodePrefix(buf, b[BlockHeaderSize:n], int(h.rawLen), want); ok {
-			return h, payload, n, nil
-		}
-	}
 	var d *s2.Dict
 	if h.codec == CodecS2Dict {
 		var err error
 		if d, err = dict(); err != nil {
 			return h, nil, 0, err
+		}
+	}
+	if (h.codec == CodecS2 || h.codec == CodecS2Dict && d != nil) && want > 0 && want < int(h.rawLen)*3/4 {
+		if payload, ok := s2DecodePrefix(buf, b[BlockHeaderSize:n], int(h.rawLen), want, d); ok {
+			return h, payload, n, nil
 		}
 	}
 	payload, err := decompress(h.codec, buf, b[BlockHeaderSize:n], int(h.rawLen), d)

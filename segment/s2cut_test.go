@@ -11,14 +11,23 @@ import (
 	"github.com/vellumlog/vellum/vfs"
 )
 
-// TestReadBlocksPrefix: of 64 KiB S2 blocks, ReadBlocks decompresses only
+// TestReadBlocksPrefix: of 64 KiB S2 blocks, and of a dictionary segment's
+// blocks (through its block index), ReadBlocks decompresses only
 // as far as the records wanted reach, and what it returns of them is what
 // ReadSpan reads, wherever they lie in their block.
 func TestReadBlocksPrefix(t *testing.T) {
+	for name, opts := range map[string]*Options{
+		"s2 64KiB":    {BlockSize: 64 << 10},
+		"s2dict 8KiB": {Codec: CodecS2Dict, DictBlockSize: 8 << 10},
+	} {
+		t.Run(name, func(t *testing.T) { testReadBlocksPrefix(t, opts) })
+	}
+}
+
+func testReadBlocksPrefix(t *testing.T, opts *Options) {
 	fs := vfs.Default
 	path := filepath.Join(t.TempDir(), "seg.vseg")
 	g := newGen(t)
-	opts := &Options{BlockSize: 64 << 10}
 	w := writeBatches(t, fs, path, g, opts, 700, 5, 900, 1, 400)
 	if _, err := w.Seal(nil); err != nil {
 		t.Fatal(err)
@@ -106,7 +115,7 @@ func FuzzS2Cut(f *testing.F) {
 			return
 		}
 		stored := bytes.Clone(src)
-		p, ok := s2DecodePrefix(nil, stored, rawLen, int(n))
+		p, ok := s2DecodePrefix(nil, stored, rawLen, int(n), nil)
 		if !bytes.Equal(stored, src) {
 			t.Fatal("s2DecodePrefix left the block changed")
 		}
@@ -114,6 +123,27 @@ func FuzzS2Cut(f *testing.F) {
 		// CRC, checked first, is what protects a reader's blocks).
 		if ok && err == nil && (len(p) >= len(full) || !bytes.Equal(p, full[:len(p)])) {
 			t.Fatalf("prefix of %d bytes is not the block's start", len(p))
+		}
+		// The same of a block compressed with a dictionary (codec 3).
+		if !encode || len(data) < 16 {
+			return
+		}
+		d := s2.MakeDictManual(data[:min(len(data), 65536)], 0)
+		if d == nil {
+			return
+		}
+		src = d.Encode(nil, data)
+		full, err = d.Decode(nil, src)
+		if err != nil || !bytes.Equal(full, data) {
+			t.Fatalf("dictionary round trip: %v", err)
+		}
+		stored = bytes.Clone(src)
+		p, ok = s2DecodePrefix(nil, stored, len(full), int(n), d)
+		if !bytes.Equal(stored, src) {
+			t.Fatal("s2DecodePrefix left the dictionary block changed")
+		}
+		if ok && (len(p) >= len(full) || len(p) < min(int(n), len(full)) || !bytes.Equal(p, full[:len(p)])) {
+			t.Fatalf("dictionary prefix of %d bytes is not the block's start", len(p))
 		}
 	})
 }
