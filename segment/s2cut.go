@@ -22,6 +22,66 @@ func s2Cut(stored []byte, n int) (hdr, cut, out int, ok bool) {
 		return 0, 0, 0, false
 	}
 	s, d := hdr, 0
+	// While five bytes remain, an element's tag and length bytes are read
+	// without further checks; the loop after handles the last few.
+	for s+5 <= len(stored) && d < n {
+		in := stored[s : s+5 : s+5]
+		tag := in[0]
+		var length int
+		switch tag & 3 {
+		case 0:
+			x := uint32(tag >> 2)
+			switch {
+			case x < 60:
+				s++
+			case x == 60:
+				x = uint32(in[1])
+				s += 2
+			case x == 61:
+				x = uint32(in[1]) | uint32(in[2])<<8
+				s += 3
+			case x == 62:
+				x = uint32(in[1]) | uint32(in[2])<<8 | uint32(in[3])<<16
+				s += 4
+			default:
+				x = uint32(in[1]) | uint32(in[2])<<8 | uint32(in[3])<<16 | uint32(in[4])<<24
+				s += 5
+			}
+			length = int(x) + 1
+			if length > len(stored)-s {
+				return 0, 0, 0, false
+			}
+			s += length
+		case 1:
+			k := int(tag>>2) & 7
+			if tag < 0x20 && in[1] == 0 { // offset 0: a repeat
+				switch k {
+				case 5:
+					length = 8 + int(in[2])
+					s += 3
+				case 6:
+					length = 260 + (int(in[2]) | int(in[3])<<8)
+					s += 4
+				case 7:
+					length = 65540 + (int(in[2]) | int(in[3])<<8 | int(in[4])<<16)
+					s += 5
+				default:
+					length = k + 4
+					s += 2
+				}
+			} else {
+				length = k + 4
+				s += 2
+			}
+		case 2:
+			length = int(tag>>2) + 1
+			s += 3
+		default:
+			length = int(tag>>2) + 1
+			s += 5
+		}
+		d += length
+	}
 	for s < len(stored) && d < n {
 		tag := stored[s]
 		var length int
