@@ -172,6 +172,9 @@ func (qr *queryRun) span(ctx context.Context, si *segInfo, sp segment.Span) erro
 	if sp.LastTime < qr.lo || sp.FirstTime >= qr.hi || sp.FirstSeq > qr.last {
 		return nil
 	}
+	if !qr.q.Desc && timeOnly(qr.q) {
+		return qr.spanFrom(ctx, si, sp)
+	}
 	entries, err := si.readSpan(sp, qr.sc)
 	if err != nil {
 		return err
@@ -185,6 +188,37 @@ func (qr *queryRun) span(ctx context.Context, si *segInfo, sp segment.Span) erro
 		}
 	}
 	return ctx.Err()
+}
+
+// spanFrom is span for a query in time order whose only filter is its time
+// range, so that nearly every record read from the range's start is taken:
+// it reads only the blocks from the range's start on, and only as far as
+// the records the page still needs reach (segment.Reader.ReadSpanFrom),
+// reading on where some were not taken (a cursor's position, the
+// snapshot's last seq).
+func (qr *queryRun) spanFrom(ctx context.Context, si *segInfo, sp segment.Span) error {
+	from := qr.lo
+	for {
+		entries, more, err := si.readSpanFrom(sp, from, qr.q.Limit-len(qr.out), qr.sc)
+		if err != nil {
+			return err
+		}
+		for i := range entries {
+			if err := qr.take(si, &entries[i]); err != nil || qr.full() {
+				return err
+			}
+		}
+		if !more || len(entries) == 0 {
+			return ctx.Err()
+		}
+		from = entries[len(entries)-1].Time + 1
+	}
+}
+
+// timeOnly reports whether q filters by nothing but its receipt-time range
+// (and cursor).
+func timeOnly(q *query.Query) bool {
+	return len(planKeys(q)) == 0 && len(q.Tenants) == 0 && q.EventSince.IsZero() && q.EventUntil.IsZero()
 }
 
 // take appends en to the page when it matches the query.

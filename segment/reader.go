@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sort"
 	"sync"
 	"sync/atomic"
 
@@ -492,6 +493,131 @@ func wholeRecord(p []byte, o *Options) bool {
 		return false // the varint runs past the prefix (or p is empty)
 	}
 	return uint64(len(p)-k) >= n+vellum.MACSize
+}
+
+// ReadSpanFrom reads span s like ReadSpanScratch for a reader that wants
+// its records in order from receipt time from on, and at most want of
+// them (want ≤ 0: all of them): it skips the blocks that end before from,
+// and stops once it has decoded want records at or after from, of an S2
+// block decompressing only as far as they reach. more reports whether
+// records after the last entry returned were left unread (a caller that
+// needs more calls again from the last entry's time plus one: receipt
+// times increase with seq). The entries of the first block read may
+// include records before from. Links between blocks are checked only
+// between blocks read in a row.
+func (r *Reader) ReadSpanFrom(s Span, from int64, want int, sc *Scratch) (entries []Entry, more bool, err error) {
+	if s.Offset < HeaderSize || s.Length <= 0 || (r.footer != nil && s.Offset+s.Length > r.footer.Offset) {
+		return nil, false, corrupt(r.path, s.Offset, s.FirstSeq, "span of %d bytes at offset %d lies outside the data", s.Length, s.Offset)
+	}
+	if s.Length > int64(r.opts.MaxFooterSize) {
+		return nil, false, corrupt(r.path, s.Offset, s.FirstSeq, "span of %d bytes exceeds the read limit", s.Length)
+	}
+	if int64(cap(sc.file)) < s.Length {
+		sc.file = make([]byte, s.Length)
+	}
+	b := sc.file[:s.Length]
+	if err := r.readAt(b, s.Offset); err != nil {
+		return nil, false, err
+	}
+	out := sc.entries[:0]
+	next := s.FirstSeq
+	nb, got := 0, 0
+	linked := false // the previous block was read whole, right before this one
+	for p := 0; p < len(b); {
+		switch b[p] {
+		case frameCommit:
+			p += CommitSize
+			continue
+		case frameBlock:
+		default:
+			return nil, false, corrupt(r.path, s.Offset+int64(p), next, "frame type %#x inside a span", b[p])
+		}
+		if len(b)-p < BlockHeaderSize {
+			return nil, false, corrupt(r.path, s.Offset+int64(p), next, "truncated block header")
+		}
+		if want > 0 && got >= want {
+			sc.entries = out
+			return out, true, nil
+		}
+		var h blockHeader
+		h.parse(b[p:])
+		if h.firstSeq != next {
+			return nil, false, corrupt(r.path, s.Offset+int64(p), next, "block starts at seq %d, seq %d expected", h.firstSeq, next)
+		}
+		if h.lastTime < from {
+			if int64(h.storedLen) > int64(len(b)-p-BlockHeaderSize) {
+				return nil, false, corrupt(r.path, s.Offset+int64(p), next, "block payload of %d bytes runs past the end of the data", h.storedLen)
+			}
+			p += BlockHeaderSize + int(h.storedLen)
+			next += uint64(h.count)
+			linked = false
+			continue
+		}
+		if nb == len(sc.blocks) {
+			sc.blocks = append(sc.blocks, nil)
+		}
+		// How far into the block the records wanted reach: those before
+		// from (by time, assumed even across the block) and want − got
+		// more, with the margin readWanted takes.
+		wantBytes := 0
+		if want > 0 && h.count > 0 && h.lastTime > h.firstTime {
+			before := uint64(0)
+			if from > h.firstTime {
+				before = uint64(float64(from-h.firstTime) / float64(h.lastTime-h.firstTime) * float64(h.count))
+			}
+			avg := uint64(h.rawLen / h.count)
+			wantBytes = int(min(uint64(h.rawLen), (before+uint64(want-got)+2)*avg+uint64(h.rawLen/16)))
+		}
+		h, payload, n, err := decodeBlockUpTo(r.path, b[p:], s.Offset+int64(p), &r.opts, sc.blocks[nb], r.dict, wantBytes)
+		if err != nil {
+			return nil, false, err
+		}
+		if h.codec != CodecNone {
+			sc.blocks[nb] = payload[:0]
+		}
+		if linked && len(out) > 0 && out[len(out)-1].MAC != h.prevMAC {
+			return nil, false, corrupt(r.path, s.Offset+int64(p), next, "block's prev MAC does not match the previous record's MAC")
+		}
+		n0 := len(out)
+		whole := len(payload) == int(h.rawLen)
+		if !whole {
+			if out, err = parsePrefix(r.path, s.Offset+int64(p), &h, payload, &r.opts, out); err != nil {
+				return nil, false, err
+			}
+			if c := countFrom(out[n0:], from); got+c >= want && len(out) > n0 {
+				got += c
+				sc.entries = out
+				return out, true, nil // the rest of this block is unread
+			}
+			// The margin fell short: decode the whole block.
+			out = out[:n0]
+			if h, payload, n, err = decodeBlock(r.path, b[p:], s.Offset+int64(p), &r.opts, sc.blocks[nb], r.dict); err != nil {
+				return nil, false, err
+			}
+			if h.codec != CodecNone {
+				sc.blocks[nb] = payload[:0]
+			}
+		}
+		nb++
+		if out, err = parseEntries(r.path, s.Offset+int64(p), &h, payload, &r.opts, out); err != nil {
+			return nil, false, err
+		}
+		got += countFrom(out[n0:], from)
+		linked = true
+		next += uint64(h.count)
+		p += n
+	}
+	sc.entries = out
+	if next != s.FirstSeq+uint64(s.Count) {
+		return nil, false, corrupt(r.path, s.Offset, s.FirstSeq, "span holds %d records, index says %d", next-s.FirstSeq, s.Count)
+	}
+	return out, false, nil
+}
+
+// countFrom returns how many of es have a receipt time at or after from.
+func countFrom(es []Entry, from int64) int {
+	i := sort.Search(len(es), func(i int) bool { return es[i].Time >= from })
+	return len(es) - i
 }
 
 // ReadBlocks reads span s like ReadSpanScratch, but decodes only the block

@@ -2,6 +2,7 @@ package segment
 
 import (
 	"bytes"
+	"math/rand/v2"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -146,4 +147,71 @@ func FuzzS2Cut(f *testing.F) {
 			t.Fatalf("dictionary prefix of %d bytes is not the block's start", len(p))
 		}
 	})
+}
+
+// TestReadSpanFrom: ReadSpanFrom returns, from some record on, the span's
+// records as ReadSpan has them, holding every record from time from on up
+// to want of them or the span's end, and says whether it stopped short.
+func TestReadSpanFrom(t *testing.T) {
+	for name, opts := range map[string]*Options{
+		"s2 64KiB":    {BlockSize: 64 << 10},
+		"s2 4KiB":     {BlockSize: 4 << 10},
+		"s2dict 8KiB": {Codec: CodecS2Dict, DictBlockSize: 8 << 10},
+	} {
+		t.Run(name, func(t *testing.T) {
+			fs := vfs.Default
+			path := filepath.Join(t.TempDir(), "seg.vseg")
+			g := newGen(t)
+			w := writeBatches(t, fs, path, g, opts, 700, 5, 900, 1, 400)
+			if _, err := w.Seal(nil); err != nil {
+				t.Fatal(err)
+			}
+			r, err := Open(fs, path, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			rng := rand.New(rand.NewPCG(3, 3))
+			short := 0
+			for _, sp := range r.Footer().Spans {
+				all, err := r.ReadSpan(sp)
+				if err != nil {
+					t.Fatal(err)
+				}
+				all = slices.Clone(all)
+				for range 40 {
+					from := all[rng.IntN(len(all))].Time - int64(rng.IntN(2))*500
+					want := rng.IntN(120) - 5
+					got, more, err := r.ReadSpanFrom(sp, from, want, &Scratch{})
+					if err != nil {
+						t.Fatal(err)
+					}
+					if len(got) == 0 {
+						t.Fatalf("span %d from %d: no entries", sp.FirstSeq, from)
+					}
+					i0 := int(got[0].Seq - sp.FirstSeq)
+					for k, e := range got {
+						a := all[i0+k]
+						if e.Seq != a.Seq || e.Time != a.Time || !bytes.Equal(e.Record, a.Record) || e.MAC != a.MAC || e.PrevMAC != a.PrevMAC {
+							t.Fatalf("span %d: entry %d differs from ReadSpan's", sp.FirstSeq, e.Seq)
+						}
+					}
+					first := slices.IndexFunc(all, func(e Entry) bool { return e.Time >= from })
+					end := i0 + len(got)
+					if i0 > first || (end < len(all)) != more {
+						t.Fatalf("span %d from %d want %d: entries %d..%d of %d (first at or after from %d), more %v", sp.FirstSeq, from, want, i0, end, len(all), first, more)
+					}
+					if more {
+						short++
+						if want <= 0 || end-first < want {
+							t.Fatalf("span %d: stopped after %d records from %d, %d wanted", sp.FirstSeq, end-first, from, want)
+						}
+					}
+				}
+			}
+			if short == 0 {
+				t.Fatal("ReadSpanFrom never stopped short of a span's end")
+			}
+		})
+	}
 }
