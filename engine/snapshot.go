@@ -132,6 +132,21 @@ func (si *segInfo) readSpanFrom(sp segment.Span, from int64, want int, sc *segme
 	return entries, more, nil
 }
 
+// readBlockInfo returns what the blocks of one span hold, from their
+// checked headers (segment.Reader.ReadBlockInfo), with sc's buffers.
+func (si *segInfo) readBlockInfo(sp segment.Span, sc *segment.Scratch) ([]segment.BlockInfo, error) {
+	r, err := si.files.acquire(si)
+	if err != nil {
+		return nil, err
+	}
+	defer si.files.release(si)
+	bs, err := r.ReadBlockInfo(sp, sc)
+	if err != nil {
+		return nil, corruptOr(err)
+	}
+	return bs, nil
+}
+
 // closeReader closes the segment's reader, if open (Close, a failed Open).
 func (si *segInfo) closeReader() { si.files.closeReader(si) }
 

@@ -495,6 +495,68 @@ func wholeRecord(p []byte, o *Options) bool {
 	return uint64(len(p)-k) >= n+vellum.MACSize
 }
 
+// BlockInfo is what a block frame's header says of its records.
+type BlockInfo struct {
+	FirstSeq            uint64
+	Count               uint32
+	FirstTime, LastTime int64 // receipt times of its first and last records
+}
+
+// ReadBlockInfo reads span s and returns what each of its blocks holds,
+// from their headers, each checked against its CRC (which covers the
+// header and the stored payload) without decompressing anything: a
+// counter whose postings are exact counts the records of a block that lies
+// inside its time range without reading them, and reads only the blocks a
+// range boundary cuts.
+func (r *Reader) ReadBlockInfo(s Span, sc *Scratch) ([]BlockInfo, error) {
+	if s.Offset < HeaderSize || s.Length <= 0 || (r.footer != nil && s.Offset+s.Length > r.footer.Offset) {
+		return nil, corrupt(r.path, s.Offset, s.FirstSeq, "span of %d bytes at offset %d lies outside the data", s.Length, s.Offset)
+	}
+	if s.Length > int64(r.opts.MaxFooterSize) {
+		return nil, corrupt(r.path, s.Offset, s.FirstSeq, "span of %d bytes exceeds the read limit", s.Length)
+	}
+	if int64(cap(sc.file)) < s.Length {
+		sc.file = make([]byte, s.Length)
+	}
+	b := sc.file[:s.Length]
+	if err := r.readAt(b, s.Offset); err != nil {
+		return nil, err
+	}
+	var out []BlockInfo
+	next := s.FirstSeq
+	for p := 0; p < len(b); {
+		switch b[p] {
+		case frameCommit:
+			p += CommitSize
+			continue
+		case frameBlock:
+		default:
+			return nil, corrupt(r.path, s.Offset+int64(p), next, "frame type %#x inside a span", b[p])
+		}
+		if len(b)-p < BlockHeaderSize {
+			return nil, corrupt(r.path, s.Offset+int64(p), next, "truncated block header")
+		}
+		var h blockHeader
+		h.parse(b[p:])
+		n := BlockHeaderSize + int(h.storedLen)
+		switch {
+		case int64(h.storedLen) > int64(len(b)-p-BlockHeaderSize):
+			return nil, corrupt(r.path, s.Offset+int64(p), next, "block payload of %d bytes runs past the end of the data", h.storedLen)
+		case crcUpdate(crc(b[p:p+72]), b[p+BlockHeaderSize:p+n]) != h.crc:
+			return nil, corrupt(r.path, s.Offset+int64(p), next, "block CRC %08x does not match its bytes", h.crc)
+		case h.firstSeq != next || h.count == 0 || h.lastTime < h.firstTime:
+			return nil, corrupt(r.path, s.Offset+int64(p), next, "block header: seq %d (%d expected), %d records, times %d..%d", h.firstSeq, next, h.count, h.firstTime, h.lastTime)
+		}
+		out = append(out, BlockInfo{FirstSeq: h.firstSeq, Count: h.count, FirstTime: h.firstTime, LastTime: h.lastTime})
+		next += uint64(h.count)
+		p += n
+	}
+	if next != s.FirstSeq+uint64(s.Count) {
+		return nil, corrupt(r.path, s.Offset, s.FirstSeq, "span holds %d records, index says %d", next-s.FirstSeq, s.Count)
+	}
+	return out, nil
+}
+
 // ReadSpanFrom reads span s like ReadSpanScratch for a reader that wants
 // its records in order from receipt time from on, and at most want of
 // them (want ≤ 0: all of them): it skips the blocks that end before from,

@@ -2,7 +2,9 @@ package segment
 
 import (
 	"bytes"
+	"errors"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -213,5 +215,68 @@ func TestReadSpanFrom(t *testing.T) {
 				t.Fatal("ReadSpanFrom never stopped short of a span's end")
 			}
 		})
+	}
+}
+
+// TestReadBlockInfo: ReadBlockInfo gives each block's seqs and times as
+// its records have them, and refuses a block whose payload changed.
+func TestReadBlockInfo(t *testing.T) {
+	fs := vfs.Default
+	path := filepath.Join(t.TempDir(), "seg.vseg")
+	g := newGen(t)
+	opts := &Options{BlockSize: 4 << 10}
+	w := writeBatches(t, fs, path, g, opts, 70, 5, 90, 1, 40)
+	if _, err := w.Seal(nil); err != nil {
+		t.Fatal(err)
+	}
+	r, err := Open(fs, path, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocks := 0
+	for _, sp := range r.Footer().Spans {
+		all, err := r.ReadSpan(sp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		all = slices.Clone(all)
+		bs, err := r.ReadBlockInfo(sp, &Scratch{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		i := 0
+		for _, b := range bs {
+			es := all[i : i+int(b.Count)]
+			if es[0].Seq != b.FirstSeq || es[0].Time != b.FirstTime || es[len(es)-1].Time != b.LastTime || es[0].Offset != es[len(es)-1].Offset ||
+				i+int(b.Count) < len(all) && all[i+int(b.Count)].Offset == es[0].Offset {
+				t.Fatalf("span %d: block %+v differs from its records", sp.FirstSeq, b)
+			}
+			i += int(b.Count)
+		}
+		if i != len(all) {
+			t.Fatalf("span %d: blocks hold %d records, the span %d", sp.FirstSeq, i, len(all))
+		}
+		blocks += len(bs)
+	}
+	if blocks <= len(r.Footer().Spans) {
+		t.Fatalf("%d blocks in %d spans: want spans of several blocks", blocks, len(r.Footer().Spans))
+	}
+	sp := r.Footer().Spans[1]
+	r.Close()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[sp.Offset+BlockHeaderSize+3] ^= 0x40
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r, err = Open(fs, path, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if _, err := r.ReadBlockInfo(sp, &Scratch{}); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("a changed payload byte: %v", err)
 	}
 }
