@@ -127,7 +127,7 @@ func (c *counter) spans(v *segView, i0, i1 int, whole bool) error {
 // ordinals counts the matches among candidate ordinals ords of v, each
 // read and checked.
 func (c *counter) ordinals(ctx context.Context, v *segView, ords []uint32) error {
-	return c.qr.visit(ctx, v, ords, func(si *segInfo, en *segment.Entry) (bool, error) { return false, c.entry(si, en) })
+	return c.qr.visit(ctx, v, ords, func(si *segInfo, en *segment.Entry) (bool, error) { return false, c.entry(si, en) }, nil)
 }
 
 // exact counts the matches in ordinals [olo, ohi) of spans [i0, i1) of v
@@ -135,7 +135,9 @@ func (c *counter) ordinals(ctx context.Context, v *segView, ords []uint32) error
 // the spans that lie inside the query's time range the lists' common
 // ordinals are counted without building them (index.CountAnd, a popcount
 // of the lists' ANDed bitmaps where they are dense); in the spans at the
-// range's edges they are read and their times checked.
+// range's edges, so are those of the blocks inside the range (their
+// headers, checked by CRC, give their times), and only the records of the
+// blocks the range's boundary cuts are read and their times checked.
 func (c *counter) exact(ctx context.Context, v *segView, lists []index.List, i0, i1 int, olo, ohi uint64) error {
 	var read []uint32
 	run, runLo, runHi := false, uint64(0), uint64(0) // ordinals of consecutive spans inside the range
@@ -160,7 +162,23 @@ func (c *counter) exact(ctx context.Context, v *segView, lists []index.List, i0,
 			continue
 		}
 		flush()
-		read = append(read, index.Intersect(lists, uint32(a), uint32(b))...)
+		// A span the range's boundary cuts: of its blocks, those inside
+		// the range count like whole spans, those outside not at all,
+		// and only those the boundary cuts are read.
+		blocks, err := v.si.readBlockInfo(sp, c.qr.sc)
+		if err != nil {
+			return err
+		}
+		for _, bl := range blocks {
+			x, y := max(bl.FirstSeq-v.first, a), min(bl.FirstSeq+uint64(bl.Count)-v.first, b)
+			switch {
+			case x >= y || bl.LastTime < c.qr.lo || bl.FirstTime >= c.qr.hi:
+			case bl.FirstTime >= c.qr.lo && bl.LastTime < c.qr.hi && bl.FirstSeq+uint64(bl.Count)-1 <= c.qr.last:
+				c.n += uint64(index.CountAnd(lists, uint32(x), uint32(y)))
+			default:
+				read = index.IntersectAppend(read, lists, uint32(x), uint32(y))
+			}
+		}
 	}
 	flush()
 	return c.ordinals(ctx, v, read)

@@ -116,24 +116,14 @@ func (qr *queryRun) window(v *segView) (i0, i1 int, lo, hi uint64) {
 	return i0, i1, first - v.first, last - v.first + 1
 }
 
-// candidates returns the ordinals in [lo, hi) of v whose postings match
-// every key and the tenant scope, ascending; ok is false when v has no
-// usable postings; exact is false when a list is only a superset (a hashed
-// field's). The active segment's postings may lag its durable records
-// (postings.go): tail is the first ordinal they do not cover yet (hi when
-// they cover all), whose records the caller reads.
-func (qr *queryRun) candidates(v *segView, keys []pkey, lo, hi uint64) (ords []uint32, exact, ok bool, tail uint64, err error) {
-	lists, exact, ok, tail, hi, err := qr.postingLists(v, keys, lo, hi)
-	if err != nil || !ok || lo >= hi || lists == nil {
-		return nil, exact, ok, tail, err
-	}
-	return index.Intersect(lists, uint32(lo), uint32(hi)), exact, true, tail, nil
-}
-
 // postingLists returns the lists of v's postings that q's keys and tenant
-// scope select, and the ordinal hi bounded by what the postings cover (see
-// candidates for ok, exact and tail). nil lists with ok set means that no
-// record of v matches.
+// scope select for the ordinals [lo, hi), and hi2, hi bounded by what the
+// postings cover. ok is false when v has no usable postings; exact is
+// false when a list is only a superset (a hashed field's). The active
+// segment's postings may lag its durable records (postings.go): tail is
+// the first ordinal they do not cover yet (hi when they cover all), whose
+// records the caller reads. nil lists with ok set means that no record of
+// v matches.
 func (qr *queryRun) postingLists(v *segView, keys []pkey, lo, hi uint64) (lists []index.List, exact, ok bool, tail, hi2 uint64, err error) {
 	tail = hi
 	lists = make([]index.List, 0, len(keys)+1)
@@ -214,13 +204,9 @@ func (qr *queryRun) walkPostings(ctx context.Context) error {
 		if lo >= hi {
 			continue
 		}
-		ords, _, ok, tail, err := qr.candidates(&v, keys, lo, hi)
+		lists, _, ok, tail, phi, err := qr.postingLists(&v, keys, lo, hi)
 		if err != nil {
 			return err
-		}
-		take := func(si *segInfo, en *segment.Entry) (bool, error) {
-			err := qr.take(si, en)
-			return qr.full(), err
 		}
 		switch {
 		case !ok:
@@ -229,10 +215,10 @@ func (qr *queryRun) walkPostings(ctx context.Context) error {
 			// Newest first: the records the postings do not cover yet,
 			// then those they do.
 			if err = qr.readTail(ctx, &v, tail, i1); err == nil && !qr.full() {
-				err = qr.visit(ctx, &v, ords, take)
+				err = qr.pageLists(ctx, &v, lists, lo, phi)
 			}
 		default:
-			if err = qr.visit(ctx, &v, ords, take); err == nil && !qr.full() && tail < hi {
+			if err = qr.pageLists(ctx, &v, lists, lo, phi); err == nil && !qr.full() && tail < hi {
 				err = qr.readTail(ctx, &v, tail, i1)
 			}
 		}
@@ -285,12 +271,76 @@ func (qr *queryRun) readSpans(ctx context.Context, v *segView, i0, i1 int) error
 	return nil
 }
 
+// pageLists fills the page from the ordinals in [lo, hi) of v that every
+// one of lists holds, in the query's order. It intersects the lists a
+// chunk of ordinals at a time, nearest the query's start first, so that a
+// page of a common value (outcome=denied over a week) builds and reads
+// only the ordinals it needs, not every match of the segment: the first
+// chunk is sized from the shortest list's density to hold the records the
+// page still needs, and each next one is twice as long.
+func (qr *queryRun) pageLists(ctx context.Context, v *segView, lists []index.List, lo, hi uint64) error {
+	if len(lists) == 0 || lo >= hi {
+		return nil
+	}
+	records := hi
+	if v.post != nil {
+		records = uint64(v.post.Records())
+	}
+	n := lists[0].Len()
+	for i := range lists {
+		n = min(n, lists[i].Len())
+	}
+	if n == 0 {
+		return nil
+	}
+	// Ordinals that hold, at the shortest list's density, the records
+	// the page needs, and half again.
+	need := uint64(qr.q.Limit - len(qr.out))
+	chunk := max(minChunk, need*records/uint64(n)*3/2)
+	take := func(si *segInfo, en *segment.Entry) (bool, error) {
+		err := qr.take(si, en)
+		return qr.full(), err
+	}
+	for lo < hi {
+		a, b := lo, hi
+		if hi-lo > chunk {
+			if qr.q.Desc {
+				a = hi - chunk
+			} else {
+				b = lo + chunk
+			}
+		}
+		if qr.q.Desc {
+			hi = a
+		} else {
+			lo = b
+		}
+		qr.ords = index.IntersectAppend(qr.ords[:0], lists, uint32(a), uint32(b))
+		if err := qr.visit(ctx, v, qr.ords, take, qr.want); err != nil || qr.full() {
+			return err
+		}
+		chunk *= 2
+	}
+	return nil
+}
+
+// minChunk is the fewest ordinals pageLists intersects at a time.
+const minChunk = 1024
+
+// want returns how many more records the page needs.
+func (qr *queryRun) want() int { return qr.q.Limit - len(qr.out) }
+
 // visit reads the records at ordinals ords (ascending) of v, span by span
 // and only their blocks, and calls fn with each in the query's order until
-// it says stop.
-func (qr *queryRun) visit(ctx context.Context, v *segView, ords []uint32, fn func(*segInfo, *segment.Entry) (bool, error)) error {
+// it says stop. want, when not nil, says how many more records the caller
+// needs: of a span, only the blocks of that many of its ordinals are read
+// at a time (the next ones, in the query's order), and read again only
+// when records of those were rejected (fn said neither stop nor matched)
+// and the next ordinals lie in blocks not read yet.
+func (qr *queryRun) visit(ctx context.Context, v *segView, ords []uint32, fn func(*segInfo, *segment.Entry) (bool, error), want func() int) error {
 	desc := qr.q.Desc
-	var seqs []uint64
+	seqs := qr.seqs[:0]
+	defer func() { qr.seqs = seqs }()
 	for len(ords) > 0 {
 		// The span holding the next ordinal in the query's order, and
 		// the ordinals it holds.
@@ -313,34 +363,55 @@ func (qr *queryRun) visit(ctx context.Context, v *segView, ords []uint32, fn fun
 			j := sort.Search(len(ords), func(i int) bool { return ords[i] > hi })
 			group, ords = ords[:j], ords[j:]
 		}
-		seqs = seqs[:0]
-		for _, o := range group {
-			seqs = append(seqs, v.first+uint64(o))
-		}
-		entries, err := v.si.readBlocks(sp, seqs, qr.sc)
-		if err != nil {
-			return err
-		}
-		for k := range seqs {
-			s := seqs[k]
-			if desc {
-				s = seqs[len(seqs)-1-k]
-			}
-			i, found := slices.BinarySearchFunc(entries, s, func(e segment.Entry, s uint64) int {
-				switch {
-				case e.Seq < s:
-					return -1
-				case e.Seq > s:
-					return 1
+		for len(group) > 0 {
+			// The ordinals whose blocks are read now: the next want()
+			// of the group in the query's order, or all of it.
+			part := group
+			if want != nil {
+				if w := want(); w > 0 && w < len(group) {
+					if desc {
+						part = group[len(group)-w:]
+					} else {
+						part = group[:w]
+					}
 				}
-				return 0
-			})
-			if !found {
-				return fmt.Errorf("%w: %s: seq %d is not in the blocks of its span", ErrCorrupt, v.si.path, s)
 			}
-			stop, err := fn(v.si, &entries[i])
-			if err != nil || stop {
+			seqs = seqs[:0]
+			for _, o := range part {
+				seqs = append(seqs, v.first+uint64(o))
+			}
+			entries, err := v.si.readBlocks(sp, seqs, qr.sc)
+			if err != nil {
 				return err
+			}
+			// Every ordinal of the group whose record the blocks read
+			// hold is served; the first that they do not hold (past
+			// part) ends the turn.
+			at, served := 0, 0
+			for served < len(group) {
+				o := group[served]
+				if desc {
+					o = group[len(group)-1-served]
+				}
+				s := v.first + uint64(o)
+				i, found := findEntry(entries, s, at)
+				if !found {
+					if served < len(part) {
+						return fmt.Errorf("%w: %s: seq %d is not in the blocks of its span", ErrCorrupt, v.si.path, s)
+					}
+					break
+				}
+				at = i
+				served++
+				stop, err := fn(v.si, &entries[i])
+				if err != nil || stop {
+					return err
+				}
+			}
+			if desc {
+				group = group[:len(group)-served]
+			} else {
+				group = group[served:]
 			}
 		}
 		if err := ctx.Err(); err != nil {
@@ -348,4 +419,25 @@ func (qr *queryRun) visit(ctx context.Context, v *segView, ords []uint32, fn fun
 		}
 	}
 	return nil
+}
+
+// findEntry returns the index of the entry of seq s in entries (ascending
+// by seq: whole blocks, with gaps between them), trying first where s lies
+// if entries run without a gap from at.
+func findEntry(entries []segment.Entry, s uint64, at int) (int, bool) {
+	if at < len(entries) {
+		i := at + int(int64(s)-int64(entries[at].Seq))
+		if i >= 0 && i < len(entries) && entries[i].Seq == s {
+			return i, true
+		}
+	}
+	return slices.BinarySearchFunc(entries, s, func(e segment.Entry, s uint64) int {
+		switch {
+		case e.Seq < s:
+			return -1
+		case e.Seq > s:
+			return 1
+		}
+		return 0
+	})
 }

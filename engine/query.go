@@ -99,6 +99,8 @@ type queryRun struct {
 	out       []vellum.Record
 	f         vellum.Fields
 	sc        *segment.Scratch
+	ords      []uint32 // plan.go's buffers, reused across segments
+	seqs      []uint64
 }
 
 func (qr *queryRun) full() bool { return len(qr.out) >= qr.q.Limit }
@@ -170,6 +172,9 @@ func (qr *queryRun) span(ctx context.Context, si *segInfo, sp segment.Span) erro
 	if sp.LastTime < qr.lo || sp.FirstTime >= qr.hi || sp.FirstSeq > qr.last {
 		return nil
 	}
+	if !qr.q.Desc && timeOnly(qr.q) {
+		return qr.spanFrom(ctx, si, sp)
+	}
 	entries, err := si.readSpan(sp, qr.sc)
 	if err != nil {
 		return err
@@ -185,10 +190,52 @@ func (qr *queryRun) span(ctx context.Context, si *segInfo, sp segment.Span) erro
 	return ctx.Err()
 }
 
+// spanFrom is span for a query in time order whose only filter is its time
+// range, so that nearly every record read from the range's start is taken:
+// it reads only the blocks from the range's start on, and only as far as
+// the records the page still needs reach (segment.Reader.ReadSpanFrom),
+// reading on where some were not taken (a cursor's position, the
+// snapshot's last seq).
+func (qr *queryRun) spanFrom(ctx context.Context, si *segInfo, sp segment.Span) error {
+	from := qr.lo
+	for {
+		entries, more, err := si.readSpanFrom(sp, from, qr.q.Limit-len(qr.out), qr.sc)
+		if err != nil {
+			return err
+		}
+		for i := range entries {
+			if err := qr.take(si, &entries[i]); err != nil || qr.full() {
+				return err
+			}
+		}
+		if !more || len(entries) == 0 {
+			return ctx.Err()
+		}
+		from = entries[len(entries)-1].Time + 1
+	}
+}
+
+// timeOnly reports whether q filters by nothing but its receipt-time range
+// (and cursor).
+func timeOnly(q *query.Query) bool {
+	return len(planKeys(q)) == 0 && len(q.Tenants) == 0 && q.EventSince.IsZero() && q.EventUntil.IsZero()
+}
+
+// pageRoom is the most records a page makes room for at once, so that a
+// sparse query with a large limit does not allocate for records it will
+// not find.
+const pageRoom = 128
+
 // take appends en to the page when it matches the query.
 func (qr *queryRun) take(si *segInfo, en *segment.Entry) error {
 	r, ok, err := qr.match(si, en)
 	if ok {
+		if n := min(qr.q.Limit, pageRoom); len(qr.out) == 1 && cap(qr.out) < n {
+			// A page of more than one record: room for (most of) it at
+			// once, rather than copying ~544-byte records as the slice
+			// doubles (a page of 100 allocated 2.5 times its size).
+			qr.out = append(make([]vellum.Record, 0, n), qr.out...)
+		}
 		qr.out = append(qr.out, r)
 	}
 	return err

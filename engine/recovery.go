@@ -217,7 +217,7 @@ func (r *recovery) verifySealed(si *segInfo, key *chain.Key) error {
 	if sec, ok := si.footer.Sections[segment.SectionSummaries]; ok && !bytes.Equal(sec, index.MarshalSummaries(sums.Finish())) {
 		return fmt.Errorf("%w: %s offset %d: the footer's span summaries differ from those the records give", ErrCorrupt, si.path, si.footer.Offset)
 	}
-	if sec, ok := si.footer.Sections[index.SectionPostings]; ok && !bytes.Equal(sec, post.Marshal()) {
+	if sec, ok := si.footer.Sections[index.SectionPostings]; ok && !bytes.Equal(sec, post.MarshalVersion(index.VersionOf(sec))) {
 		return fmt.Errorf("%w: %s offset %d: the footer's postings differ from those the records give", ErrCorrupt, si.path, si.footer.SectionOffsets[index.SectionPostings])
 	}
 	return nil

@@ -117,6 +117,36 @@ func (si *segInfo) readSpan(sp segment.Span, sc *segment.Scratch) ([]segment.Ent
 	return entries, nil
 }
 
+// readSpanFrom reads the records of one span from time from on, as many as
+// want of them (segment.Reader.ReadSpanFrom), with sc's buffers.
+func (si *segInfo) readSpanFrom(sp segment.Span, from int64, want int, sc *segment.Scratch) ([]segment.Entry, bool, error) {
+	r, err := si.files.acquire(si)
+	if err != nil {
+		return nil, false, err
+	}
+	defer si.files.release(si)
+	entries, more, err := r.ReadSpanFrom(sp, from, want, sc)
+	if err != nil {
+		return nil, false, corruptOr(err)
+	}
+	return entries, more, nil
+}
+
+// readBlockInfo returns what the blocks of one span hold, from their
+// checked headers (segment.Reader.ReadBlockInfo), with sc's buffers.
+func (si *segInfo) readBlockInfo(sp segment.Span, sc *segment.Scratch) ([]segment.BlockInfo, error) {
+	r, err := si.files.acquire(si)
+	if err != nil {
+		return nil, err
+	}
+	defer si.files.release(si)
+	bs, err := r.ReadBlockInfo(sp, sc)
+	if err != nil {
+		return nil, corruptOr(err)
+	}
+	return bs, nil
+}
+
 // closeReader closes the segment's reader, if open (Close, a failed Open).
 func (si *segInfo) closeReader() { si.files.closeReader(si) }
 

@@ -17,9 +17,77 @@ import (
 // postings (segment/FORMAT.md, "Postings"). Wire constant: do not change.
 const SectionPostings = 4
 
-// PostingsVersion is the version of section 4 this package writes and
-// reads. Wire constant.
-const PostingsVersion = 1
+// PostingsVersion is the version of section 4 this package writes; it
+// reads versions 1 and 2 (they differ only in the hashed fields' entries:
+// an 8-bit fingerprint in version 1, as many bits as the ordinal leaves
+// in version 2). Wire constant.
+const PostingsVersion = 2
+
+// VersionOf returns the postings version section sec claims when this
+// package can write it (1 or 2), or PostingsVersion: a reader that rebuilds
+// a section to compare (vellum verify) rebuilds it in the version it found.
+func VersionOf(sec []byte) byte {
+	if len(sec) > 0 && (sec[0] == 1 || sec[0] == 2) {
+		return sec[0]
+	}
+	return PostingsVersion
+}
+
+// entryFmt is the layout of a section's hashed entries: each is stride
+// (1 + w) bytes, a little-endian integer holding an ordinal of ob bits and
+// a fingerprint of fb bits. Version 1: the fingerprint is the low byte and
+// the ordinal the w bytes above it. Version 2: the ordinal is the low ob =
+// max(1, bits.Len(records − 1)) bits, and the fingerprint the fb = 8·(1 + w)
+// − ob bits above (14 bits for the 217,000 records of a 64 MiB segment of
+// benchmark records).
+type entryFmt struct {
+	v2     bool
+	stride int
+	ob, fb uint
+}
+
+func newEntryFmt(version byte, w int, records uint32) entryFmt {
+	f := entryFmt{v2: version >= 2, stride: 1 + w}
+	if !f.v2 {
+		f.ob, f.fb = uint(8*w), 8
+		return f
+	}
+	f.ob = 1
+	if records > 1 {
+		f.ob = uint(bits.Len32(records - 1))
+	}
+	f.fb = uint(8*f.stride) - f.ob
+	return f
+}
+
+// fingerprint returns the fingerprint of hash h in a table of k bucket
+// bits: the fb bits after the bucket's.
+func (f entryFmt) fingerprint(h uint64, k int) uint64 {
+	return h >> (64 - uint(k) - f.fb) & (1<<f.fb - 1)
+}
+
+// get returns the fingerprint and ordinal of the entry at the start of b.
+func (f entryFmt) get(b []byte) (fp uint64, ord uint32) {
+	var x uint64
+	for i := range f.stride {
+		x |= uint64(b[i]) << (8 * i)
+	}
+	if !f.v2 {
+		return x & 0xff, uint32(x >> 8)
+	}
+	return x >> f.ob, uint32(x & (1<<f.ob - 1))
+}
+
+// put writes an entry at the start of b.
+func (f entryFmt) put(b []byte, fp uint64, ord uint32) {
+	x := fp | uint64(ord)<<8
+	if f.v2 {
+		x = uint64(ord) | fp<<f.ob
+	}
+	for i := range f.stride {
+		b[i] = byte(x >> (8 * i))
+	}
+}
 
 // Postings field ids. Wire constants: do not change. Fields 1 to 7 are
 // exact (stored with their values), 8 and 9 hashed.
@@ -549,10 +617,17 @@ func (b *PostingsBuilder) Lookup(field byte, v string) List {
 	return List{}
 }
 
-// Marshal encodes the postings of the records added so far as section 4.
-// It sizes every list first, so that the section is written once into a
-// buffer of its exact size.
-func (b *PostingsBuilder) Marshal() []byte {
+// Marshal encodes the postings of the records added so far as section 4
+// (version PostingsVersion). It sizes every list first, so that the
+// section is written once into a buffer of its exact size.
+func (b *PostingsBuilder) Marshal() []byte { return b.MarshalVersion(PostingsVersion) }
+
+// MarshalVersion is Marshal in version 1 or 2 (any other: 2), so that a
+// section of an older version can be rebuilt and compared.
+func (b *PostingsBuilder) MarshalVersion(version byte) []byte {
+	if version != 1 {
+		version = 2
+	}
 	keys := make([]*bkey, 0, len(b.keys))
 	for i := range b.keys {
 		if len(b.keys[i].ords) > 0 { // a key carried over by Next, not seen since
@@ -603,7 +678,8 @@ func (b *PostingsBuilder) Marshal() []byte {
 	}
 	le := binary.LittleEndian
 	out := make([]byte, 0, headLen+dataLen)
-	out = append(out, PostingsVersion, w, 0, 0)
+	out = append(out, version, w, 0, 0)
+	ef := newEntryFmt(version, int(w), b.n)
 	out = le.AppendUint32(out, b.n)
 	out = le.AppendUint32(out, uint32(len(keys)))
 	off := 0
@@ -656,8 +732,7 @@ func (b *PostingsBuilder) Marshal() []byte {
 			bkt := bucketOf(h, k)
 			p := int(pos[bkt]) * stride
 			pos[bkt]++
-			ent[p] = fingerprint(h, k)
-			putOrd(ent[p+1:], ords[j], int(w))
+			ef.put(ent[p:], ef.fingerprint(h, k), ords[j])
 		}
 		hd := out[hashedAt+14*i:]
 		hd[0], hd[1] = byte(FieldSession+i), byte(k)
@@ -688,22 +763,6 @@ func bucketOf(h uint64, k int) uint32 {
 		return 0
 	}
 	return uint32(h >> (64 - k))
-}
-
-func fingerprint(h uint64, k int) byte { return byte(h >> (56 - k)) }
-
-func putOrd(b []byte, o uint32, w int) {
-	for i := range w {
-		b[i] = byte(o >> (8 * i))
-	}
-}
-
-func getOrd(b []byte, w int) uint32 {
-	var o uint32
-	for i := range w {
-		o |= uint32(b[i]) << (8 * i)
-	}
-	return o
 }
 
 func appendDeltas(b []byte, ords []uint32) []byte {
@@ -785,7 +844,12 @@ func (l *List) AppendRange(dst []uint32, lo, hi uint32) []uint32 {
 		return dst
 	}
 	if l.bits != nil {
-		for i, by := range l.bits {
+		i0 := 0
+		if lo > l.base {
+			i0 = min(int((lo-l.base)/8), len(l.bits))
+		}
+		for i, by := range l.bits[i0:] {
+			i += i0
 			for by != 0 {
 				j := bits.TrailingZeros8(by)
 				by &= by - 1
@@ -823,16 +887,19 @@ func Union(lists []List) List {
 // Intersect returns the ordinals in [lo, hi) that every list holds,
 // ascending. The shortest list drives; the others are probed. No lists
 // means no constraint is not allowed: it returns nil.
-func Intersect(lists []List, lo, hi uint32) []uint32 {
+func Intersect(lists []List, lo, hi uint32) []uint32 { return IntersectAppend(nil, lists, lo, hi) }
+
+// IntersectAppend is Intersect appending to dst, so that a caller that
+// intersects a range at a time reuses one buffer.
+func IntersectAppend(dst []uint32, lists []List, lo, hi uint32) []uint32 {
 	if len(lists) == 0 || lo >= hi {
-		return nil
+		return dst
 	}
 	if len(lists) == 1 {
-		return lists[0].AppendRange(nil, lo, hi)
+		return lists[0].AppendRange(dst, lo, hi)
 	}
-	var out []uint32
-	intersect(lists, lo, hi, func(o uint32) { out = append(out, o) })
-	return out
+	intersect(lists, lo, hi, func(o uint32) { dst = append(dst, o) })
+	return dst
 }
 
 // ReadAt reads len(b) bytes at off of the file a Postings was parsed from,
@@ -845,6 +912,7 @@ type ReadAt func(b []byte, off int64) error
 type Postings struct {
 	records uint32
 	w       int
+	ef      entryFmt
 	// The exact fields' key table, sorted by field then value as stored:
 	// keys holds the values back to back, ents their ends and lists in
 	// the same order, and field f's keys are ents[fields[f]:fields[f+1]],
@@ -911,8 +979,8 @@ func ParsePostings(b []byte, records uint64) (*Postings, error) {
 	if len(b) < 12 {
 		return nil, postingsErr("%d bytes, shorter than its header", len(b))
 	}
-	if b[0] != PostingsVersion {
-		return nil, postingsErr("version %d, this build reads %d", b[0], PostingsVersion)
+	if b[0] != 1 && b[0] != 2 {
+		return nil, postingsErr("version %d, this build reads 1 and 2", b[0])
 	}
 	w := int(b[1])
 	if w != 3 && w != 4 || b[2] != 0 || b[3] != 0 {
@@ -925,6 +993,7 @@ func ParsePostings(b []byte, records uint64) (*Postings, error) {
 	if w == 3 && p.records > 1<<24 {
 		return nil, postingsErr("3-byte ordinals for %d records", p.records)
 	}
+	p.ef = newEntryFmt(b[0], w, p.records)
 	nk := le.Uint32(b[8:])
 	pos := 12
 	uv := func() (uint64, bool) {
@@ -1160,19 +1229,21 @@ func (p *Postings) lookupHashed(read ReadAt, field byte, v string) (List, error)
 	if lo == hi {
 		return List{candidates: true}, nil
 	}
-	stride := 1 + p.w
+	stride := p.ef.stride
 	b := make([]byte, int(hi-lo)*stride)
 	if err := read(b, p.base+hr.entOff+int64(lo)*int64(stride)); err != nil {
 		return List{}, err
 	}
-	fp := fingerprint(h, hr.k)
+	fp := p.ef.fingerprint(h, hr.k)
 	var out []uint32
+	prev := uint32(0)
 	for i := 0; i < len(b); i += stride {
-		o := getOrd(b[i+1:], p.w)
-		if o >= p.records || i > 0 && o <= getOrd(b[i+1-stride:], p.w) {
+		efp, o := p.ef.get(b[i:])
+		if o >= p.records || i > 0 && o <= prev {
 			return List{}, postingsErr("hashed field %d bucket %d: ordinal %d out of range or order", field, bk, o)
 		}
-		if b[i] == fp {
+		prev = o
+		if efp == fp {
 			out = append(out, o)
 		}
 	}

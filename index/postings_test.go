@@ -88,21 +88,35 @@ func bytesReader(sec []byte) ReadAt {
 // every list, from the builder and from the encoded section, against a
 // scan of the records: exact fields exactly, hashed fields as a superset.
 func TestPostingsMatchNaive(t *testing.T) {
-	for _, n := range []int{1, 17, 300, 5000} {
-		t.Run(fmt.Sprintf("records=%d", n), func(t *testing.T) {
+	for _, version := range []byte{1, 2} {
+		for _, n := range []int{1, 17, 300, 5000} {
+			t.Run(fmt.Sprintf("version=%d/records=%d", version, n), func(t *testing.T) {
+				testPostingsMatchNaive(t, version, n)
+			})
+		}
+	}
+}
+
+func testPostingsMatchNaive(t *testing.T, version byte, n int) {
+	{
+		{
 			rng := rand.New(rand.NewPCG(uint64(n), 9))
 			recs := postRecs(rng, n)
 			var b PostingsBuilder
 			for i := range recs {
 				b.Add(&recs[i])
 			}
-			sec := b.Marshal()
+			sec := b.MarshalVersion(version)
+			if sec[0] != version {
+				t.Fatalf("section version %d, want %d", sec[0], version)
+			}
 			p, err := ParsePostings(sec, uint64(n))
 			if err != nil {
 				t.Fatal(err)
 			}
 			p.SetBase(0)
 			read := bytesReader(sec)
+			cache := NewCache(1 << 20)
 			check := func(field byte, value string) {
 				want := naive(recs, field, value)
 				fromB := b.Lookup(field, value)
@@ -110,7 +124,14 @@ func TestPostingsMatchNaive(t *testing.T) {
 				if err != nil {
 					t.Fatalf("field %d %q: %v", field, value, err)
 				}
-				for name, l := range map[string]List{"builder": fromB, "section": fromP} {
+				fromC, err := p.LookupCached(read, cache, field, value)
+				if err != nil {
+					t.Fatalf("field %d %q, cached: %v", field, value, err)
+				}
+				if field >= FieldSession && !slices.Equal(fromC.AppendRange(nil, 0, uint32(n)), fromP.AppendRange(nil, 0, uint32(n))) {
+					t.Fatalf("field %d %q: the cached fingerprints give other candidates than the section", field, value)
+				}
+				for name, l := range map[string]List{"builder": fromB, "section": fromP, "cached": fromC} {
 					got := l.AppendRange(nil, 0, uint32(n))
 					if field >= FieldSession {
 						if !l.Candidates() {
@@ -185,10 +206,62 @@ func TestPostingsMatchNaive(t *testing.T) {
 			for i := range recs {
 				b2.Add(&recs[i])
 			}
-			if !bytes.Equal(b2.Marshal(), sec) {
+			if !bytes.Equal(b2.MarshalVersion(version), sec) {
 				t.Fatal("postings are not deterministic")
 			}
-		})
+		}
+	}
+}
+
+// TestPostingsFingerprintBits: version 2 keeps as many fingerprint bits as
+// the ordinal leaves in an entry of the same size as version 1's, so that a
+// value a segment lacks matches an entry far less often (version 1: about
+// one segment in sixteen, each costing the reader a block).
+func TestPostingsFingerprintBits(t *testing.T) {
+	const n = 70_000
+	rng := rand.New(rand.NewPCG(70, 7))
+	recs := postRecs(rng, n)
+	var b PostingsBuilder
+	for i := range recs {
+		b.Add(&recs[i])
+	}
+	false1 := 0
+	var sizes []int
+	for _, version := range []byte{1, 2} {
+		sec := b.MarshalVersion(version)
+		sizes = append(sizes, len(sec))
+		p, err := ParsePostings(sec, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.SetBase(0)
+		read, cache := bytesReader(sec), NewCache(1<<20)
+		falses := 0
+		for i := range 4000 {
+			l, err := p.LookupCached(read, cache, FieldTrace, fmt.Sprintf("absent-%d", i))
+			if err != nil {
+				t.Fatal(err)
+			}
+			falses += l.Len()
+		}
+		// 8 to 16 entries a bucket (here about 8.5): 4000 lookups match
+		// about 130 entries by an 8-bit fingerprint, and about 1 by the
+		// 15 bits of version 2 at 70,000 records.
+		t.Logf("version %d: %d entries matched by 4000 absent values", version, falses)
+		switch version {
+		case 1:
+			false1 = falses
+			if falses < 60 {
+				t.Fatalf("version 1 matched %d entries, about 130 expected", falses)
+			}
+		case 2:
+			if falses > 20 || falses*10 > false1 {
+				t.Fatalf("version 2 matched %d entries (version 1: %d)", falses, false1)
+			}
+		}
+	}
+	if sizes[0] != sizes[1] {
+		t.Fatalf("version 1 section %d bytes, version 2 %d", sizes[0], sizes[1])
 	}
 }
 
@@ -201,7 +274,12 @@ func TestPostingsCorrupt(t *testing.T) {
 	for i := range recs {
 		b.Add(&recs[i])
 	}
-	sec := b.Marshal()
+	for _, version := range []byte{1, 2} {
+		testPostingsCorrupt(t, rng, b.MarshalVersion(version), recs)
+	}
+}
+
+func testPostingsCorrupt(t *testing.T, rng *rand.Rand, sec []byte, recs []Values) {
 	if _, err := ParsePostings(sec, 401); !errors.Is(err, ErrPostingsCorrupt) {
 		t.Fatalf("record count mismatch: %v", err)
 	}
@@ -250,6 +328,7 @@ func FuzzPostings(f *testing.F) {
 			b.Add(&recs[i])
 		}
 		f.Add(b.Marshal(), uint32(n))
+		f.Add(b.MarshalVersion(1), uint32(n))
 	}
 	f.Fuzz(func(t *testing.T, sec []byte, n uint32) {
 		p, err := ParsePostings(sec, uint64(n))

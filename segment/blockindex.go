@@ -165,6 +165,7 @@ func (bi *blockIndex) spanBlocks(i int, s Span, out []blockRef) []blockRef {
 func (r *Reader) readIndexed(i int, s Span, seqs []uint64, sc *Scratch) ([]Entry, error) {
 	sc.refs = r.blocks.spanBlocks(i, s, sc.refs)
 	out := sc.entries[:0]
+	want := seqs // the seqs not yet passed, for readWanted
 	nb := 0
 	refs := sc.refs
 	for len(refs) > 0 && len(seqs) > 0 {
@@ -197,23 +198,20 @@ func (r *Reader) readIndexed(i int, s Span, seqs []uint64, sc *Scratch) ([]Entry
 		}
 		for _, ref := range refs[:run] {
 			fb := b[ref.off-start : ref.end-start]
-			if nb == len(sc.blocks) {
-				sc.blocks = append(sc.blocks, nil)
+			for len(want) > 0 && want[0] < ref.firstSeq {
+				want = want[1:]
 			}
-			h, payload, _, err := decodeBlock(r.path, fb, ref.off, &r.opts, sc.blocks[nb], r.dict)
-			if err != nil {
+			var rawLen uint32
+			if len(fb) >= BlockHeaderSize {
+				var h blockHeader
+				h.parse(fb)
+				rawLen = h.rawLen
+			}
+			var err error
+			if out, _, err = r.readWanted(fb, ref.off, ref.firstSeq, ref.count, rawLen, want, sc, nb, out); err != nil {
 				return nil, err
-			}
-			if h.codec != CodecNone {
-				sc.blocks[nb] = payload[:0]
 			}
 			nb++
-			if h.firstSeq != ref.firstSeq || h.count != ref.count {
-				return nil, corrupt(r.path, ref.off, ref.firstSeq, "block holds seq %d..+%d, the block index says %d..+%d", h.firstSeq, h.count, ref.firstSeq, ref.count)
-			}
-			if out, err = parseEntries(r.path, ref.off, &h, payload, &r.opts, out); err != nil {
-				return nil, err
-			}
 		}
 		refs = refs[run:]
 	}

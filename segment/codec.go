@@ -2,6 +2,7 @@ package segment
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"sync"
@@ -155,4 +156,39 @@ func grow(b []byte, n int) []byte {
 		b = nb
 	}
 	return b[:len(b)+n]
+}
+
+// s2DecodePrefix decodes a prefix of S2 block stored (rawLen bytes in all)
+// holding at least its first want bytes, into buf (with dict, when not nil:
+// a codec 3 block), and reports whether it did: a block whose elements do not parse, or whose prefix would be most
+// of it, is left to decompress (which reports what is wrong). It rewrites
+// the block's length header in stored for the decoder, and puts it back.
+func s2DecodePrefix(buf, stored []byte, rawLen, want int, dict *s2.Dict) ([]byte, bool) {
+	hdr, cut, out, ok := s2Cut(stored, want)
+	if !ok || out >= rawLen || out > rawLen*7/8 {
+		return nil, false
+	}
+	var saved, v [binary.MaxVarintLen32]byte
+	nv := binary.PutUvarint(v[:], uint64(out)) // no longer than the header: out < rawLen
+	if nv > hdr {
+		return nil, false
+	}
+	copy(saved[:], stored[:hdr])
+	start := hdr - nv
+	copy(stored[start:], v[:nv])
+	if cap(buf) < out {
+		buf = make([]byte, rawLen)
+	}
+	var payload []byte
+	var err error
+	if dict != nil {
+		payload, err = dict.Decode(buf[:out], stored[start:cut])
+	} else {
+		payload, err = s2.Decode(buf[:out], stored[start:cut])
+	}
+	copy(stored, saved[:hdr])
+	if err != nil || len(payload) != out {
+		return nil, false
+	}
+	return payload, true
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sort"
 	"sync"
 	"sync/atomic"
 
@@ -352,6 +353,19 @@ func (r *Reader) ReadSpanScratch(s Span, sc *Scratch) ([]Entry, error) {
 // A dictionary block (block codec CodecS2Dict) gets its dictionary from
 // dict, called only for one.
 func decodeBlock(path string, b []byte, off int64, o *Options, buf []byte, dict func() (*s2.Dict, error)) (blockHeader, []byte, int, error) {
+	return decodeBlockUpTo(path, b, off, o, buf, dict, 0)
+}
+
+// decodeBlockUpTo is decodeBlock, but of an S2 block (codec 1, or 3 with
+// the segment's dictionary) it may
+// decompress only a prefix of the payload that holds at least its first
+// want bytes (want 0: all of it), to the first element boundary after
+// them; the caller tells a prefix by its length (below the header's raw
+// length) and parses it with parsePrefix. The CRC is checked over the
+// whole stored payload first. To decode a prefix it rewrites, in b, the
+// payload's length header, and puts it back before returning: b must be
+// the caller's own buffer.
+func decodeBlockUpTo(path string, b []byte, off int64, o *Options, buf []byte, dict func() (*s2.Dict, error), want int) (blockHeader, []byte, int, error) {
 	var h blockHeader
 	if len(b) < BlockHeaderSize {
 		return h, nil, 0, corrupt(path, off, 0, "truncated block header (%d bytes)", len(b))
@@ -389,6 +403,11 @@ func decodeBlock(path string, b []byte, off int64, o *Options, buf []byte, dict 
 			return h, nil, 0, err
 		}
 	}
+	if (h.codec == CodecS2 || h.codec == CodecS2Dict && d != nil) && want > 0 && want < int(h.rawLen)*3/4 {
+		if payload, ok := s2DecodePrefix(buf, b[BlockHeaderSize:n], int(h.rawLen), want, d); ok {
+			return h, payload, n, nil
+		}
+	}
 	payload, err := decompress(h.codec, buf, b[BlockHeaderSize:n], int(h.rawLen), d)
 	if err != nil {
 		return h, nil, 0, corrupt(path, off, h.firstSeq, "block payload: %v", err)
@@ -402,10 +421,25 @@ const MinEncodedRecord = 26 + 12 + 1 + 8 + 3 + 2
 // parseEntries splits a block payload into entries, checking the framing
 // against the block header, and appends them to out.
 func parseEntries(path string, off int64, h *blockHeader, p []byte, o *Options, out []Entry) ([]Entry, error) {
+	return parseRecords(path, off, h, p, o, out, false)
+}
+
+// parsePrefix is parseEntries of a prefix of a block's payload (see
+// decodeBlockUpTo): it appends the entries of the records the prefix holds
+// whole, with every check parseEntries makes of them, and stops at the
+// first record the prefix cuts.
+func parsePrefix(path string, off int64, h *blockHeader, p []byte, o *Options, out []Entry) ([]Entry, error) {
+	return parseRecords(path, off, h, p, o, out, true)
+}
+
+func parseRecords(path string, off int64, h *blockHeader, p []byte, o *Options, out []Entry, prefix bool) ([]Entry, error) {
 	prev := h.prevMAC
 	seq := h.firstSeq
 	t := h.firstTime
 	for i := uint32(0); i < h.count; i++ {
+		if prefix && !wholeRecord(p, o) {
+			return out, nil
+		}
 		n, k := binary.Uvarint(p)
 		if k <= 0 {
 			return out, corrupt(path, off, seq, "bad record length varint in block")
@@ -438,7 +472,7 @@ func parseEntries(path string, off int64, h *blockHeader, p []byte, o *Options, 
 		prev = mac
 		seq++
 	}
-	if len(p) != 0 {
+	if len(p) != 0 && !prefix {
 		return out, corrupt(path, off, seq, "%d bytes after the block's last record", len(p))
 	}
 	if t != h.lastTime {
@@ -447,11 +481,215 @@ func parseEntries(path string, off int64, h *blockHeader, p []byte, o *Options, 
 	return out, nil
 }
 
+// wholeRecord reports whether p starts with a whole record (its length,
+// bytes and MAC) or with something that is not one (which the parser
+// then reports), rather than with a record a prefix cut short.
+func wholeRecord(p []byte, o *Options) bool {
+	n, k := binary.Uvarint(p)
+	switch {
+	case k < 0 || n == 0 || n > uint64(o.MaxRecordSize):
+		return true // not a record: corrupt, reported by the parser
+	case k == 0:
+		return false // the varint runs past the prefix (or p is empty)
+	}
+	return uint64(len(p)-k) >= n+vellum.MACSize
+}
+
+// BlockInfo is what a block frame's header says of its records.
+type BlockInfo struct {
+	FirstSeq            uint64
+	Count               uint32
+	FirstTime, LastTime int64 // receipt times of its first and last records
+}
+
+// ReadBlockInfo reads span s and returns what each of its blocks holds,
+// from their headers, each checked against its CRC (which covers the
+// header and the stored payload) without decompressing anything: a
+// counter whose postings are exact counts the records of a block that lies
+// inside its time range without reading them, and reads only the blocks a
+// range boundary cuts.
+func (r *Reader) ReadBlockInfo(s Span, sc *Scratch) ([]BlockInfo, error) {
+	if s.Offset < HeaderSize || s.Length <= 0 || (r.footer != nil && s.Offset+s.Length > r.footer.Offset) {
+		return nil, corrupt(r.path, s.Offset, s.FirstSeq, "span of %d bytes at offset %d lies outside the data", s.Length, s.Offset)
+	}
+	if s.Length > int64(r.opts.MaxFooterSize) {
+		return nil, corrupt(r.path, s.Offset, s.FirstSeq, "span of %d bytes exceeds the read limit", s.Length)
+	}
+	if int64(cap(sc.file)) < s.Length {
+		sc.file = make([]byte, s.Length)
+	}
+	b := sc.file[:s.Length]
+	if err := r.readAt(b, s.Offset); err != nil {
+		return nil, err
+	}
+	var out []BlockInfo
+	next := s.FirstSeq
+	for p := 0; p < len(b); {
+		switch b[p] {
+		case frameCommit:
+			p += CommitSize
+			continue
+		case frameBlock:
+		default:
+			return nil, corrupt(r.path, s.Offset+int64(p), next, "frame type %#x inside a span", b[p])
+		}
+		if len(b)-p < BlockHeaderSize {
+			return nil, corrupt(r.path, s.Offset+int64(p), next, "truncated block header")
+		}
+		var h blockHeader
+		h.parse(b[p:])
+		n := BlockHeaderSize + int(h.storedLen)
+		switch {
+		case int64(h.storedLen) > int64(len(b)-p-BlockHeaderSize):
+			return nil, corrupt(r.path, s.Offset+int64(p), next, "block payload of %d bytes runs past the end of the data", h.storedLen)
+		case crcUpdate(crc(b[p:p+72]), b[p+BlockHeaderSize:p+n]) != h.crc:
+			return nil, corrupt(r.path, s.Offset+int64(p), next, "block CRC %08x does not match its bytes", h.crc)
+		case h.firstSeq != next || h.count == 0 || h.lastTime < h.firstTime:
+			return nil, corrupt(r.path, s.Offset+int64(p), next, "block header: seq %d (%d expected), %d records, times %d..%d", h.firstSeq, next, h.count, h.firstTime, h.lastTime)
+		}
+		out = append(out, BlockInfo{FirstSeq: h.firstSeq, Count: h.count, FirstTime: h.firstTime, LastTime: h.lastTime})
+		next += uint64(h.count)
+		p += n
+	}
+	if next != s.FirstSeq+uint64(s.Count) {
+		return nil, corrupt(r.path, s.Offset, s.FirstSeq, "span holds %d records, index says %d", next-s.FirstSeq, s.Count)
+	}
+	return out, nil
+}
+
+// ReadSpanFrom reads span s like ReadSpanScratch for a reader that wants
+// its records in order from receipt time from on, and at most want of
+// them (want ≤ 0: all of them): it skips the blocks that end before from,
+// and stops once it has decoded want records at or after from, of an S2
+// block decompressing only as far as they reach. more reports whether
+// records after the last entry returned were left unread (a caller that
+// needs more calls again from the last entry's time plus one: receipt
+// times increase with seq). The entries of the first block read may
+// include records before from. Links between blocks are checked only
+// between blocks read in a row.
+func (r *Reader) ReadSpanFrom(s Span, from int64, want int, sc *Scratch) (entries []Entry, more bool, err error) {
+	if s.Offset < HeaderSize || s.Length <= 0 || (r.footer != nil && s.Offset+s.Length > r.footer.Offset) {
+		return nil, false, corrupt(r.path, s.Offset, s.FirstSeq, "span of %d bytes at offset %d lies outside the data", s.Length, s.Offset)
+	}
+	if s.Length > int64(r.opts.MaxFooterSize) {
+		return nil, false, corrupt(r.path, s.Offset, s.FirstSeq, "span of %d bytes exceeds the read limit", s.Length)
+	}
+	if int64(cap(sc.file)) < s.Length {
+		sc.file = make([]byte, s.Length)
+	}
+	b := sc.file[:s.Length]
+	if err := r.readAt(b, s.Offset); err != nil {
+		return nil, false, err
+	}
+	out := sc.entries[:0]
+	next := s.FirstSeq
+	nb, got := 0, 0
+	linked := false // the previous block was read whole, right before this one
+	for p := 0; p < len(b); {
+		switch b[p] {
+		case frameCommit:
+			p += CommitSize
+			continue
+		case frameBlock:
+		default:
+			return nil, false, corrupt(r.path, s.Offset+int64(p), next, "frame type %#x inside a span", b[p])
+		}
+		if len(b)-p < BlockHeaderSize {
+			return nil, false, corrupt(r.path, s.Offset+int64(p), next, "truncated block header")
+		}
+		if want > 0 && got >= want {
+			sc.entries = out
+			return out, true, nil
+		}
+		var h blockHeader
+		h.parse(b[p:])
+		if h.firstSeq != next {
+			return nil, false, corrupt(r.path, s.Offset+int64(p), next, "block starts at seq %d, seq %d expected", h.firstSeq, next)
+		}
+		if h.lastTime < from {
+			if int64(h.storedLen) > int64(len(b)-p-BlockHeaderSize) {
+				return nil, false, corrupt(r.path, s.Offset+int64(p), next, "block payload of %d bytes runs past the end of the data", h.storedLen)
+			}
+			p += BlockHeaderSize + int(h.storedLen)
+			next += uint64(h.count)
+			linked = false
+			continue
+		}
+		if nb == len(sc.blocks) {
+			sc.blocks = append(sc.blocks, nil)
+		}
+		// How far into the block the records wanted reach: those before
+		// from (by time, assumed even across the block) and want − got
+		// more, with the margin readWanted takes.
+		wantBytes := 0
+		if want > 0 && h.count > 0 && h.lastTime > h.firstTime {
+			before := uint64(0)
+			if from > h.firstTime {
+				before = uint64(float64(from-h.firstTime) / float64(h.lastTime-h.firstTime) * float64(h.count))
+			}
+			avg := uint64(h.rawLen / h.count)
+			wantBytes = int(min(uint64(h.rawLen), (before+uint64(want-got)+2)*avg+uint64(h.rawLen/16)))
+		}
+		h, payload, n, err := decodeBlockUpTo(r.path, b[p:], s.Offset+int64(p), &r.opts, sc.blocks[nb], r.dict, wantBytes)
+		if err != nil {
+			return nil, false, err
+		}
+		if h.codec != CodecNone {
+			sc.blocks[nb] = payload[:0]
+		}
+		if linked && len(out) > 0 && out[len(out)-1].MAC != h.prevMAC {
+			return nil, false, corrupt(r.path, s.Offset+int64(p), next, "block's prev MAC does not match the previous record's MAC")
+		}
+		n0 := len(out)
+		whole := len(payload) == int(h.rawLen)
+		if !whole {
+			if out, err = parsePrefix(r.path, s.Offset+int64(p), &h, payload, &r.opts, out); err != nil {
+				return nil, false, err
+			}
+			if c := countFrom(out[n0:], from); got+c >= want && len(out) > n0 {
+				got += c
+				sc.entries = out
+				return out, true, nil // the rest of this block is unread
+			}
+			// The margin fell short: decode the whole block.
+			out = out[:n0]
+			if h, payload, n, err = decodeBlock(r.path, b[p:], s.Offset+int64(p), &r.opts, sc.blocks[nb], r.dict); err != nil {
+				return nil, false, err
+			}
+			if h.codec != CodecNone {
+				sc.blocks[nb] = payload[:0]
+			}
+		}
+		nb++
+		if out, err = parseEntries(r.path, s.Offset+int64(p), &h, payload, &r.opts, out); err != nil {
+			return nil, false, err
+		}
+		got += countFrom(out[n0:], from)
+		linked = true
+		next += uint64(h.count)
+		p += n
+	}
+	sc.entries = out
+	if next != s.FirstSeq+uint64(s.Count) {
+		return nil, false, corrupt(r.path, s.Offset, s.FirstSeq, "span holds %d records, index says %d", next-s.FirstSeq, s.Count)
+	}
+	return out, false, nil
+}
+
+// countFrom returns how many of es have a receipt time at or after from.
+func countFrom(es []Entry, from int64) int {
+	i := sort.Search(len(es), func(i int) bool { return es[i].Time >= from })
+	return len(es) - i
+}
+
 // ReadBlocks reads span s like ReadSpanScratch, but decodes only the block
 // frames that hold at least one of seqs (ascending): a reader that knows
 // which records it wants (from postings) decompresses and checks only
-// their blocks. It returns every entry of those blocks, in order; links
-// between blocks are not checked, since blocks in between are skipped.
+// their blocks. It returns the entries of those blocks, in order, each
+// block's at least up to the last of seqs it holds: an S2 block (codec 1)
+// whose wanted records lie in its first part is decompressed only that far
+// (its CRC is still checked over all of it). Links between blocks are not
+// checked, since blocks in between are skipped.
 func (r *Reader) ReadBlocks(s Span, seqs []uint64, sc *Scratch) ([]Entry, error) {
 	if s.Offset < HeaderSize || s.Length <= 0 || (r.footer != nil && s.Offset+s.Length > r.footer.Offset) {
 		return nil, corrupt(r.path, s.Offset, s.FirstSeq, "span of %d bytes at offset %d lies outside the data", s.Length, s.Offset)
@@ -503,23 +741,66 @@ func (r *Reader) ReadBlocks(s Span, seqs []uint64, sc *Scratch) ([]Entry, error)
 			next = end
 			continue
 		}
-		if nb == len(sc.blocks) {
-			sc.blocks = append(sc.blocks, nil)
-		}
-		h, payload, n, err := decodeBlock(r.path, b[p:], s.Offset+int64(p), &r.opts, sc.blocks[nb], r.dict)
-		if err != nil {
+		var n int
+		var err error
+		if out, n, err = r.readWanted(b[p:], s.Offset+int64(p), next, h.count, h.rawLen, seqs, sc, nb, out); err != nil {
 			return nil, err
-		}
-		if h.codec != CodecNone {
-			sc.blocks[nb] = payload[:0]
 		}
 		nb++
-		if out, err = parseEntries(r.path, s.Offset+int64(p), &h, payload, &r.opts, out); err != nil {
-			return nil, err
-		}
 		next = end
 		p += n
 	}
 	sc.entries = out
 	return out, nil
+}
+
+// readWanted decodes the block frame at the start of fb (file offset off)
+// into sc.blocks[nb], a block that should hold count records from seq
+// first, and appends its entries to out, at least up to the last of seqs
+// (ascending, the first of them in this block) it holds: of an S2 block,
+// only the payload up to that record and a margin (records differ in size)
+// is decompressed, when that is well short of all of it (rawLen, as the
+// caller read it, guides only). It returns the frame's length.
+func (r *Reader) readWanted(fb []byte, off int64, first uint64, count, rawLen uint32, seqs []uint64, sc *Scratch, nb int, out []Entry) ([]Entry, int, error) {
+	if nb == len(sc.blocks) {
+		sc.blocks = append(sc.blocks, nil)
+	}
+	last := 0
+	for last+1 < len(seqs) && seqs[last+1] < first+uint64(count) {
+		last++
+	}
+	want := 0
+	if count > 0 && seqs[last] >= first {
+		avg := uint64(rawLen / count)
+		want = int(min(uint64(rawLen), (seqs[last]-first+2)*avg+uint64(rawLen/16)))
+	}
+	h, payload, n, err := decodeBlockUpTo(r.path, fb, off, &r.opts, sc.blocks[nb], r.dict, want)
+	if err != nil {
+		return out, 0, err
+	}
+	if h.codec != CodecNone {
+		sc.blocks[nb] = payload[:0]
+	}
+	if h.firstSeq != first || h.count != count {
+		return out, 0, corrupt(r.path, off, first, "block holds seq %d..+%d, %d..+%d expected", h.firstSeq, h.count, first, count)
+	}
+	if len(payload) < int(h.rawLen) {
+		n0 := len(out)
+		if out, err = parsePrefix(r.path, off, &h, payload, &r.opts, out); err != nil {
+			return out, 0, err
+		}
+		if len(out) > n0 && out[len(out)-1].Seq >= seqs[last] {
+			return out, n, nil
+		}
+		// The margin fell short: decode the whole block.
+		out = out[:n0]
+		if h, payload, n, err = decodeBlock(r.path, fb, off, &r.opts, sc.blocks[nb], r.dict); err != nil {
+			return out, 0, err
+		}
+		if h.codec != CodecNone {
+			sc.blocks[nb] = payload[:0]
+		}
+	}
+	out, err = parseEntries(r.path, off, &h, payload, &r.opts, out)
+	return out, n, err
 }

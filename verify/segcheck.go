@@ -452,7 +452,7 @@ func (c *segCheck) checkPostings(ft *segment.Footer) {
 		return
 	}
 	r.postingsChecked = true
-	if uint64(c.post.Len()) != ft.Count || !bytes.Equal(sec, c.post.Marshal()) {
+	if uint64(c.post.Len()) != ft.Count || !bytes.Equal(sec, c.post.MarshalVersion(index.VersionOf(sec))) {
 		r.probs = append(r.probs, &Problem{Check: CheckPostings, File: r.name, Offset: ft.SectionOffsets[index.SectionPostings],
 			Detail: "the footer's postings (section 4) differ from those the records give: queries and counts could miss records"})
 	}
