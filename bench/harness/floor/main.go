@@ -163,9 +163,7 @@ func (c *committer) loop() {
 		if len(q) == 0 {
 			continue
 		}
-		// Block the thread, as fdatasync does (not a goroutine sleep).
-		ts := syscall.NsecToTimespec(int64(c.syncFor))
-		syscall.Nanosleep(&ts, nil)
+		blockThread(c.syncFor) // as fdatasync does (sleep_linux.go)
 		for _, ch := range q {
 			close(ch)
 		}
