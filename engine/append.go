@@ -58,9 +58,10 @@ type Prepared struct {
 type item struct {
 	// enc is the canonical encoding. It becomes the stored bytes and a
 	// Merkle leaf (tree.go): never reused once appended.
-	enc   []byte
-	dedup string     // dedupKey(tenant, event id), or "" when not deduplicated
-	keys  index.Keys // summary keys, whose hashes serve the postings too (postings.go)
+	enc       []byte
+	dedup     string     // dedupKey(tenant, event id), or "" when not deduplicated
+	dedupHash uint64     // dedupHash(dedup), computed here rather than under the committer's lock
+	keys      index.Keys // summary keys, whose hashes serve the postings too (postings.go)
 }
 
 // Len returns the number of records.
@@ -148,6 +149,7 @@ func (e *Engine) prepare(recs []vellum.Record, owned bool) (*Prepared, error) {
 		it.enc, it.keys = buf[start:len(buf):len(buf)], keysOf(r)
 		if r.EventID != "" && o.DedupEntries > 0 {
 			p.items[i].dedup = dedupKey(r.TenantID, r.EventID)
+			p.items[i].dedupHash = dedupHash(p.items[i].dedup)
 		}
 	}
 	return p, nil

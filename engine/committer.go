@@ -256,7 +256,7 @@ func (c *committer) wakeLoop() {
 // one, so it is durable when this batch is. The caller holds mu.
 func (c *committer) add(b *batch, it *item, now int64) (uint64, error) {
 	if it.dedup != "" {
-		if seq, ok := c.dedup.get(it.dedup); ok {
+		if seq, ok := c.dedup.get(it.dedup, it.dedupHash); ok {
 			return seq, nil
 		}
 	}
@@ -274,7 +274,7 @@ func (c *committer) add(b *batch, it *item, now int64) (uint64, error) {
 	b.leaves.encs = append(b.leaves.encs, it.enc)
 	b.leaves.macs = append(b.leaves.macs, mac)
 	if it.dedup != "" {
-		c.dedup.put(it.dedup, tip.Seq)
+		c.dedup.put(it.dedup, it.dedupHash, tip.Seq)
 	}
 	return tip.Seq, nil
 }

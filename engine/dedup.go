@@ -2,21 +2,33 @@ package engine
 
 import (
 	"fmt"
+	"hash/maphash"
 	"strconv"
 
 	"github.com/vellumlog/vellum"
 )
 
 type dedupEntry struct {
-	key string
-	seq uint64
+	key  string
+	hash uint64 // dedupHash(key)
+	seq  uint64
 }
 
 // dedupWindow remembers the seq of the last n (tenant, event_id) pairs so a
 // retried event is stored once. The committer guards it with its mu.
+//
+// The map is keyed by each key's 64-bit hash and points into the ring,
+// which holds the key itself: a lookup hashes nothing under the
+// committer's lock (Prepare hashed the key on the caller's goroutine) and
+// compares strings only when the hash is found, where a map keyed by the
+// string hashed it again and chased each key's bytes on every probe, a
+// cache miss at every lookup, insert and eviction (PERFORMANCE.md, "The
+// dedup window"). Two keys of one hash (about one pair in 10^9 among
+// 100,000 random keys) cannot both be in the map: the newer replaces the
+// older, which is then forgotten early, as if it had left the window.
 type dedupWindow struct {
 	max  int
-	m    map[string]uint64
+	m    map[uint64]int // key hash -> index in ring
 	ring []dedupEntry
 	next int
 }
@@ -25,7 +37,7 @@ func newDedupWindow(n int) *dedupWindow {
 	if n <= 0 {
 		return &dedupWindow{}
 	}
-	return &dedupWindow{max: n, m: make(map[string]uint64, min(n, 1<<16)), ring: make([]dedupEntry, 0, min(n, 1<<16))}
+	return &dedupWindow{max: n, m: make(map[uint64]int, min(n, 1<<16)), ring: make([]dedupEntry, 0, min(n, 1<<16))}
 }
 
 // dedupKey is the tenant's length, the tenant and the event id: no pair of
@@ -34,25 +46,40 @@ func dedupKey(tenant, eventID string) string {
 	return strconv.Itoa(len(tenant)) + ":" + tenant + eventID
 }
 
-func (d *dedupWindow) get(k string) (uint64, bool) {
-	s, ok := d.m[k]
-	return s, ok
+// dedupSeed seeds dedupHash: the window lives in memory only, so the
+// hashes need not be stable across processes.
+var dedupSeed = maphash.MakeSeed()
+
+// dedupHash is the hash the window keys k by.
+func dedupHash(k string) uint64 { return maphash.String(dedupSeed, k) }
+
+// get returns the seq stored for k, whose hash is h.
+func (d *dedupWindow) get(k string, h uint64) (uint64, bool) {
+	i, ok := d.m[h]
+	if !ok || d.ring[i].key != k {
+		return 0, false
+	}
+	return d.ring[i].seq, true
 }
 
-func (d *dedupWindow) put(k string, seq uint64) {
+// put remembers seq for k, whose hash is h and which get did not find,
+// forgetting the oldest key once the window is full.
+func (d *dedupWindow) put(k string, h uint64, seq uint64) {
 	if d.max == 0 {
 		return
 	}
-	if len(d.ring) < d.max {
-		d.ring = append(d.ring, dedupEntry{k, seq})
+	i := len(d.ring)
+	if i < d.max {
+		d.ring = append(d.ring, dedupEntry{k, h, seq})
 	} else {
-		if old := d.ring[d.next]; d.m[old.key] == old.seq {
-			delete(d.m, old.key)
+		i = d.next
+		if j, ok := d.m[d.ring[i].hash]; ok && j == i {
+			delete(d.m, d.ring[i].hash)
 		}
-		d.ring[d.next] = dedupEntry{k, seq}
+		d.ring[i] = dedupEntry{k, h, seq}
 		d.next = (d.next + 1) % d.max
 	}
-	d.m[k] = seq
+	d.m[h] = i
 }
 
 // load fills the window with the event ids of the newest records of
@@ -74,7 +101,11 @@ func (d *dedupWindow) load(s *snapshot) error {
 			return fmt.Errorf("%w: %s offset %d seq %d: %w", ErrCorrupt, si.path, en.Offset, en.Seq, err)
 		}
 		if len(f.EventID) > 0 {
-			d.put(dedupKey(string(f.TenantID), string(f.EventID)), en.Seq)
+			k := dedupKey(string(f.TenantID), string(f.EventID))
+			h := dedupHash(k)
+			if _, ok := d.get(k, h); !ok {
+				d.put(k, h, en.Seq)
+			}
 		}
 	}
 	return nil
