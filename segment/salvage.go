@@ -253,6 +253,16 @@ func EndsInTrailer(b []byte) bool {
 	return len(b) >= HeaderSize+footerPrefix+TrailerSize && string(b[len(b)-8:]) == trailerMagic
 }
 
+// TrailerCount returns the record count that b's trailer claims, without
+// checking the footer's CRC: a hint for sizing buffers, never a fact (ok is
+// false when b does not end in a trailer).
+func TrailerCount(b []byte) (n uint64, ok bool) {
+	if !EndsInTrailer(b) {
+		return 0, false
+	}
+	return binary.LittleEndian.Uint64(b[len(b)-TrailerSize+8:]), true
+}
+
 // rawHeader reads a header's fields without checking them.
 func rawHeader(b []byte) Header {
 	le := binary.LittleEndian

@@ -289,3 +289,18 @@ func TestSalvageUndecodableBlockStopsAtGarbage(t *testing.T) {
 		t.Fatal("no flip broke the block")
 	}
 }
+
+// TestTrailerCount: the count a sealed segment's trailer claims is the
+// footer's; a file that does not end in a trailer gives none, whatever
+// its length.
+func TestTrailerCount(t *testing.T) {
+	b, g, _ := salvageFixture(t, &Options{NoCompression: true, BlockSize: 1024})
+	if n, ok := TrailerCount(b); !ok || n != uint64(len(g.all)) {
+		t.Fatalf("sealed segment of %d records: TrailerCount = %d, %v", len(g.all), n, ok)
+	}
+	for _, cut := range []int{0, 8, HeaderSize, len(b) - 1} {
+		if n, ok := TrailerCount(b[:cut]); ok {
+			t.Fatalf("%d bytes of a segment: TrailerCount = %d, want none", cut, n)
+		}
+	}
+}

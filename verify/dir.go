@@ -328,6 +328,14 @@ func (v *dirVerifier) segments(nums []uint64) ([]*segResult, error) {
 				if i >= len(nums) {
 					return
 				}
+				if j := i + v.o.Workers; j < len(nums) {
+					// The segment this worker's next one will likely be.
+					pwg.Add(1)
+					go func() {
+						defer pwg.Done()
+						v.prefetch(nums[j], sizes[j])
+					}()
+				}
 				p := pool
 				if len(nums)-i >= v.o.Workers && v.o.hashBatch == 0 {
 					p = nil // enough segments left for every worker
@@ -350,6 +358,17 @@ func (v *dirVerifier) segments(nums []uint64) ([]*segResult, error) {
 		return nil, ioErr
 	}
 	return results, nil
+}
+
+// prefetch starts reading segment num into the page cache, where files are
+// mapped (see prefetchFile).
+func (v *dirVerifier) prefetch(num uint64, size int64) {
+	f, err := v.o.FS.Open(v.segPath(num))
+	if err != nil {
+		return // load reports it
+	}
+	prefetchFile(f, size)
+	f.Close()
 }
 
 // load returns a segment's bytes: mapped when possible, else read into

@@ -24,3 +24,15 @@ func mapFile(f vfs.File, size int64) ([]byte, func(), bool) {
 	_ = unix.Madvise(b, unix.MADV_SEQUENTIAL)
 	return b, func() { unix.Munmap(b) }, true
 }
+
+// prefetchFile asks the kernel to read a segment into the page cache ahead
+// of its worker (POSIX_FADV_WILLNEED starts the reads and returns), so
+// that a cold store's reads overlap the hashing of the segments before
+// it. Mapping a file whose pages are cached is then fast; faulting in a
+// mapping while its readahead is still under way is not (PERFORMANCE.md),
+// so the hint goes a whole segment ahead. Best effort: errors are ignored.
+func prefetchFile(f vfs.File, size int64) {
+	if fd, ok := f.(interface{ Fd() uintptr }); ok && size > 0 {
+		_ = unix.Fadvise(int(fd.Fd()), 0, size, unix.FADV_WILLNEED)
+	}
+}

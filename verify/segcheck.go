@@ -104,6 +104,7 @@ func (v *dirVerifier) segment(num uint64, last bool, done *atomic.Int64, buf *[]
 	hdr, herr := segment.ParseHeader(path, b)
 	r = &segResult{num: num, name: name, size: int64(len(b)), tornAt: -1}
 	c := &segCheck{v: v, r: r, progress: progress}
+	c.sizePostings(b)
 	if pool != nil {
 		c.q = &hashQueue{pool: pool, size: cmp.Or(v.o.hashBatch, hashBatchSize)}
 	}
@@ -296,6 +297,22 @@ type segCheck struct {
 	badSeqs []uint64
 }
 
+// sizePostings gives the postings builder's lists of hashed values (one
+// entry a record with a session or a trace) room for the records the
+// trailer of segment b claims, so that they do not grow by copying. The
+// count is not trusted: it is capped at one record per minPostingsHint
+// bytes of the file, so a forged trailer costs no more memory than a
+// segment of small records would; a wrong count only costs growth.
+func (c *segCheck) sizePostings(b []byte) {
+	if n, ok := segment.TrailerCount(b); ok {
+		c.post = *index.NewPostingsBuilder(int(min(n, uint64(len(b)/minPostingsHint))))
+	}
+}
+
+// minPostingsHint bounds the postings lists' initial room: one record per
+// this many bytes of segment (records of the benchmarks take ~135 bytes).
+const minPostingsHint = 64
+
 // start fixes where the segment begins and which key chains it.
 func (c *segCheck) start(h segment.Header, hdrOK bool) {
 	r, v := c.r, c.v
@@ -348,9 +365,11 @@ func (c *segCheck) breakAt(seq uint64, why string) {
 // chain and tree checks in order (fold).
 func (c *segCheck) entry(en segment.Entry) error {
 	if err := vellum.PeekFields(en.Record, &c.fields); err == nil {
+		// The summary keys' hashes serve the postings' exact fields too
+		// (AddKeyed), as the engine adds them: each value is hashed once.
 		k := index.KeysOfFields(&c.fields)
 		c.sum.Add(en.Span, &k)
-		c.post.AddFields(&c.fields)
+		c.post.AddKeyed(&c.fields, &k)
 	} else {
 		c.post.AddFields(&vellum.Fields{}) // keeps the ordinals of the records after it
 	}
