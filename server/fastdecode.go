@@ -28,7 +28,8 @@ import (
 type fastDecoder struct {
 	b     []byte
 	off   int
-	arena []byte // as eventDecoder.arena: the records' strings, never rewritten
+	arena []byte         // as eventDecoder.arena: the records' strings, never rewritten
+	sc    *ingestScratch // nil, or where the attribute maps come from
 }
 
 // fastArgsDepth bounds the nesting of tool arguments the fast path takes;
@@ -38,20 +39,53 @@ const fastArgsDepth = 64
 // fastDecodeEvents decodes body as decodeEvents would, or returns ok
 // false when it leaves the body to the jsontext path.
 func fastDecodeEvents(body []byte, opts DecodeOptions, starts *[]int, check bool) (recs []vellum.Record, ok bool) {
-	f := fastDecoder{b: body, arena: make([]byte, 0, len(body))}
+	return fastDecodeInto(nil, body, opts, starts, check)
+}
+
+// fastDecodeInto is fastDecodeEvents decoding into sc's records and arena
+// when sc is not nil (scratch.go); sc keeps the arena, and takes back the
+// records with release. When it gives up, sc's records are zero again.
+func fastDecodeInto(sc *ingestScratch, body []byte, opts DecodeOptions, starts *[]int, check bool) (recs []vellum.Record, ok bool) {
+	f := fastDecoder{b: body, sc: sc}
+	if sc != nil && cap(sc.arena) >= len(body) {
+		f.arena = sc.arena[:0]
+	} else {
+		f.arena = make([]byte, 0, len(body))
+	}
+	if sc != nil {
+		recs, sc.recs = sc.recs[:0], nil
+	}
+	recs, ok = f.events(recs, opts, starts, check)
+	if sc != nil {
+		sc.arena = f.arena[:0]
+		if !ok {
+			clear(recs[:cap(recs)])
+			sc.recs = recs[:0]
+		}
+	}
+	if !ok {
+		return nil, false
+	}
+	return recs, true
+}
+
+func (f *fastDecoder) events(recs []vellum.Record, opts DecodeOptions, starts *[]int, check bool) ([]vellum.Record, bool) {
+	body := f.b
 	f.space()
 	if f.off == len(body) {
-		return nil, false
+		return recs, false
 	}
 	array := body[f.off] == '[' && !opts.NDJSON
 	if array {
 		f.off++
 		f.space()
 	}
-	recs = make([]vellum.Record, 0, 1)
+	if cap(recs) == 0 {
+		recs = make([]vellum.Record, 0, 1)
+	}
 	for {
 		if len(recs) == opts.MaxEvents || f.off >= len(body) || body[f.off] != '{' {
-			return nil, false
+			return recs, false
 		}
 		start := f.off
 		if len(recs) < cap(recs) {
@@ -60,13 +94,14 @@ func fastDecodeEvents(body []byte, opts DecodeOptions, starts *[]int, check bool
 			recs = append(recs, vellum.Record{})
 		}
 		if !f.event(&recs[len(recs)-1]) || check && !fastChecked(&recs[len(recs)-1], opts) {
-			return nil, false
+			return recs, false
 		}
 		if rest := len(body) - f.off; len(recs) == 1 && rest > 16 {
 			// Size the slice from the first event, sparing the copies
 			// (with write barriers) of growing it record by record.
-			est := min(rest/(f.off-start)*5/4+2, opts.MaxEvents)
-			recs = append(make([]vellum.Record, 0, max(est, 1)), recs[0])
+			if est := max(min(rest/(f.off-start)*5/4+2, opts.MaxEvents), 1); cap(recs) < est {
+				recs = append(make([]vellum.Record, 0, est), recs[0])
+			}
 		}
 		if starts != nil {
 			*starts = append(*starts, start)
@@ -76,7 +111,7 @@ func fastDecodeEvents(body []byte, opts DecodeOptions, starts *[]int, check bool
 		switch {
 		case f.off == len(body):
 			if array {
-				return nil, false // no closing ]
+				return recs, false // no closing ]
 			}
 			return recs, true
 		case array && body[f.off] == ',':
@@ -88,7 +123,7 @@ func fastDecodeEvents(body []byte, opts DecodeOptions, starts *[]int, check bool
 			return recs, f.off == len(body)
 		case !array && f.off > sep: // objects of a sequence: whitespace between
 		default:
-			return nil, false
+			return recs, false
 		}
 	}
 }
@@ -358,7 +393,7 @@ func (f *fastDecoder) attributes(m *map[string]string) bool {
 			return false
 		}
 		if *m == nil {
-			*m = map[string]string{}
+			*m = f.sc.attrs()
 		}
 		(*m)[k] = v
 		if f.next('}') {

@@ -193,6 +193,25 @@ func FuzzFastDecode(f *testing.F) {
 		opts := DecodeOptions{NDJSON: ndjson, MaxEvents: 50, MaxRecordSize: 4096}
 		var fastStarts, slowStarts []int
 		got, ok := fastDecodeEvents(body, opts, &fastStarts, check)
+		// The same through a scratch that earlier requests used and
+		// released (scratch.go): one with every field and attributes,
+		// then this body itself.
+		sc := new(ingestScratch)
+		for i, b := range [][]byte{[]byte("[" + strings.Replace(everyField, `"région":"ïle"`, `"r":"ile"`, 1) + "," + issueEvent + "]"), body, body} {
+			var st []int
+			o := opts
+			if i == 0 {
+				o = DecodeOptions{MaxEvents: 50, MaxRecordSize: 4096}
+			}
+			recs, ok2 := fastDecodeInto(sc, b, o, &st, check && i > 0)
+			if i == 0 && !ok2 {
+				t.Fatal("the fast path refused the scratch's first body")
+			}
+			if i > 0 && (ok2 != ok || !reflect.DeepEqual(recs, got) || ok && !reflect.DeepEqual(st, fastStarts)) {
+				t.Fatalf("decoding into a used scratch: ok %v, want %v; records or offsets differ:\n got %+v %v\nwant %+v %v", ok2, ok, recs, st, got, fastStarts)
+			}
+			sc.reset(recs, st)
+		}
 		if !ok {
 			return
 		}
