@@ -1,9 +1,9 @@
 package server
 
 import (
-	"bytes"
 	"encoding/binary"
 	"encoding/json"
+	"math/bits"
 	"strings"
 	"time"
 	"unsafe"
@@ -139,6 +139,9 @@ func fastChecked(r *vellum.Record, opts DecodeOptions) bool {
 }
 
 func (f *fastDecoder) space() {
+	if f.off < len(f.b) && f.b[f.off] > ' ' {
+		return // the common case, compact JSON: one comparison
+	}
 	for f.off < len(f.b) {
 		switch f.b[f.off] {
 		case ' ', '\t', '\n', '\r':
@@ -165,8 +168,8 @@ func (f *fastDecoder) plain() ([]byte, bool) {
 	if !f.next('"') {
 		return nil, false
 	}
-	n := bytes.IndexByte(f.b[f.off:], '"')
-	if n < 0 || !plainASCII(f.b[f.off:f.off+n]) {
+	n := plainLen(f.b[f.off:])
+	if n < 0 {
 		return nil, false
 	}
 	s := f.b[f.off : f.off+n]
@@ -174,33 +177,41 @@ func (f *fastDecoder) plain() ([]byte, bool) {
 	return s, true
 }
 
-// plainASCII reports whether s holds only bytes 0x20-0x7F other than the
-// backslash (a JSON string's contents that are their own value), eight
-// bytes at a time.
-func plainASCII(s []byte) bool {
+// plainLen returns the length of the plain string s starts with, up to
+// its closing quote: the index of the first quote when every byte before
+// it is printable ASCII other than a backslash, else -1. It is
+// bytes.IndexByte(s, '"') and plainASCII of what precedes it in one pass:
+// the first byte that is a quote or not plain decides. In a word, the
+// lowest flagged byte is always a true one (a borrow that flags a higher
+// byte starts at a lower, true one).
+func plainLen(s []byte) int {
 	const (
 		lo = 0x0101010101010101
 		hi = 0x8080808080808080
 		bs = 0x5c5c5c5c5c5c5c5c // backslashes
+		qt = 0x2222222222222222 // quotes
 		sp = 0x2020202020202020 // below this: control bytes
 	)
-	for len(s) >= 8 {
-		w := binary.LittleEndian.Uint64(s)
-		x := w ^ bs // zero bytes where s has a backslash
-		// A byte is flagged when its high bit is set, when it is zero in
-		// x, or when it is below 0x20 (the borrow of w-sp sets its high
-		// bit while w's is clear).
-		if (w|((x-lo)&^x)|((w-sp)&^w))&hi != 0 {
-			return false
-		}
-		s = s[8:]
-	}
-	for _, c := range s {
-		if c < 0x20 || c == '\\' || c >= 0x80 {
-			return false
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		w := binary.LittleEndian.Uint64(s[i:])
+		x, q := w^bs, w^qt // zero bytes where s has a backslash, a quote
+		if m := (w | ((x - lo) &^ x) | ((q - lo) &^ q) | ((w - sp) &^ w)) & hi; m != 0 {
+			if j := i + bits.TrailingZeros64(m)/8; s[j] == '"' {
+				return j
+			}
+			return -1
 		}
 	}
-	return true
+	for ; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '"':
+			return i
+		case c < 0x20 || c == '\\' || c >= 0x80:
+			return -1
+		}
+	}
+	return -1
 }
 
 // str reads a plain string into the arena.
