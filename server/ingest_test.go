@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
@@ -450,6 +451,73 @@ func TestScratchReset(t *testing.T) {
 			if !reflect.DeepEqual(r, vellum.Record{}) {
 				t.Fatalf("round %d: a kept record is %+v", round, r)
 			}
+		}
+	}
+}
+
+// TestIngestScratchConcurrent: requests posted at once share the pool of
+// scratches (run with -race); every record reads back as its client sent
+// it, with its own attributes.
+func TestIngestScratchConcurrent(t *testing.T) {
+	e := newTestServer(t, nil, nil)
+	const clients, requests, size = 6, 15, 7
+	errs := make(chan error, clients)
+	for c := range clients {
+		go func() {
+			errs <- func() error {
+				for r := range requests {
+					evs := make([]string, size)
+					for i := range evs {
+						ev := map[string]any{"tenant_id": "acme", "user_id": fmt.Sprintf("c%d-r%d-i%d", c, r, i),
+							"action": "tool.call", "outcome": map[string]any{"status": "success"}}
+						if i%2 == 1 {
+							ev["attributes"] = map[string]string{"who": fmt.Sprintf("c%d-r%d-i%d", c, r, i), fmt.Sprintf("k%d", i): "v"}
+						}
+						b, _ := json.Marshal(ev)
+						evs[i] = string(b)
+					}
+					req, err := http.NewRequest("POST", e.base+"/v1/audit/events", strings.NewReader("["+strings.Join(evs, ",")+"]"))
+					if err != nil {
+						return err
+					}
+					req.Header.Set("Authorization", "Bearer "+ingestToken)
+					res, err := http.DefaultClient.Do(req)
+					if err != nil {
+						return err
+					}
+					body, _ := io.ReadAll(res.Body)
+					res.Body.Close()
+					if res.StatusCode != http.StatusOK {
+						return fmt.Errorf("client %d request %d: %d %s", c, r, res.StatusCode, body)
+					}
+				}
+				return nil
+			}()
+		}()
+	}
+	for range clients {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	const n = clients * requests * size
+	res := e.list(adminToken, fmt.Sprintf("tenant_id=acme&limit=%d", n+1))
+	if len(res.Records) != n {
+		t.Fatalf("%d records, want %d", len(res.Records), n)
+	}
+	seen := map[string]bool{}
+	for _, r := range res.Records {
+		var c, q, i int
+		if _, err := fmt.Sscanf(r.UserID, "c%d-r%d-i%d", &c, &q, &i); err != nil || seen[r.UserID] {
+			t.Fatalf("user_id %q (seen before: %v, %v)", r.UserID, seen[r.UserID], err)
+		}
+		seen[r.UserID] = true
+		want := map[string]string{ReservedAttrPrefix + "principal": "agent"}
+		if i%2 == 1 {
+			want["who"], want[fmt.Sprintf("k%d", i)] = r.UserID, "v"
+		}
+		if !reflect.DeepEqual(r.Attributes, want) {
+			t.Fatalf("record %d (%s): attributes %v, want %v", r.Seq, r.UserID, r.Attributes, want)
 		}
 	}
 }
