@@ -1,9 +1,9 @@
 package server
 
 import (
-	"bytes"
 	"encoding/binary"
 	"encoding/json"
+	"math/bits"
 	"strings"
 	"time"
 	"unsafe"
@@ -28,7 +28,8 @@ import (
 type fastDecoder struct {
 	b     []byte
 	off   int
-	arena []byte // as eventDecoder.arena: the records' strings, never rewritten
+	arena []byte         // as eventDecoder.arena: the records' strings, never rewritten
+	sc    *ingestScratch // nil, or where the attribute maps come from
 }
 
 // fastArgsDepth bounds the nesting of tool arguments the fast path takes;
@@ -38,20 +39,53 @@ const fastArgsDepth = 64
 // fastDecodeEvents decodes body as decodeEvents would, or returns ok
 // false when it leaves the body to the jsontext path.
 func fastDecodeEvents(body []byte, opts DecodeOptions, starts *[]int, check bool) (recs []vellum.Record, ok bool) {
-	f := fastDecoder{b: body, arena: make([]byte, 0, len(body))}
+	return fastDecodeInto(nil, body, opts, starts, check)
+}
+
+// fastDecodeInto is fastDecodeEvents decoding into sc's records and arena
+// when sc is not nil (scratch.go); sc keeps the arena, and takes back the
+// records with release. When it gives up, sc's records are zero again.
+func fastDecodeInto(sc *ingestScratch, body []byte, opts DecodeOptions, starts *[]int, check bool) (recs []vellum.Record, ok bool) {
+	f := fastDecoder{b: body, sc: sc}
+	if sc != nil && cap(sc.arena) >= len(body) {
+		f.arena = sc.arena[:0]
+	} else {
+		f.arena = make([]byte, 0, len(body))
+	}
+	if sc != nil {
+		recs, sc.recs = sc.recs[:0], nil
+	}
+	recs, ok = f.events(recs, opts, starts, check)
+	if sc != nil {
+		sc.arena = f.arena[:0]
+		if !ok {
+			clear(recs[:cap(recs)])
+			sc.recs = recs[:0]
+		}
+	}
+	if !ok {
+		return nil, false
+	}
+	return recs, true
+}
+
+func (f *fastDecoder) events(recs []vellum.Record, opts DecodeOptions, starts *[]int, check bool) ([]vellum.Record, bool) {
+	body := f.b
 	f.space()
 	if f.off == len(body) {
-		return nil, false
+		return recs, false
 	}
 	array := body[f.off] == '[' && !opts.NDJSON
 	if array {
 		f.off++
 		f.space()
 	}
-	recs = make([]vellum.Record, 0, 1)
+	if cap(recs) == 0 {
+		recs = make([]vellum.Record, 0, 1)
+	}
 	for {
 		if len(recs) == opts.MaxEvents || f.off >= len(body) || body[f.off] != '{' {
-			return nil, false
+			return recs, false
 		}
 		start := f.off
 		if len(recs) < cap(recs) {
@@ -60,13 +94,14 @@ func fastDecodeEvents(body []byte, opts DecodeOptions, starts *[]int, check bool
 			recs = append(recs, vellum.Record{})
 		}
 		if !f.event(&recs[len(recs)-1]) || check && !fastChecked(&recs[len(recs)-1], opts) {
-			return nil, false
+			return recs, false
 		}
 		if rest := len(body) - f.off; len(recs) == 1 && rest > 16 {
 			// Size the slice from the first event, sparing the copies
 			// (with write barriers) of growing it record by record.
-			est := min(rest/(f.off-start)*5/4+2, opts.MaxEvents)
-			recs = append(make([]vellum.Record, 0, max(est, 1)), recs[0])
+			if est := max(min(rest/(f.off-start)*5/4+2, opts.MaxEvents), 1); cap(recs) < est {
+				recs = append(make([]vellum.Record, 0, est), recs[0])
+			}
 		}
 		if starts != nil {
 			*starts = append(*starts, start)
@@ -76,7 +111,7 @@ func fastDecodeEvents(body []byte, opts DecodeOptions, starts *[]int, check bool
 		switch {
 		case f.off == len(body):
 			if array {
-				return nil, false // no closing ]
+				return recs, false // no closing ]
 			}
 			return recs, true
 		case array && body[f.off] == ',':
@@ -88,7 +123,7 @@ func fastDecodeEvents(body []byte, opts DecodeOptions, starts *[]int, check bool
 			return recs, f.off == len(body)
 		case !array && f.off > sep: // objects of a sequence: whitespace between
 		default:
-			return nil, false
+			return recs, false
 		}
 	}
 }
@@ -104,6 +139,9 @@ func fastChecked(r *vellum.Record, opts DecodeOptions) bool {
 }
 
 func (f *fastDecoder) space() {
+	if f.off < len(f.b) && f.b[f.off] > ' ' {
+		return // the common case, compact JSON: one comparison
+	}
 	for f.off < len(f.b) {
 		switch f.b[f.off] {
 		case ' ', '\t', '\n', '\r':
@@ -130,8 +168,8 @@ func (f *fastDecoder) plain() ([]byte, bool) {
 	if !f.next('"') {
 		return nil, false
 	}
-	n := bytes.IndexByte(f.b[f.off:], '"')
-	if n < 0 || !plainASCII(f.b[f.off:f.off+n]) {
+	n := plainLen(f.b[f.off:])
+	if n < 0 {
 		return nil, false
 	}
 	s := f.b[f.off : f.off+n]
@@ -139,33 +177,41 @@ func (f *fastDecoder) plain() ([]byte, bool) {
 	return s, true
 }
 
-// plainASCII reports whether s holds only bytes 0x20-0x7F other than the
-// backslash (a JSON string's contents that are their own value), eight
-// bytes at a time.
-func plainASCII(s []byte) bool {
+// plainLen returns the length of the plain string s starts with, up to
+// its closing quote: the index of the first quote when every byte before
+// it is printable ASCII other than a backslash, else -1. It is
+// bytes.IndexByte(s, '"') and plainASCII of what precedes it in one pass:
+// the first byte that is a quote or not plain decides. In a word, the
+// lowest flagged byte is always a true one (a borrow that flags a higher
+// byte starts at a lower, true one).
+func plainLen(s []byte) int {
 	const (
 		lo = 0x0101010101010101
 		hi = 0x8080808080808080
 		bs = 0x5c5c5c5c5c5c5c5c // backslashes
+		qt = 0x2222222222222222 // quotes
 		sp = 0x2020202020202020 // below this: control bytes
 	)
-	for len(s) >= 8 {
-		w := binary.LittleEndian.Uint64(s)
-		x := w ^ bs // zero bytes where s has a backslash
-		// A byte is flagged when its high bit is set, when it is zero in
-		// x, or when it is below 0x20 (the borrow of w-sp sets its high
-		// bit while w's is clear).
-		if (w|((x-lo)&^x)|((w-sp)&^w))&hi != 0 {
-			return false
-		}
-		s = s[8:]
-	}
-	for _, c := range s {
-		if c < 0x20 || c == '\\' || c >= 0x80 {
-			return false
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		w := binary.LittleEndian.Uint64(s[i:])
+		x, q := w^bs, w^qt // zero bytes where s has a backslash, a quote
+		if m := (w | ((x - lo) &^ x) | ((q - lo) &^ q) | ((w - sp) &^ w)) & hi; m != 0 {
+			if j := i + bits.TrailingZeros64(m)/8; s[j] == '"' {
+				return j
+			}
+			return -1
 		}
 	}
-	return true
+	for ; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '"':
+			return i
+		case c < 0x20 || c == '\\' || c >= 0x80:
+			return -1
+		}
+	}
+	return -1
 }
 
 // str reads a plain string into the arena.
@@ -358,7 +404,7 @@ func (f *fastDecoder) attributes(m *map[string]string) bool {
 			return false
 		}
 		if *m == nil {
-			*m = map[string]string{}
+			*m = f.sc.attrs()
 		}
 		(*m)[k] = v
 		if f.next('}') {

@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"reflect"
@@ -193,6 +194,25 @@ func FuzzFastDecode(f *testing.F) {
 		opts := DecodeOptions{NDJSON: ndjson, MaxEvents: 50, MaxRecordSize: 4096}
 		var fastStarts, slowStarts []int
 		got, ok := fastDecodeEvents(body, opts, &fastStarts, check)
+		// The same through a scratch that earlier requests used and
+		// released (scratch.go): one with every field and attributes,
+		// then this body itself.
+		sc := new(ingestScratch)
+		for i, b := range [][]byte{[]byte("[" + strings.Replace(everyField, `"région":"ïle"`, `"r":"ile"`, 1) + "," + issueEvent + "]"), body, body} {
+			var st []int
+			o := opts
+			if i == 0 {
+				o = DecodeOptions{MaxEvents: 50, MaxRecordSize: 4096}
+			}
+			recs, ok2 := fastDecodeInto(sc, b, o, &st, check && i > 0)
+			if i == 0 && !ok2 {
+				t.Fatal("the fast path refused the scratch's first body")
+			}
+			if i > 0 && (ok2 != ok || !reflect.DeepEqual(recs, got) || ok && !reflect.DeepEqual(st, fastStarts)) {
+				t.Fatalf("decoding into a used scratch: ok %v, want %v; records or offsets differ:\n got %+v %v\nwant %+v %v", ok2, ok, recs, st, got, fastStarts)
+			}
+			sc.reset(recs, st)
+		}
 		if !ok {
 			return
 		}
@@ -204,4 +224,52 @@ func FuzzFastDecode(f *testing.F) {
 			t.Fatalf("records or offsets differ:\n got %+v %v\nwant %+v %v", got, fastStarts, want, slowStarts)
 		}
 	})
+}
+
+// FuzzPlainLen holds plainLen, the fast path's one-pass string scan, to
+// what it replaced: the first quote (bytes.IndexByte), when every byte
+// before it is plain (plainASCII, eight bytes at a time).
+func FuzzPlainLen(f *testing.F) {
+	for _, s := range []string{`abc"`, `abcdefgh"`, `abcdefghijklmnop"x`, `a\"`, "abcdefg\x80\"", "ab\x1fcdefghij\"", `""`, `abcdefgh`,
+		"\"\x00\x80\\", "abcdefgh\\\"", "0123456\"\\", "\x7f\x20!#$%&'()*+,-./\""} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, s []byte) {
+		want := bytes.IndexByte(s, '"')
+		if want >= 0 && !plainASCII(s[:want]) {
+			want = -1
+		}
+		if got := plainLen(s); got != want {
+			t.Fatalf("plainLen(%q) = %d, want %d", s, got, want)
+		}
+	})
+}
+
+// plainASCII reports whether s holds only bytes 0x20-0x7F other than the
+// backslash (a JSON string's contents that are their own value), eight
+// bytes at a time: the fast path's check before plainLen.
+func plainASCII(s []byte) bool {
+	const (
+		lo = 0x0101010101010101
+		hi = 0x8080808080808080
+		bs = 0x5c5c5c5c5c5c5c5c // backslashes
+		sp = 0x2020202020202020 // below this: control bytes
+	)
+	for len(s) >= 8 {
+		w := binary.LittleEndian.Uint64(s)
+		x := w ^ bs // zero bytes where s has a backslash
+		// A byte is flagged when its high bit is set, when it is zero in
+		// x, or when it is below 0x20 (the borrow of w-sp sets its high
+		// bit while w's is clear).
+		if (w|((x-lo)&^x)|((w-sp)&^w))&hi != 0 {
+			return false
+		}
+		s = s[8:]
+	}
+	for _, c := range s {
+		if c < 0x20 || c == '\\' || c >= 0x80 {
+			return false
+		}
+	}
+	return true
 }

@@ -232,8 +232,9 @@ func (s *Server) handleIngest(w http.ResponseWriter, r *http.Request, _ httprout
 	// each once, with the server's attributes; another store gets them
 	// checked here.
 	_, prepares := s.store.(preparer)
-	var starts []int
-	recs, err := decodeEvents(body, DecodeOptions{
+	sc := getScratch() // released once the store has encoded the records
+	starts := sc.starts[:0]
+	recs, err := decodeEventsInto(sc, body, DecodeOptions{
 		NDJSON:        isNDJSON(r.Header.Get("Content-Type")),
 		MaxEvents:     s.cfg.MaxEvents,
 		MaxRecordSize: int(s.cfg.Audit.MaxRecordSize),
@@ -249,7 +250,7 @@ func (s *Server) handleIngest(w http.ResponseWriter, r *http.Request, _ httprout
 			return forbidden("events[%d]: tenant_id %q is outside the tenants principal %s may write", i, recs[i].TenantID, p.Name)
 		}
 		if recs[i].Attributes == nil {
-			recs[i].Attributes = make(map[string]string, 1)
+			recs[i].Attributes = sc.attrs()
 		}
 		recs[i].Attributes[ReservedAttrPrefix+"principal"] = p.Name
 	}
@@ -271,6 +272,11 @@ func (s *Server) handleIngest(w http.ResponseWriter, r *http.Request, _ httprout
 	// encoded by the store; nothing refers to body now. (On the error
 	// paths above it is left to the garbage collector.)
 	releaseBody(body)
+	if prepares {
+		// The engine keeps the encodings, not the records (scratch.go);
+		// another store may keep what it was given.
+		sc.release(recs, starts)
+	}
 	return nil
 }
 

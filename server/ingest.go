@@ -65,6 +65,12 @@ func DecodeEvents(body []byte, opts DecodeOptions) ([]vellum.Record, error) {
 // receives each event's byte offset, for the errors found then
 // (recordError).
 func decodeEvents(body []byte, opts DecodeOptions, starts *[]int, check bool) ([]vellum.Record, error) {
+	return decodeEventsInto(nil, body, opts, starts, check)
+}
+
+// decodeEventsInto is decodeEvents decoding plain bodies into sc when sc
+// is not nil (scratch.go).
+func decodeEventsInto(sc *ingestScratch, body []byte, opts DecodeOptions, starts *[]int, check bool) ([]vellum.Record, error) {
 	if opts.MaxEvents <= 0 {
 		opts.MaxEvents = DefaultMaxEvents
 	}
@@ -73,7 +79,7 @@ func decodeEvents(body []byte, opts DecodeOptions, starts *[]int, check bool) ([
 	}
 	// Plain bodies take the hand-written fast path (fastdecode.go); any
 	// other body, and every error, is jsontext's.
-	if recs, ok := fastDecodeEvents(body, opts, starts, check); ok {
+	if recs, ok := fastDecodeInto(sc, body, opts, starts, check); ok {
 		return recs, nil
 	}
 	if starts != nil {

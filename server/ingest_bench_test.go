@@ -35,7 +35,8 @@ func benchBody(tb testing.TB, n int) []byte {
 
 // BenchmarkDecodeEvents measures the ingest decoder on bodies of
 // bench.Gen events: DecodeEvents (impl=fast, which takes these plain
-// bodies on its hand-written path), its jsontext path alone, and the
+// bodies on its hand-written path), the same into a reused scratch as
+// handleIngest decodes (impl=scratch), its jsontext path alone, and the
 // decoder both replaced (impl=oracle, built on encoding/json's
 // Decoder.Token), in the same run.
 func BenchmarkDecodeEvents(b *testing.B) {
@@ -46,6 +47,18 @@ func BenchmarkDecodeEvents(b *testing.B) {
 			dec  func([]byte, DecodeOptions) ([]vellum.Record, error)
 		}{
 			{"fast", DecodeEvents}, // the plain bodies' path (fastdecode.go)
+			{"scratch", func() func([]byte, DecodeOptions) ([]vellum.Record, error) {
+				// As handleIngest decodes: into a scratch the previous
+				// request released (scratch.go).
+				sc := new(ingestScratch)
+				var last []vellum.Record
+				return func(b []byte, o DecodeOptions) ([]vellum.Record, error) {
+					sc.reset(last, nil)
+					var err error
+					last, err = decodeEventsInto(sc, b, o, nil, true)
+					return last, err
+				}
+			}()},
 			{"jsontext", func(b []byte, o DecodeOptions) ([]vellum.Record, error) {
 				o.MaxEvents, o.MaxRecordSize = DefaultMaxEvents, DefaultMaxRecordSize
 				return slowDecodeEvents(b, o, nil, true)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
@@ -342,6 +343,181 @@ func TestIngestBodyReuse(t *testing.T) {
 	for _, i := range []int{0, n / 2, n - 1} {
 		if got := e.list(adminToken, "user_id="+user(i)); len(got.Records) != 1 || got.Records[0].UserID != user(i) {
 			t.Fatalf("user_id=%s: %d records", user(i), len(got.Records))
+		}
+	}
+}
+
+// TestIngestScratchReuse: a successful request's records, their arena and
+// attribute maps are reused by later requests (scratch.go). Batches of
+// several sizes, with and without attributes, from two principals, with a
+// redactor rewriting the records in place and refused requests between
+// them, must each read back exactly as sent, with their own principal.
+func TestIngestScratchReuse(t *testing.T) {
+	rd, err := redact.New(redact.Config{}, redact.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := newTestStoreOpts(t, func(o *engine.Options) { o.Redactor = rd })
+	e := newTestServer(t, store, nil)
+	type sent struct {
+		user, tool, principal string
+		attrs                 map[string]string
+	}
+	var want []sent
+	n := 0
+	// Each batch's later half has attributes: the next request's first
+	// events, without any, take the maps its last events left (LIFO).
+	for round, size := range []int{3, 40, 1, 17, 40, 2, 40, 3, 30, 1, 25, 4} {
+		token, principal := ingestToken, "agent"
+		if round%2 == 1 {
+			token, principal = acmeIngest, "acme-agent"
+		}
+		evs := make([]string, size)
+		for i := range evs {
+			s := sent{user: fmt.Sprintf("u%d-%s", n, strings.Repeat("x", (n*7)%50)), tool: fmt.Sprintf("tool-%d", n), principal: principal}
+			ev := map[string]any{"tenant_id": "acme", "user_id": s.user, "event_id": fmt.Sprintf("ev-%d", n),
+				"action": "tool.call", "tool": map[string]any{"name": s.tool}, "outcome": map[string]any{"status": "success"}}
+			if i >= size/2 {
+				s.attrs = map[string]string{"n": fmt.Sprint(n)}
+				for k := range n % 5 {
+					s.attrs[fmt.Sprintf("k%d", k)] = strings.Repeat("v", k+n%4)
+				}
+				ev["attributes"] = s.attrs
+			}
+			b, _ := json.Marshal(ev)
+			evs[i] = string(b)
+			want = append(want, s)
+			n++
+		}
+		e.ingest(token, evs...)
+		// A refused request between: its scratch is not reused.
+		bad := "[" + evs[0] + `,{"action":"a","outcome":{"status":"success"},"attributes":{"vellum.principal":"x"}}]`
+		if status, body, _ := e.do("POST", "/v1/audit/events", token, []byte(bad)); status != http.StatusBadRequest {
+			t.Fatalf("refused request: %d %s", status, body)
+		}
+	}
+	res := e.list(adminToken, fmt.Sprintf("tenant_id=acme&limit=%d", n+1))
+	if len(res.Records) != n {
+		t.Fatalf("%d records, want %d", len(res.Records), n)
+	}
+	for i, r := range res.Records {
+		s := want[i]
+		wantAttrs := map[string]string{ReservedAttrPrefix + "principal": s.principal}
+		for k, v := range s.attrs {
+			wantAttrs[k] = v
+		}
+		if r.UserID != s.user || r.Tool.Name != s.tool || r.EventID != fmt.Sprintf("ev-%d", i) || !reflect.DeepEqual(r.Attributes, wantAttrs) {
+			t.Fatalf("record %d: user %q tool %q event %q attributes %v; want %+v", i, r.UserID, r.Tool.Name, r.EventID, r.Attributes, s)
+		}
+	}
+}
+
+// TestScratchReset: what a scratch gives the next request after reset is
+// empty — attribute maps without the last request's entries, zero records
+// — and decoding into it gives the records a fresh decode gives.
+func TestScratchReset(t *testing.T) {
+	body := []byte(`[{"action":"a","outcome":{"status":"success"},"attributes":{"k":"v","z":"w"}},{"action":"b","outcome":{"status":"success"}}]`)
+	opts := DecodeOptions{MaxEvents: 10, MaxRecordSize: 4096}
+	want, err := decodeEvents(body, opts, nil, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := new(ingestScratch)
+	for round := range 3 {
+		var starts []int
+		recs, err := decodeEventsInto(sc, body, opts, &starts, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(recs, want) || !reflect.DeepEqual(starts, []int{1, 78}) {
+			t.Fatalf("round %d: %+v %v", round, recs, starts)
+		}
+		for i := range recs {
+			if recs[i].Attributes == nil {
+				recs[i].Attributes = sc.attrs()
+			}
+			recs[i].Attributes[ReservedAttrPrefix+"principal"] = "p"
+		}
+		sc.reset(recs, starts)
+		if len(sc.maps) != 2 || cap(sc.recs) < 2 || len(sc.starts) != 0 {
+			t.Fatalf("round %d: scratch kept %d maps, records cap %d, starts %v", round, len(sc.maps), cap(sc.recs), sc.starts)
+		}
+		for _, m := range sc.maps {
+			if len(m) != 0 {
+				t.Fatalf("round %d: a kept map has %v", round, m)
+			}
+		}
+		for _, r := range sc.recs[:cap(sc.recs)] {
+			if !reflect.DeepEqual(r, vellum.Record{}) {
+				t.Fatalf("round %d: a kept record is %+v", round, r)
+			}
+		}
+	}
+}
+
+// TestIngestScratchConcurrent: requests posted at once share the pool of
+// scratches (run with -race); every record reads back as its client sent
+// it, with its own attributes.
+func TestIngestScratchConcurrent(t *testing.T) {
+	e := newTestServer(t, nil, nil)
+	const clients, requests, size = 6, 15, 7
+	errs := make(chan error, clients)
+	for c := range clients {
+		go func() {
+			errs <- func() error {
+				for r := range requests {
+					evs := make([]string, size)
+					for i := range evs {
+						ev := map[string]any{"tenant_id": "acme", "user_id": fmt.Sprintf("c%d-r%d-i%d", c, r, i),
+							"action": "tool.call", "outcome": map[string]any{"status": "success"}}
+						if i%2 == 1 {
+							ev["attributes"] = map[string]string{"who": fmt.Sprintf("c%d-r%d-i%d", c, r, i), fmt.Sprintf("k%d", i): "v"}
+						}
+						b, _ := json.Marshal(ev)
+						evs[i] = string(b)
+					}
+					req, err := http.NewRequest("POST", e.base+"/v1/audit/events", strings.NewReader("["+strings.Join(evs, ",")+"]"))
+					if err != nil {
+						return err
+					}
+					req.Header.Set("Authorization", "Bearer "+ingestToken)
+					res, err := http.DefaultClient.Do(req)
+					if err != nil {
+						return err
+					}
+					body, _ := io.ReadAll(res.Body)
+					res.Body.Close()
+					if res.StatusCode != http.StatusOK {
+						return fmt.Errorf("client %d request %d: %d %s", c, r, res.StatusCode, body)
+					}
+				}
+				return nil
+			}()
+		}()
+	}
+	for range clients {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	const n = clients * requests * size
+	res := e.list(adminToken, fmt.Sprintf("tenant_id=acme&limit=%d", n+1))
+	if len(res.Records) != n {
+		t.Fatalf("%d records, want %d", len(res.Records), n)
+	}
+	seen := map[string]bool{}
+	for _, r := range res.Records {
+		var c, q, i int
+		if _, err := fmt.Sscanf(r.UserID, "c%d-r%d-i%d", &c, &q, &i); err != nil || seen[r.UserID] {
+			t.Fatalf("user_id %q (seen before: %v, %v)", r.UserID, seen[r.UserID], err)
+		}
+		seen[r.UserID] = true
+		want := map[string]string{ReservedAttrPrefix + "principal": "agent"}
+		if i%2 == 1 {
+			want["who"], want[fmt.Sprintf("k%d", i)] = r.UserID, "v"
+		}
+		if !reflect.DeepEqual(r.Attributes, want) {
+			t.Fatalf("record %d (%s): attributes %v, want %v", r.Seq, r.UserID, r.Attributes, want)
 		}
 	}
 }
