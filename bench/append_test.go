@@ -81,9 +81,15 @@ func openEngineCounting(b *testing.B, dir string, codec segment.Codec, batches *
 // openEngineCountingLone is openEngineCounting that also counts, in lone,
 // the fsyncs that carried a single record.
 func openEngineCountingLone(b *testing.B, dir string, codec segment.Codec, batches, lone *atomic.Int64, noPostings bool) *engine.Engine {
+	return openEngineObserved(b, dir, codec, commitCounter{n: batches, lone: lone}, noPostings)
+}
+
+// openEngineObserved opens an engine whose group commits c counts (none
+// when c.n is nil).
+func openEngineObserved(b *testing.B, dir string, codec segment.Codec, c commitCounter, noPostings bool) *engine.Engine {
 	var obs engine.Observer
-	if batches != nil {
-		obs = commitCounter{batches, lone}
+	if c.n != nil {
+		obs = c
 	}
 	k, err := chain.NewKey(bytes.Repeat([]byte{1}, 32))
 	if err != nil {
@@ -102,15 +108,18 @@ func openEngineCountingLone(b *testing.B, dir string, codec segment.Codec, batch
 	return e
 }
 
-// commitCounter counts durable batches, and in lone (if set) those of one
-// record.
-type commitCounter struct{ n, lone *atomic.Int64 }
+// commitCounter counts durable batches, in lone (if set) those of one
+// record, and in syncNs (if set) the nanoseconds their fdatasyncs took.
+type commitCounter struct{ n, lone, syncNs *atomic.Int64 }
 
 func (c commitCounter) Opened(engine.OpenStats) {}
 func (c commitCounter) Committed(st engine.CommitStats) {
 	c.n.Add(1)
 	if c.lone != nil && st.Records == 1 {
 		c.lone.Add(1)
+	}
+	if c.syncNs != nil {
+		c.syncNs.Add(int64(st.SyncDuration))
 	}
 }
 func (c commitCounter) Sealed(engine.SealStats)                 {}
@@ -189,6 +198,18 @@ func BenchmarkAppendPostings(b *testing.B) {
 	}
 }
 
+// BenchmarkAppendCallers is BenchmarkAppend's 1,024-caller case on disk
+// with postings on and off, named apart so that each runs alone in its own
+// process (see BenchmarkAppendPostings):
+//
+//	go test -run '^$' -bench 'AppendCallers/postings=on$' ./bench/
+func BenchmarkAppendCallers(b *testing.B) {
+	for _, on := range []bool{true, false} {
+		name := "postings=" + map[bool]string{true: "on", false: "off"}[on]
+		b.Run(name, func(b *testing.B) { benchAppend(b, 1024, 1, "ext4", 0, !on) })
+	}
+}
+
 // benchAppend appends with callers goroutines, batch records per call, to
 // a store on disk ("ext4" or "tmpfs"), and reports CPU, records per fsync,
 // records per second, peak RSS and bytes per record.
@@ -199,8 +220,8 @@ func benchAppend(b *testing.B, callers, batch int, disk string, codec segment.Co
 	} else {
 		requireDisk(b, dir)
 	}
-	var batches, lone atomic.Int64
-	e := openEngineCountingLone(b, dir, codec, &batches, &lone, noPostings)
+	var batches, lone, syncNs atomic.Int64
+	e := openEngineObserved(b, dir, codec, commitCounter{&batches, &lone, &syncNs}, noPostings)
 	defer e.Close()
 	pool := pregen(4096)
 	calls := (b.N + batch - 1) / batch
@@ -237,6 +258,10 @@ func benchAppend(b *testing.B, callers, batch int, disk string, codec segment.Co
 	b.StopTimer()
 	b.ReportMetric(float64((cpuTime()-cpu0).Nanoseconds())/float64(calls*batch), "cpu-ns/record")
 	b.ReportMetric(float64(calls*batch)/float64(max(batches.Load(), 1)), "records/fsync")
+	// The disk's pace in this run: the mean time of a commit's fdatasync.
+	// On a shared disk it sets the run's mode at 1,024 callers
+	// (PERFORMANCE.md, "The 1,024-caller case's two modes").
+	b.ReportMetric(float64(syncNs.Load())/1e3/float64(max(batches.Load(), 1)), "us/fsync")
 	if batch == 1 {
 		// The fsyncs that carried one record: a caller that found the
 		// committer idle and wrote its own batch (or a lone arrival).

@@ -312,6 +312,71 @@ func TestGroupCommitRejoin(t *testing.T) {
 	}
 }
 
+// TestGroupCommitRejoinAfterFastSync pins what bounds the rejoin wait:
+// the disk's usual fsync time (committer.syncPace), not the last fsync
+// alone. The clock makes the first fsync look hours long and the second a
+// few nanoseconds, as a batch of a few records syncs much faster than a
+// full one. The callers released by the fast fsync still rejoin the next
+// batch: a bound that followed the last fsync would have run out at once
+// and split them off (PERFORMANCE.md, "a dribble of tiny, fast fsyncs").
+func TestGroupCommitRejoinAfterFastSync(t *testing.T) {
+	m := vfs.NewMem()
+	o := testOpts(t)
+	o.FS = m
+	var now, step atomic.Int64
+	step.Store(int64(time.Hour))
+	base := time.Now()
+	o.Now = func() time.Time { return base.Add(time.Duration(now.Add(step.Load()))) }
+	var mu sync.Mutex
+	var got []int
+	o.OnCommit = func(_ uint64, es []segment.Entry) {
+		mu.Lock()
+		got = append(got, len(es))
+		mu.Unlock()
+	}
+	e := open(t, "/data", o)
+	defer e.Close()
+	gate := holdSyncs(m)
+	defer gate.openAll()
+	var wg sync.WaitGroup
+	call := func(times int) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range times {
+				if _, err := e.Append(ctx, rec(0)); err != nil {
+					t.Error(err)
+				}
+			}
+		}()
+	}
+	queued := func(n int) {
+		waitCommitter(t, e, fmt.Sprintf("%d calls are queued", n), func(c *committer) bool { return c.filling.callers+c.waiting == n })
+	}
+	call(1) // A, alone: fsync 1, hours long
+	gate.waitHeld(t)
+	for range 4 { // B1..B4 arrive during fsync 1, and append twice
+		call(2)
+	}
+	queued(4)
+	step.Store(1) // from here on every fsync looks a few nanoseconds long
+	gate.release()
+	gate.waitHeld(t) // fsync 2: the Bs' first records
+	call(1)          // C1 and C2 arrive during fsync 2
+	call(1)
+	queued(2)
+	gate.release()
+	gate.waitHeld(t) // fsync 3: the Cs and the Bs' second records, together
+	gate.openAll()
+	gate.release()
+	wg.Wait()
+	mu.Lock()
+	defer mu.Unlock()
+	if want := []int{1, 4, 6}; !slices.Equal(got, want) {
+		t.Fatalf("records per fsync = %v, want %v", got, want)
+	}
+}
+
 // TestOnCommitEntries: the entries OnCommit sees are the stored records,
 // exactly: contiguous seqs across batches and segments, each record's
 // receipt time, encoding and MAC as read back, and each prev MAC the MAC

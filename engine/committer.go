@@ -91,7 +91,8 @@ type committer struct {
 	closed    bool  // Close was called: appends are refused
 	failErr   error // set once; the engine then acknowledges nothing more
 
-	lastSync     time.Duration // how long the last fsync took (rejoin); the flusher's
+	lastSync     time.Duration // how long the last fsync took (metrics); the flusher's
+	syncPace     time.Duration // the disk's usual fsync time, a moving average (rejoin); the flusher's
 	rejoinMissed bool          // the last rejoin ran out of time; the flusher's
 	preallocFor  uint64        // the segment whose file was last asked of prealloc; guarded by mu
 
@@ -337,6 +338,7 @@ func (c *committer) writeBatch() int {
 		t0 := c.opts.Now()
 		err = c.writer.Sync(fl)
 		c.lastSync = c.opts.Now().Sub(t0)
+		c.notePace(c.lastSync)
 	}
 	if err != nil {
 		c.release(b, c.fail(err))
@@ -374,6 +376,22 @@ func (c *committer) endFlush() {
 	}
 }
 
+// notePace folds one fsync's time into syncPace, a moving average that
+// weighs the newest fsync by an eighth. It is what bounds the rejoin wait,
+// rather than the last fsync alone: a batch of a few records syncs much
+// faster than a full one (on a preallocated file, ~130 µs against
+// milliseconds), and a bound that followed it would shrink to a few
+// microseconds, miss, and let the callers still on their way back be
+// written one or a few at a time, each fast fsync shortening the next wait
+// again (PERFORMANCE.md, "a dribble of tiny, fast fsyncs").
+func (c *committer) notePace(d time.Duration) {
+	if c.syncPace <= 0 {
+		c.syncPace = d
+		return
+	}
+	c.syncPace += (d - c.syncPace) / 8
+}
+
 // rejoin is the one wait in the policy. It gives the callers of the batch
 // just released a moment to append again before the next batch is taken:
 // a closed loop of callers then shares each fsync, instead of splitting
@@ -381,22 +399,22 @@ func (c *committer) endFlush() {
 // are written at once while those just released are still waking up, and
 // each fsync carries half of them: PERFORMANCE.md, 64 callers). It waits
 // until as many calls are queued as were queued when the batch was released
-// plus those it released, and never longer than an eighth of the last
-// fsync, so that when nobody comes back it costs at most an eighth of the
-// disk's time. A lone caller is never waited for. When the last wait ran
+// plus those it released, and never longer than an eighth of the disk's
+// usual fsync time (syncPace), so that when nobody comes back it costs at
+// most about an eighth of the disk's time. A lone caller is never waited for. When the last wait ran
 // out (more callers than come back in that time: 1,024 of them take longer
 // to wake and prepare than the disk takes to sync), the next batch is not
 // waited for, so a wait that does not pay costs every other batch at most.
 // Flush loop only.
 func (c *committer) rejoin(released int) {
-	if released < 2 || c.lastSync <= 0 || c.rejoinMissed {
+	if released < 2 || c.syncPace <= 0 || c.rejoinMissed {
 		c.rejoinMissed = false
 		return
 	}
 	c.mu.Lock()
 	want := c.filling.callers + c.waiting + released
 	c.mu.Unlock()
-	timer := time.NewTimer(c.lastSync / 8)
+	timer := time.NewTimer(c.syncPace / 8)
 	defer timer.Stop()
 	defer c.wakeLoop() // the arrivals' wake-ups were taken here
 	for c.queued() < want {
