@@ -118,7 +118,10 @@ func (e *Engine) open() (err error) {
 		if err != nil {
 			r.closeFiles()
 			if e.commit != nil && e.commit.writer != nil {
-				e.commit.writer.Close() // one committer.open created; its flush loop never ran
+				// The segment committer.open started (or recovery's, closed
+				// already: a no-op); the flush loop that would close it
+				// never ran.
+				e.commit.writer.Close()
 			}
 			e.files.closeAll()
 		}
