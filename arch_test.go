@@ -1,6 +1,8 @@
 package vellum_test
 
 import (
+	"fmt"
+	"go/ast"
 	"go/parser"
 	"go/token"
 	"io/fs"
@@ -157,6 +159,96 @@ func TestCryptography(t *testing.T) {
 			if im == "crypto/hmac" && !slices.Contains(hmacOK, dir) {
 				t.Errorf("%s imports crypto/hmac; only %v may (use chain.Key.Sum)", dir, hmacOK)
 			}
+		}
+	}
+}
+
+// Issue 8's shape of the engine: no type with more than maxMethods methods
+// (give a new responsibility to a small type of its own, with a comment
+// saying which goroutine owns its fields), no function longer than
+// maxFuncLines lines from its func line to its closing brace.
+const (
+	maxMethods   = 25
+	maxFuncLines = 80
+)
+
+// TestEngineShape keeps package engine's types small and its functions
+// short (issue 8): it counts the methods of each receiver type and the
+// lines of each function in the package's non-test files, and names every
+// offender.
+func TestEngineShape(t *testing.T) {
+	methods, long, err := shape("engine")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(methods) == 0 {
+		t.Fatal("found no methods in engine: is the test reading the right directory?")
+	}
+	for typ, ms := range methods {
+		if len(ms) > maxMethods {
+			t.Errorf("engine: type %s has %d methods, over %d: %s", typ, len(ms), maxMethods, strings.Join(ms, ", "))
+		}
+	}
+	for _, f := range long {
+		t.Errorf("engine: %s, over %d lines", f, maxFuncLines)
+	}
+}
+
+// shape parses the non-test Go files of dir and returns the methods of each
+// receiver type (by base name, as "name (file:line)") and the functions
+// longer than maxFuncLines lines (as "name (file:line) is n lines").
+func shape(dir string) (methods map[string][]string, long []string, err error) {
+	paths, err := filepath.Glob(filepath.Join(dir, "*.go"))
+	if err != nil {
+		return nil, nil, err
+	}
+	fset := token.NewFileSet()
+	methods = map[string][]string{}
+	for _, path := range paths {
+		if strings.HasSuffix(path, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, path, nil, parser.SkipObjectResolution)
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, d := range f.Decls {
+			fd, ok := d.(*ast.FuncDecl)
+			if !ok {
+				continue
+			}
+			pos := fset.Position(fd.Pos())
+			name := fd.Name.Name
+			if fd.Recv != nil && len(fd.Recv.List) == 1 {
+				typ := receiverType(fd.Recv.List[0].Type)
+				name = typ + "." + name
+				methods[typ] = append(methods[typ], fmt.Sprintf("%s (%s:%d)", fd.Name.Name, filepath.Base(path), pos.Line))
+			}
+			if n := fset.Position(fd.End()).Line - pos.Line + 1; n > maxFuncLines {
+				long = append(long, fmt.Sprintf("%s (%s:%d) is %d lines", name, filepath.Base(path), pos.Line, n))
+			}
+		}
+	}
+	return methods, long, nil
+}
+
+// receiverType returns the base type name of a method's receiver: T for
+// T, *T, T[P] and *T[P, Q].
+func receiverType(e ast.Expr) string {
+	for {
+		switch x := e.(type) {
+		case *ast.StarExpr:
+			e = x.X
+		case *ast.ParenExpr:
+			e = x.X
+		case *ast.IndexExpr:
+			e = x.X
+		case *ast.IndexListExpr:
+			e = x.X
+		case *ast.Ident:
+			return x.Name
+		default:
+			return fmt.Sprintf("%T", e)
 		}
 	}
 }

@@ -94,7 +94,7 @@ func (e *RecordError) Unwrap() error { return e.Err }
 // per record. An error is a *RecordError naming the first record that
 // cannot be stored.
 func (e *Engine) Prepare(recs ...vellum.Record) (*Prepared, error) {
-	return e.prepare(recs, false)
+	return e.prep.prepare(recs, false)
 }
 
 // PrepareOwned is Prepare for a caller that hands recs over: the Redactor
@@ -104,13 +104,27 @@ func (e *Engine) Prepare(recs ...vellum.Record) (*Prepared, error) {
 // they were. The HTTP server passes the records it has just decoded from
 // a request body, which it does not read again.
 func (e *Engine) PrepareOwned(recs []vellum.Record) (*Prepared, error) {
-	return e.prepare(recs, true)
+	return e.prep.prepare(recs, true)
 }
 
-func (e *Engine) prepare(recs []vellum.Record, owned bool) (*Prepared, error) {
-	o := &e.opts
+// preparer makes records ready to append (Prepare). Its fields are set by
+// Open and never change: every appending goroutine uses it at once,
+// without a lock.
+type preparer struct {
+	redactor      Redactor // Options.Redactor, or nil
+	maxRecordSize int      // Options.MaxRecordSize
+	dedup         bool     // Options.DedupEntries > 0
+}
+
+func newPreparer(o *Options) preparer {
+	return preparer{redactor: o.Redactor, maxRecordSize: o.MaxRecordSize, dedup: o.DedupEntries > 0}
+}
+
+// prepare validates, redacts and encodes recs into a Prepared; owned
+// says the caller hands recs over (PrepareOwned).
+func (pr *preparer) prepare(recs []vellum.Record, owned bool) (*Prepared, error) {
 	src := recs
-	copied := o.Redactor != nil && !owned
+	copied := pr.redactor != nil && !owned
 	if copied {
 		src = make([]vellum.Record, len(recs))
 	}
@@ -119,20 +133,20 @@ func (e *Engine) prepare(recs []vellum.Record, owned bool) (*Prepared, error) {
 		if err := recs[i].Validate(); err != nil {
 			return nil, &RecordError{Index: i, Err: err}
 		}
-		if o.Redactor != nil && owned {
-			o.Redactor.Redact(&recs[i])
-		} else if o.Redactor != nil {
+		if pr.redactor != nil && owned {
+			pr.redactor.Redact(&recs[i])
+		} else if pr.redactor != nil {
 			// The redactor rewrites in place; give it copies of what the
 			// caller shares with us.
 			r := recs[i]
 			r.Attributes = maps.Clone(r.Attributes)
 			r.Redactions = slices.Clone(r.Redactions)
-			o.Redactor.Redact(&r)
+			pr.redactor.Redact(&r)
 			src[i] = r
 		}
 		n := src[i].EncodedSize()
-		if n > o.MaxRecordSize {
-			return nil, &RecordError{Index: i, Err: fmt.Errorf("%w: the record is %d bytes encoded, over the maximum of %d", ErrTooLarge, n, o.MaxRecordSize)}
+		if n > pr.maxRecordSize {
+			return nil, &RecordError{Index: i, Err: fmt.Errorf("%w: the record is %d bytes encoded, over the maximum of %d", ErrTooLarge, n, pr.maxRecordSize)}
 		}
 		size += n
 	}
@@ -147,7 +161,7 @@ func (e *Engine) prepare(recs []vellum.Record, owned bool) (*Prepared, error) {
 		}
 		it := &p.items[i]
 		it.enc, it.keys = buf[start:len(buf):len(buf)], keysOf(r)
-		if r.EventID != "" && o.DedupEntries > 0 {
+		if r.EventID != "" && pr.dedup {
 			p.items[i].dedup = dedupKey(r.TenantID, r.EventID)
 			p.items[i].dedupHash = dedupHash(p.items[i].dedup)
 		}

@@ -313,7 +313,7 @@ func TestGroupCommitRejoin(t *testing.T) {
 }
 
 // TestGroupCommitRejoinAfterFastSync pins what bounds the rejoin wait:
-// the disk's usual fsync time (committer.syncPace), not the last fsync
+// the disk's usual fsync time (pace.usual), not the last fsync
 // alone. The clock makes the first fsync look hours long and the second a
 // few nanoseconds, as a batch of a few records syncs much faster than a
 // full one. The callers released by the fast fsync still rejoin the next

@@ -91,10 +91,7 @@ type committer struct {
 	closed    bool  // Close was called: appends are refused
 	failErr   error // set once; the engine then acknowledges nothing more
 
-	lastSync     time.Duration // how long the last fsync took (metrics); the flusher's
-	syncPace     time.Duration // the disk's usual fsync time, a moving average (rejoin); the flusher's
-	rejoinMissed bool          // the last rejoin ran out of time; the flusher's
-	preallocFor  uint64        // the segment whose file was last asked of prealloc; guarded by mu
+	pace pace // the disk's usual fsync time, which bounds the rejoin wait; the flusher's
 
 	wake chan struct{} // a batch is filling; capacity 1
 	quit chan struct{} // closed by close
@@ -175,7 +172,6 @@ func (c *committer) commit(ctx context.Context, p *Prepared) ([]uint64, error) {
 		// spare the caller two goroutine switches (serial appends:
 		// PERFORMANCE.md).
 		c.writeBatch()
-		c.handPostingsIfIdle()
 		c.endFlush()
 	}
 	if cancel := ctx.Done(); cancel == nil {
@@ -288,8 +284,7 @@ func (c *committer) flushLoop() {
 	for {
 		select {
 		case <-c.wake:
-			c.flush()
-			if c.sealWanted() {
+			if c.flush() { // an appending goroutine found the segment full
 				c.rotate()
 			}
 		case <-tick.C:
@@ -303,8 +298,9 @@ func (c *committer) flushLoop() {
 
 // flush is the flush loop's turn: it takes the flusher's role (waiting
 // for an appending goroutine that writes its own batch), writes the filling
-// batch, and lets the callers it released rejoin.
-func (c *committer) flush() {
+// batch, and lets the callers it released rejoin. It reports whether a seal
+// waits (endFlush).
+func (c *committer) flush() (sealWanted bool) {
 	c.mu.Lock()
 	for c.flushing {
 		c.flushFree.Wait()
@@ -312,8 +308,7 @@ func (c *committer) flush() {
 	c.flushing = true
 	c.mu.Unlock()
 	c.rejoin(c.writeBatch())
-	c.handPostingsIfIdle()
-	c.endFlush()
+	return c.endFlush()
 }
 
 // writeBatch writes the filling batch, syncs it, and releases its callers
@@ -334,20 +329,24 @@ func (c *committer) writeBatch() int {
 		fl, err = c.writer.Flush() // one write(2); under mu, as Add shares the writer's buffer
 	}
 	c.mu.Unlock()
+	var took time.Duration
 	if err == nil && fl != nil {
 		t0 := c.opts.Now()
 		err = c.writer.Sync(fl)
-		c.lastSync = c.opts.Now().Sub(t0)
-		c.notePace(c.lastSync)
+		took = c.opts.Now().Sub(t0)
+		c.pace.note(took)
 	}
 	if err != nil {
 		c.release(b, c.fail(err))
 		return b.callers
 	}
 	if fl != nil {
-		observeCommit(c.opts, b, fl.Bytes(), c.lastSync) // metrics (observer.go)
+		observeCommit(c.opts, b, fl.Bytes(), took) // metrics (observer.go)
 		if c.writer.FlushedSize() >= c.opts.SegmentSize/2 {
-			c.preallocNext()
+			// Half full: time to zero-fill the next segment's file. The
+			// flusher reads seg without mu, as only a seal, which no
+			// flusher overlaps, changes it.
+			c.prealloc.start(c.seg.num + 1)
 		}
 	}
 	c.durable(b)
@@ -355,18 +354,15 @@ func (c *committer) writeBatch() int {
 	return b.callers
 }
 
-// handPostingsIfIdle hands the records gathered for the postings to the
-// postings goroutine when no records wait to be written (no batch is
-// coming to add to them). The flusher only.
-func (c *committer) handPostingsIfIdle() {
+// endFlush ends a flusher's turn. It hands the records gathered for the
+// postings to the postings goroutine when no records wait to be written
+// (no batch is coming to add to them), gives the flusher's role back, and
+// wakes the flush loop when records or a seal wait. It reports whether a
+// seal waits and the committer has not failed: the flush loop then seals.
+func (c *committer) endFlush() (sealWanted bool) {
 	if c.queued() == 0 {
-		c.index.handPostings()
+		c.index.handPostings() // still the flusher's: before the role is given back
 	}
-}
-
-// endFlush gives the flusher's role back, and wakes the flush loop when
-// records or a seal wait.
-func (c *committer) endFlush() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.flushing = false
@@ -374,22 +370,7 @@ func (c *committer) endFlush() {
 	if c.filling.callers > 0 || c.sealing {
 		c.wakeLoop()
 	}
-}
-
-// notePace folds one fsync's time into syncPace, a moving average that
-// weighs the newest fsync by an eighth. It is what bounds the rejoin wait,
-// rather than the last fsync alone: a batch of a few records syncs much
-// faster than a full one (on a preallocated file, ~130 µs against
-// milliseconds), and a bound that followed it would shrink to a few
-// microseconds, miss, and let the callers still on their way back be
-// written one or a few at a time, each fast fsync shortening the next wait
-// again (PERFORMANCE.md, "a dribble of tiny, fast fsyncs").
-func (c *committer) notePace(d time.Duration) {
-	if c.syncPace <= 0 {
-		c.syncPace = d
-		return
-	}
-	c.syncPace += (d - c.syncPace) / 8
+	return c.sealing && c.failErr == nil
 }
 
 // rejoin is the one wait in the policy. It gives the callers of the batch
@@ -400,28 +381,26 @@ func (c *committer) notePace(d time.Duration) {
 // each fsync carries half of them: PERFORMANCE.md, 64 callers). It waits
 // until as many calls are queued as were queued when the batch was released
 // plus those it released, and never longer than an eighth of the disk's
-// usual fsync time (syncPace), so that when nobody comes back it costs at
-// most about an eighth of the disk's time. A lone caller is never waited for. When the last wait ran
-// out (more callers than come back in that time: 1,024 of them take longer
-// to wake and prepare than the disk takes to sync), the next batch is not
-// waited for, so a wait that does not pay costs every other batch at most.
+// usual fsync time (pace), so that when nobody comes back it costs at
+// most about an eighth of the disk's time. A lone caller is never waited
+// for, and after a wait that ran out the next one is skipped (pace.bound).
 // Flush loop only.
 func (c *committer) rejoin(released int) {
-	if released < 2 || c.syncPace <= 0 || c.rejoinMissed {
-		c.rejoinMissed = false
+	bound, ok := c.pace.bound(released)
+	if !ok {
 		return
 	}
 	c.mu.Lock()
 	want := c.filling.callers + c.waiting + released
 	c.mu.Unlock()
-	timer := time.NewTimer(c.syncPace / 8)
+	timer := time.NewTimer(bound)
 	defer timer.Stop()
 	defer c.wakeLoop() // the arrivals' wake-ups were taken here
 	for c.queued() < want {
 		select {
 		case <-c.wake:
 		case <-timer.C:
-			c.rejoinMissed = true
+			c.pace.missed = true
 			return
 		case <-c.quit:
 			return
@@ -500,20 +479,10 @@ func (c *committer) err() error {
 	return nil
 }
 
-// failed returns the committer's failure, or nil; unlike err it ignores
-// close.
-func (c *committer) failed() error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.failErr
-}
-
-// start starts the flush loop.
-func (c *committer) start() { go c.flushLoop() }
-
 // close stops accepting records, lets the flush loop commit what callers
-// handed in, and waits for it to exit.
-func (c *committer) close() {
+// handed in, waits for it to exit, and closes what the committer holds
+// open: the preallocator and the active segment's file.
+func (c *committer) close() error {
 	c.mu.Lock()
 	c.closed = true
 	c.wakeWaiters()
@@ -521,4 +490,47 @@ func (c *committer) close() {
 	close(c.quit)
 	<-c.done
 	c.prealloc.close()
+	if c.writer == nil { // a failed rotation left none
+		return nil
+	}
+	return c.writer.Close()
+}
+
+// pace is the disk's usual fsync time as the flusher measures it, and the
+// rejoin wait it bounds. It is the flusher's: writeBatch notes each fsync,
+// rejoin (flush loop only) asks for its bound.
+type pace struct {
+	usual  time.Duration // a moving average of fsync times; 0 until the first
+	missed bool          // the last rejoin wait ran out of time
+}
+
+// note folds one fsync's time into usual, a moving average that weighs the
+// newest fsync by an eighth. It is what bounds the rejoin wait, rather
+// than the last fsync alone: a batch of a few records syncs much faster
+// than a full one (on a preallocated file, ~130 µs against milliseconds),
+// and a bound that followed it would shrink to a few microseconds, miss,
+// and let the callers still on their way back be written one or a few at
+// a time, each fast fsync shortening the next wait again (PERFORMANCE.md,
+// "a dribble of tiny, fast fsyncs").
+func (p *pace) note(d time.Duration) {
+	if p.usual <= 0 {
+		p.usual = d
+		return
+	}
+	p.usual += (d - p.usual) / 8
+}
+
+// bound returns how long rejoin may wait after released calls were
+// released: an eighth of the usual fsync time. It reports false, and no
+// wait, for a lone caller (or none), before the first fsync was timed, and
+// once after a wait that ran out (more callers than come back in that
+// time: 1,024 of them take longer to wake and prepare than the disk takes
+// to sync), so that a wait that does not pay costs every other batch at
+// most.
+func (p *pace) bound(released int) (time.Duration, bool) {
+	if released < 2 || p.usual <= 0 || p.missed {
+		p.missed = false
+		return 0, false
+	}
+	return p.usual / 8, true
 }

@@ -27,6 +27,9 @@ import (
 //     time index queries walk;
 //   - recovery (recovery.go), which runs once in Open and hands what it
 //     found to the three above.
+//
+// Before them, on each appending goroutine, prep (append.go) validates,
+// redacts and encodes the records.
 type Engine struct {
 	dir     string
 	opts    Options
@@ -35,6 +38,7 @@ type Engine struct {
 	lock    io.Closer
 	files   *segmentFiles
 
+	prep   preparer
 	commit *committer
 	tree   *tree
 	index  *indexer
@@ -58,9 +62,11 @@ func Open(dir string, opts *Options) (_ *Engine, err error) {
 		opts:  o,
 		log:   o.Logger.With(slog.String("component", "engine"), slog.String("dir", dir)),
 		files: newSegmentFiles(o.FS, o.segmentOptions(), o.MaxOpenSegments),
+		prep:  newPreparer(&o),
 	}
 	e.ret.e = e
-	defer e.observeOpen(time.Now(), &err) // metrics (observer.go)
+	start := time.Now()
+	defer func() { observeOpen(&e.opts, start, e.tornCuts, e.index, err) }() // metrics (observer.go)
 	if e.lock, err = lockDir(o.FS, dir); err != nil {
 		return nil, err
 	}
@@ -111,7 +117,13 @@ func (e *Engine) open() (err error) {
 	defer func() {
 		if err != nil {
 			r.closeFiles()
-			e.closeFiles()
+			if e.commit != nil && e.commit.writer != nil {
+				// The segment committer.open started (or recovery's, closed
+				// already: a no-op); the flush loop that would close it
+				// never ran.
+				e.commit.writer.Close()
+			}
+			e.files.closeAll()
 		}
 	}()
 	err = r.run()
@@ -146,7 +158,7 @@ func (e *Engine) open() (err error) {
 		return err
 	}
 	e.index.startPostings() // postings.go
-	e.commit.start()
+	go e.commit.flushLoop()
 	e.ret.start()
 	return nil
 }
@@ -160,10 +172,10 @@ func (e *Engine) Close() error {
 	e.closeOnce.Do(func() {
 		first = true
 		e.ret.stop()
-		e.commit.close()
+		e.closeErr = e.commit.close()
 		e.index.stopPostings()
 		e.tree.stop()
-		e.closeErr = e.closeFiles()
+		e.files.closeAll() // every segment reader
 		if err := e.lock.Close(); e.closeErr == nil {
 			e.closeErr = err
 		}
@@ -173,25 +185,6 @@ func (e *Engine) Close() error {
 		return nil
 	}
 	return e.closeErr
-}
-
-func (e *Engine) closeFiles() error {
-	e.files.closed.Store(true)
-	var err error
-	if c := e.commit; c != nil {
-		c.prealloc.close() // when Open failed after starting it
-		if c.writer != nil {
-			err = c.writer.Close()
-		}
-		if c.seg != nil {
-			c.seg.closeReader()
-		}
-	}
-	for _, si := range e.index.snapshot().sealed {
-		si.closeReader()
-	}
-	e.files.closeAll()
-	return err
 }
 
 // Err returns why the engine stopped accepting records, or nil while it is

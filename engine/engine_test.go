@@ -646,7 +646,7 @@ func TestCloseCommitsHandedIn(t *testing.T) {
 	if err := <-closed; err != nil {
 		t.Fatal(err)
 	}
-	if err := e.commit.failed(); err != nil {
+	if err := e.Err(); errors.Is(err, ErrFailed) {
 		t.Fatalf("Close marked the engine failed: %v", err)
 	}
 	e = open(t, "/data", withFS(o, m.Crash(nil)))

@@ -183,7 +183,8 @@ func (ix *indexer) publish(seg *segInfo, w *segment.Writer) {
 		sealed: old.sealed,
 		first:  first,
 		last:   st.LastSeq,
-		active: &activeView{seg: seg, state: st, spans: closed, open: open, hasOpen: hasOpen, post: ix.post},
+		active: &activeView{seg: seg, state: st, spans: closed, open: open, hasOpen: hasOpen, post: ix.post,
+			preallocated: w.Preallocated()},
 	})
 	ix.notify.wake()
 }

@@ -5,7 +5,7 @@ package engine
 // call sites are one line each (observe* below), so that the engine's
 // restructuring can re-home them without reading this file:
 //
-//	Open        defer e.observeOpen(...)           engine.go
+//	Open        observeOpen(opts, start, ...)    engine.go, deferred
 //	writeBatch  observeCommit(opts, b, n, dur)   committer.go, once a batch is durable
 //	rotate      observeSeal(opts, num, ft)       rotate.go, once a segment is sealed
 //	signNow     observeCheckpoint(opts, &s)      checkpoint.go, once a checkpoint is logged
@@ -131,28 +131,28 @@ func (e *Engine) Stats() Stats {
 	if s.active != nil {
 		st.ActiveSegments = 1
 		st.ActiveBytes = s.active.state.Size
+		st.Preallocated = s.active.preallocated
 		st.NextPreallocated = e.commit.prealloc.isReady(s.active.seg.num + 1)
 	}
-	st.Preallocated = e.commit.preallocated()
 	if cp, ok := e.LatestCheckpoint(); ok {
 		st.CheckpointSize, st.HasCheckpoint = cp.Size, true
 	}
 	return st
 }
 
-// observeOpen reports Open's outcome; deferred by Open with its start time
-// and a pointer to its error result.
-func (e *Engine) observeOpen(start time.Time, errp *error) {
-	ob := e.opts.Observer
+// observeOpen reports Open's outcome (err) and what it found; deferred by
+// Open with its start time. ix is nil when Open failed before making it.
+func observeOpen(o *Options, start time.Time, tornCuts int, ix *indexer, err error) {
+	ob := o.Observer
 	if ob == nil {
 		return
 	}
-	st := OpenStats{TornTailsCut: e.tornCuts, Duration: time.Since(start), Err: *errp}
-	if e.index != nil && *errp == nil {
-		s := e.index.snapshot()
+	st := OpenStats{TornTailsCut: tornCuts, Duration: time.Since(start), Err: err}
+	if ix != nil && err == nil {
+		s := ix.snapshot()
 		st.Segments = len(s.sealed) + 1
 		st.VerifiedSegments = 1
-		if e.opts.VerifyOnOpen {
+		if o.VerifyOnOpen {
 			st.VerifiedSegments += len(s.sealed)
 		}
 		st.LastSeq = s.last

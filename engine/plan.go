@@ -334,13 +334,9 @@ func (qr *queryRun) want() int { return qr.q.Limit - len(qr.out) }
 // and only their blocks, and calls fn with each in the query's order until
 // it says stop. want, when not nil, says how many more records the caller
 // needs: of a span, only the blocks of that many of its ordinals are read
-// at a time (the next ones, in the query's order), and read again only
-// when records of those were rejected (fn said neither stop nor matched)
-// and the next ordinals lie in blocks not read yet.
+// at a time (visitSpan).
 func (qr *queryRun) visit(ctx context.Context, v *segView, ords []uint32, fn func(*segInfo, *segment.Entry) (bool, error), want func() int) error {
 	desc := qr.q.Desc
-	seqs := qr.seqs[:0]
-	defer func() { qr.seqs = seqs }()
 	for len(ords) > 0 {
 		// The span holding the next ordinal in the query's order, and
 		// the ordinals it holds.
@@ -363,62 +359,77 @@ func (qr *queryRun) visit(ctx context.Context, v *segView, ords []uint32, fn fun
 			j := sort.Search(len(ords), func(i int) bool { return ords[i] > hi })
 			group, ords = ords[:j], ords[j:]
 		}
-		for len(group) > 0 {
-			// The ordinals whose blocks are read now: the next want()
-			// of the group in the query's order, or all of it.
-			part := group
-			if want != nil {
-				if w := want(); w > 0 && w < len(group) {
-					if desc {
-						part = group[len(group)-w:]
-					} else {
-						part = group[:w]
-					}
-				}
-			}
-			seqs = seqs[:0]
-			for _, o := range part {
-				seqs = append(seqs, v.first+uint64(o))
-			}
-			entries, err := v.si.readBlocks(sp, seqs, qr.sc)
-			if err != nil {
-				return err
-			}
-			// Every ordinal of the group whose record the blocks read
-			// hold is served; the first that they do not hold (past
-			// part) ends the turn.
-			at, served := 0, 0
-			for served < len(group) {
-				o := group[served]
-				if desc {
-					o = group[len(group)-1-served]
-				}
-				s := v.first + uint64(o)
-				i, found := findEntry(entries, s, at)
-				if !found {
-					if served < len(part) {
-						return fmt.Errorf("%w: %s: seq %d is not in the blocks of its span", ErrCorrupt, v.si.path, s)
-					}
-					break
-				}
-				at = i
-				served++
-				stop, err := fn(v.si, &entries[i])
-				if err != nil || stop {
-					return err
-				}
-			}
-			if desc {
-				group = group[:len(group)-served]
-			} else {
-				group = group[served:]
-			}
+		if stop, err := qr.visitSpan(v, sp, group, fn, want); err != nil || stop {
+			return err
 		}
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// visitSpan is visit's turn at one span sp of v and the ordinals of it in
+// group (ascending, not empty): it reads the blocks of the next want() of
+// them in the query's order (or all of them), serves fn every ordinal of
+// the group whose record those blocks hold, and reads again only when
+// records of those were rejected (fn said neither stop nor matched) and
+// the next ordinals lie in blocks not read yet. It reports whether fn said
+// stop.
+func (qr *queryRun) visitSpan(v *segView, sp segment.Span, group []uint32, fn func(*segInfo, *segment.Entry) (bool, error), want func() int) (bool, error) {
+	desc := qr.q.Desc
+	for len(group) > 0 {
+		// The ordinals whose blocks are read now: the next want() of the
+		// group in the query's order, or all of it.
+		part := group
+		if want != nil {
+			if w := want(); w > 0 && w < len(group) {
+				if desc {
+					part = group[len(group)-w:]
+				} else {
+					part = group[:w]
+				}
+			}
+		}
+		qr.seqs = qr.seqs[:0]
+		for _, o := range part {
+			qr.seqs = append(qr.seqs, v.first+uint64(o))
+		}
+		entries, err := v.si.readBlocks(sp, qr.seqs, qr.sc)
+		if err != nil {
+			return false, err
+		}
+		// Every ordinal of the group whose record the blocks read hold is
+		// served; the first that they do not hold (past part) ends the
+		// turn.
+		at, served := 0, 0
+		for served < len(group) {
+			o := group[served]
+			if desc {
+				o = group[len(group)-1-served]
+			}
+			s := v.first + uint64(o)
+			i, found := findEntry(entries, s, at)
+			if !found {
+				if served < len(part) {
+					return false, fmt.Errorf("%w: %s: seq %d is not in the blocks of its span", ErrCorrupt, v.si.path, s)
+				}
+				break
+			}
+			at = i
+			served++
+			stop, err := fn(v.si, &entries[i])
+			if err != nil || stop {
+				return stop, err
+			}
+		}
+		if desc {
+			group = group[:len(group)-served]
+		} else {
+			group = group[served:]
+		}
+	}
+	return false, nil
 }
 
 // findEntry returns the index of the entry of seq s in entries (ascending

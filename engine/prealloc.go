@@ -22,8 +22,9 @@ import (
 )
 
 // preallocator prepares at most one segment file at a time, on its own
-// goroutine. Its methods are safe for concurrent use; the flush loop (and
-// Open) starts and takes files, Close stops it.
+// goroutine. Its methods are safe for concurrent use, its fields guarded
+// by mu: the flusher (writeBatch) and the flush loop (rotateIfOld) ask for
+// files, the flush loop (and Open) takes them, Close stops it.
 type preallocator struct {
 	fs   vfs.FS
 	dir  string
@@ -31,6 +32,7 @@ type preallocator struct {
 	size int64 // bytes per file; 0: preallocation is off
 
 	mu     sync.Mutex
+	asked  uint64 // the last segment number start was asked for
 	num    uint64 // the segment number being or been prepared; 0: none
 	ready  bool   // the file for num is complete and synced
 	done   chan struct{}
@@ -75,16 +77,21 @@ func (p *preallocator) removeLeftovers() error {
 }
 
 // start begins preparing the file of segment num, unless preallocation is
-// off, the preallocator is closed, or num is already being prepared.
+// off, the preallocator is closed, or num was asked for already: the
+// committer asks once its active segment is half full (every batch from
+// then on) or half its age (rotateIfOld), early enough for the file to be
+// ready at the rotation, and never for a store that stays small, such as
+// a test's.
 func (p *preallocator) start(num uint64) {
 	if p.size <= 0 {
 		return
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.closed || p.num == num {
+	if p.closed || p.asked == num {
 		return
 	}
+	p.asked = num
 	if p.stop != nil {
 		p.stop.Store(true) // an older one, no longer wanted
 	}
@@ -153,31 +160,4 @@ func (p *preallocator) close() {
 	if ready {
 		p.fs.Remove(preallocPath(p.dir, num))
 	}
-}
-
-// preallocated returns the zero-filled room left in the active segment's
-// file.
-func (c *committer) preallocated() int64 {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.writer == nil {
-		return 0
-	}
-	return c.writer.Preallocated()
-}
-
-// preallocNext asks for the next segment's file once the active segment is
-// half full (writeBatch) or half its age (rotateIfOld): early enough to be
-// ready at the rotation, and never for a store that stays small, such as a
-// test's.
-func (c *committer) preallocNext() {
-	c.mu.Lock()
-	if c.seg == nil || c.preallocFor == c.seg.num+1 {
-		c.mu.Unlock()
-		return
-	}
-	c.preallocFor = c.seg.num + 1
-	num := c.preallocFor
-	c.mu.Unlock()
-	c.prealloc.start(num)
 }

@@ -68,14 +68,6 @@ func newAgeTicker(age time.Duration) *time.Ticker {
 	return time.NewTicker(min(max(age/10, time.Millisecond), time.Second))
 }
 
-// sealWanted reports whether an appending goroutine found the active
-// segment full and waits for it to be sealed.
-func (c *committer) sealWanted() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.sealing && c.failErr == nil
-}
-
 // rotateIfOld seals a non-empty active segment older than SegmentAge
 // (when a batch is being written, at the next tick). Flush loop only.
 func (c *committer) rotateIfOld() {
@@ -91,18 +83,24 @@ func (c *committer) rotateIfOld() {
 		return
 	}
 	if c.seg != nil && c.opts.Now().Sub(c.seg.hdr.Created) >= c.opts.SegmentAge/2 {
-		c.preallocNext() // sealed by age soon
+		c.prealloc.start(c.seg.num + 1) // sealed by age soon: zero-fill the next file
 	}
 }
 
-// rotate seals the active segment and starts the next one. Appends wait
-// while it runs (sealing), so no record goes into the sealed segment after
-// its last batch. Flush loop only; a failure fails the engine.
+// rotate seals the active segment and starts the next one. Its caller set
+// sealing (enqueue found the segment full, or rotateIfOld found it old):
+// appends wait until rotate ends, so no record goes into the sealed segment
+// after its last batch. Flush loop only; a failure fails the engine.
 func (c *committer) rotate() {
-	c.setSealing(true)
-	defer c.setSealing(false)
-	c.flush() // records added before the seal began belong to this segment
-	if c.failed() != nil {
+	defer func() {
+		c.mu.Lock()
+		c.sealing = false
+		c.wakeWaiters()
+		c.mu.Unlock()
+	}()
+	// Records added before the seal began belong to this segment. With
+	// sealing set, flush reports a seal wanted unless the committer failed.
+	if !c.flush() {
 		return
 	}
 	old, tip := c.seg, c.writer.Tip()
@@ -124,15 +122,6 @@ func (c *committer) rotate() {
 	c.index.publish(seg, w)
 	observeSeal(c.opts, old.num, ft) // metrics (observer.go)
 	c.log.Info("segment sealed", slog.Uint64("segment", old.num), slog.Uint64("records", ft.Count), slog.Uint64("last_seq", ft.LastSeq))
-}
-
-func (c *committer) setSealing(on bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.sealing = on
-	if !on {
-		c.wakeWaiters()
-	}
 }
 
 // seal seals the active segment, every record of which is durable, with

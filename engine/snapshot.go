@@ -35,6 +35,9 @@ type activeView struct {
 	// post holds the segment's postings, one per durable record from its
 	// first; read under indexer.mu (postings.go). Nil when unusable.
 	post *index.PostingsBuilder
+	// preallocated is the zero-filled room left in the file after the
+	// durable data (Stats).
+	preallocated int64
 }
 
 // segInfo is one segment as readers see it. num, path and hdr never
