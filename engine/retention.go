@@ -174,7 +174,8 @@ func (r *PurgeResult) Through() uint64 {
 	return r.Segments[len(r.Segments)-1].LastSeq
 }
 
-// startRetention runs scheduled purges until Close.
+// start runs scheduled purges (Retention.PurgeEvery) on their own
+// goroutine until Close calls stop.
 func (rt *Retainer) start() {
 	p := &rt.e.opts.Retention
 	if !p.Enabled() || p.PurgeEvery <= 0 {
