@@ -75,7 +75,11 @@ type committer struct {
 	mu      sync.Mutex
 	space   *sync.Cond // waited on for room in the filling batch; see wakeWaiters
 	filling *batch
-	syncing *batch          // the batch being written and synced, if any
+	// syncing is the batch being written and synced, if any. Nothing in
+	// the engine reads it: it is kept (two stores per batch, under mu) so
+	// that TestGroupCommitPolicy can tell when every call it started is
+	// queued, which it cannot see from outside once a call's batch is taken.
+	syncing *batch
 	seg     *segInfo        // the active segment; nil only after a failed rotation
 	writer  *segment.Writer // its writer: the one place that knows where the chain ends (Tip)
 	hasher  *chain.Hasher

@@ -20,11 +20,16 @@
 //     batch being filled, under the committer's lock (committer.go).
 //   - One flush loop goroutine writes whatever arrived while the previous
 //     batch was written and synced, fsyncs it, and releases its callers
-//     (group commit); it also seals full or old segments (rotate.go).
+//     (group commit); an appending goroutine that finds the committer idle
+//     writes its own batch the same way. Only the flush loop seals full or
+//     old segments (rotate.go).
 //   - The tree goroutine hashes durable records into the log-wide Merkle
 //     tree and signs checkpoints (tree.go, checkpoint.go).
-//   - Readers work from an immutable snapshot that the flush loop swaps
-//     together with the time index (indexer.go); they never block it.
+//   - The postings goroutine adds durable records to the active segment's
+//     postings, off the commit path (postings.go).
+//   - Readers work from an immutable snapshot that the committer swaps
+//     together with the time index after each durable batch (indexer.go);
+//     they never block it.
 //
 // A directory is opened by one process at a time (an flock on DIR/LOCK).
 //

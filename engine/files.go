@@ -159,13 +159,6 @@ func (f *segmentFiles) purge(si *segInfo) {
 	} // else the last read's release closes it
 }
 
-// closeReader closes si's reader if it is open.
-func (f *segmentFiles) closeReader(si *segInfo) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.closeLocked(si)
-}
-
 // closeAll refuses further opens and closes every open reader (Close).
 func (f *segmentFiles) closeAll() {
 	f.closed.Store(true)

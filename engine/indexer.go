@@ -21,9 +21,13 @@ import (
 //     index under mu.RLock sees the two agree. Readers that need no index
 //     (Get, Scan, proofs) load snap without mu.
 //   - pend, pendFirst, sums and lastSum are the active segment's summary
-//     state. They belong to the committer's flush loop, which calls every
-//     method below snapshot, ascend and descend (and to Open, before the
-//     loop starts).
+//     state. They belong to the committer's flusher (committer.flushing:
+//     the flush loop, or an appending goroutine writing its own batch),
+//     which calls noteKeys, publish and the postings' queuePostings and
+//     handPostings; the flush loop alone seals (sealSection, sealed,
+//     postingsSection), and Open uses all of it before the loop starts.
+//     Readers call snapshot, querySnapshot, ascend and descend; a purge
+//     calls dropSealed (purged.go), under mu.
 type indexer struct {
 	log *slog.Logger
 
@@ -42,9 +46,9 @@ type indexer struct {
 	lastSum   *index.Summary
 
 	// post holds the active segment's postings (postings.go). The
-	// pointer is set by the flush loop (at open and seal, under mu) and
-	// read by it (publish, queuePostings, which hands it to the postings
-	// goroutine with each job). The builder's contents are changed
+	// pointer is set at open and by the flush loop at seal (under mu),
+	// and read by the flusher (publish, queuePostings, which hands it to
+	// the postings goroutine with each job). The builder's contents are changed
 	// under postMu by the postings goroutine and read under
 	// postMu.RLock by queries: not under mu, so that publishing never
 	// waits for a batch being added. A new builder starts with each

@@ -22,12 +22,16 @@ import (
 )
 
 // Observer receives the engine's operational events, for metrics and
-// alerts. Methods are called synchronously on the engine's own goroutines
-// (Opened from Open, Committed from the writer or sync goroutine, Sealed
-// from the writer, CheckpointSigned from the tree goroutine, Failed from
-// whichever goroutine failed first), so an implementation must be safe for
-// concurrent use, return quickly, never block, and never call back into
-// the Engine. Options.Observer nil costs nothing.
+// alerts. Methods are called synchronously, on whichever goroutine did the
+// work: Opened on Open's caller; Committed on the goroutine that wrote the
+// batch (the committer's flush loop, or an appending goroutine that found
+// the committer idle and wrote its own batch); Sealed on the flush loop;
+// CheckpointSigned on the tree goroutine; Failed on whichever goroutine
+// failed first (an appending goroutine, the flush loop or the tree
+// goroutine). So an implementation must be safe for concurrent use, return
+// quickly, never block, and never call back into the Engine: Committed
+// runs before the batch's callers are released. Options.Observer nil costs
+// nothing.
 type Observer interface {
 	// Opened reports the outcome of Open: how much it recovered and
 	// verified, and the error when Open failed.
@@ -99,7 +103,8 @@ type CheckpointStats struct {
 }
 
 // Stats is a snapshot of the engine's state for a metrics scrape. It takes
-// no lock the writer holds for long.
+// the committer's and the preallocator's locks briefly, never one held
+// across an fsync.
 type Stats struct {
 	// SealedSegments and ActiveSegments count segment files by state
 	// (ActiveSegments is 1, or 0 after a failed rotation).

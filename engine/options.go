@@ -48,8 +48,8 @@ type Options struct {
 	Keys *chain.Keyring
 	// FS is the file system; vfs.Default when nil.
 	FS vfs.FS
-	// SegmentSize seals the active segment once it reaches this many
-	// bytes. Default 32 MiB, which bounds what Open must rescan and
+	// SegmentSize seals the active segment once it has reached this many
+	// bytes, when the next record arrives. Default 32 MiB, which bounds what Open must rescan and
 	// verify after a crash (about half a second).
 	SegmentSize int64
 	// SegmentAge seals a non-empty active segment this long after it was

@@ -100,14 +100,11 @@ func (r *recovery) run() error {
 	return nil
 }
 
-// closeFiles closes what recovery opened, when Open fails.
+// closeFiles closes what recovery opened, when Open fails: the active
+// segment's writer. Every segment reader it opened is in the engine's
+// segmentFiles (files.adopt), which Open's failure path closes all at once
+// (segmentFiles.closeAll), with those of segments recovery did not keep.
 func (r *recovery) closeFiles() {
-	for _, si := range r.sealed {
-		si.closeReader()
-	}
-	if r.active != nil {
-		r.active.closeReader()
-	}
 	if r.writer != nil {
 		r.writer.Close()
 	}

@@ -41,11 +41,11 @@ type Retention struct {
 	// period: with mixed tenants the longest applies.
 	Tenants map[string]time.Duration
 	// PurgeEvery runs a purge in the background this often; zero purges
-	// only on demand (Engine.Purge).
+	// only on demand (Retainer.Purge, from Engine.Retention).
 	PurgeEvery time.Duration
 	// HoldTenants are legal holds from configuration: no segment that may
 	// hold a record of one of these tenants is purged. (Holds set at run
-	// time are Engine.SetHold's.)
+	// time are Retainer.SetHold's.)
 	HoldTenants []string
 }
 
@@ -174,7 +174,8 @@ func (r *PurgeResult) Through() uint64 {
 	return r.Segments[len(r.Segments)-1].LastSeq
 }
 
-// startRetention runs scheduled purges until Close.
+// start runs scheduled purges (Retention.PurgeEvery) on their own
+// goroutine until Close calls stop.
 func (rt *Retainer) start() {
 	p := &rt.e.opts.Retention
 	if !p.Enabled() || p.PurgeEvery <= 0 {

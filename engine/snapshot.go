@@ -13,8 +13,9 @@ import (
 
 // What readers see of the log: an immutable snapshot of its segments and
 // durable end, replaced (never changed) by the committer after every
-// durable batch and every seal. Readers load it without a lock and never
-// block the committer; see indexer for how it is published.
+// durable batch and every seal, and by a purge (indexer.dropSealed).
+// Readers load it without a lock and never block the committer; see
+// indexer for how it is published.
 
 // snapshot is an immutable view of the log.
 type snapshot struct {
@@ -33,7 +34,7 @@ type activeView struct {
 	open    segment.Span
 	hasOpen bool
 	// post holds the segment's postings, one per durable record from its
-	// first; read under indexer.mu (postings.go). Nil when unusable.
+	// first; read under indexer.postMu (postings.go). Nil when unusable.
 	post *index.PostingsBuilder
 	// preallocated is the zero-filled room left in the file after the
 	// durable data (Stats).
@@ -41,8 +42,9 @@ type activeView struct {
 }
 
 // segInfo is one segment as readers see it. num, path and hdr never
-// change; footer is set once, when the committer seals the segment, before
-// a snapshot lists it as sealed.
+// change; footer, post and sums are set when the committer seals the
+// segment (or recovery finds it sealed), before a snapshot lists it as
+// sealed, and never change after.
 type segInfo struct {
 	num    uint64
 	path   string
@@ -149,9 +151,6 @@ func (si *segInfo) readBlockInfo(sp segment.Span, sc *segment.Scratch) ([]segmen
 	}
 	return bs, nil
 }
-
-// closeReader closes the segment's reader, if open (Close, a failed Open).
-func (si *segInfo) closeReader() { si.files.closeReader(si) }
 
 // markPurged closes the segment's reader and refuses to open it again:
 // retention removed its file.

@@ -19,11 +19,11 @@ import (
 //
 // Who owns what:
 //   - The tree goroutine (loop) takes each durable batch from the
-//     committer, hashes its leaves into log, gives the committer a
-//     segment's root and footer section when it seals, and signs
-//     checkpoints. Hashing so overlaps the committer's next fsync instead
-//     of lengthening it.
-//   - mu guards log and secs, which proofs read from any goroutine.
+//     committer (hand, through in), hashes its leaves into merkle, gives
+//     the committer a segment's root and footer section when it seals,
+//     and signs checkpoints. Hashing so overlaps the committer's next
+//     fsync instead of lengthening it.
+//   - mu guards merkle and secs, which proofs read from any goroutine.
 //   - cp belongs to the tree goroutine; cp.latest is atomic for readers.
 //   - Before start and after stop (in Open and Close) its methods run on
 //     the caller, which is then the only user.

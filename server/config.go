@@ -161,8 +161,8 @@ type AuditConfig struct {
 	// mode 0600, kept apart from the chain key). Empty: the key is
 	// <data_dir>/pseudonym.key, generated on first run.
 	PseudonymKeyFile string `yaml:"pseudonym_key_file"`
-	// Compression is the codec of new segments' blocks: s2 (default) or
-	// zstd (see CompressionCodec).
+	// Compression is the codec of new segments' blocks: s2 (default),
+	// s2dict or zstd (see CompressionCodec).
 	Compression string `yaml:"compression"`
 	// Postings builds record-level postings (segment/FORMAT.md, section
 	// 4) so that filtered queries and GET /v1/audit/count read only what
@@ -265,8 +265,6 @@ func (c *ServerConfig) HMACKeyPath() string {
 	return filepath.Join(c.DataDir, DefaultHMACKeyName)
 }
 
-// Level returns LogLevel as a slog level (info for an unknown level, which
-// Validate rejects).
 // PseudonymKeyPath returns where the pseudonym key is read from.
 func (c *ServerConfig) PseudonymKeyPath() string {
 	if c.Audit.PseudonymKeyFile != "" {
@@ -275,6 +273,8 @@ func (c *ServerConfig) PseudonymKeyPath() string {
 	return filepath.Join(c.DataDir, DefaultPseudonymKeyName)
 }
 
+// Level returns LogLevel as a slog level (info for an unknown level, which
+// Validate rejects).
 func (c *ServerConfig) Level() slog.Level {
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(c.LogLevel)); err != nil {

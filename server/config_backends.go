@@ -147,6 +147,23 @@ func (c *ServerConfig) validateBackends() error {
 	if a.Store != StoreSegment && a.Preallocate != nil && *a.Preallocate {
 		return bad("audit.preallocate", "preallocates segment files, but audit.store is %s; remove it", a.Store)
 	}
+	if a.Store != StoreSegment {
+		// The segment engine's own settings would do nothing on another
+		// store: refuse them rather than accept them silently.
+		for _, f := range []struct {
+			key, does string
+			set       bool
+		}{
+			{"audit.compression", "compresses segment blocks", a.Compression != DefaultCompression},
+			{"audit.signing_key_file", "signs the segment engine's Merkle checkpoints", a.SigningKeyFile != ""},
+			{"audit.checkpoint", "sets how often the segment engine signs a checkpoint",
+				a.Checkpoint != CheckpointConfig{EveryRecords: DefaultCheckpointRecs, Every: DefaultCheckpointAge}},
+		} {
+			if f.set {
+				return bad(f.key, "%s, but audit.store is %s, which has none; remove it", f.does, a.Store)
+			}
+		}
+	}
 	r := &a.Replicate
 	switch r.Backend {
 	case "":

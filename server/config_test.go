@@ -441,3 +441,30 @@ func TestPreallocateSetting(t *testing.T) {
 		t.Errorf("preallocate: false with store null: %v", err)
 	}
 }
+
+// TestSegmentSettingsRefusedOnOtherStores: a setting of the segment engine
+// that would do nothing on another store is refused, naming the key.
+func TestSegmentSettingsRefusedOnOtherStores(t *testing.T) {
+	for _, tc := range []struct{ name, yaml, key string }{
+		{"compression", "  compression: zstd\n", "audit.compression"},
+		{"signing key", "  signing_key_file: /etc/vellum/signing.key\n", "audit.signing_key_file"},
+		{"checkpoint records", "  checkpoint:\n    every_records: 10\n", "audit.checkpoint"},
+		{"checkpoint interval", "  checkpoint:\n    every: 1m\n", "audit.checkpoint"},
+	} {
+		for _, store := range []string{"  store: null\n", "  store: sqlite\n  sqlite:\n    path: /tmp/a.db\n"} {
+			t.Run(tc.name, func(t *testing.T) {
+				_, err := ParseConfig([]byte("audit:\n"+store+tc.yaml), envOf(nil))
+				if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), tc.key) {
+					t.Errorf("err = %v, want one naming %s", err, tc.key)
+				}
+			})
+		}
+	}
+	// Their defaults are fine (audit.postings, which SetDefaults turns
+	// on when unset, cannot tell an explicit true from the default).
+	for _, yaml := range []string{"audit:\n  store: null\n", "audit:\n  store: null\n  compression: s2\n  postings: false\n"} {
+		if _, err := ParseConfig([]byte(yaml), envOf(nil)); err != nil {
+			t.Errorf("%q: %v", yaml, err)
+		}
+	}
+}

@@ -11,12 +11,15 @@
 //	...
 //	srv.Shutdown(ctx) // stop accepting, wait for in-flight requests
 //
-// Callers authenticate with bearer tokens (Authenticator): admin reads and
-// ingests, auditor reads (optionally only some tenants), ingest appends
-// (optionally only for some tenants). Tokens are kept only as SHA-256
-// hashes and compared in constant time. Errors are {"detail": "..."} with
-// 400 for a bad parameter or event (named), 401, 403, 404, 413 and 503
-// while the store has failed.
+// Callers authenticate with bearer tokens (Authenticator) or, with
+// tls.client_ca_file, a client certificate bound to a principal: admin
+// reads and ingests, auditor reads (optionally only some tenants), ingest
+// appends (optionally only for some tenants), metrics scrapes GET /metrics
+// only. Tokens are kept only as SHA-256 hashes and compared in constant
+// time. Errors are {"detail": "..."} with 400 for a bad parameter or event
+// (named), 401, 403, 404, 409 (a step batch out of order), 413, 415, 501
+// (what the store cannot do), 503 while the store has failed, and 507
+// while free disk space is below audit.disk.min_free.
 //
 // A Server and an Authenticator are safe for concurrent use; a ServerConfig
 // is plain data. Logs never contain tokens, keys, query filters or record

@@ -125,7 +125,7 @@ func (e *listEncoder) finish(resp *listResponse) error {
 	return nil
 }
 
-// appendRecordJSON writes r as encoding/json does: fields in declaration
+// appendRecord writes r as encoding/json does: fields in declaration
 // order, omitempty and omitzero as tagged, attribute keys sorted.
 func (e *listEncoder) appendRecord(b []byte, r *vellum.Record) ([]byte, error) {
 	b = append(b, `{"seq":`...)
