@@ -336,8 +336,14 @@ func TestKeyRotation(t *testing.T) {
 	e.Close()
 	o := testOpts(t)
 	o.Keys = chain.NewKeyring(key(t, 2), key(t, 1))
+	ob := &recorder{}
+	o.Observer = ob
 	e = open(t, dir, o)
 	defer e.Close()
+	// The seal the rotation makes at open is reported like any other.
+	if len(ob.seals) != 1 || ob.seals[0].Segment != 1 || ob.seals[0].Records != 2 {
+		t.Fatalf("seals observed at open: %+v", ob.seals)
+	}
 	if _, err := e.Append(ctx, rec(3)); err != nil {
 		t.Fatal(err)
 	}

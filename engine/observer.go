@@ -7,7 +7,7 @@ package engine
 //
 //	Open        observeOpen(opts, start, ...)    engine.go, deferred
 //	writeBatch  observeCommit(opts, b, n, dur)   committer.go, once a batch is durable
-//	rotate      observeSeal(opts, num, ft)       rotate.go, once a segment is sealed
+//	rotate      observeSeal(opts, num, ft)       rotate.go, once a segment is sealed (and at open, when a key rotation seals the active one)
 //	signNow     observeCheckpoint(opts, &s)      checkpoint.go, once a checkpoint is logged
 //	failLocked  observeFail(opts, cause)         committer.go, the first failure only
 //	cutTornTail r.tornCuts++                     recovery.go, during Open

@@ -45,9 +45,11 @@ func (c *committer) open(r *recovery) error {
 		c.log.Info("key rotated; sealing the active segment", slog.String("old_key_id", c.seg.hdr.KeyID.String()),
 			slog.String("new_key_id", active.String()))
 		tip, num = c.writer.Tip(), c.seg.num+1
-		if _, err := c.seal(); err != nil {
+		ft, err := c.seal()
+		if err != nil {
 			return err
 		}
+		observeSeal(c.opts, c.seg.num, ft) // metrics (observer.go), as rotate does
 	case len(r.sealed) > 0:
 		last := r.sealed[len(r.sealed)-1]
 		tip = segment.Tip{Seq: lastSeqOf(last) + 1, PrevMAC: last.footer.LastMAC, Time: r.lastTime}
