@@ -118,9 +118,11 @@ type batch struct {
 }
 
 // newBatch makes an empty batch with room for sizeHint records (the size
-// of the batch before it).
+// of the batch before it). No more: a serial caller's batch holds one
+// record, and room for 16 was a kilobyte to allocate and clear per
+// append (PERFORMANCE.md, serial appends).
 func newBatch(sizeHint int) *batch {
-	n := max(sizeHint, 16)
+	n := max(sizeHint, 1)
 	return &batch{
 		keys:   make([]*index.Keys, 0, n),
 		leaves: leafBatch{encs: make([][]byte, 0, n), macs: make([]vellum.MAC, 0, n)},

@@ -42,6 +42,9 @@ type tree struct {
 	// hashed: while it is 0, the committer hashes a small batch itself
 	// (hand).
 	queued atomic.Int32
+	// leafHasher is hashBatch's; its buffer spares an allocation per
+	// leaf.
+	leafHasher merkle.Hasher
 
 	mu     sync.Mutex
 	merkle *merkle.Log                // the log-wide tree; guarded by mu
@@ -179,7 +182,7 @@ func (t *tree) hand(b *leafBatch) {
 		return
 	}
 	if n <= treeInline && t.queued.Load() == 0 &&
-		(t.opts.CheckpointRecords <= 0 || t.cp.since.Load()+uint64(n) < uint64(t.opts.CheckpointRecords)) {
+		(t.opts.Signer == nil || t.opts.CheckpointRecords <= 0 || t.cp.since.Load()+uint64(n) < uint64(t.opts.CheckpointRecords)) {
 		t.hashBatch(b)
 		t.cp.since.Add(uint64(n))
 		return
@@ -229,11 +232,17 @@ func (t *tree) loop() {
 	}
 }
 
+// hashBatch appends a batch's leaves to the tree. Whoever hashes the
+// batches in turn calls it (hand): the tree goroutine, or the committer
+// while nothing is queued for it; so they share leafHasher's buffer.
 func (t *tree) hashBatch(b *leafBatch) {
-	var h merkle.Hasher
-	leaves := make([]merkle.Hash, len(b.encs))
+	var small [treeInline]merkle.Hash
+	leaves := small[:0]
+	if len(b.encs) > len(small) {
+		leaves = make([]merkle.Hash, 0, len(b.encs))
+	}
 	for i, enc := range b.encs {
-		leaves[i] = h.Leaf(enc, b.macs[i])
+		leaves = append(leaves, t.leafHasher.Leaf(enc, b.macs[i]))
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
