@@ -456,7 +456,7 @@ func (c *committer) durable(b *batch) {
 		c.opts.OnCommit(c.seg.num, b.entries())
 	}
 	c.index.publish(c.seg, c.writer)
-	c.tree.hand(&b.leaves) // hashed on the tree goroutine, off this path
+	c.tree.hand(&b.leaves) // hashed on the tree goroutine, off this path, unless small (tree.hand)
 }
 
 // release ends a batch's wait with err (nil: durable).

@@ -22,7 +22,9 @@
 //     batch was written and synced, fsyncs it, and releases its callers
 //     (group commit); it also seals full or old segments (rotate.go).
 //   - The tree goroutine hashes durable records into the log-wide Merkle
-//     tree and signs checkpoints (tree.go, checkpoint.go).
+//     tree and signs checkpoints (tree.go, checkpoint.go); a batch of a few
+//     records is hashed by whoever wrote it when nothing is queued for the
+//     tree goroutine (tree.hand), and likewise added to the postings.
 //   - Readers work from an immutable snapshot that the flush loop swaps
 //     together with the time index (indexer.go); they never block it.
 //
