@@ -28,7 +28,7 @@ type cpState struct {
 	origin   string
 	latest   atomic.Pointer[checkpoint.Signed] // read by any goroutine
 	lastTime time.Time                         // when signNow last ran
-	since    uint64                            // records hashed since then
+	since    atomic.Uint64                     // records hashed since then; the committer adds those it hashes (tree.hand)
 }
 
 type signResult struct {
@@ -106,7 +106,8 @@ func (t *tree) signNow() (*checkpoint.Signed, error) {
 	if t.opts.Signer == nil {
 		return nil, ErrNoSigner
 	}
-	cp.lastTime, cp.since = t.opts.Now(), 0
+	cp.lastTime = t.opts.Now()
+	cp.since.Store(0)
 	size, root := t.head()
 	c := checkpoint.Checkpoint{Origin: cp.origin, Size: size, Root: root}
 	prev := cp.latest.Load()

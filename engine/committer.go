@@ -119,9 +119,11 @@ type batch struct {
 }
 
 // newBatch makes an empty batch with room for sizeHint records (the size
-// of the batch before it).
+// of the batch before it). No more: a serial caller's batch holds one
+// record, and room for 16 was a kilobyte to allocate and clear per
+// append (PERFORMANCE.md, serial appends).
 func newBatch(sizeHint int) *batch {
-	n := max(sizeHint, 16)
+	n := max(sizeHint, 1)
 	return &batch{
 		keys:   make([]*index.Keys, 0, n),
 		leaves: leafBatch{encs: make([][]byte, 0, n), macs: make([]vellum.MAC, 0, n)},
@@ -437,7 +439,7 @@ func (c *committer) durable(b *batch) {
 		c.opts.OnCommit(c.seg.num, b.entries())
 	}
 	c.index.publish(c.seg, c.writer)
-	c.tree.hand(&b.leaves) // hashed on the tree goroutine, off this path
+	c.tree.hand(&b.leaves) // hashed on the tree goroutine, off this path, unless small (tree.hand)
 }
 
 // release ends a batch's wait with err (nil: durable).

@@ -24,9 +24,13 @@
 //     writes its own batch the same way. Only the flush loop seals full or
 //     old segments (rotate.go).
 //   - The tree goroutine hashes durable records into the log-wide Merkle
-//     tree and signs checkpoints (tree.go, checkpoint.go).
+//     tree and signs checkpoints (tree.go, checkpoint.go); a batch of a few
+//     records is hashed by whoever wrote it when nothing is queued for the
+//     tree goroutine (tree.hand).
 //   - The postings goroutine adds durable records to the active segment's
-//     postings, off the commit path (postings.go).
+//     postings, off the commit path (postings.go); a batch of a few records
+//     is added by whoever wrote it when nothing is queued for it
+//     (indexer.handPostings).
 //   - Readers work from an immutable snapshot that the committer swaps
 //     together with the time index after each durable batch (indexer.go);
 //     they never block it.

@@ -56,7 +56,7 @@ type indexer struct {
 	// one.
 	post       *index.PostingsBuilder
 	postMu     sync.RWMutex
-	postWarned *index.PostingsBuilder // the postings goroutine's: a builder found out of step
+	postWarned *index.PostingsBuilder // whoever adds postings (addPostings): a builder found out of step
 	noPostings bool                   // Options.NoPostings
 	// cache holds sealed segments' lists decoded for queries and counts
 	// (plan.go, count.go); safe for concurrent use.
@@ -72,6 +72,10 @@ type indexer struct {
 	postPend postJob
 	postFree chan postSlices // gathered jobs' slices, given back by the postings goroutine
 	postHook func()          // tests: called before each job
+	// postBusy counts the jobs sent to the postings goroutine and not yet
+	// applied: while it is 0, the flusher applies a small job itself
+	// (handPostings).
+	postBusy atomic.Int32
 }
 
 func newIndexer(log *slog.Logger) *indexer {

@@ -54,22 +54,36 @@ func (ix *indexer) startPostings() {
 			}
 			if j.done != nil {
 				close(j.done)
-				continue
+			} else {
+				ix.applyJob(j)
 			}
-			ix.addPostings(j.post, j.seg, j.first, j.keys, j.encs)
-			if j.gathered {
-				// Cleared, so as not to hold the records; kept for the
-				// next gathered job (none is made while 4 wait).
-				clear(j.keys)
-				clear(j.encs)
-				select {
-				case ix.postFree <- postSlices{j.keys[:0], j.encs[:0]}:
-				default:
-				}
-			}
+			ix.postBusy.Add(-1)
 		}
 	}(ix.postCh)
 }
+
+// applyJob adds a job's records to its postings and gives a gathered
+// job's slices back for the next.
+func (ix *indexer) applyJob(j postJob) {
+	ix.addPostings(j.post, j.seg, j.first, j.keys, j.encs)
+	if j.gathered {
+		// Cleared, so as not to hold the records; kept for the next
+		// gathered job (none is made while 4 wait).
+		clear(j.keys)
+		clear(j.encs)
+		select {
+		case ix.postFree <- postSlices{j.keys[:0], j.encs[:0]}:
+		default:
+		}
+	}
+}
+
+// postInline is the most records of a job the flusher adds itself when
+// the postings goroutine has nothing queued (handPostings): a serial
+// caller's record then costs its few postings (a microsecond or two)
+// instead of waking the postings goroutine, which cost the caller more
+// on a two-core machine (PERFORMANCE.md, serial appends).
+const postInline = 16
 
 // stopPostings applies what is queued and stops the goroutine, once the
 // committer has stopped.
@@ -112,6 +126,7 @@ func (ix *indexer) queuePostings(seg *segInfo, first uint64, keys []*index.Keys,
 			ix.handPostings() // not the records these follow: never merged
 		}
 		if len(p.encs) == 0 && len(encs) >= postCoalesce {
+			ix.postBusy.Add(1)
 			ix.postCh <- postJob{post: ix.post, seg: seg, first: first, keys: keys, encs: encs}
 			return
 		}
@@ -148,10 +163,15 @@ func (ix *indexer) handPostings() {
 	}
 	j := *p
 	*p = postJob{}
-	if ix.postCh == nil {
-		ix.addPostings(j.post, j.seg, j.first, j.keys, j.encs)
+	// Without the goroutine, or with nothing queued for it (every earlier
+	// job applied: the builder takes records in seq order), a small job is
+	// applied here. A test's hook holds the goroutine back: then every job
+	// goes through it.
+	if ix.postCh == nil || (len(j.encs) <= postInline && ix.postHook == nil && ix.postBusy.Load() == 0) {
+		ix.applyJob(j)
 		return
 	}
+	ix.postBusy.Add(1)
 	ix.postCh <- j
 }
 
@@ -161,6 +181,7 @@ func (ix *indexer) syncPostings() {
 	ix.handPostings()
 	if ix.postCh != nil {
 		d := make(chan struct{})
+		ix.postBusy.Add(1)
 		ix.postCh <- postJob{done: d}
 		<-d
 	}

@@ -38,6 +38,13 @@ type tree struct {
 	in      chan treeMsg
 	done    chan struct{}
 	running bool // between start and stop; set and read by Open, Close and the committer
+	// queued counts the batches handed to the tree goroutine and not yet
+	// hashed: while it is 0, the committer hashes a small batch itself
+	// (hand).
+	queued atomic.Int32
+	// leafHasher is hashBatch's; its buffer spares an allocation per
+	// leaf.
+	leafHasher merkle.Hasher
 
 	mu     sync.Mutex
 	merkle *merkle.Log                // the log-wide tree; guarded by mu
@@ -54,6 +61,15 @@ type tree struct {
 // treeQueue bounds the batches waiting for the tree goroutine; a full
 // queue makes the committer wait, which bounds memory.
 const treeQueue = 64
+
+// treeInline is the most records of a batch the committer hashes itself
+// when the tree goroutine has nothing queued (hand). A serial caller's
+// record then costs one leaf hash (well under a microsecond with SHA-NI)
+// instead of waking the tree goroutine, which on a two-core machine cost
+// the caller more than the hash: a futex wake-up and a thread that
+// competes for the cores around the next fsync (PERFORMANCE.md, serial
+// appends). Larger batches still overlap the next fsync.
+const treeInline = 16
 
 // leafBatch is the records of one durable batch: their encodings and MACs.
 // The encodings are the appended records' own buffers, not copies (copying
@@ -148,15 +164,31 @@ func (t *tree) hashSegment(path string, r *merkle.Range) error {
 
 // hand gives the tree a batch the committer made durable and published,
 // so every leaf the tree holds is readable (proofs read leaves).
+//
+// A small batch is hashed here, on the committer, when every batch handed
+// before it is hashed (queued is 0, so the tree goroutine appends nothing
+// meanwhile and the leaves keep seq order) and it does not reach the
+// checkpoint's record count (that batch goes to the goroutine, which
+// signs). Seals and the final checkpoint come from the committer's side
+// too, so they follow the batches it hashed; a checkpoint asked for
+// meanwhile signs the tree as far as it is hashed, as it always did.
 func (t *tree) hand(b *leafBatch) {
-	if len(b.encs) == 0 {
+	n := len(b.encs)
+	if n == 0 {
 		return
 	}
-	if t.running {
-		t.in <- treeMsg{batch: b}
+	if !t.running {
+		t.hashBatch(b)
 		return
 	}
-	t.hashBatch(b)
+	if n <= treeInline && t.queued.Load() == 0 &&
+		(t.opts.Signer == nil || t.opts.CheckpointRecords <= 0 || t.cp.since.Load()+uint64(n) < uint64(t.opts.CheckpointRecords)) {
+		t.hashBatch(b)
+		t.cp.since.Add(uint64(n))
+		return
+	}
+	t.queued.Add(1)
+	t.in <- treeMsg{batch: b}
 }
 
 // loop is the tree goroutine.
@@ -174,8 +206,9 @@ func (t *tree) loop() {
 			switch {
 			case m.batch != nil:
 				t.hashBatch(m.batch)
-				t.cp.since += uint64(len(m.batch.encs))
-				if t.opts.CheckpointRecords > 0 && t.cp.since >= uint64(t.opts.CheckpointRecords) {
+				since := t.cp.since.Add(uint64(len(m.batch.encs)))
+				t.queued.Add(-1)
+				if t.opts.CheckpointRecords > 0 && since >= uint64(t.opts.CheckpointRecords) {
 					t.signNow()
 				}
 			case m.seal != nil:
@@ -192,18 +225,24 @@ func (t *tree) loop() {
 			}
 		case <-tick:
 			// Only while the log grows: an idle log is not signed again.
-			if t.cp.since > 0 && t.opts.Now().Sub(t.cp.lastTime) >= t.opts.CheckpointInterval {
+			if t.cp.since.Load() > 0 && t.opts.Now().Sub(t.cp.lastTime) >= t.opts.CheckpointInterval {
 				t.signNow()
 			}
 		}
 	}
 }
 
+// hashBatch appends a batch's leaves to the tree. Whoever hashes the
+// batches in turn calls it (hand): the tree goroutine, or the committer
+// while nothing is queued for it; so they share leafHasher's buffer.
 func (t *tree) hashBatch(b *leafBatch) {
-	var h merkle.Hasher
-	leaves := make([]merkle.Hash, len(b.encs))
+	var small [treeInline]merkle.Hash
+	leaves := small[:0]
+	if len(b.encs) > len(small) {
+		leaves = make([]merkle.Hash, 0, len(b.encs))
+	}
 	for i, enc := range b.encs {
-		leaves[i] = h.Leaf(enc, b.macs[i])
+		leaves = append(leaves, t.leafHasher.Leaf(enc, b.macs[i]))
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()

@@ -81,8 +81,8 @@ type segResult struct {
 // record from the MAC before it, its leaves and its span summaries. When
 // the framing does not verify it reads every record that can still be read
 // (segment.Salvage), so the report can say which records are damaged and
-// which are fine.
-func (v *dirVerifier) segment(num uint64, last bool, done *atomic.Int64, buf *[]byte, pool *hashPool) (r *segResult, err error) {
+// which are fine. loaded is called once the segment's bytes are in memory.
+func (v *dirVerifier) segment(num uint64, last bool, done *atomic.Int64, buf *[]byte, pool *hashPool, loaded func()) (r *segResult, err error) {
 	path := v.segPath(num)
 	name := filepath.Join("segments", segmentName(num))
 	b, unmap, err := v.load(path, buf)
@@ -90,6 +90,7 @@ func (v *dirVerifier) segment(num uint64, last bool, done *atomic.Int64, buf *[]
 		return nil, fmt.Errorf("verify: read %s: %w", path, err)
 	}
 	defer unmap()
+	loaded()
 	// A mapped file that shrinks under us faults: report it, do not crash.
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
