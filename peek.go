@@ -39,8 +39,16 @@ func PeekFields(b []byte, f *Fields) error {
 		if p < 0 {
 			return nil
 		}
-		n, k := binary.Uvarint(b[p:])
-		if k <= 0 || n > uint64(len(b)-p-k) {
+		// Most lengths are one byte: read those without binary.Uvarint.
+		var n uint64
+		k := 1
+		if p < len(b) && b[p] < 0x80 {
+			n = uint64(b[p])
+		} else if n, k = binary.Uvarint(b[p:]); k <= 0 {
+			p = -1
+			return nil
+		}
+		if n > uint64(len(b)-p-k) {
 			p = -1
 			return nil
 		}
