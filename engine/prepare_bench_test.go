@@ -69,6 +69,25 @@ func BenchmarkPrepare(b *testing.B) {
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*batch), "ns/record")
 		})
 	}
+	// Records far apart in memory, taken in random order: each call's
+	// record is out of the caches, as at 1,024 callers (BenchmarkAppend
+	// in bench/), where each caller's next record was last touched long
+	// before.
+	cold := benchRecs(1 << 16)
+	order := rand.New(rand.NewPCG(3, 4)).Perm(len(cold))
+	b.Run("batch=1/cold", func(b *testing.B) {
+		b.ReportAllocs()
+		i := 0
+		c0 := processCPU()
+		for b.Loop() {
+			if _, err := e.Prepare(cold[order[i%len(order)]:][:1]...); err != nil {
+				b.Fatal(err)
+			}
+			i++
+		}
+		b.ReportMetric(float64(processCPU()-c0)/float64(b.N), "cpu-ns/record")
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N), "ns/record")
+	})
 }
 
 // BenchmarkAddPostings measures the postings goroutine's work per record
