@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/vellumlog/vellum"
@@ -99,4 +100,60 @@ func TestPrepareOwned(t *testing.T) {
 	if !errors.As(err, &re) || re.Index != 1 {
 		t.Fatalf("invalid record 1: %v", err)
 	}
+}
+
+// TestPrepareOneRecord: a one-record call whose encoding fits
+// oneRecordBytes is prepared in one allocation (its Prepared, seq and
+// encoding together), one that does not in its own buffer; either way the
+// encoding is the record's canonical one, and the record reads back as
+// appended.
+func TestPrepareOneRecord(t *testing.T) {
+	e := open(t, t.TempDir(), testOpts(t))
+	defer e.Close()
+	small := benchRecs(1)[0]
+	large := small
+	large.Outcome.Reason = strings.Repeat("r", oneRecordBytes)
+	for _, c := range []struct {
+		name string
+		r    vellum.Record
+	}{{"small", small}, {"large", large}} {
+		want, err := c.r.MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := e.Prepare(c.r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.Len() != 1 || p.Size(0) != len(want) || p.Bytes() != len(want) || !bytes.Equal(p.items[0].enc, want) {
+			t.Fatalf("%s: prepared %d records, %d bytes: %x\nwant 1 record %x", c.name, p.Len(), p.Bytes(), p.items[0].enc, want)
+		}
+		if cap(p.items[0].enc) != len(want) {
+			t.Fatalf("%s: the encoding's capacity is %d, want %d (nothing may append into what follows)", c.name, cap(p.items[0].enc), len(want))
+		}
+		seqs, err := e.AppendPrepared(ctx, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := e.Get(ctx, seqs[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Outcome.Reason != c.r.Outcome.Reason || got.TraceID != c.r.TraceID {
+			t.Fatalf("%s: read back %+v", c.name, got)
+		}
+	}
+	recs := []vellum.Record{small}
+	if n := testing.AllocsPerRun(100, func() { e.Prepare(recs...) }); n != 1 {
+		t.Errorf("a one-record call of %d bytes allocates %v times, want once", len(mustEncode(t, small)), n)
+	}
+}
+
+func mustEncode(t *testing.T, r vellum.Record) []byte {
+	t.Helper()
+	b, err := r.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
