@@ -293,12 +293,12 @@ func TestUvarintLen(t *testing.T) {
 func TestHighBits(t *testing.T) {
 	for n := 0; n <= 40; n++ {
 		b := bytes.Repeat([]byte{0x7f}, n)
-		if highBits(string(b)) != 0 {
+		if highBits([]string{string(b)}) != 0 {
 			t.Fatalf("highBits of %d ASCII bytes is not zero", n)
 		}
 		for i := range n {
 			b[i] = 0x80
-			if highBits(string(b)) == 0 {
+			if highBits([]string{"", string(b), "x"}) == 0 {
 				t.Fatalf("highBits misses byte %d of %d", i, n)
 			}
 			b[i] = 0x7f
