@@ -162,22 +162,26 @@ const (
 )
 
 // ValidStatus reports whether s is one of Statuses.
-func ValidStatus(s string) bool {
-	for _, v := range Statuses {
-		if s == v {
-			return true
-		}
-	}
-	return false
-}
+func ValidStatus(s string) bool { return StatusBit(s) != 0 }
 
 // StatusBit returns the bit of status s in a summary mask, or 0 for an
-// unknown status.
+// unknown status. Bit i is Statuses[i]'s (summaries on disk hold these
+// bits: the order must not change); a switch on the constants finds it
+// without comparing s with each in turn.
 func StatusBit(s string) uint8 {
-	for i, v := range Statuses {
-		if s == v {
-			return 1 << i
-		}
+	switch s {
+	case StatusSuccess:
+		return 1 << 0
+	case StatusFailure:
+		return 1 << 1
+	case StatusDenied:
+		return 1 << 2
+	case StatusApproved:
+		return 1 << 3
+	case StatusPending:
+		return 1 << 4
+	case StatusBlocked:
+		return 1 << 5
 	}
 	return 0
 }

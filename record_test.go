@@ -353,3 +353,18 @@ func BenchmarkValidate(b *testing.B) {
 		}
 	}
 }
+
+// TestStatusBit: bit i is Statuses[i]'s, as summaries on disk hold them,
+// and anything else has none.
+func TestStatusBit(t *testing.T) {
+	for i, s := range Statuses {
+		if got := StatusBit(s); got != 1<<i || !ValidStatus(s) {
+			t.Errorf("StatusBit(%q) = %#x, want %#x", s, got, 1<<i)
+		}
+	}
+	for _, s := range []string{"", "Success", "succes", "successs", "deny", "blocked "} {
+		if StatusBit(s) != 0 || ValidStatus(s) {
+			t.Errorf("%q is a status", s)
+		}
+	}
+}
