@@ -109,6 +109,9 @@ func (e *Engine) PrepareOwned(recs []vellum.Record) (*Prepared, error) {
 
 func (e *Engine) prepare(recs []vellum.Record, owned bool) (*Prepared, error) {
 	o := &e.opts
+	if o.Redactor == nil && len(recs) > 1 {
+		return e.prepareOnePass(recs)
+	}
 	src := recs
 	copied := o.Redactor != nil && !owned
 	if copied {
@@ -149,6 +152,55 @@ func (e *Engine) prepare(recs []vellum.Record, owned bool) (*Prepared, error) {
 		if r.EventID != "" && o.DedupEntries > 0 {
 			p.items[i].dedup = dedupKey(r.TenantID, r.EventID)
 			p.items[i].dedupHash = dedupHash(p.items[i].dedup)
+		}
+	}
+	return p, nil
+}
+
+// prepareOnePass is prepare for calls of many records without a
+// Redactor, which does not change them: their sizes first, from their
+// fields' lengths alone, then each record validated, encoded and keyed in
+// turn, so that encoding and hashing find its fields still in the cache
+// where validation read them (a call of 1,000 records is more than the
+// cache holds). A call is refused for the same record and reason as
+// prepare refuses it: the first too large record is refused only once
+// every record before it, and itself, is valid.
+func (e *Engine) prepareOnePass(recs []vellum.Record) (*Prepared, error) {
+	o := &e.opts
+	size, tooLarge := 0, len(recs)
+	for i := range recs {
+		n := recs[i].EncodedSize()
+		if n > o.MaxRecordSize {
+			tooLarge = i
+			break
+		}
+		size += n
+	}
+	if tooLarge < len(recs) {
+		for i := range recs[:tooLarge+1] {
+			if err := recs[i].Validate(); err != nil {
+				return nil, &RecordError{Index: i, Err: err}
+			}
+		}
+		n := recs[tooLarge].EncodedSize()
+		return nil, &RecordError{Index: tooLarge, Err: fmt.Errorf("%w: the record is %d bytes encoded, over the maximum of %d", ErrTooLarge, n, o.MaxRecordSize)}
+	}
+	p, buf := newPreparedBuf(len(recs), size)
+	for i := range recs {
+		r := &recs[i]
+		if err := r.Validate(); err != nil {
+			return nil, &RecordError{Index: i, Err: err}
+		}
+		start := len(buf)
+		var err error
+		if buf, err = r.AppendBinary(buf); err != nil {
+			return nil, &RecordError{Index: i, Err: err}
+		}
+		it := &p.items[i]
+		it.enc, it.keys = buf[start:len(buf):len(buf)], keysOf(r)
+		if r.EventID != "" && o.DedupEntries > 0 {
+			it.dedup = dedupKey(r.TenantID, r.EventID)
+			it.dedupHash = dedupHash(it.dedup)
 		}
 	}
 	return p, nil

@@ -157,3 +157,47 @@ func mustEncode(t *testing.T, r vellum.Record) []byte {
 	}
 	return b
 }
+
+// TestPrepareRefusalOrder: a call is refused for its first record that
+// cannot be stored, and for a record both invalid and too large, as
+// invalid; the same with and without a Redactor (which Prepare applies
+// record by record, so it measures each record after validating it).
+func TestPrepareRefusalOrder(t *testing.T) {
+	ok := benchRecs(1)[0]
+	bad := ok
+	bad.Action = "Tool.Call"
+	big := ok
+	big.Outcome.Reason = strings.Repeat("r", 2000)
+	bigBad := big
+	bigBad.Action = "Tool.Call"
+	cases := []struct {
+		recs  []vellum.Record
+		index int
+		want  error
+	}{
+		{[]vellum.Record{ok, ok, bad, big}, 2, vellum.ErrInvalid},
+		{[]vellum.Record{ok, big, bad}, 1, ErrTooLarge},
+		{[]vellum.Record{ok, bigBad, big}, 1, vellum.ErrInvalid},
+		{[]vellum.Record{big, ok}, 0, ErrTooLarge},
+		{[]vellum.Record{ok, ok, bad}, 2, vellum.ErrInvalid},
+		{[]vellum.Record{bad, big}, 0, vellum.ErrInvalid},
+	}
+	rd, err := redact.New(redact.Config{}, redact.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, redactor := range []Redactor{nil, rd} {
+		o := testOpts(t)
+		o.MaxRecordSize = 1000
+		o.Redactor = redactor
+		e := open(t, t.TempDir(), o)
+		for i, c := range cases {
+			_, err := e.Prepare(c.recs...)
+			var re *RecordError
+			if !errors.As(err, &re) || re.Index != c.index || !errors.Is(err, c.want) {
+				t.Errorf("redactor %v, case %d: %v, want record %d: %v", redactor != nil, i, err, c.index, c.want)
+			}
+		}
+		e.Close()
+	}
+}
