@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"math/bits"
 	"slices"
 	"time"
 	"unsafe"
@@ -106,20 +107,33 @@ func StampEncoded(enc []byte, seq uint64, t int64) {
 // EncodedSize returns the length of r's canonical encoding, so a caller can
 // allocate it once.
 func (r *Record) EncodedSize() int {
-	n := fixedLen
-	for _, s := range [...]string{
-		r.EventID, r.TenantID, r.UserID, r.Service, r.AuthMode, r.Action,
-		r.Agent, r.SessionID, r.TraceID, r.RequestID, r.Tool.Name, r.Tool.CallID,
-		r.Model.Name, r.Model.Provider, r.Model.FinishReason,
-		r.Outcome.Status, r.Outcome.Reason, r.Outcome.RuleID, r.Outcome.Approver, r.Outcome.Mode,
-	} {
-		n += uvarintLen(uint64(len(s))) + len(s)
+	// Every string and the arguments take a one-byte length while the
+	// longest of them is under 128 bytes, the common case: summing the
+	// lengths then needs no varint size per field.
+	ls := [...]int{
+		len(r.EventID), len(r.TenantID), len(r.UserID), len(r.Service), len(r.AuthMode), len(r.Action),
+		len(r.Agent), len(r.SessionID), len(r.TraceID), len(r.RequestID), len(r.Tool.Name), len(r.Tool.CallID),
+		len(r.Model.Name), len(r.Model.Provider), len(r.Model.FinishReason),
+		len(r.Outcome.Status), len(r.Outcome.Reason), len(r.Outcome.RuleID), len(r.Outcome.Approver), len(r.Outcome.Mode),
+		len(r.Tool.Arguments),
 	}
-	n += uvarintLen(uint64(len(r.Tool.Arguments))) + len(r.Tool.Arguments)
+	n := fixedLen + len(ls)
+	or := 0
+	for _, l := range ls {
+		n += l
+		or |= l
+	}
+	if or >= 0x80 {
+		for _, l := range ls {
+			n += uvarintLen(uint64(l)) - 1
+		}
+	}
 	n += uvarintLen(uint64(r.Tool.DurationNS)) + uvarintLen(r.Model.InputTokens) + uvarintLen(r.Model.OutputTokens)
 	n += uvarintLen(uint64(len(r.Attributes)))
-	for k, v := range r.Attributes {
-		n += uvarintLen(uint64(len(k))) + len(k) + uvarintLen(uint64(len(v))) + len(v)
+	if len(r.Attributes) > 0 {
+		for k, v := range r.Attributes {
+			n += uvarintLen(uint64(len(k))) + len(k) + uvarintLen(uint64(len(v))) + len(v)
+		}
 	}
 	n += uvarintLen(uint64(len(r.Redactions)))
 	for _, x := range r.Redactions {
@@ -128,13 +142,9 @@ func (r *Record) EncodedSize() int {
 	return n
 }
 
+// uvarintLen returns the length of v's uvarint encoding.
 func uvarintLen(v uint64) int {
-	n := 1
-	for v >= 0x80 {
-		v >>= 7
-		n++
-	}
-	return n
+	return (bits.Len64(v|1) + 6) / 7
 }
 
 // MarshalBinary returns the canonical encoding of r.

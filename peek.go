@@ -22,6 +22,9 @@ type Fields struct {
 	Status    []byte // outcome.status
 }
 
+// peekFields is how many fields PeekFields walks: up to outcome.status.
+const peekFields = 17
+
 // PeekFields reads the indexed fields of a canonical encoding without
 // decoding the rest. It checks only what it reads; UnmarshalBinary is the
 // full check.
@@ -34,43 +37,37 @@ func PeekFields(b []byte, f *Fields) error {
 	}
 	f.Seq = binary.LittleEndian.Uint64(b[SeqOffset:])
 	f.Time = int64(binary.LittleEndian.Uint64(b[TimeOffset:]))
-	p := fixedLen
-	next := func() []byte {
-		if p < 0 {
-			return nil
-		}
-		n, k := binary.Uvarint(b[p:])
-		if k <= 0 || n > uint64(len(b)-p-k) {
-			p = -1
-			return nil
-		}
-		s := b[p+k : p+k+int(n)]
-		p += k + int(n)
-		return s
-	}
 	// Field order of encoding version 1: event_id, tenant_id, user_id,
 	// service, auth_mode, action, agent, session_id, trace_id, request_id,
 	// tool.name, tool.call_id, tool.arguments, model.name, model.provider,
-	// model.finish_reason, outcome.status.
-	f.EventID = next()
-	f.TenantID = next()
-	f.UserID = next()
-	next()
-	next()
-	f.Action = next()
-	next()
-	f.SessionID = next()
-	f.TraceID = next()
-	next()
-	f.Tool = next()
-	next()
-	next()
-	f.Model = next()
-	next()
-	next()
-	f.Status = next()
-	if p < 0 {
-		return fmt.Errorf("%w: a field runs past the end", ErrCorrupt)
+	// model.finish_reason, outcome.status. One loop finds where each
+	// starts and ends; most lengths are one byte, read without
+	// binary.Uvarint.
+	var at, end [peekFields]int // where field i's bytes start and end
+	p := fixedLen
+	for i := range peekFields {
+		var n uint64
+		k := 1
+		if p < len(b) && b[p] < 0x80 {
+			n = uint64(b[p])
+		} else if n, k = binary.Uvarint(b[p:]); k <= 0 {
+			return fmt.Errorf("%w: a field runs past the end", ErrCorrupt)
+		}
+		if n > uint64(len(b)-p-k) {
+			return fmt.Errorf("%w: a field runs past the end", ErrCorrupt)
+		}
+		at[i], end[i] = p+k, p+k+int(n)
+		p += k + int(n)
 	}
+	field := func(i int) []byte { return b[at[i]:end[i]:end[i]] }
+	f.EventID = field(0)
+	f.TenantID = field(1)
+	f.UserID = field(2)
+	f.Action = field(5)
+	f.SessionID = field(7)
+	f.TraceID = field(8)
+	f.Tool = field(10)
+	f.Model = field(13)
+	f.Status = field(16)
 	return nil
 }

@@ -2,8 +2,10 @@ package vellum
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"math"
 	"reflect"
 	"strings"
 	"testing"
@@ -252,6 +254,56 @@ func TestEncodedSize(t *testing.T) {
 			t.Fatalf("EncodedSize = %d, encoding is %d bytes", got, len(b))
 		}
 	}
+	// Each string field in turn with a length at a varint size's edge
+	// (one byte up to 127, two from 128 and up to 16383, three from
+	// 16384), the others short: EncodedSize sums lengths without varint
+	// sizes only while every length is under 128.
+	for _, n := range []int{0, 1, 127, 128, 16383, 16384} {
+		for i := range 21 {
+			r := fullRecord()
+			v := strings.Repeat("x", n)
+			*[...]*string{&r.EventID, &r.TenantID, &r.UserID, &r.Service, &r.AuthMode, &r.Action, &r.Agent, &r.SessionID,
+				&r.TraceID, &r.RequestID, &r.Tool.Name, &r.Tool.CallID, &r.Model.Name, &r.Model.Provider, &r.Model.FinishReason,
+				&r.Outcome.Status, &r.Outcome.Reason, &r.Outcome.RuleID, &r.Outcome.Approver, &r.Outcome.Mode, new(string)}[i] = v
+			if i == 20 {
+				r.Tool.Arguments = json.RawMessage(`"` + strings.Repeat("x", max(n-2, 0)) + `"`)
+			}
+			b, err := r.MarshalBinary()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := r.EncodedSize(); got != len(b) {
+				t.Fatalf("field %d of %d bytes: EncodedSize = %d, encoding is %d bytes", i, n, got, len(b))
+			}
+		}
+	}
+}
+
+func TestUvarintLen(t *testing.T) {
+	for _, v := range []uint64{0, 1, 0x7f, 0x80, 0x3fff, 0x4000, 1<<21 - 1, 1 << 21, 1<<63 - 1, 1 << 63, math.MaxUint64} {
+		if got, want := uvarintLen(v), len(binary.AppendUvarint(nil, v)); got != want {
+			t.Errorf("uvarintLen(%#x) = %d, want %d", v, got, want)
+		}
+	}
+}
+
+// TestHighBits: highBits finds a byte >= 0x80 at every position of strings
+// of every length up to 40 (it reads words, the last overlapping), and
+// none in ASCII.
+func TestHighBits(t *testing.T) {
+	for n := 0; n <= 40; n++ {
+		b := bytes.Repeat([]byte{0x7f}, n)
+		if highBits([]string{string(b)}) != 0 {
+			t.Fatalf("highBits of %d ASCII bytes is not zero", n)
+		}
+		for i := range n {
+			b[i] = 0x80
+			if highBits([]string{"", string(b), "x"}) == 0 {
+				t.Fatalf("highBits misses byte %d of %d", i, n)
+			}
+			b[i] = 0x7f
+		}
+	}
 }
 
 // TestStampEncoded: a record encoded before its seq and time are known and
@@ -298,6 +350,21 @@ func BenchmarkValidate(b *testing.B) {
 	for b.Loop() {
 		if err := r.Validate(); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// TestStatusBit: bit i is Statuses[i]'s, as summaries on disk hold them,
+// and anything else has none.
+func TestStatusBit(t *testing.T) {
+	for i, s := range Statuses {
+		if got := StatusBit(s); got != 1<<i || !ValidStatus(s) {
+			t.Errorf("StatusBit(%q) = %#x, want %#x", s, got, 1<<i)
+		}
+	}
+	for _, s := range []string{"", "Success", "succes", "successs", "deny", "blocked "} {
+		if StatusBit(s) != 0 || ValidStatus(s) {
+			t.Errorf("%q is a status", s)
 		}
 	}
 }

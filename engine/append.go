@@ -123,6 +123,9 @@ func newPreparer(o *Options) preparer {
 // prepare validates, redacts and encodes recs into a Prepared; owned
 // says the caller hands recs over (PrepareOwned).
 func (pr *preparer) prepare(recs []vellum.Record, owned bool) (*Prepared, error) {
+	if pr.redactor == nil && len(recs) > 1 {
+		return pr.prepareOnePass(recs)
+	}
 	src := recs
 	copied := pr.redactor != nil && !owned
 	if copied {
@@ -150,8 +153,7 @@ func (pr *preparer) prepare(recs []vellum.Record, owned bool) (*Prepared, error)
 		}
 		size += n
 	}
-	buf := make([]byte, 0, size)
-	p := newPrepared(len(src), size)
+	p, buf := newPreparedBuf(len(src), size)
 	for i := range src {
 		r := &src[i]
 		start := len(buf)
@@ -169,6 +171,54 @@ func (pr *preparer) prepare(recs []vellum.Record, owned bool) (*Prepared, error)
 	return p, nil
 }
 
+// prepareOnePass is prepare for calls of many records without a
+// Redactor, which does not change them: their sizes first, from their
+// fields' lengths alone, then each record validated, encoded and keyed in
+// turn, so that encoding and hashing find its fields still in the cache
+// where validation read them (a call of 1,000 records is more than the
+// cache holds). A call is refused for the same record and reason as
+// prepare refuses it: the first too large record is refused only once
+// every record before it, and itself, is valid.
+func (pr *preparer) prepareOnePass(recs []vellum.Record) (*Prepared, error) {
+	size, tooLarge := 0, len(recs)
+	for i := range recs {
+		n := recs[i].EncodedSize()
+		if n > pr.maxRecordSize {
+			tooLarge = i
+			break
+		}
+		size += n
+	}
+	if tooLarge < len(recs) {
+		for i := range recs[:tooLarge+1] {
+			if err := recs[i].Validate(); err != nil {
+				return nil, &RecordError{Index: i, Err: err}
+			}
+		}
+		n := recs[tooLarge].EncodedSize()
+		return nil, &RecordError{Index: tooLarge, Err: fmt.Errorf("%w: the record is %d bytes encoded, over the maximum of %d", ErrTooLarge, n, pr.maxRecordSize)}
+	}
+	p, buf := newPreparedBuf(len(recs), size)
+	for i := range recs {
+		r := &recs[i]
+		if err := r.Validate(); err != nil {
+			return nil, &RecordError{Index: i, Err: err}
+		}
+		start := len(buf)
+		var err error
+		if buf, err = r.AppendBinary(buf); err != nil {
+			return nil, &RecordError{Index: i, Err: err}
+		}
+		it := &p.items[i]
+		it.enc, it.keys = buf[start:len(buf):len(buf)], keysOf(r)
+		if r.EventID != "" && pr.dedup {
+			it.dedup = dedupKey(r.TenantID, r.EventID)
+			it.dedupHash = dedupHash(it.dedup)
+		}
+	}
+	return p, nil
+}
+
 // newPrepared makes a Prepared for n records of size encoded bytes.
 func newPrepared(n, size int) *Prepared {
 	p := &Prepared{size: size, seqs: make([]uint64, n)}
@@ -178,6 +228,35 @@ func newPrepared(n, size int) *Prepared {
 		p.items = make([]item, n)
 	}
 	return p
+}
+
+// oneRecordBytes is how large the encoding of a one-record call may be to
+// share the Prepared's allocation (preparedOne): with the Prepared's 216
+// bytes, the seq's 8 and the allocator's 8-byte header, 640 bytes, one of
+// its size classes.
+const oneRecordBytes = 408
+
+// preparedOne is a Prepared of one record of at most oneRecordBytes
+// encoded, with its seq and its encoding's buffer: one allocation instead
+// of three for the most common call of many callers (PERFORMANCE.md,
+// issue 8). The three live as long as one another anyway: the postings
+// keep the item's keys, and the Merkle tree its encoding, until both are
+// done with the batch. A caller that keeps the seqs keeps the 640 bytes.
+type preparedOne struct {
+	p   Prepared
+	seq [1]uint64
+	buf [oneRecordBytes]byte
+}
+
+// newPreparedBuf makes a Prepared for n records of size encoded bytes and
+// the empty buffer of capacity size to encode them into.
+func newPreparedBuf(n, size int) (*Prepared, []byte) {
+	if n == 1 && size <= oneRecordBytes {
+		o := &preparedOne{}
+		o.p.size, o.p.seqs, o.p.items = size, o.seq[:], o.p.one[:]
+		return &o.p, o.buf[:0:size]
+	}
+	return newPrepared(n, size), make([]byte, 0, size)
 }
 
 // AppendPrepared appends records Prepare made ready, as Append does, and

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/vellumlog/vellum"
@@ -98,5 +99,105 @@ func TestPrepareOwned(t *testing.T) {
 	var re *RecordError
 	if !errors.As(err, &re) || re.Index != 1 {
 		t.Fatalf("invalid record 1: %v", err)
+	}
+}
+
+// TestPrepareOneRecord: a one-record call whose encoding fits
+// oneRecordBytes is prepared in one allocation (its Prepared, seq and
+// encoding together), one that does not in its own buffer; either way the
+// encoding is the record's canonical one, and the record reads back as
+// appended.
+func TestPrepareOneRecord(t *testing.T) {
+	e := open(t, t.TempDir(), testOpts(t))
+	defer e.Close()
+	small := benchRecs(1)[0]
+	large := small
+	large.Outcome.Reason = strings.Repeat("r", oneRecordBytes)
+	for _, c := range []struct {
+		name string
+		r    vellum.Record
+	}{{"small", small}, {"large", large}} {
+		want, err := c.r.MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := e.Prepare(c.r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.Len() != 1 || p.Size(0) != len(want) || p.Bytes() != len(want) || !bytes.Equal(p.items[0].enc, want) {
+			t.Fatalf("%s: prepared %d records, %d bytes: %x\nwant 1 record %x", c.name, p.Len(), p.Bytes(), p.items[0].enc, want)
+		}
+		if cap(p.items[0].enc) != len(want) {
+			t.Fatalf("%s: the encoding's capacity is %d, want %d (nothing may append into what follows)", c.name, cap(p.items[0].enc), len(want))
+		}
+		seqs, err := e.AppendPrepared(ctx, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := e.Get(ctx, seqs[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Outcome.Reason != c.r.Outcome.Reason || got.TraceID != c.r.TraceID {
+			t.Fatalf("%s: read back %+v", c.name, got)
+		}
+	}
+	recs := []vellum.Record{small}
+	if n := testing.AllocsPerRun(100, func() { e.Prepare(recs...) }); n != 1 {
+		t.Errorf("a one-record call of %d bytes allocates %v times, want once", len(mustEncode(t, small)), n)
+	}
+}
+
+func mustEncode(t *testing.T, r vellum.Record) []byte {
+	t.Helper()
+	b, err := r.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestPrepareRefusalOrder: a call is refused for its first record that
+// cannot be stored, and for a record both invalid and too large, as
+// invalid; the same with and without a Redactor (which Prepare applies
+// record by record, so it measures each record after validating it).
+func TestPrepareRefusalOrder(t *testing.T) {
+	ok := benchRecs(1)[0]
+	bad := ok
+	bad.Action = "Tool.Call"
+	big := ok
+	big.Outcome.Reason = strings.Repeat("r", 2000)
+	bigBad := big
+	bigBad.Action = "Tool.Call"
+	cases := []struct {
+		recs  []vellum.Record
+		index int
+		want  error
+	}{
+		{[]vellum.Record{ok, ok, bad, big}, 2, vellum.ErrInvalid},
+		{[]vellum.Record{ok, big, bad}, 1, ErrTooLarge},
+		{[]vellum.Record{ok, bigBad, big}, 1, vellum.ErrInvalid},
+		{[]vellum.Record{big, ok}, 0, ErrTooLarge},
+		{[]vellum.Record{ok, ok, bad}, 2, vellum.ErrInvalid},
+		{[]vellum.Record{bad, big}, 0, vellum.ErrInvalid},
+	}
+	rd, err := redact.New(redact.Config{}, redact.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, redactor := range []Redactor{nil, rd} {
+		o := testOpts(t)
+		o.MaxRecordSize = 1000
+		o.Redactor = redactor
+		e := open(t, t.TempDir(), o)
+		for i, c := range cases {
+			_, err := e.Prepare(c.recs...)
+			var re *RecordError
+			if !errors.As(err, &re) || re.Index != c.index || !errors.Is(err, c.want) {
+				t.Errorf("redactor %v, case %d: %v, want record %d: %v", redactor != nil, i, err, c.index, c.want)
+			}
+		}
+		e.Close()
 	}
 }

@@ -518,11 +518,32 @@ func find[S string | []byte](b *PostingsBuilder, field byte, v S, h uint64) (int
 			return -1, i
 		}
 		if sl.h == h {
-			if e := &b.keys[sl.k-1]; e.value == string(v) {
+			if e := &b.keys[sl.k-1]; equalValue(e.value, v) {
 				return int(sl.k - 1), i
 			}
 		}
 	}
+}
+
+// equalValue reports whether a and v hold the same bytes. Values of 8 to
+// 16 bytes, most tenants, users, actions, tools, models and outcomes, are
+// compared as two words each (overlapping), without a call.
+func equalValue[S string | []byte](a string, v S) bool {
+	n := len(a)
+	if n != len(v) {
+		return false
+	}
+	if n >= 8 && n <= 16 {
+		return le64(a, 0) == le64(v, 0) && le64(a, n-8) == le64(v, n-8)
+	}
+	return a == string(v)
+}
+
+// le64 returns the little-endian word at s[i:i+8].
+func le64[S string | []byte](s S, i int) uint64 {
+	s = s[i : i+8]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
 }
 
 // addExact adds ordinal o to the list of exact key (field, v), whose hash

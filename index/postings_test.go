@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -384,4 +385,26 @@ func FuzzPostings(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestEqualValue: equalValue tells apart values that differ in any one
+// byte, at every length up to 24 (values of 8 to 16 bytes are compared as
+// two overlapping words), for both kinds of value.
+func TestEqualValue(t *testing.T) {
+	for n := 0; n <= 24; n++ {
+		a := strings.Repeat("v", n)
+		if !equalValue(a, a) || !equalValue(a, []byte(a)) {
+			t.Fatalf("a value of %d bytes differs from itself", n)
+		}
+		if equalValue(a, a+"x") || equalValue(a+"x", []byte(a)) {
+			t.Fatalf("values of %d and %d bytes are equal", n, n+1)
+		}
+		for i := range n {
+			b := []byte(a)
+			b[i] = 'w'
+			if equalValue(a, b) || equalValue(a, string(b)) {
+				t.Fatalf("values of %d bytes differing at byte %d are equal", n, i)
+			}
+		}
+	}
 }
