@@ -319,13 +319,15 @@ func (c *committer) flush() (sealWanted bool) {
 
 // writeBatch writes the filling batch, syncs it, and releases its callers
 // once it is durable; records that arrive meanwhile fill the next batch. It
-// returns how many calls it released. The caller holds the flusher's role.
-func (c *committer) writeBatch() int {
+// returns how many calls it released and, when they were several, how many
+// were queued for the next batch just before it released them (rejoin
+// waits for both). The caller holds the flusher's role.
+func (c *committer) writeBatch() (released, queued int) {
 	c.mu.Lock()
 	b := c.filling
 	if b.callers == 0 {
 		c.mu.Unlock()
-		return 0
+		return 0, 0
 	}
 	c.filling, c.syncing = newBatch(len(b.keys)), b
 	c.wakeWaiters()
@@ -344,7 +346,7 @@ func (c *committer) writeBatch() int {
 	}
 	if err != nil {
 		c.release(b, c.fail(err))
-		return b.callers
+		return b.callers, 0
 	}
 	if fl != nil {
 		observeCommit(c.opts, b, fl.Bytes(), took) // metrics (observer.go)
@@ -356,8 +358,14 @@ func (c *committer) writeBatch() int {
 		}
 	}
 	c.durable(b)
+	if b.callers >= 2 {
+		// Counted before the release: a released caller quick to append
+		// again must not count twice (once queued, once released), or the
+		// wait would run to its bound for a caller that never comes.
+		queued = c.queued()
+	}
 	c.release(b, nil)
-	return b.callers
+	return b.callers, queued
 }
 
 // endFlush ends a flusher's turn. It hands the records gathered for the
@@ -391,14 +399,12 @@ func (c *committer) endFlush() (sealWanted bool) {
 // most about an eighth of the disk's time. A lone caller is never waited
 // for, and after a wait that ran out the next one is skipped (pace.bound).
 // Flush loop only.
-func (c *committer) rejoin(released int) {
+func (c *committer) rejoin(released, queued int) {
 	bound, ok := c.pace.bound(released)
 	if !ok {
 		return
 	}
-	c.mu.Lock()
-	want := c.filling.callers + c.waiting + released
-	c.mu.Unlock()
+	want := queued + released
 	timer := time.NewTimer(bound)
 	defer timer.Stop()
 	defer c.wakeLoop() // the arrivals' wake-ups were taken here
