@@ -124,11 +124,29 @@ type batch struct {
 // append (PERFORMANCE.md, serial appends).
 func newBatch(sizeHint int) *batch {
 	n := max(sizeHint, 1)
+	if n == 1 {
+		// A serial caller's batch: one allocation for the batch and its
+		// three one-element slices, instead of four (issue 14). A second
+		// record grows the slices as usual.
+		o := &oneBatch{}
+		o.b.keys, o.b.leaves = o.keys[:0], leafBatch{encs: o.encs[:0], macs: o.macs[:0]}
+		o.b.done = make(chan struct{})
+		return &o.b
+	}
 	return &batch{
 		keys:   make([]*index.Keys, 0, n),
 		leaves: leafBatch{encs: make([][]byte, 0, n), macs: make([]vellum.MAC, 0, n)},
 		done:   make(chan struct{}),
 	}
+}
+
+// oneBatch is a batch with room for one record, in one allocation
+// (newBatch).
+type oneBatch struct {
+	b    batch
+	keys [1]*index.Keys
+	encs [1][]byte
+	macs [1]vellum.MAC
 }
 
 // entries returns the OnCommit entries of b's new records. They are made
