@@ -160,6 +160,9 @@ func BenchmarkAppend(b *testing.B) {
 		// The same work on tmpfs, whose fsync costs nothing: the CPU
 		// ceiling of the append path, for reading the others.
 		{4, 1000, "tmpfs", 0, false}, {1024, 1, "tmpfs", 0, false},
+		// One serial caller on tmpfs: the CPU of a durable serial append
+		// beyond its fsync (issue 14), for profiling.
+		{1, 1, "tmpfs", 0, false},
 		// zstd: about a fifth smaller on disk, for its CPU.
 		{4, 1000, "ext4", segment.CodecZstd, false}, {64, 1, "ext4", segment.CodecZstd, false}, {4, 1000, "tmpfs", segment.CodecZstd, false},
 		// Without record-level postings (issue 13): what they cost.

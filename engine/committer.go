@@ -114,8 +114,12 @@ type batch struct {
 	keys      []*index.Keys // summary keys of the new records, in seq order
 	leaves    leafBatch     // encodings and MACs, for the Merkle tree
 
-	done chan struct{} // closed when the batch is durable or failed
-	err  error         // set before done is closed
+	// done is closed when the batch is durable or failed. It is made
+	// (under mu) by the first caller that waits for the batch: a caller
+	// that writes its own batch (enqueue's inline) does not wait, so a
+	// serial append allocates none (issue 14).
+	done chan struct{}
+	err  error // set before done is closed
 }
 
 // newBatch makes an empty batch with room for sizeHint records (the size
@@ -124,11 +128,27 @@ type batch struct {
 // append (PERFORMANCE.md, serial appends).
 func newBatch(sizeHint int) *batch {
 	n := max(sizeHint, 1)
+	if n == 1 {
+		// A serial caller's batch: one allocation for the batch and its
+		// three one-element slices, instead of four (issue 14). A second
+		// record grows the slices as usual.
+		o := &oneBatch{}
+		o.b.keys, o.b.leaves = o.keys[:0], leafBatch{encs: o.encs[:0], macs: o.macs[:0]}
+		return &o.b
+	}
 	return &batch{
 		keys:   make([]*index.Keys, 0, n),
 		leaves: leafBatch{encs: make([][]byte, 0, n), macs: make([]vellum.MAC, 0, n)},
-		done:   make(chan struct{}),
 	}
+}
+
+// oneBatch is a batch with room for one record, in one allocation
+// (newBatch).
+type oneBatch struct {
+	b    batch
+	keys [1]*index.Keys
+	encs [1][]byte
+	macs [1]vellum.MAC
 }
 
 // entries returns the OnCommit entries of b's new records. They are made
@@ -176,9 +196,15 @@ func (c *committer) commit(ctx context.Context, p *Prepared) ([]uint64, error) {
 	if inline {
 		// The committer was idle: write and sync the batch here, and
 		// spare the caller two goroutine switches (serial appends:
-		// PERFORMANCE.md).
+		// PERFORMANCE.md). The batch written is b, the filling batch,
+		// which no one else could take while this caller held the
+		// flusher's role: it is released when writeBatch returns.
 		c.writeBatch()
 		c.endFlush()
+		if b.err != nil {
+			return nil, b.err
+		}
+		return p.seqs, nil
 	}
 	if cancel := ctx.Done(); cancel == nil {
 		<-b.done // a context that never ends: a plain receive is cheaper than a select
@@ -239,6 +265,9 @@ func (c *committer) enqueue(p *Prepared) (b *batch, inline bool, err error) {
 	if !c.flushing && !c.sealing && b.callers == 1 {
 		c.flushing = true
 		return b, true, nil
+	}
+	if b.done == nil {
+		b.done = make(chan struct{})
 	}
 	c.wakeLoop()
 	return b, false, nil
@@ -454,7 +483,9 @@ func (c *committer) release(b *batch, err error) {
 	c.syncing = nil
 	c.mu.Unlock()
 	b.err = err
-	close(b.done)
+	if b.done != nil { // made, under mu, before the batch was taken: no caller adds one now
+		close(b.done)
+	}
 }
 
 // fail puts the engine in the failed state: nothing more is acknowledged,

@@ -187,14 +187,23 @@ func (ix *indexer) publish(seg *segInfo, w *segment.Writer) {
 	if len(old.sealed) == 0 {
 		first = seg.hdr.FirstSeq
 	}
-	ix.snap.Store(&snapshot{
-		sealed: old.sealed,
-		first:  first,
-		last:   st.LastSeq,
-		active: &activeView{seg: seg, state: st, spans: closed, open: open, hasOpen: hasOpen, post: ix.post,
+	// The snapshot and its active view in one allocation: one per batch,
+	// which for serial appends is one per record (issue 14).
+	n := &activeSnapshot{
+		snap: snapshot{sealed: old.sealed, first: first, last: st.LastSeq},
+		view: activeView{seg: seg, state: st, spans: closed, open: open, hasOpen: hasOpen, post: ix.post,
 			preallocated: w.Preallocated()},
-	})
+	}
+	n.snap.active = &n.view
+	ix.snap.Store(&n.snap)
 	ix.notify.wake()
+}
+
+// activeSnapshot is a snapshot with an active segment and its view, as
+// publish makes them.
+type activeSnapshot struct {
+	snap snapshot
+	view activeView
 }
 
 // indexClosedSpans summarizes the active segment's spans that closed since

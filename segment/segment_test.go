@@ -342,6 +342,8 @@ func TestFlushSyncOverlap(t *testing.T) {
 	}
 	synced := make(chan error, 1)
 	synced <- nil
+	var prev *Flushed // the writer reuses a Flushed at the second Flush after it
+	prevN := 0
 	for batch := 0; batch < 30; batch++ {
 		for i := 0; i <= batch%7; i++ {
 			e := g.next(50)
@@ -356,6 +358,13 @@ func TestFlushSyncOverlap(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		if got := fl.Records(); got != batch%7+1 {
+			t.Fatalf("batch %d: Flushed holds %d records, want %d", batch, got, batch%7+1)
+		}
+		if prev != nil && prev.Records() != prevN {
+			t.Fatalf("batch %d: the previous Flushed changed to %d records, want %d", batch, prev.Records(), prevN)
+		}
+		prev, prevN = fl, batch%7+1
 		go func() { synced <- w.Sync(fl) }()
 	}
 	if err := <-synced; err != nil {

@@ -158,13 +158,18 @@ type Writer struct {
 
 	// The batch being built: frames not yet written, the raw payload of
 	// the block being filled, and the blocks finished in this batch.
-	out      []byte
-	raw      []byte
-	cur      blockHeader
-	batch    []pendingBlock
-	nextSeq  uint64
-	nextPrev vellum.MAC
-	lastTime int64
+	out   []byte
+	raw   []byte
+	cur   blockHeader
+	batch []pendingBlock
+	// flushed are the two Flushed that Flush hands out in turn, with
+	// their blocks' arrays: a serial writer's batch then allocates
+	// neither (issue 14). flushedNext is the one the next Flush fills.
+	flushed     [2]Flushed
+	flushedNext int
+	nextSeq     uint64
+	nextPrev    vellum.MAC
+	lastTime    int64
 	// timeFloor is the time of the record before this segment (StartAfter).
 	timeFloor int64
 
@@ -549,6 +554,8 @@ func (fl *Flushed) Records() int {
 // batch (Add) while the previous one syncs on another goroutine: Add may
 // run concurrently with Sync, but Flush must not be called until the
 // previous batch's Sync has returned, so at most one batch is ever unsynced.
+// The Flushed returned stays valid until the second Flush after this one,
+// which reuses it.
 func (w *Writer) Flush() (*Flushed, error) {
 	if err := w.Err(); err != nil {
 		return nil, err
@@ -569,14 +576,17 @@ func (w *Writer) Flush() (*Flushed, error) {
 	c := crc(w.out)
 	w.out = grow(w.out, CommitSize)
 	putCommit(w.out[covered:], uint32(covered), w.nextSeq-1, c)
-	fl := &Flushed{buf: w.out, blocks: w.batch, base: w.flushedEnd, lastSeq: w.nextSeq - 1, lastMAC: w.nextPrev, lastTime: w.lastTime}
+	fl := &w.flushed[w.flushedNext]
+	w.flushedNext ^= 1
+	reuse := fl.blocks[:0] // the batch before the previous one's: synced, and its Flushed given up
+	*fl = Flushed{buf: w.out, blocks: w.batch, base: w.flushedEnd, lastSeq: w.nextSeq - 1, lastMAC: w.nextPrev, lastTime: w.lastTime}
 	if _, err := w.f.WriteAt(w.out, w.flushedEnd); err != nil {
 		return nil, w.fail(fmt.Errorf("segment: write batch to %s at offset %d: %w", w.path, fl.base, err))
 	}
 	w.flushedEnd += int64(len(w.out))
 	w.fileSize = max(w.fileSize, w.flushedEnd)
 	w.out = w.takeSpare()
-	w.batch = nil
+	w.batch = reuse
 	return fl, nil
 }
 
